@@ -1,2 +1,87 @@
+/*
+ * main.c - `edgeplane`, one binary for every service: the command table and
+ * the top-level help. Commands parse their own flags.
+ */
+#include <signal.h>
 #include <stdio.h>
-int main(void) { puts("edgeplane"); return 0; }
+#include <string.h>
+
+#include "cli/cli.h"
+#ifdef HAVE_EP_SVC_BENCH
+#include "svc/bench/bench.h"
+#endif
+
+static int cmd_help(int argc, char **argv);
+
+static const ep_cli_cmd commands[] = {
+    {"run", "run every service in one process with the embedded default configuration", ep_cmd_run},
+    {"broker", "run the MQTT broker alone", ep_cmd_broker},
+#ifdef HAVE_EP_SVC_BENCH
+    {"bench", "load-test an MQTT broker (fan-in, fan-out, p2p, shared)", ep_bench_main},
+#endif
+    {"version", "print the version", ep_cmd_version},
+    {"help", "show help for a command", cmd_help},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: edgeplane <command> [options]\n\n"
+               "edgeplane is a data plane for industrial edge sites: an MQTT broker,\n"
+               "OPC UA connectors and dataflows in one small binary.\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\nRun 'edgeplane <command> --help' for the options of a command.\n");
+}
+
+static const ep_cli_cmd *find(const char *name)
+{
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        if (strcmp(commands[i].name, name) == 0)
+            return &commands[i];
+    return NULL;
+}
+
+static int cmd_help(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stdout);
+        return EP_EXIT_OK;
+    }
+    const ep_cli_cmd *c = find(argv[1]);
+    if (c == NULL) {
+        fprintf(stderr, "edgeplane: unknown command '%s'\n", argv[1]);
+        return EP_EXIT_USAGE;
+    }
+    char *args[] = {argv[1], "--help", NULL};
+    return c->fn(2, args);
+}
+
+int ep_cmd_version(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    printf("edgeplane %s\n", EP_VERSION);
+    return EP_EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+    signal(SIGPIPE, SIG_IGN);
+    if (argc < 2) {
+        usage(stderr);
+        return EP_EXIT_USAGE;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        usage(stdout);
+        return EP_EXIT_OK;
+    }
+    if (strcmp(argv[1], "--version") == 0)
+        return ep_cmd_version(0, NULL);
+    const ep_cli_cmd *c = find(argv[1]);
+    if (c == NULL) {
+        fprintf(stderr, "edgeplane: unknown command '%s'\n\n", argv[1]);
+        usage(stderr);
+        return EP_EXIT_USAGE;
+    }
+    return c->fn(argc - 1, argv + 1);
+}

@@ -1,0 +1,148 @@
+/*
+ * cmd_broker.c - `edgeplane broker`: run the MQTT broker alone.
+ * Flags scripts rely on (keep stable): --listen HOST:PORT (repeatable,
+ * overrides the configured listeners), --config FILE, --log-level LEVEL.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "cli/config.h"
+#include "core/log.h"
+#include "svc/broker/broker.h"
+
+static void broker_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: edgeplane broker [options]\n\n"
+            "Run the MQTT 3.1.1/5.0 broker.\n\n"
+            "options:\n"
+            "  -l, --listen HOST:PORT   listen on this address (repeatable; overrides the\n"
+            "                           listeners of the configuration; port 0 = any free)\n"
+            "  -c, --config FILE        YAML configuration file (see docs/broker.md)\n"
+            "  -w, --workers N          worker threads (default: one per CPU)\n"
+            "      --log-level LEVEL    trace, debug, info, warn, error (default info)\n"
+            "  -h, --help               show this help\n\n"
+            "Exit codes: 0 stopped by a signal, 1 runtime failure (e.g. address in use),\n"
+            "2 bad flags or configuration.\n");
+}
+
+/* ep_cli_broker_options parses the broker's flags into cfg. Returns -1 to
+ * continue, or an exit code. */
+int ep_cli_broker_options(int argc, char **argv, ep_broker_config *cfg, const char *cmd)
+{
+    static const struct option opts[] = {
+        {"listen", required_argument, NULL, 'l'},
+        {"config", required_argument, NULL, 'c'},
+        {"workers", required_argument, NULL, 'w'},
+        {"log-level", required_argument, NULL, 'L'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    ep_hostport listen[EP_BROKER_MAX_LISTENERS];
+    int nlisten = 0, workers = -1, c;
+    const char *config = NULL;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "l:c:w:h", opts, NULL)) != -1) {
+        const char *why = NULL;
+        ep_log_level lvl;
+        switch (c) {
+        case 'l':
+            if (nlisten == EP_BROKER_MAX_LISTENERS) {
+                fprintf(stderr, "edgeplane %s: at most %d --listen addresses\n", cmd,
+                        EP_BROKER_MAX_LISTENERS);
+                return EP_EXIT_USAGE;
+            }
+            if (ep_hostport_parse(optarg, &listen[nlisten], &why) != EP_EOK) {
+                fprintf(stderr, "edgeplane %s: --listen %s: %s\n", cmd, optarg, why);
+                return EP_EXIT_USAGE;
+            }
+            nlisten++;
+            break;
+        case 'c':
+            config = optarg;
+            break;
+        case 'w':
+            workers = atoi(optarg);
+            if (workers < 1 || workers > 64) {
+                fprintf(stderr, "edgeplane %s: --workers must be 1..64\n", cmd);
+                return EP_EXIT_USAGE;
+            }
+            break;
+        case 'L':
+            if (ep_log_level_parse(optarg, &lvl) != 0) {
+                fprintf(stderr, "edgeplane %s: --log-level %s: expected trace, debug, info, "
+                                "warn or error\n", cmd, optarg);
+                return EP_EXIT_USAGE;
+            }
+            ep_log_set_level(lvl);
+            break;
+        case 'h':
+            broker_usage(stdout);
+            return EP_EXIT_OK;
+        default:
+            broker_usage(stderr);
+            return EP_EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "edgeplane %s: unexpected argument '%s'\n", cmd, argv[optind]);
+        return EP_EXIT_USAGE;
+    }
+    if (config && ep_cli_load_broker_config(config, cfg) != 0)
+        return EP_EXIT_USAGE;
+    if (nlisten) {
+        memcpy(cfg->listeners, listen, sizeof(listen[0]) * (size_t)nlisten);
+        cfg->n_listeners = nlisten;
+    }
+    if (workers > 0)
+        cfg->workers = workers;
+    return -1;
+}
+
+int ep_cli_broker_start(ep_broker_config *cfg, ep_broker **out)
+{
+    ep_broker *b;
+    ep_err err = ep_broker_new(&b, cfg);
+    if (err) {
+        fprintf(stderr, "edgeplane: broker: %s\n", ep_strerror(err));
+        return EP_EXIT_USAGE;
+    }
+    err = ep_broker_start(b);
+    if (err) {
+        ep_broker_free(b);
+        return EP_EXIT_FAILURE;
+    }
+    for (int i = 0; i < cfg->n_listeners; i++) {
+        ep_hostport hp = cfg->listeners[i];
+        char addr[300];
+        hp.port = ep_broker_listener_port(b, i);
+        ep_hostport_format(&hp, addr, sizeof(addr));
+        EP_LOG_INFO("broker", "MQTT broker listening on %s (mqtt://%s)", addr, addr);
+    }
+    *out = b;
+    return EP_EXIT_OK;
+}
+
+int ep_cmd_broker(int argc, char **argv)
+{
+    ep_broker_config cfg;
+    ep_broker *b = NULL;
+    ep_broker_config_defaults(&cfg);
+    int rc = ep_cli_broker_options(argc, argv, &cfg, "broker");
+    if (rc >= 0)
+        return rc;
+    ep_cli_block_signals();
+    rc = ep_cli_broker_start(&cfg, &b);
+    if (rc != EP_EXIT_OK)
+        return rc;
+    int sig = ep_cli_wait_signal();
+    EP_LOG_INFO("broker", "signal %d received, stopping", sig);
+    ep_broker_stop(b);
+    ep_broker_wait(b);
+    ep_broker_free(b);
+    EP_LOG_INFO("broker", "stopped");
+    return EP_EXIT_OK;
+}

@@ -1,0 +1,485 @@
+/*
+ * broker.c - broker lifecycle, worker threads, accepting, handing
+ * connections between workers, routing and $SYS statistics.
+ *
+ * Routing (bk_route): the topic tree is matched under its read lock; the
+ * targets are sorted by session so overlapping subscriptions give one copy
+ * at the highest granted QoS; targets on this worker are delivered at once,
+ * the others are batched per worker and posted to that worker's mailbox in
+ * the before-poll hook (one push and one wakeup per worker per iteration).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/sock.h"
+#include "svc/broker/broker_int.h"
+
+void ep_broker_config_defaults(ep_broker_config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    snprintf(cfg->listeners[0].host, sizeof(cfg->listeners[0].host), "127.0.0.1");
+    cfg->listeners[0].port = 1883;
+    cfg->n_listeners = 1;
+    cfg->sys_interval_s = 10;
+}
+
+static void apply_limit_defaults(ep_broker_limits *l)
+{
+#define DEF(field, v)                                                          \
+    if (l->field == 0)                                                         \
+        l->field = (v);
+    DEF(max_connections, 100000)
+    DEF(max_packet_size, 1024 * 1024)
+    DEF(max_queued_messages, 1000)
+    DEF(max_queued_bytes, 16ull * 1024 * 1024)
+    DEF(max_inflight, 64)
+    DEF(receive_maximum, 1024)
+    DEF(max_outbuf, 4u * 1024 * 1024)
+    DEF(max_topic_length, 65535)
+    DEF(max_topic_levels, 128)
+    DEF(max_subscriptions_per_client, 1000)
+    DEF(max_session_expiry, 7u * 24 * 3600)
+    DEF(topic_alias_maximum, 64)
+    DEF(connect_timeout_ms, 10000)
+    DEF(max_client_id_length, 256)
+#undef DEF
+}
+
+uint16_t bk_worker_for_client(const ep_broker *b, const uint8_t *cid, size_t len)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < len; i++) {
+        h ^= cid[i];
+        h *= 16777619u;
+    }
+    return (uint16_t)(h % (uint32_t)b->nworkers);
+}
+
+/* ---- routing ---- */
+
+static int target_cmp(const void *a, const void *b)
+{
+    const bk_target *x = a, *y = b;
+    return x->session_id < y->session_id ? -1 : x->session_id > y->session_id;
+}
+
+static void deliver_to(bk_worker *w, const bk_target *t, ep_msg *msg)
+{
+    if (t->worker == w->idx) {
+        bk_session *s = bk_session_find_id(w, t->session_id);
+        if (s)
+            bk_session_deliver(s, msg, t->opts, false);
+        return;
+    }
+    bk_outq *q = &w->outq[t->worker];
+    if (q->n == q->cap) {
+        uint32_t cap = q->cap ? q->cap * 2 : 256;
+        bk_delivery *v = realloc(q->v, cap * sizeof(*v));
+        if (v == NULL) {
+            atomic_fetch_add_explicit(&w->ctr.dropped, 1, memory_order_relaxed);
+            return;
+        }
+        q->v = v;
+        q->cap = cap;
+    }
+    q->v[q->n].session_id = t->session_id;
+    q->v[q->n].msg = ep_msg_ref(msg);
+    q->v[q->n].opts = t->opts;
+    q->n++;
+}
+
+uint32_t bk_route(bk_worker *w, ep_msg *msg, bk_session *from, ep_mqtt_slice partition)
+{
+    bk_tree *tree = &w->b->tree;
+    bk_targets *tg = &w->targets;
+    tg->n = 0;
+    pthread_rwlock_rdlock(&tree->lock);
+    ep_err err = bk_tree_match(tree, ep_mqtt_slice_make(msg->topic, msg->topic_len), partition, tg);
+    pthread_rwlock_unlock(&tree->lock);
+    if (err)
+        atomic_fetch_add_explicit(&w->ctr.dropped, 1, memory_order_relaxed);
+    uint64_t self = from ? from->id : 0;
+    /* Drop No Local entries for the publisher's own session first. */
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < tg->n; i++)
+        if (!(tg->v[i].session_id == self && (tg->v[i].opts & BK_OPT_NO_LOCAL)))
+            tg->v[n++] = tg->v[i];
+    if (n > 1)
+        qsort(tg->v, n, sizeof(bk_target), target_cmp);
+    uint32_t delivered = 0;
+    for (uint32_t i = 0; i < n;) {
+        bk_target t = tg->v[i];
+        uint32_t j = i + 1;
+        for (; j < n && tg->v[j].session_id == t.session_id; j++) {
+            uint8_t q = tg->v[j].opts & BK_OPT_QOS_MASK;
+            if (q > (t.opts & BK_OPT_QOS_MASK))
+                t.opts = (uint8_t)((t.opts & ~BK_OPT_QOS_MASK) | q);
+            t.opts |= tg->v[j].opts & (BK_OPT_RAP | BK_OPT_HAS_SUBID);
+        }
+        deliver_to(w, &t, msg);
+        delivered++;
+        i = j;
+    }
+    return delivered;
+}
+
+void bk_worker_post_deliveries(bk_worker *w)
+{
+    for (int i = 0; i < w->b->nworkers; i++) {
+        bk_outq *q = &w->outq[i];
+        if (q->n == 0)
+            continue;
+        if (ep_mailbox_push_many(w->b->workers[i]->mbox, q->v, q->n) != EP_EOK) {
+            for (uint32_t k = 0; k < q->n; k++)
+                ep_msg_unref(q->v[k].msg);
+            atomic_fetch_add_explicit(&w->ctr.dropped, q->n, memory_order_relaxed);
+        }
+        q->n = 0;
+    }
+}
+
+static void on_deliveries(ep_mailbox *mb, void *items, size_t n, void *ud)
+{
+    bk_worker *w = ud;
+    bk_delivery *d = items;
+    (void)mb;
+    for (size_t i = 0; i < n; i++) {
+        bk_session *s = bk_session_find_id(w, d[i].session_id);
+        if (s)
+            bk_session_deliver(s, d[i].msg, d[i].opts, false);
+        ep_msg_unref(d[i].msg);
+    }
+}
+
+static void before_poll(ep_loop *loop, void *arg)
+{
+    bk_worker *w = arg;
+    bk_worker_post_deliveries(w);
+    bk_worker_flush(loop, w);
+}
+
+void bk_publish_internal(bk_worker *w, const char *topic, const char *payload, bool retain)
+{
+    ep_msg *m = ep_msg_new(topic, strlen(topic), NULL, 0, payload, strlen(payload));
+    if (m == NULL)
+        return;
+    m->retain = retain;
+    m->created_ms = ep_loop_now(w->loop);
+    if (retain) {
+        pthread_rwlock_wrlock(&w->b->tree.lock);
+        bk_tree_retain(&w->b->tree, ep_mqtt_slice_make(topic, strlen(topic)), m);
+        pthread_rwlock_unlock(&w->b->tree.lock);
+    }
+    bk_route(w, m, NULL, (ep_mqtt_slice){NULL, 0});
+    ep_msg_unref(m);
+}
+
+/* ---- handing a connection to another worker ---- */
+
+typedef struct handoff {
+    int fd;
+    char peer[48];
+    size_t n;
+    uint8_t bytes[];
+} handoff;
+
+typedef struct handoff_msg {
+    bk_worker *to;
+    handoff *h;
+} handoff_msg;
+
+static void on_handoff_msg(ep_loop *loop, void *arg)
+{
+    handoff_msg *m = arg;
+    (void)loop;
+    bk_conn_accept(m->to, m->h->fd, m->h->peer, m->h->bytes, m->h->n);
+    free(m->h);
+    free(m);
+}
+
+void bk_handoff(bk_conn *c, const uint8_t *pending, size_t n)
+{
+    bk_worker *to = c->w->b->workers[c->handoff_to];
+    handoff_msg *m = malloc(sizeof(*m));
+    handoff *h = malloc(sizeof(*h) + n);
+    if (m == NULL || h == NULL) {
+        free(m);
+        free(h);
+        bk_conn_close(c, -1, "out of memory during handoff");
+        return;
+    }
+    memcpy(h->peer, c->peer, sizeof(h->peer));
+    memcpy(h->bytes, pending, n);
+    h->n = n;
+    h->fd = bk_conn_release(c);
+    m->to = to;
+    m->h = h;
+    if (ep_loop_post(to->loop, on_handoff_msg, m) != EP_EOK) {
+        ep_sock_close(h->fd);
+        free(h);
+        free(m);
+    }
+}
+
+/* ---- accepting ---- */
+
+static void on_accept(ep_io *io, unsigned events)
+{
+    bk_worker *w = io->data;
+    (void)events;
+    for (int i = 0; i < 64; i++) {
+        int fd;
+        char peer[48];
+        ep_err err = ep_sock_accept(io->fd, &fd, peer, sizeof(peer));
+        if (err == EP_EAGAIN)
+            return;
+        if (err) {
+            if (ep_ratelimit_allow(&w->err_rl, ep_loop_now(w->loop)))
+                EP_LOG_WARN(BK_LOG, "accept failed: %s", ep_strerror(err));
+            return;
+        }
+        if ((uint32_t)atomic_load(&w->b->nconnected) >= w->b->cfg.limits.max_connections) {
+            if (ep_ratelimit_allow(&w->err_rl, ep_loop_now(w->loop)))
+                EP_LOG_WARN(BK_LOG, "connection from %s refused: limit of %u connections reached",
+                            peer, w->b->cfg.limits.max_connections);
+            ep_sock_close(fd);
+            continue;
+        }
+        bk_conn_accept(w, fd, peer, NULL, 0);
+    }
+}
+
+/* ---- $SYS ---- */
+
+static void sys_publish(ep_timer *t)
+{
+    bk_worker *w = t->data;
+    ep_broker_stats st;
+    char buf[64];
+    ep_broker_get_stats(w->b, &st);
+#define PUB(topic, fmt, v)                                                     \
+    do {                                                                       \
+        snprintf(buf, sizeof(buf), fmt, v);                                    \
+        bk_publish_internal(w, "$SYS/broker/" topic, buf, true);               \
+    } while (0)
+    PUB("version", "edgeplane %s", EP_VERSION);
+    PUB("uptime", "%llu seconds", (unsigned long long)st.uptime_s);
+    PUB("clients/connected", "%llu", (unsigned long long)st.clients_connected);
+    PUB("clients/total", "%llu", (unsigned long long)st.clients_total);
+    PUB("messages/received", "%llu", (unsigned long long)st.msgs_received);
+    PUB("messages/sent", "%llu", (unsigned long long)st.msgs_sent);
+    PUB("bytes/received", "%llu", (unsigned long long)st.bytes_received);
+    PUB("bytes/sent", "%llu", (unsigned long long)st.bytes_sent);
+    PUB("publish/dropped", "%llu", (unsigned long long)st.publish_dropped);
+    PUB("subscriptions/count", "%llu", (unsigned long long)st.subscriptions);
+    PUB("retained messages/count", "%llu", (unsigned long long)st.retained);
+#undef PUB
+    ep_timer_start(t, (uint64_t)w->b->cfg.sys_interval_s * 1000u);
+}
+
+void ep_broker_get_stats(ep_broker *b, ep_broker_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    for (int i = 0; i < b->nworkers; i++) {
+        bk_counters *c = &b->workers[i]->ctr;
+        out->msgs_received += atomic_load_explicit(&c->msgs_in, memory_order_relaxed);
+        out->msgs_sent += atomic_load_explicit(&c->msgs_out, memory_order_relaxed);
+        out->bytes_received += atomic_load_explicit(&c->bytes_in, memory_order_relaxed);
+        out->bytes_sent += atomic_load_explicit(&c->bytes_out, memory_order_relaxed);
+        out->publish_dropped += atomic_load_explicit(&c->dropped, memory_order_relaxed);
+    }
+    out->clients_connected = (uint64_t)atomic_load(&b->nconnected);
+    out->clients_total = (uint64_t)atomic_load(&b->nsessions);
+    out->subscriptions = atomic_load(&b->tree.nsubs);
+    out->retained = atomic_load(&b->tree.nretained);
+    out->uptime_s = (ep_clock_mono_ms() - b->start_ms) / 1000u;
+}
+
+/* ---- lifecycle ---- */
+
+static void worker_free(bk_worker *w)
+{
+    if (w == NULL)
+        return;
+    for (int i = 0; i < EP_BROKER_MAX_LISTENERS; i++) {
+        ep_io_stop(&w->lio[i]);
+        if (w->lfd[i] >= 0)
+            ep_sock_close(w->lfd[i]);
+    }
+    if (w->outq) {
+        for (int i = 0; i < w->b->nworkers; i++) {
+            for (uint32_t k = 0; k < w->outq[i].n; k++)
+                ep_msg_unref(w->outq[i].v[k].msg);
+            free(w->outq[i].v);
+        }
+        free(w->outq);
+    }
+    if (w->mbox)
+        ep_mailbox_drain(w->mbox);
+    ep_mailbox_free(w->mbox);
+    ep_loop_free(w->loop);
+    free(w->targets.v);
+    free(w->rbuf);
+    free(w);
+}
+
+static bk_worker *worker_new(ep_broker *b, int idx)
+{
+    bk_worker *w = calloc(1, sizeof(*w));
+    if (w == NULL)
+        return NULL;
+    w->b = b;
+    w->idx = (uint16_t)idx;
+    for (int i = 0; i < EP_BROKER_MAX_LISTENERS; i++)
+        w->lfd[i] = -1;
+    w->err_rl.period_ms = 10000;
+    w->err_rl.burst = 20;
+    w->rbuf = malloc(BK_READ_CHUNK);
+    w->outq = calloc((size_t)b->nworkers, sizeof(*w->outq));
+    if (w->rbuf == NULL || w->outq == NULL || ep_loop_new(&w->loop, NULL) != EP_EOK ||
+        ep_mailbox_new(&w->mbox, w->loop, sizeof(bk_delivery), 4u * 1024 * 1024,
+                       on_deliveries, w) != EP_EOK) {
+        worker_free(w);
+        return NULL;
+    }
+    w->flush_hook.fn = before_poll;
+    w->flush_hook.arg = w;
+    ep_loop_hook_before_poll(w->loop, &w->flush_hook);
+    ep_timer_init(w->loop, &w->sys_timer, sys_publish, w);
+    return w;
+}
+
+ep_err ep_broker_new(ep_broker **out, const ep_broker_config *cfg)
+{
+    if (cfg->n_listeners < 1 || cfg->n_listeners > EP_BROKER_MAX_LISTENERS)
+        return EP_EINVAL;
+    ep_broker *b = calloc(1, sizeof(*b));
+    if (b == NULL)
+        return EP_ENOMEM;
+    b->cfg = *cfg;
+    apply_limit_defaults(&b->cfg.limits);
+    if (b->cfg.limits.max_packet_size > EP_MQTT_MAX_PACKET)
+        b->cfg.limits.max_packet_size = EP_MQTT_MAX_PACKET;
+    b->nworkers = cfg->workers > 0 ? cfg->workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (b->nworkers < 1)
+        b->nworkers = 1;
+    if (b->nworkers > 64)
+        b->nworkers = 64;
+    atomic_init(&b->next_session_id, 1);
+    bk_tree_init(&b->tree);
+    b->workers = calloc((size_t)b->nworkers, sizeof(*b->workers));
+    if (b->workers == NULL) {
+        ep_broker_free(b);
+        return EP_ENOMEM;
+    }
+    for (int i = 0; i < b->nworkers; i++) {
+        if ((b->workers[i] = worker_new(b, i)) == NULL) {
+            ep_broker_free(b);
+            return EP_ENOMEM;
+        }
+    }
+    *out = b;
+    return EP_EOK;
+}
+
+static void *worker_main(void *arg)
+{
+    bk_worker *w = arg;
+    ep_err err = ep_loop_run(w->loop);
+    if (err)
+        EP_LOG_ERROR(BK_LOG, "worker %u: event loop failed: %s", w->idx, ep_strerror(err));
+    /* Shutdown: close connections, then let deferred frees run. */
+    bk_conn_free_all(w);
+    ep_loop_run_once(w->loop, 0);
+    return NULL;
+}
+
+static ep_err bind_listeners(ep_broker *b)
+{
+    for (int l = 0; l < b->cfg.n_listeners; l++) {
+        ep_hostport hp = b->cfg.listeners[l];
+        char name[300];
+        for (int i = 0; i < b->nworkers; i++) {
+            bk_worker *w = b->workers[i];
+            /* With port 0 the first socket picks the port, the rest share it. */
+            if (i > 0)
+                hp.port = b->ports[l];
+            ep_err err = ep_sock_listen(&hp, 1024, 1, &w->lfd[l]);
+            if (err) {
+                ep_hostport_format(&b->cfg.listeners[l], name, sizeof(name));
+                EP_LOG_ERROR(BK_LOG, "cannot listen on %s: %s", name, ep_strerror(err));
+                return err;
+            }
+            if (i == 0)
+                b->ports[l] = ep_sock_local_port(w->lfd[l]);
+            err = ep_io_start(w->loop, &w->lio[l], w->lfd[l], EP_IO_READ, on_accept, w);
+            if (err)
+                return err;
+        }
+    }
+    return EP_EOK;
+}
+
+ep_err ep_broker_start(ep_broker *b)
+{
+    b->start_ms = ep_clock_mono_ms();
+    ep_err err = bind_listeners(b);
+    if (err)
+        return err;
+    if (b->cfg.sys_interval_s)
+        ep_timer_start(&b->workers[0]->sys_timer, 0);
+    for (int i = 0; i < b->nworkers; i++) {
+        bk_worker *w = b->workers[i];
+        if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+            ep_broker_stop(b);
+            ep_broker_wait(b);
+            return EP_ESYS;
+        }
+        w->thread_started = true;
+    }
+    return EP_EOK;
+}
+
+uint16_t ep_broker_listener_port(const ep_broker *b, int i)
+{
+    return (i >= 0 && i < b->cfg.n_listeners) ? b->ports[i] : 0;
+}
+
+void ep_broker_stop(ep_broker *b)
+{
+    atomic_store(&b->stopped, 1);
+    for (int i = 0; i < b->nworkers; i++)
+        if (b->workers[i])
+            ep_loop_stop(b->workers[i]->loop);
+}
+
+void ep_broker_wait(ep_broker *b)
+{
+    for (int i = 0; i < b->nworkers; i++) {
+        bk_worker *w = b->workers[i];
+        if (w && w->thread_started) {
+            pthread_join(w->thread, NULL);
+            w->thread_started = false;
+        }
+    }
+}
+
+void ep_broker_free(ep_broker *b)
+{
+    if (b == NULL)
+        return;
+    if (b->workers) {
+        /* Sessions first (they unsubscribe from the shared tree), then the
+         * workers' loops and queues. */
+        for (int i = 0; i < b->nworkers; i++)
+            if (b->workers[i])
+                bk_sessions_free_all(b->workers[i]);
+        for (int i = 0; i < b->nworkers; i++)
+            worker_free(b->workers[i]);
+        free(b->workers);
+    }
+    bk_tree_fini(&b->tree);
+    free(b);
+}

@@ -1,0 +1,101 @@
+/*
+ * broker.h - the MQTT 3.1.1 + 5.0 broker service.
+ *
+ * The broker runs one event loop per worker thread (default: one per core).
+ * Every worker accepts on the same ports (SO_REUSEPORT), and a session lives
+ * on the worker chosen by a hash of its client identifier, so all state of a
+ * session is touched by one thread only: a connection whose CONNECT arrives
+ * on another worker is handed over before anything else happens. Workers
+ * share only the topic tree (subscriptions and retained messages, under a
+ * read-write lock) and exchange deliveries through mailboxes.
+ *
+ * Lifecycle: ep_broker_new -> ep_broker_start -> ... -> ep_broker_stop ->
+ * ep_broker_free. ep_broker_stop may be called from any thread or a signal
+ * handler's deferred context (it only posts).
+ */
+#ifndef EP_SVC_BROKER_H
+#define EP_SVC_BROKER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/err.h"
+#include "core/sock.h"
+
+#define EP_BROKER_MAX_LISTENERS 8
+
+typedef enum ep_broker_queue_policy {
+    EP_BROKER_DROP_OLDEST = 0, /* make room by dropping the oldest queued */
+    EP_BROKER_REFUSE_NEW = 1,  /* keep the queue, drop the new message */
+} ep_broker_queue_policy;
+
+/* Limits. Every resource a peer can grow is bounded by one of these. Zero
+ * means "use the default" (see ep_broker_config_defaults). */
+typedef struct ep_broker_limits {
+    uint32_t max_connections;        /* whole broker */
+    uint32_t max_packet_size;        /* bytes, both directions (CONNACK) */
+    uint32_t max_queued_messages;    /* per session, waiting for a window slot */
+    uint64_t max_queued_bytes;       /* per session */
+    uint32_t queue_policy;           /* ep_broker_queue_policy */
+    uint16_t max_inflight;           /* our send window per client */
+    uint16_t receive_maximum;        /* what we accept from clients (CONNACK) */
+    uint32_t max_outbuf;             /* unsent bytes per connection */
+    uint32_t max_topic_length;       /* bytes */
+    uint32_t max_topic_levels;
+    uint32_t max_subscriptions_per_client;
+    uint32_t max_session_expiry;     /* seconds; UINT32_MAX = never expire */
+    uint16_t max_keepalive;          /* seconds; 0 = accept client's value */
+    uint16_t topic_alias_maximum;    /* per connection, client to server */
+    uint32_t connect_timeout_ms;     /* CONNECT must arrive within this */
+    uint32_t max_client_id_length;
+} ep_broker_limits;
+
+typedef struct ep_broker_config {
+    ep_hostport listeners[EP_BROKER_MAX_LISTENERS];
+    int n_listeners;
+    int workers;              /* 0 = number of online CPUs */
+    ep_broker_limits limits;
+    uint32_t sys_interval_s;  /* $SYS publish period; 0 = off */
+} ep_broker_config;
+
+typedef struct ep_broker ep_broker;
+
+/* ep_broker_config_defaults fills cfg with the documented defaults: one
+ * listener on 127.0.0.1:1883 and the limits listed in docs/broker.md. */
+void ep_broker_config_defaults(ep_broker_config *cfg);
+
+/* ep_broker_new validates cfg (copied) and allocates the broker; nothing
+ * listens yet. Returns EP_EOK, EP_EINVAL (bad config) or EP_ENOMEM. */
+ep_err ep_broker_new(ep_broker **out, const ep_broker_config *cfg);
+/* ep_broker_start binds every listener and starts the worker threads.
+ * Returns EP_EOK or the bind error (EP_EADDRINUSE, EP_EPERM...), in which
+ * case nothing is left running. The bound ports (useful with port 0) are
+ * available from ep_broker_listener_port. */
+ep_err ep_broker_start(ep_broker *b);
+/* ep_broker_listener_port returns the actual port of listener i. */
+uint16_t ep_broker_listener_port(const ep_broker *b, int i);
+/* ep_broker_wait blocks until the broker has stopped (worker threads joined). */
+void ep_broker_wait(ep_broker *b);
+/* ep_broker_stop asks every worker to close its connections and exit.
+ * Any thread. Idempotent. */
+void ep_broker_stop(ep_broker *b);
+/* ep_broker_free releases everything; call after ep_broker_wait. NULL ok. */
+void ep_broker_free(ep_broker *b);
+
+/* Statistics, also published under $SYS/broker/. Any thread (atomics). */
+typedef struct ep_broker_stats {
+    uint64_t clients_connected;
+    uint64_t clients_total;          /* connected + disconnected persistent */
+    uint64_t msgs_received;
+    uint64_t msgs_sent;
+    uint64_t bytes_received;
+    uint64_t bytes_sent;
+    uint64_t publish_dropped;        /* queue full, expired, too large, ... */
+    uint64_t subscriptions;
+    uint64_t retained;
+    uint64_t uptime_s;
+} ep_broker_stats;
+
+void ep_broker_get_stats(ep_broker *b, ep_broker_stats *out);
+
+#endif

@@ -1,0 +1,315 @@
+/*
+ * broker_int.h - internal structures shared by the broker's files.
+ * Nothing outside src/svc/broker includes this.
+ *
+ * Ownership and threads:
+ * - ep_broker: shared by all workers; read-only after start except the
+ *   topic tree (tree_lock) and atomic counters.
+ * - bk_worker: one per thread; owns its loop, connections and sessions.
+ * - bk_session: owned by worker (hash of client id % workers); referred to
+ *   from other threads only by its 64-bit id (never by pointer).
+ * - bk_conn: owned by the worker whose loop watches its fd.
+ */
+#ifndef EP_SVC_BROKER_INT_H
+#define EP_SVC_BROKER_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "codec/mqtt/packet.h"
+#include "core/buf.h"
+#include "core/log.h"
+#include "core/loop.h"
+#include "core/mailbox.h"
+#include "core/msg.h"
+#include "svc/broker/broker.h"
+
+#define BK_READ_CHUNK (256 * 1024)
+#define BK_LOG "broker"
+
+typedef struct bk_worker bk_worker;
+typedef struct bk_conn bk_conn;
+typedef struct bk_session bk_session;
+typedef struct bk_tnode bk_tnode;
+
+/* ---- topic tree (tree.c) ---- */
+
+/* Subscription options packed in one byte. */
+enum {
+    BK_OPT_QOS_MASK = 0x03,
+    BK_OPT_NO_LOCAL = 0x04,
+    BK_OPT_RAP = 0x08, /* retain as published */
+    BK_OPT_HAS_SUBID = 0x10,
+};
+
+typedef struct bk_tsub {
+    uint64_t session_id;
+    uint16_t worker;
+    uint8_t opts;
+} bk_tsub;
+
+typedef struct bk_tgroup {
+    char *name;
+    bk_tsub *members;
+    uint32_t n, cap;
+    atomic_uint rr; /* round-robin cursor */
+} bk_tgroup;
+
+struct bk_tnode {
+    char *level;
+    uint16_t level_len;
+    bk_tnode *parent;
+    bk_tnode **kids;
+    uint32_t nkids, capkids;
+    bk_tsub *subs;
+    uint32_t nsubs, capsubs;
+    bk_tgroup **groups;
+    uint32_t ngroups, capgroups;
+    ep_msg *retained;
+};
+
+/* A delivery target produced by matching. */
+typedef struct bk_target {
+    uint64_t session_id;
+    uint16_t worker;
+    uint8_t opts;
+} bk_target;
+
+typedef struct bk_targets {
+    bk_target *v;
+    uint32_t n, cap;
+} bk_targets;
+
+typedef struct bk_tree {
+    pthread_rwlock_t lock;
+    bk_tnode root;
+    atomic_ulong nsubs;
+    atomic_ulong nretained;
+} bk_tree;
+
+void bk_tree_init(bk_tree *t);
+void bk_tree_fini(bk_tree *t);
+/* Add or replace the subscription of session_id on filter (share group NULL
+ * for a normal subscription). Caller holds the write lock.
+ * Returns EP_EOK (new), EP_EEXIST (replaced options) or EP_ENOMEM. */
+ep_err bk_tree_sub_add(bk_tree *t, ep_mqtt_slice filter, ep_mqtt_slice group,
+                       const bk_tsub *sub);
+/* Remove; returns EP_EOK or EP_ENOTFOUND. Caller holds the write lock. */
+ep_err bk_tree_sub_remove(bk_tree *t, ep_mqtt_slice filter,
+                          ep_mqtt_slice group, uint64_t session_id);
+/* Collect every matching subscriber of topic; shared groups contribute one
+ * member each (chosen by partition hash when partition.p != NULL, else
+ * round robin). Caller holds the read lock. Returns EP_EOK or EP_ENOMEM. */
+ep_err bk_tree_match(bk_tree *t, ep_mqtt_slice topic, ep_mqtt_slice partition,
+                     bk_targets *out);
+/* Set (msg != NULL, takes a reference) or clear the retained message of
+ * topic. Caller holds the write lock. */
+ep_err bk_tree_retain(bk_tree *t, ep_mqtt_slice topic, ep_msg *msg);
+/* Call fn for every retained message matching filter (read lock held). */
+typedef void (*bk_retained_fn)(ep_msg *m, void *ud);
+void bk_tree_retained_match(bk_tree *t, ep_mqtt_slice filter, bk_retained_fn fn,
+                            void *ud);
+
+/* ---- worker-to-worker delivery ---- */
+
+typedef struct bk_delivery {
+    uint64_t session_id;
+    ep_msg *msg;        /* one reference travels with the item */
+    uint8_t opts;       /* merged subscription options (max QoS, RAP, ...) */
+} bk_delivery;
+
+typedef struct bk_outq {
+    bk_delivery *v;
+    uint32_t n, cap;
+} bk_outq;
+
+/* ---- session (session.c) ---- */
+
+typedef struct bk_qitem {
+    ep_msg *msg;
+    uint8_t qos;
+    uint8_t retain;
+} bk_qitem;
+
+enum { BK_IF_PUBACK = 1, BK_IF_PUBREC = 2, BK_IF_PUBCOMP = 3 };
+
+typedef struct bk_inflight {
+    ep_msg *msg; /* NULL once PUBREC'd (only the id is kept) */
+    uint16_t pid;
+    uint8_t qos;
+    uint8_t state;
+    uint8_t retain;
+} bk_inflight;
+
+typedef struct bk_sub {
+    char *filter; /* as subscribed, including $share/group/ */
+    uint16_t filter_len;
+    uint8_t opts;
+    uint32_t sub_id;
+    ep_mqtt_slice group;  /* into filter; p == NULL when not shared */
+    ep_mqtt_slice match;  /* the part matched against topics */
+} bk_sub;
+
+struct bk_session {
+    uint64_t id;
+    char *client_id;
+    uint16_t client_id_len;
+    bk_worker *w;
+    bk_conn *conn; /* NULL when offline */
+    uint8_t version;
+    uint32_t expiry_interval; /* seconds, as granted */
+    ep_timer expiry_timer;
+    bk_session *next_by_cid, *next_by_id; /* hash chains */
+
+    bk_sub *subs;
+    uint32_t nsubs, capsubs;
+    bool has_subids;
+
+    /* Outgoing QoS 1/2: a window of in-flight messages (send order) and a
+     * bounded queue of messages waiting for a slot (or for the client). */
+    bk_inflight *inflight;
+    uint32_t if_head, if_count, if_cap;
+    uint16_t next_pid;
+    bk_qitem *queue;
+    uint32_t q_head, q_count, q_cap;
+    uint64_t q_bytes;
+
+    /* Incoming QoS 2 packet ids awaiting PUBREL. */
+    uint16_t *qos2_in;
+    uint32_t n_qos2_in, cap_qos2_in;
+
+    /* Will of the current/last connection. */
+    ep_msg *will;
+    uint32_t will_delay;
+    ep_timer will_timer;
+};
+
+/* ---- connection (conn.c) ---- */
+
+enum { BK_CONN_NEW = 0, BK_CONN_ACTIVE = 1, BK_CONN_CLOSED = 2 };
+
+struct bk_conn {
+    bk_worker *w;
+    ep_io io;
+    int fd;
+    uint8_t state;
+    uint8_t version; /* 0 until CONNECT */
+    bool in_flush_list;
+    bool want_write;
+    bool clean_disconnect; /* DISCONNECT without will */
+    int handoff_to;        /* worker to move to after CONNECT, or -1 */
+    bk_session *s;
+    ep_buf in;  /* unparsed partial packet */
+    ep_buf out; /* encoded, unsent bytes */
+    uint64_t last_rx_ms;
+    uint16_t keepalive; /* effective, seconds */
+    ep_timer ka_timer;
+    uint32_t client_max_packet;
+    uint16_t client_receive_max;
+    uint16_t client_alias_max;
+    char **alias_in; /* client-to-server topic aliases */
+    uint16_t alias_in_max;
+    bk_conn *flush_next;
+    bk_conn *all_next, *all_prev;
+    char peer[48];
+};
+
+/* ---- worker and broker (broker.c) ---- */
+
+typedef struct bk_counters {
+    atomic_ulong msgs_in, msgs_out, bytes_in, bytes_out, dropped;
+} bk_counters;
+
+struct bk_worker {
+    ep_broker *b;
+    uint16_t idx;
+    pthread_t thread;
+    bool thread_started;
+    ep_loop *loop;
+    ep_mailbox *mbox;
+    int lfd[EP_BROKER_MAX_LISTENERS];
+    ep_io lio[EP_BROKER_MAX_LISTENERS];
+    ep_hook flush_hook;
+    bk_conn *flush_head;
+    bk_conn *all_conns;
+    uint32_t nconns;
+    uint8_t *rbuf;
+    bk_outq *outq; /* one per worker, deliveries waiting to be posted */
+    bk_targets targets;
+    /* sessions */
+    bk_session **by_cid;
+    bk_session **by_id;
+    uint32_t nbuckets, nsessions;
+    bk_counters ctr;
+    ep_timer sys_timer;
+    ep_ratelimit err_rl;
+    bool stopping;
+};
+
+struct ep_broker {
+    ep_broker_config cfg;
+    int nworkers;
+    bk_worker **workers;
+    bk_tree tree;
+    atomic_ullong next_session_id;
+    atomic_int nconnected;
+    atomic_int nsessions;
+    uint64_t start_ms;
+    uint16_t ports[EP_BROKER_MAX_LISTENERS];
+    atomic_int stopped;
+};
+
+/* broker.c */
+uint16_t bk_worker_for_client(const ep_broker *b, const uint8_t *cid, size_t len);
+uint32_t bk_route(bk_worker *w, ep_msg *msg, bk_session *from, ep_mqtt_slice partition);
+void bk_worker_post_deliveries(bk_worker *w);
+void bk_publish_internal(bk_worker *w, const char *topic, const char *payload, bool retain);
+void bk_handoff(bk_conn *c, const uint8_t *pending, size_t n);
+
+/* conn.c */
+void bk_conn_accept(bk_worker *w, int fd, const char *peer, const uint8_t *pre,
+                    size_t pre_len);
+void bk_conn_close(bk_conn *c, int v5_rc, const char *why);
+void bk_conn_want_flush(bk_conn *c);
+ep_err bk_conn_send_packet(bk_conn *c, const ep_mqtt_packet *p);
+/* Returns EP_EOK, EP_ETOOBIG (too big for this client: dropped) or EP_EFULL
+ * (output buffer limit: not written). */
+ep_err bk_conn_send_publish(bk_conn *c, ep_msg *m, uint8_t qos, uint16_t pid,
+                            bool retain, bool dup);
+void bk_worker_flush(ep_loop *loop, void *arg);
+void bk_conn_free_all(bk_worker *w);
+/* bk_conn_release detaches c from its worker without closing the fd and
+ * returns the fd (used to hand a connection to another worker). */
+int bk_conn_release(bk_conn *c);
+/* bk_route returns the number of subscribers the message went to. */
+
+/* handle_*.c: each returns EP_EOK or an error after which the connection
+ * has been closed (or must be). */
+ep_err bk_handle_connect(bk_conn *c, const ep_mqtt_packet *p);
+ep_err bk_handle_publish(bk_conn *c, const ep_mqtt_packet *p);
+ep_err bk_handle_ack(bk_conn *c, const ep_mqtt_packet *p);
+ep_err bk_handle_subscribe(bk_conn *c, const ep_mqtt_packet *p);
+ep_err bk_handle_unsubscribe(bk_conn *c, const ep_mqtt_packet *p);
+
+/* session.c */
+bk_session *bk_session_find_cid(bk_worker *w, const uint8_t *cid, size_t len);
+bk_session *bk_session_find_id(bk_worker *w, uint64_t id);
+bk_session *bk_session_new(bk_worker *w, const uint8_t *cid, size_t len);
+void bk_session_destroy(bk_session *s);
+void bk_session_deliver(bk_session *s, ep_msg *m, uint8_t opts, bool retained);
+void bk_session_pump(bk_session *s);
+void bk_session_resend(bk_session *s);
+void bk_session_detach(bk_session *s, bool publish_will);
+void bk_session_publish_will(bk_session *s);
+void bk_session_unsubscribe_all(bk_session *s);
+uint32_t bk_session_collect_subids(bk_session *s, const ep_msg *m, uint32_t *ids,
+                                   uint32_t max);
+ep_err bk_session_ack(bk_session *s, uint8_t type, uint16_t pid);
+bool bk_session_qos2_has(bk_session *s, uint16_t pid);
+ep_err bk_session_qos2_add(bk_session *s, uint16_t pid);
+bool bk_session_qos2_remove(bk_session *s, uint16_t pid);
+void bk_sessions_free_all(bk_worker *w);
+
+#endif

@@ -1,0 +1,467 @@
+/*
+ * conn.c - one client connection: reading and framing packets, dispatching
+ * them to the handle_*.c functions, writing, keepalive and closing.
+ *
+ * Reads go into the worker's shared scratch buffer, and every whole packet
+ * is decoded in place; only a trailing partial packet is copied into the
+ * connection's own buffer. Writes are appended to `out` and flushed by the
+ * worker's before-poll hook, once per loop iteration for all connections,
+ * so a burst of deliveries to one subscriber becomes one write(). A write
+ * watcher is armed only when a flush was incomplete. Idle connections hold
+ * no buffers at all (both are freed when empty).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/sock.h"
+#include "svc/broker/broker_int.h"
+
+static void conn_on_io(ep_io *io, unsigned events);
+static void conn_ka_check(ep_timer *t);
+
+void bk_conn_want_flush(bk_conn *c)
+{
+    if (!c->in_flush_list && c->state != BK_CONN_CLOSED) {
+        c->in_flush_list = true;
+        c->flush_next = c->w->flush_head;
+        c->w->flush_head = c;
+    }
+}
+
+void bk_conn_accept(bk_worker *w, int fd, const char *peer, const uint8_t *pre,
+                    size_t pre_len)
+{
+    bk_conn *c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        ep_sock_close(fd);
+        return;
+    }
+    c->w = w;
+    c->fd = fd;
+    c->handoff_to = -1;
+    snprintf(c->peer, sizeof(c->peer), "%s", peer);
+    ep_buf_init(&c->in, w->b->cfg.limits.max_packet_size + 8u);
+    ep_buf_init(&c->out, 0);
+    c->last_rx_ms = ep_loop_now(w->loop);
+    ep_timer_init(w->loop, &c->ka_timer, conn_ka_check, c);
+    if (ep_io_start(w->loop, &c->io, fd, EP_IO_READ, conn_on_io, c) != EP_EOK) {
+        ep_sock_close(fd);
+        free(c);
+        return;
+    }
+    c->all_next = w->all_conns;
+    if (w->all_conns)
+        w->all_conns->all_prev = c;
+    w->all_conns = c;
+    w->nconns++;
+    atomic_fetch_add(&w->b->nconnected, 1);
+    /* Until CONNECT arrives the keepalive timer enforces the connect timeout. */
+    ep_timer_start(&c->ka_timer, w->b->cfg.limits.connect_timeout_ms);
+    if (pre_len) {
+        if (ep_buf_append(&c->in, pre, pre_len) != EP_EOK) {
+            bk_conn_close(c, -1, "out of memory");
+            return;
+        }
+        conn_on_io(&c->io, 0);
+    }
+}
+
+static void conn_free(ep_loop *loop, void *arg)
+{
+    bk_conn *c = arg;
+    (void)loop;
+    if (c->alias_in) {
+        for (uint16_t i = 0; i < c->alias_in_max; i++)
+            free(c->alias_in[i]);
+        free(c->alias_in);
+    }
+    ep_buf_fini(&c->in);
+    ep_buf_fini(&c->out);
+    free(c);
+}
+
+static void flush_now(bk_conn *c);
+static void unlink_conn(bk_conn *c);
+
+void bk_conn_close(bk_conn *c, int v5_rc, const char *why)
+{
+    bk_worker *w = c->w;
+    if (c->state == BK_CONN_CLOSED)
+        return;
+    if (why)
+        EP_LOG_DEBUG(BK_LOG, "closing %s (%s): %s", c->peer,
+                     c->s ? c->s->client_id : "-", why);
+    if (v5_rc >= 0 && c->version == EP_MQTT_V5 && c->state == BK_CONN_ACTIVE) {
+        ep_mqtt_packet p = {.type = EP_MQTT_DISCONNECT};
+        p.disconnect.rc = (ep_mqtt_rc)v5_rc;
+        if (why && v5_rc != EP_MQTT_RC_SESSION_TAKEN_OVER) {
+            p.disconnect.props.reason_string = ep_mqtt_slice_make(why, strlen(why));
+            EP_MQTT_PROPS_SET(&p.disconnect.props, EP_MQTT_PROP_REASON_STRING);
+        }
+        bk_conn_send_packet(c, &p);
+    }
+    flush_now(c); /* best effort: the DISCONNECT and anything pending */
+    bool had_session = c->state == BK_CONN_ACTIVE && c->s;
+    c->state = BK_CONN_CLOSED;
+    ep_io_stop(&c->io);
+    ep_timer_stop(&c->ka_timer);
+    shutdown(c->fd, SHUT_RDWR);
+    ep_sock_close(c->fd);
+    c->fd = -1;
+    unlink_conn(c);
+    if (had_session && c->s->conn == c)
+        bk_session_detach(c->s, !c->clean_disconnect);
+    c->s = NULL;
+    /* Freed after this round: other callbacks may still hold c. */
+    ep_loop_defer(w->loop, conn_free, c);
+}
+
+static void flush_now(bk_conn *c)
+{
+    while (ep_buf_used(&c->out) > 0) {
+        struct iovec iov = {ep_buf_head(&c->out), ep_buf_used(&c->out)};
+        ssize_t n = ep_sock_writev(c->fd, &iov, 1);
+        if (n == EP_EAGAIN)
+            break;
+        if (n < 0) {
+            ep_buf_clear(&c->out);
+            break;
+        }
+        atomic_fetch_add_explicit(&c->w->ctr.bytes_out, (unsigned long)n, memory_order_relaxed);
+        ep_buf_consume(&c->out, (size_t)n);
+    }
+}
+
+/* Before-poll hook: flush every connection that has output. */
+void bk_worker_flush(ep_loop *loop, void *arg)
+{
+    bk_worker *w = arg;
+    (void)loop;
+    bk_conn *c = w->flush_head;
+    w->flush_head = NULL;
+    while (c) {
+        bk_conn *next = c->flush_next;
+        c->in_flush_list = false;
+        if (c->state != BK_CONN_CLOSED) {
+            flush_now(c);
+            bool pending = ep_buf_used(&c->out) > 0;
+            if (!pending)
+                ep_buf_shrink(&c->out, 0);
+            if (pending != c->want_write) {
+                c->want_write = pending;
+                ep_io_modify(&c->io, EP_IO_READ | (pending ? EP_IO_WRITE : 0));
+            }
+        }
+        c = next;
+    }
+}
+
+ep_err bk_conn_send_packet(bk_conn *c, const ep_mqtt_packet *p)
+{
+    if (c->state == BK_CONN_CLOSED)
+        return EP_ECLOSED;
+    ep_err err = ep_mqtt_packet_encode(&c->out, p, c->version ? c->version : EP_MQTT_V311,
+                                       c->client_max_packet);
+    if (err == EP_EOK)
+        bk_conn_want_flush(c);
+    return err;
+}
+
+ep_err bk_conn_send_publish(bk_conn *c, ep_msg *m, uint8_t qos, uint16_t pid,
+                            bool retain, bool dup)
+{
+    if (c->state == BK_CONN_CLOSED)
+        return EP_ECLOSED;
+    const ep_broker_limits *lim = &c->w->b->cfg.limits;
+    if (qos == 0 && ep_buf_used(&c->out) >= lim->max_outbuf)
+        return EP_EFULL;
+    uint32_t subids[32];
+    ep_mqtt_publish_hdr h = {0};
+    h.qos = qos;
+    h.dup = dup;
+    h.retain = retain;
+    h.topic = ep_mqtt_slice_make(m->topic, m->topic_len);
+    h.packet_id = pid;
+    h.payload_len = m->payload_len;
+    if (c->version == EP_MQTT_V5) {
+        h.props = ep_mqtt_slice_make(m->props, m->props_len);
+        if (m->has_expiry) {
+            uint64_t now = ep_loop_now(c->w->loop);
+            uint64_t left = m->expiry_at_ms > now ? (m->expiry_at_ms - now + 999) / 1000 : 0;
+            h.has_message_expiry = true;
+            h.message_expiry = (uint32_t)left;
+        }
+        if (c->s && c->s->has_subids) {
+            h.n_sub_ids = bk_session_collect_subids(c->s, m, subids, 32);
+            h.sub_ids = subids;
+        }
+    }
+    size_t hl = ep_mqtt_publish_header_size(&h, c->version);
+    if (hl == 0)
+        return EP_EINVAL;
+    if (c->client_max_packet && hl + m->payload_len > c->client_max_packet)
+        return EP_ETOOBIG;
+    if (ep_buf_reserve(&c->out, hl + m->payload_len) != EP_EOK)
+        return EP_EFULL;
+    size_t written;
+    ep_err err = ep_mqtt_publish_header_write(&h, c->version, c->client_max_packet,
+                                              ep_buf_tail(&c->out), ep_buf_room(&c->out),
+                                              &written);
+    if (err)
+        return err;
+    c->out.len += written;
+    memcpy(ep_buf_tail(&c->out), m->payload, m->payload_len);
+    c->out.len += m->payload_len;
+    atomic_fetch_add_explicit(&c->w->ctr.msgs_out, 1, memory_order_relaxed);
+    bk_conn_want_flush(c);
+    return EP_EOK;
+}
+
+static void log_peer_error(bk_conn *c, const char *what, ep_err err, ep_mqtt_rc rc)
+{
+    if (ep_ratelimit_allow(&c->w->err_rl, ep_loop_now(c->w->loop)))
+        EP_LOG_INFO(BK_LOG, "client %s (%s): %s: %s (reason 0x%02x %s)", c->peer,
+                    c->s ? c->s->client_id : "-", what, ep_strerror(err), rc,
+                    ep_mqtt_rc_name(rc) ? ep_mqtt_rc_name(rc) : "?");
+}
+
+static void send_connack_error(bk_conn *c, const uint8_t *pkt, size_t len, ep_mqtt_rc rc)
+{
+    ep_mqtt_slice name;
+    uint8_t level = 0;
+    if (ep_mqtt_connect_peek(pkt, len, &name, &level) != EP_EOK)
+        return;
+    ep_mqtt_packet p = {.type = EP_MQTT_CONNACK};
+    p.connack.rc = rc;
+    c->version = level == EP_MQTT_V5 ? EP_MQTT_V5 : EP_MQTT_V311;
+    ep_mqtt_packet_encode(&c->out, &p, c->version, 0);
+    flush_now(c);
+}
+
+/* Returns false when the connection was closed. */
+static bool dispatch(bk_conn *c, const uint8_t *pkt, size_t len)
+{
+    ep_mqtt_packet p;
+    ep_mqtt_rc rc = 0;
+    ep_err err = ep_mqtt_packet_decode(pkt, len, c->version, &p, &rc);
+    atomic_fetch_add_explicit(&c->w->ctr.bytes_in, len, memory_order_relaxed);
+    if (err) {
+        log_peer_error(c, "bad packet", err, rc);
+        if (c->state == BK_CONN_NEW && (pkt[0] >> 4) == EP_MQTT_CONNECT)
+            send_connack_error(c, pkt, len, rc);
+        bk_conn_close(c, rc, ep_mqtt_rc_name(rc));
+        return false;
+    }
+    if (c->state == BK_CONN_NEW) {
+        if (p.type != EP_MQTT_CONNECT) {
+            bk_conn_close(c, -1, "first packet is not CONNECT");
+            return false;
+        }
+        return bk_handle_connect(c, &p) == EP_EOK && c->state == BK_CONN_ACTIVE;
+    }
+    switch (p.type) {
+    case EP_MQTT_PUBLISH:
+        err = bk_handle_publish(c, &p);
+        break;
+    case EP_MQTT_PUBACK:
+    case EP_MQTT_PUBREC:
+    case EP_MQTT_PUBREL:
+    case EP_MQTT_PUBCOMP:
+        err = bk_handle_ack(c, &p);
+        break;
+    case EP_MQTT_SUBSCRIBE:
+        err = bk_handle_subscribe(c, &p);
+        break;
+    case EP_MQTT_UNSUBSCRIBE:
+        err = bk_handle_unsubscribe(c, &p);
+        break;
+    case EP_MQTT_PINGREQ: {
+        ep_mqtt_packet r = {.type = EP_MQTT_PINGRESP};
+        err = bk_conn_send_packet(c, &r);
+        break;
+    }
+    case EP_MQTT_DISCONNECT:
+        if (c->version == EP_MQTT_V5 && c->s) {
+            const ep_mqtt_props *pr = &p.disconnect.props;
+            if (EP_MQTT_PROPS_HAS(pr, EP_MQTT_PROP_SESSION_EXPIRY_INTERVAL)) {
+                /* 0 -> non-zero is a protocol error (MQTT-3.14.2-2). */
+                if (c->s->expiry_interval == 0 && pr->session_expiry_interval != 0) {
+                    bk_conn_close(c, EP_MQTT_RC_PROTOCOL_ERROR, "session expiry set on DISCONNECT");
+                    return false;
+                }
+                uint32_t max = c->w->b->cfg.limits.max_session_expiry;
+                c->s->expiry_interval = pr->session_expiry_interval > max ? max : pr->session_expiry_interval;
+            }
+        }
+        c->clean_disconnect = !(c->version == EP_MQTT_V5 &&
+                                p.disconnect.rc == EP_MQTT_RC_DISCONNECT_WITH_WILL);
+        bk_conn_close(c, -1, NULL);
+        return false;
+    case EP_MQTT_AUTH:
+        /* No enhanced authentication method is configured. */
+        bk_conn_close(c, EP_MQTT_RC_PROTOCOL_ERROR, "AUTH without an authentication method");
+        return false;
+    case EP_MQTT_CONNECT:
+        bk_conn_close(c, EP_MQTT_RC_PROTOCOL_ERROR, "second CONNECT");
+        return false;
+    default:
+        /* CONNACK, SUBACK, ... are server-to-client only. */
+        bk_conn_close(c, EP_MQTT_RC_PROTOCOL_ERROR, "unexpected packet type");
+        return false;
+    }
+    if (err && c->state != BK_CONN_CLOSED)
+        bk_conn_close(c, EP_MQTT_RC_UNSPECIFIED_ERROR, ep_strerror(err));
+    return c->state == BK_CONN_ACTIVE;
+}
+
+/* Parse and dispatch every whole packet in p[0..n). Returns the bytes
+ * consumed, or -1 when the connection closed. */
+static ssize_t parse(bk_conn *c, const uint8_t *p, size_t n)
+{
+    size_t off = 0;
+    uint32_t max = c->w->b->cfg.limits.max_packet_size;
+    while (off < n) {
+        size_t hl, total;
+        ep_err err = ep_mqtt_packet_frame(p + off, n - off, max, &hl, &total);
+        if (err == EP_ENEEDMORE)
+            break;
+        if (err) {
+            ep_mqtt_rc rc = ep_mqtt_rc_from_err(err);
+            log_peer_error(c, "bad frame", err, rc);
+            bk_conn_close(c, rc, err == EP_ETOOBIG ? "packet too large" : "malformed packet");
+            return -1;
+        }
+        if (!dispatch(c, p + off, total)) {
+            if (c->handoff_to >= 0 && c->state == BK_CONN_NEW)
+                bk_handoff(c, p + off, n - off);
+            return -1;
+        }
+        off += total;
+    }
+    return (ssize_t)off;
+}
+
+static void conn_read(bk_conn *c)
+{
+    bk_worker *w = c->w;
+    c->last_rx_ms = ep_loop_now(w->loop);
+    /* Bounded number of reads per wakeup so one busy client cannot starve
+     * the others on this worker. */
+    for (int round = 0; round < 8; round++) {
+        if (ep_buf_used(&c->in) == 0) {
+            ssize_t n = ep_sock_read(c->fd, w->rbuf, BK_READ_CHUNK);
+            if (n == EP_EAGAIN)
+                return;
+            if (n < 0) {
+                bk_conn_close(c, -1, "connection closed by peer");
+                return;
+            }
+            ssize_t used = parse(c, w->rbuf, (size_t)n);
+            if (used < 0)
+                return;
+            if ((size_t)used < (size_t)n &&
+                ep_buf_append(&c->in, w->rbuf + used, (size_t)n - (size_t)used) != EP_EOK) {
+                bk_conn_close(c, EP_MQTT_RC_PACKET_TOO_LARGE, "input buffer limit");
+                return;
+            }
+            if (n < BK_READ_CHUNK)
+                return;
+        } else {
+            if (ep_buf_reserve(&c->in, 16384) != EP_EOK) {
+                bk_conn_close(c, EP_MQTT_RC_PACKET_TOO_LARGE, "input buffer limit");
+                return;
+            }
+            size_t room = ep_buf_room(&c->in);
+            ssize_t n = ep_sock_read(c->fd, ep_buf_tail(&c->in), room);
+            if (n == EP_EAGAIN)
+                return;
+            if (n < 0) {
+                bk_conn_close(c, -1, "connection closed by peer");
+                return;
+            }
+            c->in.len += (size_t)n;
+            ssize_t used = parse(c, ep_buf_head(&c->in), ep_buf_used(&c->in));
+            if (used < 0)
+                return;
+            ep_buf_consume(&c->in, (size_t)used);
+            if (ep_buf_used(&c->in) == 0)
+                ep_buf_shrink(&c->in, 0);
+            if ((size_t)n < room)
+                return;
+        }
+    }
+}
+
+static void conn_on_io(ep_io *io, unsigned events)
+{
+    bk_conn *c = io->data;
+    if (events & EP_IO_WRITE) {
+        bk_conn_want_flush(c);
+    }
+    if ((events & EP_IO_READ) || events == 0) {
+        if (events == 0 && ep_buf_used(&c->in) > 0) {
+            /* Bytes handed over from another worker: parse them first. */
+            ssize_t used = parse(c, ep_buf_head(&c->in), ep_buf_used(&c->in));
+            if (used < 0)
+                return;
+            ep_buf_consume(&c->in, (size_t)used);
+            return;
+        }
+        conn_read(c);
+    }
+}
+
+static void conn_ka_check(ep_timer *t)
+{
+    bk_conn *c = t->data;
+    uint64_t now = ep_loop_now(c->w->loop);
+    if (c->state == BK_CONN_NEW) {
+        bk_conn_close(c, -1, "no CONNECT within the connect timeout");
+        return;
+    }
+    if (c->keepalive == 0)
+        return;
+    uint64_t limit = (uint64_t)c->keepalive * 1500u;
+    if (now - c->last_rx_ms >= limit) {
+        bk_conn_close(c, EP_MQTT_RC_KEEP_ALIVE_TIMEOUT, "keep alive timeout");
+        return;
+    }
+    ep_timer_start_at(t, c->last_rx_ms + limit);
+}
+
+static void unlink_conn(bk_conn *c)
+{
+    bk_worker *w = c->w;
+    if (c->all_prev)
+        c->all_prev->all_next = c->all_next;
+    else
+        w->all_conns = c->all_next;
+    if (c->all_next)
+        c->all_next->all_prev = c->all_prev;
+    w->nconns--;
+    atomic_fetch_sub(&w->b->nconnected, 1);
+}
+
+int bk_conn_release(bk_conn *c)
+{
+    int fd = c->fd;
+    c->state = BK_CONN_CLOSED;
+    ep_io_stop(&c->io);
+    ep_timer_stop(&c->ka_timer);
+    c->fd = -1;
+    unlink_conn(c);
+    ep_loop_defer(c->w->loop, conn_free, c);
+    return fd;
+}
+
+void bk_conn_free_all(bk_worker *w)
+{
+    while (w->all_conns) {
+        bk_conn *c = w->all_conns;
+        c->clean_disconnect = true; /* shutting down is not a client failure */
+        bk_conn_close(c, EP_MQTT_RC_SERVER_SHUTTING_DOWN, "server shutting down");
+    }
+}

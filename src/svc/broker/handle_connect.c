@@ -1,0 +1,243 @@
+/*
+ * handle_connect.c - CONNECT: client identifier, session takeover and
+ * resumption, will, keep alive and the CONNACK with the server's limits.
+ *
+ * A session lives on the worker chosen by its client identifier, so the
+ * first thing done here is to hand the connection over when it arrived on
+ * another worker (the CONNECT is parsed again there).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "svc/broker/broker_int.h"
+
+static void connack(bk_conn *c, ep_mqtt_rc rc, bool session_present,
+                    const ep_mqtt_props *props)
+{
+    ep_mqtt_packet p = {.type = EP_MQTT_CONNACK};
+    p.connack.rc = rc;
+    p.connack.session_present = session_present;
+    if (props && c->version == EP_MQTT_V5)
+        p.connack.props = *props;
+    bk_conn_send_packet(c, &p);
+}
+
+static ep_err refuse(bk_conn *c, ep_mqtt_rc rc, const char *why)
+{
+    connack(c, rc, false, NULL);
+    bk_conn_close(c, -1, why);
+    return EP_EPERM;
+}
+
+/* Assigned identifiers are chosen so that they hash to this worker: the
+ * session then never has to move. */
+static void assign_client_id(bk_worker *w, char *out, size_t n)
+{
+    for (;;) {
+        uint8_t r[8];
+        if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
+            memset(r, 0x5a, sizeof(r));
+        snprintf(out, n, "ep-%02x%02x%02x%02x%02x%02x%02x%02x", r[0], r[1], r[2], r[3],
+                 r[4], r[5], r[6], r[7]);
+        if (bk_worker_for_client(w->b, (const uint8_t *)out, strlen(out)) == w->idx &&
+            bk_session_find_cid(w, (const uint8_t *)out, strlen(out)) == NULL)
+            return;
+    }
+}
+
+static ep_msg *make_will(bk_conn *c, const ep_mqtt_will *will, uint32_t *delay)
+{
+    uint8_t stackbuf[512];
+    uint8_t *props = stackbuf;
+    size_t plen = 0;
+    *delay = 0;
+    if (c->version == EP_MQTT_V5 && will->props.raw.len) {
+        if (will->props.raw.len > sizeof(stackbuf)) {
+            props = malloc(will->props.raw.len);
+            if (props == NULL)
+                return NULL;
+        }
+        plen = ep_mqtt_props_filter(will->props.raw,
+                                    EP_MQTT_PROP_BIT(EP_MQTT_PROP_WILL_DELAY_INTERVAL) |
+                                        EP_MQTT_PROP_BIT(EP_MQTT_PROP_MESSAGE_EXPIRY_INTERVAL),
+                                    props);
+        if (EP_MQTT_PROPS_HAS(&will->props, EP_MQTT_PROP_WILL_DELAY_INTERVAL))
+            *delay = will->props.will_delay_interval;
+    }
+    ep_msg *m = ep_msg_new((const char *)will->topic.p, will->topic.len, plen ? props : NULL, plen,
+                           will->payload.p, will->payload.len);
+    if (props != stackbuf)
+        free(props);
+    if (m == NULL)
+        return NULL;
+    m->qos = will->qos;
+    m->retain = will->retain;
+    m->created_ms = ep_loop_now(c->w->loop);
+    if (c->version == EP_MQTT_V5 &&
+        EP_MQTT_PROPS_HAS(&will->props, EP_MQTT_PROP_MESSAGE_EXPIRY_INTERVAL)) {
+        m->has_expiry = 1;
+        m->expiry_interval = will->props.message_expiry_interval;
+        /* The expiry of a will starts when it is published; approximated
+         * here as connect time plus delay. */
+        m->expiry_at_ms = m->created_ms + (uint64_t)(*delay + m->expiry_interval) * 1000u;
+    }
+    return m;
+}
+
+ep_err bk_handle_connect(bk_conn *c, const ep_mqtt_packet *p)
+{
+    bk_worker *w = c->w;
+    const ep_broker_limits *lim = &w->b->cfg.limits;
+    const ep_mqtt_connect *cn = &p->connect;
+    char assigned[32];
+    ep_mqtt_slice cid = cn->client_id;
+    bool v5 = cn->protocol_version == EP_MQTT_V5;
+
+    c->version = cn->protocol_version;
+    if (cid.len == 0) {
+        if (!v5 && !cn->clean_start)
+            return refuse(c, EP_MQTT_RC_CLIENT_IDENTIFIER_NOT_VALID,
+                          "empty client id needs clean session");
+        assign_client_id(w, assigned, sizeof(assigned));
+        cid = ep_mqtt_slice_make(assigned, strlen(assigned));
+    } else if (cid.len > lim->max_client_id_length) {
+        return refuse(c, EP_MQTT_RC_CLIENT_IDENTIFIER_NOT_VALID, "client id too long");
+    }
+    uint16_t home = bk_worker_for_client(w->b, cid.p, cid.len);
+    if (home != w->idx && cn->client_id.len > 0) {
+        c->handoff_to = home;
+        c->version = 0;
+        return EP_EAGAIN;
+    }
+    if (v5 && EP_MQTT_PROPS_HAS(&cn->props, EP_MQTT_PROP_AUTHENTICATION_METHOD))
+        return refuse(c, EP_MQTT_RC_BAD_AUTHENTICATION_METHOD,
+                      "enhanced authentication method not supported");
+    if ((uint32_t)atomic_load(&w->b->nconnected) > lim->max_connections)
+        return refuse(c, EP_MQTT_RC_SERVER_BUSY, "connection limit reached");
+    if (cn->has_will) {
+        if (cn->will.topic.len > lim->max_topic_length ||
+            ep_mqtt_topic_levels(cn->will.topic) > lim->max_topic_levels)
+            return refuse(c, EP_MQTT_RC_TOPIC_NAME_INVALID, "will topic exceeds limits");
+        ep_mqtt_rc prc;
+        if (v5 && ep_mqtt_payload_check(&cn->will.props, cn->will.payload, &prc) != EP_EOK)
+            return refuse(c, EP_MQTT_RC_PAYLOAD_FORMAT_INVALID, "will payload is not UTF-8");
+    }
+
+    /* Session expiry as granted. */
+    uint32_t expiry;
+    if (v5)
+        expiry = EP_MQTT_PROPS_HAS(&cn->props, EP_MQTT_PROP_SESSION_EXPIRY_INTERVAL)
+                     ? cn->props.session_expiry_interval
+                     : 0;
+    else
+        expiry = cn->clean_start ? 0 : UINT32_MAX;
+    bool expiry_capped = false;
+    if (expiry > lim->max_session_expiry) {
+        expiry = lim->max_session_expiry;
+        expiry_capped = true;
+    }
+
+    /* Takeover and resumption. */
+    bk_session *s = bk_session_find_cid(w, cid.p, cid.len);
+    if (s && s->conn) {
+        bk_conn *old = s->conn;
+        EP_LOG_DEBUG(BK_LOG, "session %s taken over by %s", s->client_id, c->peer);
+        bk_conn_close(old, EP_MQTT_RC_SESSION_TAKEN_OVER, "session taken over");
+        /* Closing may have ended the session (expiry 0). */
+        s = bk_session_find_cid(w, cid.p, cid.len);
+    }
+    bool present = false;
+    if (s && cn->clean_start) {
+        bk_session_destroy(s);
+        s = NULL;
+    }
+    if (s) {
+        present = true;
+        ep_timer_stop(&s->expiry_timer);
+        if (ep_timer_active(&s->will_timer)) {
+            /* Reconnected within the will delay: the will is not sent. */
+            ep_timer_stop(&s->will_timer);
+            ep_msg_unref(s->will);
+            s->will = NULL;
+        }
+    } else {
+        s = bk_session_new(w, cid.p, cid.len);
+        if (s == NULL)
+            return refuse(c, EP_MQTT_RC_SERVER_UNAVAILABLE, "out of memory");
+    }
+    s->version = c->version;
+    s->expiry_interval = expiry;
+    ep_msg_unref(s->will);
+    s->will = NULL;
+    if (cn->has_will) {
+        s->will = make_will(c, &cn->will, &s->will_delay);
+        if (s->will == NULL) {
+            bk_session_destroy(s);
+            return refuse(c, EP_MQTT_RC_SERVER_UNAVAILABLE, "out of memory");
+        }
+    }
+
+    /* Client limits. */
+    c->client_receive_max = 65535;
+    c->client_max_packet = 0;
+    c->client_alias_max = 0;
+    if (v5) {
+        if (EP_MQTT_PROPS_HAS(&cn->props, EP_MQTT_PROP_RECEIVE_MAXIMUM))
+            c->client_receive_max = cn->props.receive_maximum;
+        if (EP_MQTT_PROPS_HAS(&cn->props, EP_MQTT_PROP_MAXIMUM_PACKET_SIZE))
+            c->client_max_packet = cn->props.maximum_packet_size;
+        if (EP_MQTT_PROPS_HAS(&cn->props, EP_MQTT_PROP_TOPIC_ALIAS_MAXIMUM))
+            c->client_alias_max = cn->props.topic_alias_maximum;
+    }
+    c->keepalive = cn->keep_alive;
+    bool server_ka = false;
+    if (v5 && lim->max_keepalive && (c->keepalive == 0 || c->keepalive > lim->max_keepalive)) {
+        c->keepalive = lim->max_keepalive;
+        server_ka = true;
+    }
+
+    ep_mqtt_props props = {0};
+    char resp_info[300];
+    if (v5) {
+        props.receive_maximum = lim->receive_maximum;
+        EP_MQTT_PROPS_SET(&props, EP_MQTT_PROP_RECEIVE_MAXIMUM);
+        props.maximum_packet_size = lim->max_packet_size;
+        EP_MQTT_PROPS_SET(&props, EP_MQTT_PROP_MAXIMUM_PACKET_SIZE);
+        props.topic_alias_maximum = lim->topic_alias_maximum;
+        EP_MQTT_PROPS_SET(&props, EP_MQTT_PROP_TOPIC_ALIAS_MAXIMUM);
+        if (cn->client_id.len == 0) {
+            props.assigned_client_identifier = cid;
+            EP_MQTT_PROPS_SET(&props, EP_MQTT_PROP_ASSIGNED_CLIENT_IDENTIFIER);
+        }
+        if (server_ka) {
+            props.server_keep_alive = c->keepalive;
+            EP_MQTT_PROPS_SET(&props, EP_MQTT_PROP_SERVER_KEEP_ALIVE);
+        }
+        if (expiry_capped) {
+            props.session_expiry_interval = expiry;
+            EP_MQTT_PROPS_SET(&props, EP_MQTT_PROP_SESSION_EXPIRY_INTERVAL);
+        }
+        if (EP_MQTT_PROPS_HAS(&cn->props, EP_MQTT_PROP_REQUEST_RESPONSE_INFORMATION) &&
+            cn->props.request_response_information == 1) {
+            int n = snprintf(resp_info, sizeof(resp_info), "response/%.*s", (int)cid.len,
+                             (const char *)cid.p);
+            props.response_information = ep_mqtt_slice_make(resp_info, (size_t)n);
+            EP_MQTT_PROPS_SET(&props, EP_MQTT_PROP_RESPONSE_INFORMATION);
+        }
+    }
+
+    c->s = s;
+    s->conn = c;
+    c->state = BK_CONN_ACTIVE;
+    connack(c, EP_MQTT_RC_SUCCESS, present, &props);
+    ep_timer_stop(&c->ka_timer);
+    if (c->keepalive)
+        ep_timer_start(&c->ka_timer, (uint64_t)c->keepalive * 1500u);
+    if (present)
+        bk_session_resend(s);
+    EP_LOG_DEBUG(BK_LOG, "client %s connected from %s (v%u, session %s)", s->client_id,
+                 c->peer, c->version == EP_MQTT_V5 ? 5 : 3, present ? "resumed" : "new");
+    return EP_EOK;
+}

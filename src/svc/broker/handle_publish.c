@@ -1,0 +1,208 @@
+/*
+ * handle_publish.c - PUBLISH from a client: topic alias resolution, limits,
+ * payload format check, retained store, QoS 1/2 acknowledgement and routing.
+ *
+ * QoS 2 is delivered on PUBLISH (the spec's "method B"): the packet id is
+ * remembered until PUBREL, and a duplicate PUBLISH with the same id is
+ * acknowledged again but not routed again, so subscribers get it once.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "svc/broker/broker_int.h"
+
+static void send_ack(bk_conn *c, ep_mqtt_type type, uint16_t pid, ep_mqtt_rc rc)
+{
+    ep_mqtt_packet a = {.type = type};
+    a.ack.packet_id = pid;
+    a.ack.rc = c->version == EP_MQTT_V5 ? rc : 0;
+    bk_conn_send_packet(c, &a);
+}
+
+static ep_err reject(bk_conn *c, const ep_mqtt_publish *pub, ep_mqtt_rc rc, const char *why)
+{
+    if (pub->qos == 0 || c->version != EP_MQTT_V5) {
+        /* QoS 0 has no ack to carry the reason, 3.1.1 has no reason codes. */
+        bk_conn_close(c, rc, why);
+        return EP_EPROTO;
+    }
+    send_ack(c, pub->qos == 1 ? EP_MQTT_PUBACK : EP_MQTT_PUBREC, pub->packet_id, rc);
+    return EP_EOK;
+}
+
+static ep_err resolve_alias(bk_conn *c, const ep_mqtt_publish *pub, ep_mqtt_slice *topic)
+{
+    uint16_t alias = pub->props.topic_alias;
+    uint16_t max = c->w->b->cfg.limits.topic_alias_maximum;
+    if (alias == 0 || alias > max) {
+        bk_conn_close(c, EP_MQTT_RC_TOPIC_ALIAS_INVALID, "topic alias out of range");
+        return EP_EPROTO;
+    }
+    if (c->alias_in == NULL) {
+        c->alias_in = calloc(max, sizeof(char *));
+        if (c->alias_in == NULL)
+            return EP_ENOMEM;
+        c->alias_in_max = max;
+    }
+    char **slot = &c->alias_in[alias - 1];
+    if (pub->topic.len > 0) {
+        char *t = malloc(pub->topic.len + 1u);
+        if (t == NULL)
+            return EP_ENOMEM;
+        memcpy(t, pub->topic.p, pub->topic.len);
+        t[pub->topic.len] = '\0';
+        free(*slot);
+        *slot = t;
+        *topic = pub->topic;
+        return EP_EOK;
+    }
+    if (*slot == NULL) {
+        bk_conn_close(c, EP_MQTT_RC_PROTOCOL_ERROR, "unknown topic alias");
+        return EP_EPROTO;
+    }
+    *topic = ep_mqtt_slice_make(*slot, strlen(*slot));
+    return EP_EOK;
+}
+
+static ep_mqtt_slice find_partition(const ep_mqtt_props *props)
+{
+    ep_mqtt_slice none = {NULL, 0};
+    if (props->user_count == 0)
+        return none;
+    size_t it = 0;
+    ep_mqtt_user_prop up;
+    while (ep_mqtt_props_user_next(props, &it, &up))
+        if (ep_mqtt_slice_eq(up.name, EP_MQTT_STR("$partition")))
+            return up.value;
+    return none;
+}
+
+static ep_msg *make_msg(bk_conn *c, const ep_mqtt_publish *pub, ep_mqtt_slice topic)
+{
+    uint8_t stackbuf[1024];
+    uint8_t *props = stackbuf;
+    size_t plen = 0;
+    if (c->version == EP_MQTT_V5 && pub->props.raw.len) {
+        if (pub->props.raw.len > sizeof(stackbuf) &&
+            (props = malloc(pub->props.raw.len)) == NULL)
+            return NULL;
+        plen = ep_mqtt_props_filter(pub->props.raw,
+                                    EP_MQTT_PROP_BIT(EP_MQTT_PROP_TOPIC_ALIAS) |
+                                        EP_MQTT_PROP_BIT(EP_MQTT_PROP_SUBSCRIPTION_IDENTIFIER) |
+                                        EP_MQTT_PROP_BIT(EP_MQTT_PROP_MESSAGE_EXPIRY_INTERVAL),
+                                    props);
+    }
+    ep_msg *m = ep_msg_new((const char *)topic.p, topic.len, plen ? props : NULL, plen, pub->payload.p,
+                           pub->payload.len);
+    if (props != stackbuf)
+        free(props);
+    if (m == NULL)
+        return NULL;
+    m->qos = pub->qos;
+    m->retain = pub->retain;
+    m->created_ms = ep_loop_now(c->w->loop);
+    if (c->version == EP_MQTT_V5 &&
+        EP_MQTT_PROPS_HAS(&pub->props, EP_MQTT_PROP_MESSAGE_EXPIRY_INTERVAL)) {
+        m->has_expiry = 1;
+        m->expiry_interval = pub->props.message_expiry_interval;
+        m->expiry_at_ms = m->created_ms + (uint64_t)m->expiry_interval * 1000u;
+    }
+    return m;
+}
+
+ep_err bk_handle_publish(bk_conn *c, const ep_mqtt_packet *p)
+{
+    const ep_mqtt_publish *pub = &p->publish;
+    const ep_broker_limits *lim = &c->w->b->cfg.limits;
+    bk_session *s = c->s;
+    ep_mqtt_slice topic = pub->topic;
+    ep_err err;
+
+    atomic_fetch_add_explicit(&c->w->ctr.msgs_in, 1, memory_order_relaxed);
+    if (c->version == EP_MQTT_V5) {
+        if (EP_MQTT_PROPS_HAS(&pub->props, EP_MQTT_PROP_SUBSCRIPTION_IDENTIFIER)) {
+            bk_conn_close(c, EP_MQTT_RC_PROTOCOL_ERROR, "subscription identifier in PUBLISH");
+            return EP_EPROTO;
+        }
+        if (EP_MQTT_PROPS_HAS(&pub->props, EP_MQTT_PROP_TOPIC_ALIAS) &&
+            (err = resolve_alias(c, pub, &topic)) != EP_EOK)
+            return err;
+    }
+    if (topic.len == 0) {
+        bk_conn_close(c, EP_MQTT_RC_PROTOCOL_ERROR, "empty topic without alias");
+        return EP_EPROTO;
+    }
+    if (pub->qos == 2 && bk_session_qos2_has(s, pub->packet_id)) {
+        send_ack(c, EP_MQTT_PUBREC, pub->packet_id, EP_MQTT_RC_SUCCESS);
+        return EP_EOK;
+    }
+    if (pub->qos == 2 && s->n_qos2_in >= lim->receive_maximum) {
+        bk_conn_close(c, EP_MQTT_RC_RECEIVE_MAXIMUM_EXCEEDED, "receive maximum exceeded");
+        return EP_EPROTO;
+    }
+    if (topic.len > lim->max_topic_length || ep_mqtt_topic_levels(topic) > lim->max_topic_levels)
+        return reject(c, pub, EP_MQTT_RC_TOPIC_NAME_INVALID, "topic exceeds limits");
+    if (c->version == EP_MQTT_V5) {
+        ep_mqtt_rc rc;
+        if (ep_mqtt_payload_check(&pub->props, pub->payload, &rc) != EP_EOK)
+            return reject(c, pub, EP_MQTT_RC_PAYLOAD_FORMAT_INVALID, "payload is not UTF-8");
+    }
+
+    ep_msg *m = make_msg(c, pub, topic);
+    if (m == NULL)
+        return reject(c, pub, EP_MQTT_RC_QUOTA_EXCEEDED, "out of memory");
+    if (pub->retain) {
+        bk_tree *t = &c->w->b->tree;
+        pthread_rwlock_wrlock(&t->lock);
+        err = bk_tree_retain(t, topic, pub->payload.len ? m : NULL);
+        pthread_rwlock_unlock(&t->lock);
+        if (err) {
+            ep_msg_unref(m);
+            return reject(c, pub, EP_MQTT_RC_QUOTA_EXCEEDED, "retained store full");
+        }
+    }
+    uint32_t n = bk_route(c->w, m, s, find_partition(&pub->props));
+    ep_msg_unref(m);
+    ep_mqtt_rc rc = n ? EP_MQTT_RC_SUCCESS : EP_MQTT_RC_NO_MATCHING_SUBSCRIBERS;
+    if (pub->qos == 1) {
+        send_ack(c, EP_MQTT_PUBACK, pub->packet_id, rc);
+    } else if (pub->qos == 2) {
+        if (bk_session_qos2_add(s, pub->packet_id) != EP_EOK)
+            return EP_ENOMEM;
+        send_ack(c, EP_MQTT_PUBREC, pub->packet_id, rc);
+    }
+    return EP_EOK;
+}
+
+ep_err bk_handle_ack(bk_conn *c, const ep_mqtt_packet *p)
+{
+    bk_session *s = c->s;
+    uint16_t pid = p->ack.packet_id;
+    switch (p->type) {
+    case EP_MQTT_PUBACK:
+    case EP_MQTT_PUBCOMP:
+        /* An unknown id is ignored: it may be a late ack after a resend. */
+        bk_session_ack(s, (uint8_t)p->type, pid);
+        return EP_EOK;
+    case EP_MQTT_PUBREC:
+        if (bk_session_ack(s, EP_MQTT_PUBREC, pid) != EP_EOK) {
+            send_ack(c, EP_MQTT_PUBREL, pid, EP_MQTT_RC_PACKET_IDENTIFIER_NOT_FOUND);
+            return EP_EOK;
+        }
+        if (p->ack.rc >= 0x80) {
+            /* The client refused it: the exchange ends here. */
+            bk_session_ack(s, EP_MQTT_PUBCOMP, pid);
+            return EP_EOK;
+        }
+        send_ack(c, EP_MQTT_PUBREL, pid, EP_MQTT_RC_SUCCESS);
+        return EP_EOK;
+    case EP_MQTT_PUBREL: {
+        bool known = bk_session_qos2_remove(s, pid);
+        send_ack(c, EP_MQTT_PUBCOMP, pid,
+                 known ? EP_MQTT_RC_SUCCESS : EP_MQTT_RC_PACKET_IDENTIFIER_NOT_FOUND);
+        return EP_EOK;
+    }
+    default:
+        return EP_EINVAL;
+    }
+}

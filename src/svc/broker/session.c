@@ -1,0 +1,513 @@
+/*
+ * session.c - MQTT sessions: lookup tables, subscriptions owned by the
+ * session, the outgoing QoS 1/2 window and queue, incoming QoS 2 state,
+ * wills and expiry.
+ *
+ * Queue policy. A message for a session waits in `queue` when the client is
+ * offline (QoS 1/2 only; QoS 0 is not queued for offline clients) or when
+ * its in-flight window is full. The queue is bounded by
+ * limits.max_queued_messages and limits.max_queued_bytes; when full,
+ * DROP_OLDEST drops the head, REFUSE_NEW drops the arriving message. Either
+ * way the drop is counted in publish_dropped. Expired messages are dropped
+ * when they reach the head (passive expiry, as the reference does).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "svc/broker/broker_int.h"
+
+static uint32_t hash_cid(const uint8_t *p, size_t n)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++) {
+        h ^= p[i];
+        h *= 16777619u;
+    }
+    return h;
+}
+
+static uint32_t hash_id(uint64_t id) { return (uint32_t)(id * 0x9E3779B97F4A7C15ull >> 32); }
+
+static bool tables_grow(bk_worker *w)
+{
+    uint32_t nb = w->nbuckets ? w->nbuckets * 2 : 256;
+    bk_session **cid = calloc(nb, sizeof(*cid));
+    bk_session **ids = calloc(nb, sizeof(*ids));
+    if (cid == NULL || ids == NULL) {
+        free(cid);
+        free(ids);
+        return false;
+    }
+    for (uint32_t i = 0; i < w->nbuckets; i++) {
+        for (bk_session *s = w->by_cid[i], *next; s; s = next) {
+            next = s->next_by_cid;
+            uint32_t h = hash_cid((const uint8_t *)s->client_id, s->client_id_len) & (nb - 1);
+            s->next_by_cid = cid[h];
+            cid[h] = s;
+        }
+        for (bk_session *s = w->by_id[i], *next; s; s = next) {
+            next = s->next_by_id;
+            uint32_t h = hash_id(s->id) & (nb - 1);
+            s->next_by_id = ids[h];
+            ids[h] = s;
+        }
+    }
+    free(w->by_cid);
+    free(w->by_id);
+    w->by_cid = cid;
+    w->by_id = ids;
+    w->nbuckets = nb;
+    return true;
+}
+
+bk_session *bk_session_find_cid(bk_worker *w, const uint8_t *cid, size_t len)
+{
+    if (w->nbuckets == 0)
+        return NULL;
+    uint32_t h = hash_cid(cid, len) & (w->nbuckets - 1);
+    for (bk_session *s = w->by_cid[h]; s; s = s->next_by_cid)
+        if (s->client_id_len == len && memcmp(s->client_id, cid, len) == 0)
+            return s;
+    return NULL;
+}
+
+bk_session *bk_session_find_id(bk_worker *w, uint64_t id)
+{
+    if (w->nbuckets == 0)
+        return NULL;
+    for (bk_session *s = w->by_id[hash_id(id) & (w->nbuckets - 1)]; s; s = s->next_by_id)
+        if (s->id == id)
+            return s;
+    return NULL;
+}
+
+static void on_expiry(ep_timer *t)
+{
+    bk_session *s = t->data;
+    EP_LOG_DEBUG(BK_LOG, "session %.*s expired", (int)s->client_id_len, s->client_id);
+    bk_session_destroy(s);
+}
+
+static void on_will_delay(ep_timer *t) { bk_session_publish_will(t->data); }
+
+bk_session *bk_session_new(bk_worker *w, const uint8_t *cid, size_t len)
+{
+    if (w->nsessions + 1 > w->nbuckets * 2 && !tables_grow(w))
+        return NULL;
+    bk_session *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return NULL;
+    s->client_id = malloc(len + 1);
+    if (s->client_id == NULL) {
+        free(s);
+        return NULL;
+    }
+    memcpy(s->client_id, cid, len);
+    s->client_id[len] = '\0';
+    s->client_id_len = (uint16_t)len;
+    s->w = w;
+    s->id = atomic_fetch_add(&w->b->next_session_id, 1);
+    s->next_pid = 1;
+    ep_timer_init(w->loop, &s->expiry_timer, on_expiry, s);
+    ep_timer_init(w->loop, &s->will_timer, on_will_delay, s);
+    uint32_t h = hash_cid(cid, len) & (w->nbuckets - 1);
+    s->next_by_cid = w->by_cid[h];
+    w->by_cid[h] = s;
+    h = hash_id(s->id) & (w->nbuckets - 1);
+    s->next_by_id = w->by_id[h];
+    w->by_id[h] = s;
+    w->nsessions++;
+    atomic_fetch_add(&w->b->nsessions, 1);
+    return s;
+}
+
+static void unlink_session(bk_session *s)
+{
+    bk_worker *w = s->w;
+    bk_session **pp = &w->by_cid[hash_cid((const uint8_t *)s->client_id, s->client_id_len) &
+                                 (w->nbuckets - 1)];
+    while (*pp && *pp != s)
+        pp = &(*pp)->next_by_cid;
+    if (*pp)
+        *pp = s->next_by_cid;
+    pp = &w->by_id[hash_id(s->id) & (w->nbuckets - 1)];
+    while (*pp && *pp != s)
+        pp = &(*pp)->next_by_id;
+    if (*pp)
+        *pp = s->next_by_id;
+    w->nsessions--;
+    atomic_fetch_sub(&w->b->nsessions, 1);
+}
+
+void bk_session_unsubscribe_all(bk_session *s)
+{
+    bk_tree *t = &s->w->b->tree;
+    if (s->nsubs == 0)
+        return;
+    pthread_rwlock_wrlock(&t->lock);
+    for (uint32_t i = 0; i < s->nsubs; i++)
+        bk_tree_sub_remove(t, s->subs[i].match, s->subs[i].group, s->id);
+    pthread_rwlock_unlock(&t->lock);
+    for (uint32_t i = 0; i < s->nsubs; i++)
+        free(s->subs[i].filter);
+    s->nsubs = 0;
+    s->has_subids = false;
+}
+
+static void queue_clear(bk_session *s)
+{
+    for (uint32_t i = 0; i < s->q_count; i++)
+        ep_msg_unref(s->queue[(s->q_head + i) % s->q_cap].msg);
+    s->q_count = s->q_head = 0;
+    s->q_bytes = 0;
+    for (uint32_t i = 0; i < s->if_count; i++)
+        ep_msg_unref(s->inflight[(s->if_head + i) % s->if_cap].msg);
+    s->if_count = s->if_head = 0;
+}
+
+void bk_session_destroy(bk_session *s)
+{
+    if (s == NULL)
+        return;
+    if (s->will && !ep_timer_active(&s->will_timer) && s->will_delay == 0) {
+        /* nothing: wills are published by detach, not by destruction */
+    }
+    if (ep_timer_active(&s->will_timer)) {
+        /* Session ends before the will delay: the will goes out now. */
+        ep_timer_stop(&s->will_timer);
+        bk_session_publish_will(s);
+    }
+    ep_timer_stop(&s->expiry_timer);
+    bk_session_unsubscribe_all(s);
+    unlink_session(s);
+    queue_clear(s);
+    ep_msg_unref(s->will);
+    free(s->subs);
+    free(s->inflight);
+    free(s->queue);
+    free(s->qos2_in);
+    free(s->client_id);
+    free(s);
+}
+
+void bk_session_publish_will(bk_session *s)
+{
+    ep_msg *will = s->will;
+    if (will == NULL)
+        return;
+    s->will = NULL;
+    ep_timer_stop(&s->will_timer);
+    if (will->retain) {
+        bk_tree *t = &s->w->b->tree;
+        pthread_rwlock_wrlock(&t->lock);
+        bk_tree_retain(t, ep_mqtt_slice_make(will->topic, will->topic_len),
+                       will->payload_len ? will : NULL);
+        pthread_rwlock_unlock(&t->lock);
+    }
+    bk_route(s->w, will, NULL, (ep_mqtt_slice){NULL, 0});
+    ep_msg_unref(will);
+}
+
+/* bk_session_detach runs when the session's connection closes. */
+void bk_session_detach(bk_session *s, bool publish_will)
+{
+    s->conn = NULL;
+    if (s->will) {
+        if (!publish_will) {
+            ep_msg_unref(s->will);
+            s->will = NULL;
+        } else if (s->will_delay == 0 || s->expiry_interval == 0) {
+            bk_session_publish_will(s);
+        } else {
+            uint32_t d = s->will_delay < s->expiry_interval ? s->will_delay : s->expiry_interval;
+            ep_timer_start(&s->will_timer, (uint64_t)d * 1000u);
+        }
+    }
+    if (s->expiry_interval == 0) {
+        bk_session_destroy(s);
+        return;
+    }
+    if (s->expiry_interval != UINT32_MAX)
+        ep_timer_start(&s->expiry_timer, (uint64_t)s->expiry_interval * 1000u);
+}
+
+/* ---- queue and window ---- */
+
+static bool queue_push(bk_session *s, ep_msg *m, uint8_t qos, uint8_t retain)
+{
+    const ep_broker_limits *lim = &s->w->b->cfg.limits;
+    size_t sz = ep_msg_size(m);
+    if (s->q_count >= lim->max_queued_messages || s->q_bytes + sz > lim->max_queued_bytes) {
+        if (lim->queue_policy == EP_BROKER_REFUSE_NEW || s->q_count == 0)
+            return false;
+        /* Drop oldest until the new one fits. */
+        while (s->q_count > 0 && (s->q_count >= lim->max_queued_messages ||
+                                  s->q_bytes + sz > lim->max_queued_bytes)) {
+            bk_qitem *h = &s->queue[s->q_head];
+            s->q_bytes -= ep_msg_size(h->msg);
+            ep_msg_unref(h->msg);
+            s->q_head = (s->q_head + 1) % s->q_cap;
+            s->q_count--;
+            atomic_fetch_add_explicit(&s->w->ctr.dropped, 1, memory_order_relaxed);
+        }
+    }
+    if (s->q_count == s->q_cap) {
+        uint32_t cap = s->q_cap ? s->q_cap * 2 : 8;
+        bk_qitem *v = malloc(cap * sizeof(*v));
+        if (v == NULL)
+            return false;
+        for (uint32_t i = 0; i < s->q_count; i++)
+            v[i] = s->queue[(s->q_head + i) % s->q_cap];
+        free(s->queue);
+        s->queue = v;
+        s->q_cap = cap;
+        s->q_head = 0;
+    }
+    bk_qitem *it = &s->queue[(s->q_head + s->q_count) % s->q_cap];
+    it->msg = ep_msg_ref(m);
+    it->qos = qos;
+    it->retain = retain;
+    s->q_count++;
+    s->q_bytes += sz;
+    return true;
+}
+
+static uint32_t window_size(const bk_session *s)
+{
+    uint32_t w = s->w->b->cfg.limits.max_inflight;
+    if (s->conn && s->conn->client_receive_max < w)
+        w = s->conn->client_receive_max;
+    return w ? w : 1;
+}
+
+static bool pid_in_use(const bk_session *s, uint16_t pid)
+{
+    for (uint32_t i = 0; i < s->if_count; i++)
+        if (s->inflight[(s->if_head + i) % s->if_cap].pid == pid)
+            return true;
+    return false;
+}
+
+static uint16_t next_pid(bk_session *s)
+{
+    for (;;) {
+        uint16_t pid = s->next_pid++;
+        if (s->next_pid == 0)
+            s->next_pid = 1;
+        if (pid != 0 && (s->if_count == 0 || !pid_in_use(s, pid)))
+            return pid;
+    }
+}
+
+static bk_inflight *inflight_push(bk_session *s)
+{
+    if (s->if_count == s->if_cap) {
+        uint32_t cap = s->if_cap ? s->if_cap * 2 : 8;
+        bk_inflight *v = malloc(cap * sizeof(*v));
+        if (v == NULL)
+            return NULL;
+        for (uint32_t i = 0; i < s->if_count; i++)
+            v[i] = s->inflight[(s->if_head + i) % s->if_cap];
+        free(s->inflight);
+        s->inflight = v;
+        s->if_cap = cap;
+        s->if_head = 0;
+    }
+    bk_inflight *f = &s->inflight[(s->if_head + s->if_count) % s->if_cap];
+    s->if_count++;
+    return f;
+}
+
+static bool expired(const bk_session *s, const ep_msg *m)
+{
+    return m->has_expiry && ep_loop_now(s->w->loop) >= m->expiry_at_ms;
+}
+
+/* send_qos_msg starts delivery of a QoS 1/2 message in a free window slot. */
+static void send_qos_msg(bk_session *s, ep_msg *m, uint8_t qos, uint8_t retain)
+{
+    bk_inflight *f = inflight_push(s);
+    if (f == NULL) {
+        atomic_fetch_add_explicit(&s->w->ctr.dropped, 1, memory_order_relaxed);
+        return;
+    }
+    f->pid = next_pid(s);
+    f->msg = ep_msg_ref(m);
+    f->qos = qos;
+    f->state = qos == 1 ? BK_IF_PUBACK : BK_IF_PUBREC;
+    f->retain = retain;
+    ep_err err = bk_conn_send_publish(s->conn, m, qos, f->pid, retain, false);
+    if (err == EP_ETOOBIG) {
+        /* Too large for this client: discarded as if delivered (v5 4.13). */
+        s->if_count--;
+        ep_msg_unref(f->msg);
+        atomic_fetch_add_explicit(&s->w->ctr.dropped, 1, memory_order_relaxed);
+    }
+    /* EP_EFULL: stays in flight and is resent on reconnect. */
+}
+
+void bk_session_pump(bk_session *s)
+{
+    while (s->conn && s->q_count > 0 && s->if_count < window_size(s)) {
+        bk_qitem it = s->queue[s->q_head];
+        s->q_head = (s->q_head + 1) % s->q_cap;
+        s->q_count--;
+        s->q_bytes -= ep_msg_size(it.msg);
+        if (expired(s, it.msg)) {
+            atomic_fetch_add_explicit(&s->w->ctr.dropped, 1, memory_order_relaxed);
+        } else if (it.qos == 0) {
+            bk_conn_send_publish(s->conn, it.msg, 0, 0, it.retain, false);
+        } else {
+            send_qos_msg(s, it.msg, it.qos, it.retain);
+        }
+        ep_msg_unref(it.msg);
+    }
+}
+
+void bk_session_deliver(bk_session *s, ep_msg *m, uint8_t opts, bool retained)
+{
+    uint8_t qos = opts & BK_OPT_QOS_MASK;
+    if (m->qos < qos)
+        qos = m->qos;
+    uint8_t retain = retained ? 1 : ((opts & BK_OPT_RAP) ? m->retain : 0);
+    if (expired(s, m)) {
+        atomic_fetch_add_explicit(&s->w->ctr.dropped, 1, memory_order_relaxed);
+        return;
+    }
+    if (s->conn == NULL) {
+        if (qos == 0)
+            return; /* QoS 0 is not queued for offline sessions */
+        if (!queue_push(s, m, qos, retain))
+            atomic_fetch_add_explicit(&s->w->ctr.dropped, 1, memory_order_relaxed);
+        return;
+    }
+    if (qos == 0) {
+        /* A stalled reader must not grow memory: over the output limit,
+         * QoS 0 is dropped (counted). */
+        if (bk_conn_send_publish(s->conn, m, 0, 0, retain, false) != EP_EOK)
+            atomic_fetch_add_explicit(&s->w->ctr.dropped, 1, memory_order_relaxed);
+        return;
+    }
+    if (s->q_count == 0 && s->if_count < window_size(s)) {
+        send_qos_msg(s, m, qos, retain);
+        return;
+    }
+    if (!queue_push(s, m, qos, retain))
+        atomic_fetch_add_explicit(&s->w->ctr.dropped, 1, memory_order_relaxed);
+}
+
+/* bk_session_resend repeats the in-flight window in order after a reconnect
+ * (PUBLISH with DUP, or PUBREL for messages already PUBREC'd). */
+void bk_session_resend(bk_session *s)
+{
+    for (uint32_t i = 0; i < s->if_count && s->conn; i++) {
+        bk_inflight *f = &s->inflight[(s->if_head + i) % s->if_cap];
+        if (f->state == BK_IF_PUBCOMP) {
+            ep_mqtt_packet p = {.type = EP_MQTT_PUBREL};
+            p.ack.packet_id = f->pid;
+            bk_conn_send_packet(s->conn, &p);
+        } else if (f->msg) {
+            bk_conn_send_publish(s->conn, f->msg, f->qos, f->pid, f->retain, true);
+        }
+    }
+    bk_session_pump(s);
+}
+
+/* bk_session_ack applies PUBACK/PUBREC/PUBCOMP from the client.
+ * Returns EP_EOK, or EP_ENOTFOUND for an unknown packet id. */
+ep_err bk_session_ack(bk_session *s, uint8_t type, uint16_t pid)
+{
+    uint32_t i;
+    bk_inflight *f = NULL;
+    for (i = 0; i < s->if_count; i++) {
+        f = &s->inflight[(s->if_head + i) % s->if_cap];
+        if (f->pid == pid)
+            break;
+    }
+    if (i == s->if_count)
+        return EP_ENOTFOUND;
+    if (type == EP_MQTT_PUBREC) {
+        if (f->state != BK_IF_PUBREC)
+            return f->state == BK_IF_PUBCOMP ? EP_EOK : EP_ENOTFOUND;
+        f->state = BK_IF_PUBCOMP;
+        ep_msg_unref(f->msg);
+        f->msg = NULL;
+        return EP_EOK;
+    }
+    if ((type == EP_MQTT_PUBACK && f->state != BK_IF_PUBACK) ||
+        (type == EP_MQTT_PUBCOMP && f->state != BK_IF_PUBCOMP))
+        return EP_ENOTFOUND;
+    ep_msg_unref(f->msg);
+    /* Remove slot i keeping send order (acks normally arrive in order, so
+     * this is the head and costs nothing). */
+    for (uint32_t j = i; j > 0; j--)
+        s->inflight[(s->if_head + j) % s->if_cap] = s->inflight[(s->if_head + j - 1) % s->if_cap];
+    s->if_head = (s->if_head + 1) % s->if_cap;
+    s->if_count--;
+    if (s->if_count == 0)
+        s->if_head = 0;
+    bk_session_pump(s);
+    return EP_EOK;
+}
+
+bool bk_session_qos2_has(bk_session *s, uint16_t pid)
+{
+    for (uint32_t i = 0; i < s->n_qos2_in; i++)
+        if (s->qos2_in[i] == pid)
+            return true;
+    return false;
+}
+
+ep_err bk_session_qos2_add(bk_session *s, uint16_t pid)
+{
+    if (s->n_qos2_in == s->cap_qos2_in) {
+        uint32_t cap = s->cap_qos2_in ? s->cap_qos2_in * 2 : 4;
+        uint16_t *v = realloc(s->qos2_in, cap * sizeof(*v));
+        if (v == NULL)
+            return EP_ENOMEM;
+        s->qos2_in = v;
+        s->cap_qos2_in = cap;
+    }
+    s->qos2_in[s->n_qos2_in++] = pid;
+    return EP_EOK;
+}
+
+bool bk_session_qos2_remove(bk_session *s, uint16_t pid)
+{
+    for (uint32_t i = 0; i < s->n_qos2_in; i++) {
+        if (s->qos2_in[i] == pid) {
+            s->qos2_in[i] = s->qos2_in[--s->n_qos2_in];
+            return true;
+        }
+    }
+    return false;
+}
+
+uint32_t bk_session_collect_subids(bk_session *s, const ep_msg *m, uint32_t *ids,
+                                   uint32_t max)
+{
+    uint32_t n = 0;
+    ep_mqtt_slice topic = ep_mqtt_slice_make(m->topic, m->topic_len);
+    for (uint32_t i = 0; i < s->nsubs && n < max; i++) {
+        if (s->subs[i].sub_id && ep_mqtt_topic_match(s->subs[i].match, topic))
+            ids[n++] = s->subs[i].sub_id;
+    }
+    return n;
+}
+
+void bk_sessions_free_all(bk_worker *w)
+{
+    for (uint32_t i = 0; i < w->nbuckets; i++) {
+        while (w->by_cid[i]) {
+            bk_session *s = w->by_cid[i];
+            ep_msg_unref(s->will);
+            s->will = NULL;
+            ep_timer_stop(&s->will_timer);
+            bk_session_destroy(s);
+        }
+    }
+    free(w->by_cid);
+    free(w->by_id);
+    w->by_cid = w->by_id = NULL;
+    w->nbuckets = 0;
+}
