@@ -321,7 +321,8 @@ size_t ep_mqtt_props_filter(ep_mqtt_slice raw, uint64_t drop_mask,
                             uint8_t *out);
 
 /* ep_mqtt_props_size returns the encoded size of props, without the Property
- * Length prefix (what ep_mqtt_props_encode appends after it). */
+ * Length prefix (what ep_mqtt_props_encode appends after it), or SIZE_MAX
+ * when props cannot be encoded (see ep_mqtt_props_encode). */
 size_t ep_mqtt_props_size(const ep_mqtt_props *props);
 /* ep_mqtt_props_encode appends Property Length + properties to b.
  * Returns EP_EOK, EP_ENOMEM/EP_ETOOBIG from the buffer, EP_EINVAL for a value
@@ -509,11 +510,22 @@ bool ep_mqtt_unsubscribe_next(const ep_mqtt_unsubscribe *u, size_t *iter,
                               ep_mqtt_slice *filter);
 
 /* ep_mqtt_payload_check validates a PUBLISH (or Will) payload against its
- * Payload Format Indicator: when it is 1 the payload must be valid UTF-8
- * (ep_mqtt_utf8_check). Optional per spec, so decode does not do it.
+ * Payload Format Indicator: when it is 1 the payload must be well-formed
+ * UTF-8 per RFC 3629 (U+0000 allowed, surrogates and overlongs not).
+ * Optional per spec, so decode does not do it.
  * Returns EP_EOK or EP_EPROTO with *rc_out = 0x99 Payload format invalid. */
 ep_err ep_mqtt_payload_check(const ep_mqtt_props *props,
                              ep_mqtt_slice payload, ep_mqtt_rc *rc_out);
+
+/* ep_mqtt_packet_eq reports whether a and b carry the same packet: same type
+ * and fields, slices compared by content, properties compared by value with
+ * User Properties and Subscription Identifiers compared as ordered lists
+ * whether they sit in `raw` or in the encode-only arrays, SUBSCRIBE and
+ * UNSUBSCRIBE entries compared whether given as `list` or as arrays.
+ * `flags` is ignored. For tests, fuzzing and clients. Borrows both. */
+bool ep_mqtt_packet_eq(const ep_mqtt_packet *a, const ep_mqtt_packet *b);
+/* ep_mqtt_props_eq compares two property sets the same way. */
+bool ep_mqtt_props_eq(const ep_mqtt_props *a, const ep_mqtt_props *b);
 
 /* ------------------------------------------------------------------------ */
 /* Encoding (encode.c)                                                       */
