@@ -27,6 +27,8 @@
 #include "svc/broker/broker.h"
 
 #define BK_READ_CHUNK (256 * 1024)
+/* Server-to-client topic aliases kept per connection (first come). */
+#define BK_ALIAS_OUT_MAX 64
 #define BK_LOG "broker"
 
 typedef struct bk_worker bk_worker;
@@ -211,6 +213,8 @@ struct bk_conn {
     uint16_t client_alias_max;
     char **alias_in; /* client-to-server topic aliases */
     uint16_t alias_in_max;
+    char **alias_out; /* server-to-client aliases, index = alias - 1 */
+    uint16_t alias_out_n;
     bk_conn *flush_next;
     bk_conn *all_next, *all_prev;
     char peer[48];

@@ -78,6 +78,9 @@ static void conn_free(ep_loop *loop, void *arg)
             free(c->alias_in[i]);
         free(c->alias_in);
     }
+    for (uint16_t i = 0; i < c->alias_out_n; i++)
+        free(c->alias_out[i]);
+    free(c->alias_out);
     ep_buf_fini(&c->in);
     ep_buf_fini(&c->out);
     free(c);
@@ -170,6 +173,30 @@ ep_err bk_conn_send_packet(bk_conn *c, const ep_mqtt_packet *p)
     return err;
 }
 
+/* Outgoing topic aliases: the first BK_ALIAS_OUT_MAX distinct topics sent
+ * to a client that allows aliases get one; later topics go out in full.
+ * Returns the alias (0 = none) and whether the topic may be left out. */
+static uint16_t alias_for(bk_conn *c, const ep_msg *m, bool *known)
+{
+    *known = false;
+    if (c->client_alias_max == 0)
+        return 0;
+    for (uint16_t i = 0; i < c->alias_out_n; i++) {
+        if (strcmp(c->alias_out[i], m->topic) == 0) {
+            *known = true;
+            return (uint16_t)(i + 1);
+        }
+    }
+    uint16_t max = c->client_alias_max < BK_ALIAS_OUT_MAX ? c->client_alias_max : BK_ALIAS_OUT_MAX;
+    if (c->alias_out_n >= max)
+        return 0;
+    if (c->alias_out == NULL && (c->alias_out = calloc(max, sizeof(char *))) == NULL)
+        return 0;
+    if ((c->alias_out[c->alias_out_n] = strdup(m->topic)) == NULL)
+        return 0;
+    return ++c->alias_out_n;
+}
+
 ep_err bk_conn_send_publish(bk_conn *c, ep_msg *m, uint8_t qos, uint16_t pid,
                             bool retain, bool dup)
 {
@@ -194,6 +221,10 @@ ep_err bk_conn_send_publish(bk_conn *c, ep_msg *m, uint8_t qos, uint16_t pid,
             h.has_message_expiry = true;
             h.message_expiry = (uint32_t)left;
         }
+        bool known;
+        h.topic_alias = alias_for(c, m, &known);
+        if (known)
+            h.topic = (ep_mqtt_slice){(const uint8_t *)"", 0};
         if (c->s && c->s->has_subids) {
             h.n_sub_ids = bk_session_collect_subids(c->s, m, subids, 32);
             h.sub_ids = subids;
