@@ -399,6 +399,14 @@ def comment_block(text, indent=""):
     return out + "%s */\n" % indent
 
 
+def enum_const(t, value_name, seen):
+    name = "EP_UA_%s_%s" % (snake(t.name).upper(), snake(value_name).upper())
+    if name in seen:
+        fail("enum constant collision: %s" % name)
+    seen.add(name)
+    return name
+
+
 def emit_types_h(types, order):
     o = [header("types.h", "OPC UA data types generated from the .bsd",
                 ["Opc.Ua.Types.bsd", "NodeIds.csv"])]
@@ -429,6 +437,7 @@ extern const size_t ep_ua__types_by_type_id_len;
 
 """)
     o.append("/* ---- enumerations ---- */\n\n")
+    seen = set()
     for t in types:
         if t.kind not in ("enum", "optionset"):
             continue
@@ -438,8 +447,7 @@ extern const size_t ep_ua__types_by_type_id_len;
             if t.values:
                 o.append("enum {\n")
                 for n, v in t.values:
-                    o.append("    EP_UA_%s_%s = %d,\n"
-                             % (snake(t.name).upper(), ident(n).upper(), v))
+                    o.append("    %s = %d,\n" % (enum_const(t, n, seen), v))
                 o.append("};\n\n")
             else:
                 o.append("\n")
@@ -447,8 +455,7 @@ extern const size_t ep_ua__types_by_type_id_len;
             ct = {8: "uint8_t", 16: "uint16_t", 32: "uint32_t"}[t.bits]
             o.append("typedef %s %s;\n" % (ct, t.c_name))
             for n, v in t.values:
-                o.append("#define EP_UA_%s_%s 0x%Xu\n"
-                         % (snake(t.name).upper(), ident(n).upper(), v))
+                o.append("#define %s 0x%Xu\n" % (enum_const(t, n, seen), v))
             o.append("\n")
     o.append("/* ---- structures ---- */\n\n")
     for t in types:
