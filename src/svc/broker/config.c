@@ -1,0 +1,165 @@
+/*
+ * config.c - the broker's configuration table: the YAML keys, their types,
+ * defaults, bounds and help, bound with core/cfg into ep_broker_config. The
+ * same table generates docs/broker-config.md and the JSON Schema.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "svc/broker/broker_config.h"
+
+typedef struct yaml_listener {
+    ep_cfg_hostport address;
+} yaml_listener;
+
+typedef struct yaml_limits {
+    uint32_t max_connections;
+    uint32_t max_packet_size;
+    uint32_t max_queued_messages;
+    uint64_t max_queued_bytes;
+    int32_t queue_policy;
+    uint16_t max_inflight;
+    uint16_t receive_maximum;
+    uint32_t max_outbuf;
+    uint32_t max_topic_length;
+    uint32_t max_topic_levels;
+    uint32_t max_subscriptions_per_client;
+    uint64_t max_session_expiry_ms;
+    uint64_t max_keepalive_ms;
+    uint16_t topic_alias_maximum;
+    uint64_t connect_timeout_ms;
+    uint32_t max_client_id_length;
+} yaml_limits;
+
+typedef struct yaml_broker {
+    ep_cfg_list listeners;
+    uint32_t workers;
+    uint64_t sys_interval_ms;
+    yaml_limits limits;
+} yaml_broker;
+
+static const ep_cfg_enum queue_policies[] = {
+    {"drop_oldest", EP_BROKER_DROP_OLDEST},
+    {"refuse_new", EP_BROKER_REFUSE_NEW},
+    {NULL, 0},
+};
+
+#define L(m) EP_CFG_AT(yaml_limits, m)
+static const ep_cfg_field limit_fields[] = {
+    {.name = "max_connections", .type = EP_CFG_UINT, L(max_connections), .def = "100000", .min = 1,
+     .help = "Connections accepted by the whole broker; more are closed at once."},
+    {.name = "max_packet_size", .type = EP_CFG_SIZE, L(max_packet_size), .def = "1MiB", .min = 64,
+     .max = 268435460,
+     .help = "Largest MQTT packet accepted, announced in CONNACK; larger ones are refused from their header."},
+    {.name = "max_queued_messages", .type = EP_CFG_UINT, L(max_queued_messages), .def = "1000",
+     .min = 1, .help = "Messages queued per session while its window is full or it is offline."},
+    {.name = "max_queued_bytes", .type = EP_CFG_SIZE, L(max_queued_bytes), .def = "16MiB",
+     .min = 1024, .help = "Bytes queued per session."},
+    {.name = "queue_policy", .type = EP_CFG_ENUM, L(queue_policy), .def = "drop_oldest",
+     .choices = queue_policies, .help = "What a full session queue does with a new message."},
+    {.name = "max_inflight", .type = EP_CFG_UINT, L(max_inflight), .def = "64", .min = 1,
+     .max = 65535, .help = "Unacknowledged QoS 1/2 messages sent to one client."},
+    {.name = "receive_maximum", .type = EP_CFG_UINT, L(receive_maximum), .def = "1024", .min = 1,
+     .max = 65535, .help = "QoS 2 messages a client may have awaiting PUBREL (CONNACK Receive Maximum)."},
+    {.name = "max_outbuf", .type = EP_CFG_SIZE, L(max_outbuf), .def = "4MiB", .min = 4096,
+     .max = 1073741824, .help = "Unsent bytes per connection; past it QoS 0 messages to that client are dropped."},
+    {.name = "max_topic_length", .type = EP_CFG_UINT, L(max_topic_length), .def = "65535", .min = 1,
+     .max = 65535, .help = "Longest topic name or filter in bytes."},
+    {.name = "max_topic_levels", .type = EP_CFG_UINT, L(max_topic_levels), .def = "128", .min = 1,
+     .max = 65535, .help = "Most levels in a topic name or filter."},
+    {.name = "max_subscriptions_per_client", .type = EP_CFG_UINT, L(max_subscriptions_per_client),
+     .def = "1000", .min = 1, .help = "Subscriptions one session may hold."},
+    {.name = "max_session_expiry", .type = EP_CFG_DURATION, L(max_session_expiry_ms), .def = "7d",
+     .max = 4294967295000ull, .help = "Upper bound on a session's expiry interval."},
+    {.name = "max_keepalive", .type = EP_CFG_DURATION, L(max_keepalive_ms), .def = "0",
+     .max = 65535000, .help = "Upper bound on a v5 client's keep alive (0: accept the client's)."},
+    {.name = "topic_alias_maximum", .type = EP_CFG_UINT, L(topic_alias_maximum), .def = "64",
+     .max = 65535, .help = "Topic aliases a client may use (CONNACK Topic Alias Maximum)."},
+    {.name = "connect_timeout", .type = EP_CFG_DURATION, L(connect_timeout_ms), .def = "10s",
+     .min = 100, .max = 3600000, .help = "Time a new connection has to send CONNECT."},
+    {.name = "max_client_id_length", .type = EP_CFG_UINT, L(max_client_id_length), .def = "256",
+     .min = 1, .max = 65535, .help = "Longest client identifier accepted."},
+    {0},
+};
+#undef L
+
+static const ep_cfg_field listener_fields[] = {
+    {.name = "address", .type = EP_CFG_HOSTPORT, EP_CFG_AT(yaml_listener, address),
+     .flags = EP_CFG_REQUIRED, .help = "HOST:PORT to listen on; port 0 picks a free port."},
+    {0},
+};
+
+static const ep_cfg_field listener_elem = {
+    .type = EP_CFG_MAP, .size = sizeof(yaml_listener), .sub = listener_fields};
+
+static const ep_cfg_field broker_fields[] = {
+    {.name = "listeners", .type = EP_CFG_LIST, EP_CFG_AT(yaml_broker, listeners),
+     .sub = &listener_elem, .def = "[{address: '127.0.0.1:1883'}]", .min = 1,
+     .max = EP_BROKER_MAX_LISTENERS, .help = "MQTT over TCP listeners."},
+    {.name = "workers", .type = EP_CFG_UINT, EP_CFG_AT(yaml_broker, workers), .def = "0",
+     .max = 64, .help = "Worker threads; 0 means one per CPU."},
+    {.name = "sys_interval", .type = EP_CFG_DURATION, EP_CFG_AT(yaml_broker, sys_interval_ms),
+     .def = "10s", .max = 86400000, .help = "Period of $SYS/broker statistics; 0 turns them off."},
+    {.name = "limits", .type = EP_CFG_MAP, EP_CFG_AT(yaml_broker, limits), .sub = limit_fields,
+     .help = "Resource limits and their policies (docs/broker.md)."},
+    {0},
+};
+
+const ep_cfg_field *ep_broker_config_table(void) { return broker_fields; }
+
+static void to_config(const yaml_broker *y, ep_broker_config *cfg)
+{
+    cfg->n_listeners = (int)y->listeners.count;
+    for (size_t i = 0; i < y->listeners.count; i++) {
+        const yaml_listener *l = EP_CFG_LIST_AT(y->listeners, yaml_listener, i);
+        snprintf(cfg->listeners[i].host, sizeof(cfg->listeners[i].host), "%s", l->address.host);
+        cfg->listeners[i].port = l->address.port;
+    }
+    cfg->workers = (int)y->workers;
+    cfg->sys_interval_s = (uint32_t)(y->sys_interval_ms / 1000u);
+    const yaml_limits *s = &y->limits;
+    ep_broker_limits *d = &cfg->limits;
+    d->max_connections = s->max_connections;
+    d->max_packet_size = s->max_packet_size;
+    d->max_queued_messages = s->max_queued_messages;
+    d->max_queued_bytes = s->max_queued_bytes;
+    d->queue_policy = (uint32_t)s->queue_policy;
+    d->max_inflight = s->max_inflight;
+    d->receive_maximum = s->receive_maximum;
+    d->max_outbuf = s->max_outbuf;
+    d->max_topic_length = s->max_topic_length;
+    d->max_topic_levels = s->max_topic_levels;
+    d->max_subscriptions_per_client = s->max_subscriptions_per_client;
+    uint64_t exp = s->max_session_expiry_ms / 1000u;
+    d->max_session_expiry = exp >= UINT32_MAX ? UINT32_MAX : (uint32_t)exp;
+    d->max_keepalive = (uint16_t)(s->max_keepalive_ms / 1000u);
+    d->topic_alias_maximum = s->topic_alias_maximum;
+    d->connect_timeout_ms = (uint32_t)s->connect_timeout_ms;
+    d->max_client_id_length = s->max_client_id_length;
+}
+
+ep_err ep_broker_config_bind(const ep_cfg_node *root, ep_broker_config *cfg, ep_cfg_errs *errs)
+{
+    yaml_broker y;
+    memset(&y, 0, sizeof(y));
+    ep_err err = ep_cfg_bind(broker_fields, root, &y, errs);
+    if (err == EP_EOK)
+        to_config(&y, cfg);
+    ep_cfg_clear(broker_fields, &y);
+    return err;
+}
+
+ep_err ep_broker_config_load(const char *path, ep_broker_config *cfg, ep_cfg_errs *errs)
+{
+    ep_cfg_tree *t = NULL;
+    ep_err err = ep_cfg_parse_file(path, NULL, &t, errs);
+    if (err == EP_EOK) {
+        /* The file may hold several services' sections; the broker reads
+         * its own ("broker:") when present, else the whole document. */
+        const ep_cfg_node *root = ep_cfg_tree_root(t);
+        const ep_cfg_node *sec = ep_cfg_node_get(root, "broker");
+        err = ep_broker_config_bind(sec ? sec : root, cfg, errs);
+    }
+    ep_cfg_tree_free(t);
+    return err;
+}
