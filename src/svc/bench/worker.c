@@ -1,0 +1,238 @@
+/*
+ * worker.c - one generator thread: an edge-triggered epoll loop over its
+ * share of the connections.
+ *
+ * The core ep_loop is level-triggered with millisecond timers; the
+ * generator needs nanosecond pacing and wants no syscall that could be
+ * avoided, so it runs its own small loop:
+ *
+ *   epoll_wait (0 ms when some connection still has work)
+ *   -> mark readable/writable from the edges, mark paced publishers due
+ *   -> service every connection on the ready list once (read one chunk,
+ *      write a few batches), keep it on the list while it has work
+ *   -> find the earliest next paced message; it bounds the next wait
+ *
+ * Every connection belongs to exactly one worker for its whole life; the
+ * only shared state is the run's phase and the atomics in ep_bench_live.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "svc/bench/bench_int.h"
+
+#define MAX_OPENING 64u      /* handshakes in progress per worker */
+#define HOUSEKEEP_NS 50000000u
+#define IDLE_WAIT_NS 10000000u  /* notice phase changes within 10 ms */
+
+uint64_t ep_bench__now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void ep_bench__worker_mark_ready(ep_bench_worker *w, ep_bench_conn *c)
+{
+    if (c->in_ready || c->state == EP_BENCH_ST_CLOSED)
+        return;
+    c->in_ready = 1;
+    w->ready[w->nready++] = c;
+}
+
+static void open_more(ep_bench_worker *w)
+{
+    ep_bench_run *r = w->run;
+    while (w->opening < MAX_OPENING && w->next_open < w->nconns) {
+        ep_bench_conn *c = w->conns[w->next_open++];
+        ep_err err = ep_bench__conn_open(c);
+        if (err) {
+            if (!w->err) {
+                w->err = err;
+                snprintf(w->errmsg, sizeof(w->errmsg), "cannot connect to %.200s:%u: %s",
+                         r->o.host, (unsigned)r->o.port, ep_strerror(err));
+            }
+            c->state = EP_BENCH_ST_CLOSED;
+            atomic_fetch_add_explicit(&r->n_failed, 1, memory_order_relaxed);
+        }
+    }
+}
+
+static void start(ep_bench_worker *w)
+{
+    w->started = 1;
+    for (uint32_t i = 0; i < w->nconns; i++) {
+        ep_bench_conn *c = w->conns[i];
+        if (c->role == EP_BENCH_ROLE_PUB && c->state == EP_BENCH_ST_READY)
+            ep_bench__worker_mark_ready(w, c);
+    }
+}
+
+/* paced_scan marks due publishers ready (when mark is set) and finds the
+ * earliest future message, which bounds the next epoll wait. Publishers
+ * that are due but blocked (window or socket full) are left out: an ack or
+ * an EPOLLOUT edge wakes them. */
+static void paced_scan(ep_bench_worker *w, int mark)
+{
+    const ep_bench_run *r = w->run;
+    uint64_t next = UINT64_MAX;
+    for (uint32_t i = 0; i < w->nconns; i++) {
+        ep_bench_conn *c = w->conns[i];
+        if (c->role != EP_BENCH_ROLE_PUB || c->state != EP_BENCH_ST_READY)
+            continue;
+        uint64_t due = ep_bench__conn_next_due(c);
+        if (due >= r->t_end)
+            continue;
+        if (due <= w->now) {
+            if (mark)
+                ep_bench__worker_mark_ready(w, c);
+            continue;
+        }
+        if (due < next)
+            next = due;
+    }
+    w->next_due_ns = next;
+}
+
+/* wait_events waits at most timeout_ns. epoll_pwait2 gives nanosecond
+ * timeouts, so pacing needs no timerfd (two syscalls per tick saved). */
+static int wait_events(ep_bench_worker *w, struct epoll_event *evs, int max,
+                       uint64_t timeout_ns)
+{
+    if (!w->no_pwait2) {
+        struct timespec ts = {(time_t)(timeout_ns / 1000000000u),
+                              (long)(timeout_ns % 1000000000u)};
+        int n = epoll_pwait2(w->epfd, evs, max, &ts, NULL);
+        if (n >= 0 || errno != ENOSYS)
+            return n;
+        w->no_pwait2 = 1;
+    }
+    return epoll_wait(w->epfd, evs, max, (int)((timeout_ns + 999999u) / 1000000u));
+}
+
+static void run_ready(ep_bench_worker *w)
+{
+    ep_bench_conn **cur = w->ready;
+    uint32_t n = w->nready;
+    w->ready = w->ready2;
+    w->nready = 0;
+    w->ready2 = cur;
+    for (uint32_t i = 0; i < n; i++) {
+        ep_bench_conn *c = cur[i];
+        c->in_ready = 0;
+        if (ep_bench__conn_service(c))
+            ep_bench__worker_mark_ready(w, c);
+    }
+}
+
+static void housekeeping(ep_bench_worker *w)
+{
+    const ep_bench_run *r = w->run;
+    uint32_t busy = 0;
+    uint64_t ka_ns = (uint64_t)r->o.keepalive * 500000000u; /* half the keep alive */
+    for (uint32_t i = 0; i < w->nconns; i++) {
+        ep_bench_conn *c = w->conns[i];
+        if (c->state != EP_BENCH_ST_READY)
+            continue;
+        if (c->role == EP_BENCH_ROLE_PUB && (ep_buf_used(&c->out) || c->inflight))
+            busy++;
+        if (ka_ns && w->now - c->last_tx_ns > ka_ns) {
+            if (ep_bench__wire_pingreq(&c->out, r->o.version) == EP_EOK) {
+                c->last_tx_ns = w->now;
+                ep_bench__worker_mark_ready(w, c);
+            }
+        }
+    }
+    atomic_store_explicit(&w->live.sent, w->sent_all, memory_order_relaxed);
+    atomic_store_explicit(&w->live.delivered, w->delivered_all, memory_order_relaxed);
+    atomic_store_explicit(&w->live.busy, busy, memory_order_relaxed);
+}
+
+static void finish(ep_bench_worker *w)
+{
+    const ep_bench_run *r = w->run;
+    for (uint32_t i = 0; i < w->nconns; i++) {
+        ep_bench_conn *c = w->conns[i];
+        if (c->fd < 0)
+            continue;
+        if (c->state == EP_BENCH_ST_READY) {
+            /* Best effort: a clean DISCONNECT keeps broker logs quiet. */
+            ep_buf_clear(&c->out);
+            if (ep_bench__wire_disconnect(&c->out, r->o.version) == EP_EOK)
+                (void)!send(c->fd, ep_buf_head(&c->out), ep_buf_used(&c->out),
+                            MSG_NOSIGNAL);
+        }
+        ep_bench__conn_close(c);
+    }
+}
+
+void *ep_bench__worker_main(void *arg)
+{
+    ep_bench_worker *w = arg;
+    ep_bench_run *r = w->run;
+    struct epoll_event evs[256];
+    uint64_t next_house = 0;
+
+    /* Timer slack would delay paced messages by up to 50 us. */
+    (void)prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
+    for (;;) {
+        int ph = atomic_load_explicit(&r->phase, memory_order_acquire);
+        if (ph == EP_BENCH_PH_STOP)
+            break;
+        w->now = ep_bench__now_ns();
+        if (ph == EP_BENCH_PH_CONNECT)
+            open_more(w);
+        int kick = 0;
+        if (ph >= EP_BENCH_PH_RUN && !w->started) {
+            start(w);
+            kick = 1;
+        }
+        uint64_t timeout = IDLE_WAIT_NS;
+        if (w->nready)
+            timeout = 0;
+        else if (w->paced && w->next_due_ns != UINT64_MAX)
+            timeout = w->next_due_ns <= w->now ? 0
+                      : w->next_due_ns - w->now < IDLE_WAIT_NS ? w->next_due_ns - w->now
+                                                               : IDLE_WAIT_NS;
+        int n = wait_events(w, evs, (int)(sizeof(evs) / sizeof(evs[0])), timeout);
+        if (n < 0 && errno != EINTR) {
+            if (!w->err) {
+                w->err = EP_ERR_FROM_ERRNO();
+                snprintf(w->errmsg, sizeof(w->errmsg), "epoll_wait: %s",
+                         ep_strerror(w->err));
+            }
+            atomic_fetch_add_explicit(&r->n_failed, 1, memory_order_relaxed);
+            break;
+        }
+        w->now = ep_bench__now_ns();
+        for (int i = 0; i < n; i++) {
+            ep_bench_conn *c = evs[i].data.ptr;
+            uint32_t ev = evs[i].events;
+            if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP))
+                c->readable = 1;
+            if (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP))
+                c->writable = 1;
+            ep_bench__worker_mark_ready(w, c);
+        }
+        int tick = w->paced && (kick || w->now >= w->next_due_ns);
+        if (tick)
+            paced_scan(w, 1);
+        w->paced_gen = 0;
+        run_ready(w);
+        if (w->paced && (tick || w->paced_gen))
+            paced_scan(w, 0);
+        if (w->now >= next_house) {
+            housekeeping(w);
+            next_house = w->now + HOUSEKEEP_NS;
+        }
+    }
+    housekeeping(w);
+    finish(w);
+    return NULL;
+}
