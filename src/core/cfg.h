@@ -60,6 +60,9 @@
  * and may be read from any number of threads; a struct being bound, an
  * ep_cfg_errs and a FILE belong to the calling thread.
  *
+ * Diagnostics: every function that takes an ep_cfg_errs requires it (not
+ * NULL) and only appends to it.
+ *
  * Ownership: ep_cfg_bind allocates strings and list items with malloc; they
  * belong to the bound struct and are released by ep_cfg_clear. The struct
  * never points into the tree.
