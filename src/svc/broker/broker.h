@@ -50,12 +50,43 @@ typedef struct ep_broker_limits {
     uint32_t max_client_id_length;
 } ep_broker_limits;
 
+/*
+ * Enhanced authentication (MQTT 5 AUTH). A method is a set of callbacks
+ * registered in the configuration; the broker runs the exchange:
+ * CONNECT (method + data) -> step() -> CONTINUE: AUTH 0x18 to the client,
+ * whose AUTH 0x18 reply goes to step() again ... -> SUCCESS: CONNACK (with
+ * the method and the last data) or FAIL: CONNACK 0x87 / 0x86. A connected
+ * client may re-authenticate with AUTH 0x19; FAIL then disconnects it.
+ * Callbacks run on the worker thread that owns the connection and must not
+ * block. `state` is per connection, NULL on the first step; `done` frees it.
+ * The out data (authentication data to send) stays valid until the next
+ * call for this state.
+ */
+typedef enum ep_broker_auth_result {
+    EP_BROKER_AUTH_SUCCESS = 0,
+    EP_BROKER_AUTH_CONTINUE = 1,
+    EP_BROKER_AUTH_FAIL = 2,
+} ep_broker_auth_result;
+
+typedef struct ep_broker_auth_method {
+    const char *name;
+    ep_broker_auth_result (*step)(void *ud, void **state, const char *client_id,
+                                  const uint8_t *in, size_t in_len, const uint8_t **out,
+                                  size_t *out_len);
+    void (*done)(void *ud, void *state);
+    void *ud;
+} ep_broker_auth_method;
+
+#define EP_BROKER_MAX_AUTH_METHODS 4
+
 typedef struct ep_broker_config {
     ep_hostport listeners[EP_BROKER_MAX_LISTENERS];
     int n_listeners;
     int workers;              /* 0 = number of online CPUs */
     ep_broker_limits limits;
     uint32_t sys_interval_s;  /* $SYS publish period; 0 = off */
+    ep_broker_auth_method auth_methods[EP_BROKER_MAX_AUTH_METHODS];
+    int n_auth_methods;
 } ep_broker_config;
 
 typedef struct ep_broker ep_broker;

@@ -202,6 +202,14 @@ struct bk_conn {
     bool want_write;
     bool clean_disconnect; /* DISCONNECT without will */
     int handoff_to;        /* worker to move to after CONNECT, or -1 */
+    const ep_broker_auth_method *auth; /* enhanced auth in progress / done */
+    void *auth_state;
+    ep_buf pending_connect; /* CONNECT held while AUTH is exchanged */
+    bool auth_ok;           /* the exchange succeeded: finish CONNECT */
+    const uint8_t *auth_out; /* data of the method's last step */
+    size_t auth_out_len;
+    const uint8_t *cur_pkt; /* raw bytes of the packet being handled */
+    size_t cur_len;
     bk_session *s;
     ep_buf in;  /* unparsed partial packet */
     ep_buf out; /* encoded, unsent bytes */
@@ -296,6 +304,7 @@ ep_err bk_handle_publish(bk_conn *c, const ep_mqtt_packet *p);
 ep_err bk_handle_ack(bk_conn *c, const ep_mqtt_packet *p);
 ep_err bk_handle_subscribe(bk_conn *c, const ep_mqtt_packet *p);
 ep_err bk_handle_unsubscribe(bk_conn *c, const ep_mqtt_packet *p);
+ep_err bk_handle_auth(bk_conn *c, const ep_mqtt_packet *p);
 
 /* session.c */
 bk_session *bk_session_find_cid(bk_worker *w, const uint8_t *cid, size_t len);

@@ -81,6 +81,9 @@ static void conn_free(ep_loop *loop, void *arg)
     for (uint16_t i = 0; i < c->alias_out_n; i++)
         free(c->alias_out[i]);
     free(c->alias_out);
+    if (c->auth && c->auth->done)
+        c->auth->done(c->auth->ud, c->auth_state);
+    ep_buf_fini(&c->pending_connect);
     ep_buf_fini(&c->in);
     ep_buf_fini(&c->out);
     free(c);
@@ -287,11 +290,20 @@ static bool dispatch(bk_conn *c, const uint8_t *pkt, size_t len)
         return false;
     }
     if (c->state == BK_CONN_NEW) {
-        if (p.type != EP_MQTT_CONNECT) {
-            bk_conn_close(c, -1, "first packet is not CONNECT");
+        if (p.type == EP_MQTT_AUTH && c->auth) {
+            bk_handle_auth(c, &p);
+            return c->state != BK_CONN_CLOSED;
+        }
+        if (p.type != EP_MQTT_CONNECT || c->auth) {
+            bk_conn_close(c, -1, c->auth ? "second CONNECT" : "first packet is not CONNECT");
             return false;
         }
-        return bk_handle_connect(c, &p) == EP_EOK && c->state == BK_CONN_ACTIVE;
+        c->cur_pkt = pkt;
+        c->cur_len = len;
+        bk_handle_connect(c, &p);
+        c->cur_pkt = NULL;
+        /* A handed-over connection continues on its home worker. */
+        return c->handoff_to < 0 && c->state != BK_CONN_CLOSED;
     }
     switch (p.type) {
     case EP_MQTT_PUBLISH:
@@ -332,9 +344,8 @@ static bool dispatch(bk_conn *c, const uint8_t *pkt, size_t len)
         bk_conn_close(c, -1, NULL);
         return false;
     case EP_MQTT_AUTH:
-        /* No enhanced authentication method is configured. */
-        bk_conn_close(c, EP_MQTT_RC_PROTOCOL_ERROR, "AUTH without an authentication method");
-        return false;
+        err = bk_handle_auth(c, &p);
+        break;
     case EP_MQTT_CONNECT:
         bk_conn_close(c, EP_MQTT_RC_PROTOCOL_ERROR, "second CONNECT");
         return false;

@@ -86,6 +86,108 @@ static ep_msg *make_will(bk_conn *c, const ep_mqtt_will *will, uint32_t *delay)
     return m;
 }
 
+static const ep_broker_auth_method *find_method(bk_worker *w, ep_mqtt_slice name)
+{
+    const ep_broker_config *cfg = &w->b->cfg;
+    for (int i = 0; i < cfg->n_auth_methods; i++)
+        if (ep_mqtt_slice_eq(name, ep_mqtt_slice_make(cfg->auth_methods[i].name,
+                                                      strlen(cfg->auth_methods[i].name))))
+            return &cfg->auth_methods[i];
+    return NULL;
+}
+
+static void send_auth(bk_conn *c, ep_mqtt_rc rc)
+{
+    ep_mqtt_packet a = {.type = EP_MQTT_AUTH};
+    a.auth.rc = rc;
+    a.auth.props.authentication_method = ep_mqtt_slice_make(c->auth->name, strlen(c->auth->name));
+    EP_MQTT_PROPS_SET(&a.auth.props, EP_MQTT_PROP_AUTHENTICATION_METHOD);
+    if (c->auth_out_len) {
+        a.auth.props.authentication_data = ep_mqtt_slice_make(c->auth_out, c->auth_out_len);
+        EP_MQTT_PROPS_SET(&a.auth.props, EP_MQTT_PROP_AUTHENTICATION_DATA);
+    }
+    bk_conn_send_packet(c, &a);
+}
+
+static ep_broker_auth_result auth_step(bk_conn *c, const char *cid, ep_mqtt_slice data)
+{
+    c->auth_out = NULL;
+    c->auth_out_len = 0;
+    return c->auth->step(c->auth->ud, &c->auth_state, cid, data.p, data.len, &c->auth_out,
+                         &c->auth_out_len);
+}
+
+/* First step of enhanced authentication, from CONNECT. Returns EP_EOK when
+ * the method accepted at once, EP_EAGAIN while the exchange goes on (the
+ * CONNECT is kept and finished by bk_handle_auth), an error when refused. */
+static ep_err start_auth(bk_conn *c, const ep_mqtt_connect *cn, ep_mqtt_slice cid)
+{
+    char id[300];
+    c->auth = find_method(c->w, cn->props.authentication_method);
+    if (c->auth == NULL)
+        return refuse(c, EP_MQTT_RC_BAD_AUTHENTICATION_METHOD, "unknown authentication method");
+    snprintf(id, sizeof(id), "%.*s", (int)cid.len, (const char *)cid.p);
+    switch (auth_step(c, id, cn->props.authentication_data)) {
+    case EP_BROKER_AUTH_SUCCESS:
+        c->auth_ok = true;
+        return EP_EOK;
+    case EP_BROKER_AUTH_CONTINUE:
+        if (ep_buf_append(&c->pending_connect, c->cur_pkt, c->cur_len) != EP_EOK)
+            return refuse(c, EP_MQTT_RC_SERVER_UNAVAILABLE, "out of memory");
+        send_auth(c, EP_MQTT_RC_CONTINUE_AUTHENTICATION);
+        return EP_EAGAIN;
+    default:
+        return refuse(c, EP_MQTT_RC_NOT_AUTHORIZED, "authentication failed");
+    }
+}
+
+ep_err bk_handle_auth(bk_conn *c, const ep_mqtt_packet *p)
+{
+    const ep_mqtt_auth *a = &p->auth;
+    bool reauth = c->state == BK_CONN_ACTIVE;
+    if (c->auth == NULL ||
+        !ep_mqtt_slice_eq(a->props.authentication_method,
+                          ep_mqtt_slice_make(c->auth->name, strlen(c->auth->name))) ||
+        a->rc != (reauth && c->auth_ok ? EP_MQTT_RC_REAUTHENTICATE : EP_MQTT_RC_CONTINUE_AUTHENTICATION)) {
+        if (!reauth)
+            return refuse(c, EP_MQTT_RC_PROTOCOL_ERROR, "unexpected AUTH");
+        bk_conn_close(c, EP_MQTT_RC_PROTOCOL_ERROR, "unexpected AUTH");
+        return EP_EPROTO;
+    }
+    if (reauth && a->rc == EP_MQTT_RC_REAUTHENTICATE) {
+        /* A new exchange starts from a fresh state. */
+        if (c->auth->done)
+            c->auth->done(c->auth->ud, c->auth_state);
+        c->auth_state = NULL;
+        c->auth_ok = false;
+    }
+    const char *cid = c->s ? c->s->client_id : "";
+    switch (auth_step(c, cid, a->props.authentication_data)) {
+    case EP_BROKER_AUTH_CONTINUE:
+        send_auth(c, EP_MQTT_RC_CONTINUE_AUTHENTICATION);
+        return EP_EOK;
+    case EP_BROKER_AUTH_SUCCESS:
+        c->auth_ok = true;
+        if (reauth) {
+            send_auth(c, EP_MQTT_RC_SUCCESS);
+            return EP_EOK;
+        } else {
+            ep_mqtt_packet cp;
+            if (ep_mqtt_packet_decode(ep_buf_head(&c->pending_connect),
+                                      ep_buf_used(&c->pending_connect), 0, &cp, NULL) != EP_EOK)
+                return refuse(c, EP_MQTT_RC_UNSPECIFIED_ERROR, "held CONNECT unreadable");
+            ep_err err = bk_handle_connect(c, &cp);
+            ep_buf_fini(&c->pending_connect);
+            return err;
+        }
+    default:
+        if (!reauth)
+            return refuse(c, EP_MQTT_RC_NOT_AUTHORIZED, "authentication failed");
+        bk_conn_close(c, EP_MQTT_RC_NOT_AUTHORIZED, "re-authentication failed");
+        return EP_EPERM;
+    }
+}
+
 ep_err bk_handle_connect(bk_conn *c, const ep_mqtt_packet *p)
 {
     bk_worker *w = c->w;
@@ -111,9 +213,11 @@ ep_err bk_handle_connect(bk_conn *c, const ep_mqtt_packet *p)
         c->version = 0;
         return EP_EAGAIN;
     }
-    if (v5 && EP_MQTT_PROPS_HAS(&cn->props, EP_MQTT_PROP_AUTHENTICATION_METHOD))
-        return refuse(c, EP_MQTT_RC_BAD_AUTHENTICATION_METHOD,
-                      "enhanced authentication method not supported");
+    if (v5 && EP_MQTT_PROPS_HAS(&cn->props, EP_MQTT_PROP_AUTHENTICATION_METHOD) && !c->auth_ok) {
+        ep_err aerr = start_auth(c, cn, cid);
+        if (aerr != EP_EOK)
+            return aerr;
+    }
     if ((uint32_t)atomic_load(&w->b->nconnected) > lim->max_connections)
         return refuse(c, EP_MQTT_RC_SERVER_BUSY, "connection limit reached");
     if (cn->has_will) {
@@ -218,6 +322,14 @@ ep_err bk_handle_connect(bk_conn *c, const ep_mqtt_packet *p)
         if (expiry_capped) {
             props.session_expiry_interval = expiry;
             EP_MQTT_PROPS_SET(&props, EP_MQTT_PROP_SESSION_EXPIRY_INTERVAL);
+        }
+        if (c->auth_ok && c->auth) {
+            props.authentication_method = ep_mqtt_slice_make(c->auth->name, strlen(c->auth->name));
+            EP_MQTT_PROPS_SET(&props, EP_MQTT_PROP_AUTHENTICATION_METHOD);
+            if (c->auth_out_len) {
+                props.authentication_data = ep_mqtt_slice_make(c->auth_out, c->auth_out_len);
+                EP_MQTT_PROPS_SET(&props, EP_MQTT_PROP_AUTHENTICATION_DATA);
+            }
         }
         if (EP_MQTT_PROPS_HAS(&cn->props, EP_MQTT_PROP_REQUEST_RESPONSE_INFORMATION) &&
             cn->props.request_response_information == 1) {
