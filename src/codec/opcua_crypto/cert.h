@@ -48,7 +48,8 @@ typedef struct ep_ua_cert_opts {
     const char *app_uri;      /* SAN URI; required unless ca */
     const char *hostname;     /* SAN DNS name, or IP address literal; NULL: none */
     const char *organization; /* subject O; NULL: "edgeplane" */
-    int64_t not_before;       /* Unix seconds; 0: now */
+    int64_t not_before;       /* Unix seconds; 0: now minus one hour, so that
+                                 peers whose clock lags accept it at once */
     uint32_t validity_days;   /* 0: 365 */
     bool ca;                  /* issue a CA certificate */
 } ep_ua_cert_opts;
