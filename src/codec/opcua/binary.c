@@ -36,7 +36,6 @@
 #define EP_UA_LITTLE_ENDIAN 0
 #endif
 
-#define DEPTH_CAP 1000u /* hard cap on max_depth: bounds stack use */
 
 /* Variant encoding mask bits. */
 #define VARIANT_ARRAY 0x80u
@@ -193,7 +192,10 @@ static inline ep_err put_i32(enc *e, int32_t v)
 
 static ep_err enc_enter(enc *e)
 {
-    if (e->depth >= EP_UA_DEFAULT_MAX_DEPTH)
+    /* Decoded values are at most EP_UA_MAX_DEPTH_CAP deep, so everything
+     * the decoder accepts can be encoded again; deeper (or cyclic) values
+     * built by hand are refused before the stack runs out. */
+    if (e->depth >= EP_UA_MAX_DEPTH_CAP)
         return EP_EINVAL;
     e->depth++;
     return EP_EOK;
@@ -1221,8 +1223,8 @@ static void dec_setup(dec *d, const uint8_t *p, size_t n, size_t pos,
         if (lim->max_array_len)
             d->max_array = lim->max_array_len;
         if (lim->max_depth)
-            d->max_depth = lim->max_depth < DEPTH_CAP ? lim->max_depth
-                                                      : DEPTH_CAP;
+            d->max_depth = lim->max_depth < EP_UA_MAX_DEPTH_CAP ? lim->max_depth
+                                                      : EP_UA_MAX_DEPTH_CAP;
     }
     d->status = EP_UA_STATUS_Good;
 }

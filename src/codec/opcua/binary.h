@@ -36,13 +36,16 @@
 #define EP_UA_DEFAULT_MAX_ARRAY ((size_t)16 << 20)   /* elements */
 #define EP_UA_DEFAULT_MAX_DEPTH 100u
 #define EP_UA_DEFAULT_MAX_MESSAGE ((size_t)64 << 20) /* bytes */
+/* Hard cap on nesting for both directions (bounds stack use); a configured
+ * max_depth above it is lowered to it. */
+#define EP_UA_MAX_DEPTH_CAP 1000u
 
 /* Decode limits. Zero-initialisable: a 0 field takes the default above. */
 typedef struct ep_ua_limits {
     size_t max_string_len;   /* String/ByteString/XmlElement bytes */
     size_t max_array_len;    /* elements of any one array */
     unsigned max_depth;      /* Variant/ExtensionObject/DiagnosticInfo/
-                                structure nesting */
+                                structure nesting, <= EP_UA_MAX_DEPTH_CAP */
     size_t max_message_size; /* bytes from *pos to n */
 } ep_ua_limits;
 
@@ -52,7 +55,7 @@ typedef struct ep_ua_limits {
  * Returns EP_EOK; EP_EINVAL for a value that cannot be encoded (array length
  * without data, length above INT32_MAX, scalar Variant in a Variant, matrix
  * dimensions not matching the array, structure in a Variant without an
- * encoding id, nesting deeper than EP_UA_DEFAULT_MAX_DEPTH, bad NodeId
+ * encoding id, nesting deeper than EP_UA_MAX_DEPTH_CAP, bad NodeId
  * type); EP_ETOOBIG when out would exceed its limit; EP_ENOMEM. */
 ep_err ep_ua_encode(const void *value, const ep_ua_type *type, ep_buf *out);
 

@@ -262,6 +262,13 @@ static void fill(void *v, const ep_ua_type *t, ep_ua_arena *a, unsigned seed,
 
 static size_t total_bytes;
 
+/* ep_buf_head of a never-grown buffer is NULL + 0; structures without
+ * fields encode to nothing, so go through this. */
+static const uint8_t *head(const ep_buf *b)
+{
+    return b->data ? ep_buf_head(b) : (const uint8_t *)"";
+}
+
 static void roundtrip(const ep_ua_type *t, unsigned seed)
 {
     ep_ua_arena a;
@@ -280,11 +287,11 @@ static void roundtrip(const ep_ua_type *t, unsigned seed)
     total_bytes += ep_buf_used(&b1);
 
     void *out = fill_alloc(&a, t->size);
-    check_decode_into(ep_buf_head(&b1), ep_buf_used(&b1), t, out, &a);
+    check_decode_into(head(&b1), ep_buf_used(&b1), t, out, &a);
     if (!ep_ua_equal(v, out, t))
         fail_msg("%s seed %u: decoded value differs", t->name, seed);
     assert_int_equal(ep_ua_encode(out, t, &b2), EP_EOK);
-    assert_bytes(ep_buf_head(&b2), ep_buf_used(&b2), ep_buf_head(&b1),
+    assert_bytes(head(&b2), ep_buf_used(&b2), head(&b1),
                  ep_buf_used(&b1));
 
     /* heap deep copy */
@@ -294,12 +301,12 @@ static void roundtrip(const ep_ua_type *t, unsigned seed)
     if (!ep_ua_equal(v, copy, t))
         fail_msg("%s seed %u: copy differs", t->name, seed);
     assert_int_equal(ep_ua_encode(copy, t, &b3), EP_EOK);
-    assert_bytes(ep_buf_head(&b3), ep_buf_used(&b3), ep_buf_head(&b1),
+    assert_bytes(head(&b3), ep_buf_used(&b3), head(&b1),
                  ep_buf_used(&b1));
     ep_ua_clear(copy, t);
     free(copy);
 
-    check_prefixes(ep_buf_head(&b1), ep_buf_used(&b1), t, &a);
+    check_prefixes(head(&b1), ep_buf_used(&b1), t, &a);
 
     ep_buf_fini(&b1);
     ep_buf_fini(&b2);
