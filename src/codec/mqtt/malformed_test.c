@@ -7,6 +7,8 @@
  */
 #include "codec/mqtt/testutil.h"
 
+#include <stdlib.h>
+
 typedef struct bad {
     const char *name;
     uint8_t version; /* 0 = before CONNECT */
@@ -223,6 +225,25 @@ static const bad bads[] = {
     {"AUTH Session Expiry not allowed", 5, 0xF0, "18 05 11 00 00 00 01", MAL},
 };
 
+/* With EP_MQTT_CORPUS_DIR set, vectors are written as fuzz seeds (first
+ * byte: 0 = before CONNECT, 1 = 3.1.1, 2 = 5; then the packet). */
+static void dump_corpus(const char *prefix, size_t idx, uint8_t version,
+                        const uint8_t *pkt, size_t n)
+{
+    const char *dir = getenv("EP_MQTT_CORPUS_DIR");
+    if (dir == NULL)
+        return;
+    char path[512];
+    snprintf(path, sizeof(path), "%s/%s-%03zu", dir, prefix, idx);
+    FILE *f = fopen(path, "wb");
+    if (f == NULL)
+        return;
+    uint8_t sel = version == 0 ? 0 : version == 4 ? 1 : 2;
+    fwrite(&sel, 1, 1, f);
+    fwrite(pkt, 1, n, f);
+    fclose(f);
+}
+
 static bool all_zero(const void *p, size_t n)
 {
     const uint8_t *b = p;
@@ -247,6 +268,7 @@ static void test_bad_vectors(void **state)
         memset(&out, 0xA5, sizeof(out));
         ep_mqtt_rc rc = 0;
         ep_err err = ep_mqtt_packet_decode(pkt, n + 2, v->version, &out, &rc);
+        dump_corpus("bad", i, v->version, pkt, n + 2);
         if (err != v->err || (int)rc != v->rc) {
             fprintf(stderr, "FAIL %s: got %s rc 0x%02x, want %s rc 0x%02x\n", v->name,
                     ep_err_name(err), rc, ep_err_name(v->err), v->rc);
@@ -298,6 +320,7 @@ static void test_good_vectors(void **state)
         ep_mqtt_packet out;
         ep_mqtt_rc rc = 0xFF;
         ep_err err = ep_mqtt_packet_decode(pkt, n + 2, v->version, &out, &rc);
+        dump_corpus("good", i, v->version, pkt, n + 2);
         if (err || rc) {
             fprintf(stderr, "FAIL %s: got %s rc 0x%02x\n", v->name, ep_err_name(err), rc);
             failures++;

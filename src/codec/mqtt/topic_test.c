@@ -63,11 +63,36 @@ static const struct {
     {"caf\xc3\xa9/+", "caf\xc3\xa9/x", true},
 };
 
+/* With EP_MQTT_TOPIC_CORPUS_DIR set, each row becomes a fuzz seed for
+ * fuzz_mqtt_topic: [filter length][filter][topic]. */
+static void dump_corpus(size_t idx, const char *filter, const char *topic)
+{
+    const char *dir = getenv("EP_MQTT_TOPIC_CORPUS_DIR");
+    if (dir == NULL)
+        return;
+    char path[512];
+    snprintf(path, sizeof(path), "%s/match-%03zu", dir, idx);
+    FILE *f = fopen(path, "wb");
+    if (f == NULL)
+        return;
+    size_t fl = strlen(filter), tl = strlen(topic);
+    /* byte 0 is taken modulo the input size by the harness */
+    uint8_t k = (uint8_t)fl;
+    size_t total = 1 + fl + tl;
+    while (k % total != fl)
+        k = (uint8_t)(k + 1);
+    fwrite(&k, 1, 1, f);
+    fwrite(filter, 1, fl, f);
+    fwrite(topic, 1, tl, f);
+    fclose(f);
+}
+
 static void test_match_table(void **state)
 {
     (void)state;
     int failures = 0;
     for (size_t i = 0; i < sizeof(matches) / sizeof(matches[0]); i++) {
+        dump_corpus(i, matches[i].filter, matches[i].topic);
         bool got = ep_mqtt_topic_match(cs(matches[i].filter), cs(matches[i].topic));
         if (got != matches[i].match) {
             fprintf(stderr, "FAIL match(\"%s\", \"%s\") = %d\n", matches[i].filter,
