@@ -76,62 +76,50 @@ static int has_ext(const char *name, const char *const *exts)
     return 0;
 }
 
+/* Takes ownership of one certificate or CRL read from a trust-list file:
+ * certificates go to certs when given (issuers), else into the store as
+ * trust anchors; CRLs always into the store. Returns 1 when kept. */
+static int keep_obj(void *obj, int crl, STACK_OF(X509) *certs, X509_STORE *store)
+{
+    int ok;
+    if (crl) {
+        ok = X509_STORE_add_crl(store, obj) == 1;
+        X509_CRL_free(obj);
+    } else if (certs != NULL) {
+        ok = sk_X509_push(certs, obj) > 0;
+        if (!ok)
+            X509_free(obj);
+    } else {
+        ok = X509_STORE_add_cert(store, obj) == 1;
+        X509_free(obj);
+    }
+    return ok;
+}
+
 /* Reads every certificate (or CRL) in one file, DER (possibly several
- * concatenated) or PEM (possibly a bundle). Returns the number added. */
+ * concatenated) or PEM (possibly a bundle). Returns the number kept. */
 static int load_objs(const uint8_t *data, size_t len, int crl,
                      STACK_OF(X509) *certs, X509_STORE *store)
 {
-    int added = 0;
+    int kept = 0;
+    void *obj;
     if (ep_ua__is_pem(data, len)) {
         BIO *bio = BIO_new_mem_buf(data, (int)len);
         if (bio == NULL)
             return 0;
-        for (;;) {
-            if (crl) {
-                X509_CRL *c = PEM_read_bio_X509_CRL(bio, NULL, NULL, NULL);
-                if (c == NULL)
-                    break;
-                added += X509_STORE_add_crl(store, c) == 1;
-                X509_CRL_free(c);
-            } else {
-                X509 *x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
-                if (x == NULL)
-                    break;
-                if (certs != NULL ? sk_X509_push(certs, x) > 0
-                                  : X509_STORE_add_cert(store, x) == 1) {
-                    added++;
-                    if (certs != NULL)
-                        continue; /* the stack owns x now */
-                }
-                X509_free(x);
-            }
-        }
+        while ((obj = crl ? (void *)PEM_read_bio_X509_CRL(bio, NULL, NULL, NULL)
+                          : (void *)PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL)
+            kept += keep_obj(obj, crl, certs, store);
         BIO_free(bio);
     } else {
         const unsigned char *p = data, *end = data + len;
-        while (p < end) {
-            if (crl) {
-                X509_CRL *c = d2i_X509_CRL(NULL, &p, (long)(end - p));
-                if (c == NULL)
-                    break;
-                added += X509_STORE_add_crl(store, c) == 1;
-                X509_CRL_free(c);
-            } else {
-                X509 *x = d2i_X509(NULL, &p, (long)(end - p));
-                if (x == NULL)
-                    break;
-                if (certs != NULL ? sk_X509_push(certs, x) > 0
-                                  : X509_STORE_add_cert(store, x) == 1) {
-                    added++;
-                    if (certs != NULL)
-                        continue;
-                }
-                X509_free(x);
-            }
-        }
+        while (p < end &&
+               (obj = crl ? (void *)d2i_X509_CRL(NULL, &p, (long)(end - p))
+                          : (void *)d2i_X509(NULL, &p, (long)(end - p))) != NULL)
+            kept += keep_obj(obj, crl, certs, store);
     }
     ERR_clear_error();
-    return added;
+    return kept;
 }
 
 /* Loads one directory. certs == NULL means "add certificates to store as

@@ -133,6 +133,14 @@ static int verify_cb(int ok, X509_STORE_CTX *ctx)
 
 /* ------------------------------------------------------- formatting -- */
 
+/* Keeps control characters out of messages that end up in logs. */
+static void scrub(char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            *s = '?';
+}
+
 static void name_cn(const X509_NAME *name, char *buf, size_t cap)
 {
     int i = X509_NAME_get_index_by_NID(name, NID_commonName, -1);
@@ -148,10 +156,7 @@ static void name_cn(const X509_NAME *name, char *buf, size_t cap)
     } else {
         X509_NAME_oneline(name, buf, (int)cap);
     }
-    /* Keep control characters out of messages that end up in logs. */
-    for (char *p = buf; *p; p++)
-        if ((unsigned char)*p < 0x20 || *p == 0x7f)
-            *p = '?';
+    scrub(buf);
 }
 
 static void cert_cn(X509 *x, char *buf, size_t cap)
@@ -579,9 +584,7 @@ ep_err ep_ua_pki_validate(ep_ua_pki *pki, const uint8_t *der, size_t len,
     v.leaf = leaf;
     snprintf(out->subject, sizeof(out->subject), "%s",
              ep_ua_cert_common_name(leaf));
-    for (char *p = out->subject; *p; p++)
-        if ((unsigned char)*p < 0x20 || *p == 0x7f)
-            *p = '?';
+    scrub(out->subject);
     snprintf(out->thumbprint, sizeof(out->thumbprint), "%s",
              ep_ua_cert_thumbprint_hex(leaf));
 
