@@ -159,7 +159,7 @@ typedef struct ep_bench_conn {
     uint8_t readable;  /* edge seen, not yet read to exhaustion */
     uint8_t writable;  /* edge seen, no EAGAIN since */
     uint8_t in_ready;  /* on the worker's ready list */
-    uint8_t paced_due; /* pacing timer says a message is due */
+    uint8_t rdhup;     /* peer shut down its side: read until EOF */
     uint32_t index;    /* global publisher / subscriber / idle index */
     ep_bench_worker *w;
     ep_buf out;        /* bytes not yet written */
@@ -251,6 +251,7 @@ struct ep_bench_run {
     _Atomic int phase;
     _Atomic uint32_t n_ready;      /* connections set up (and subscribed) */
     _Atomic uint32_t n_failed;
+    _Atomic uint32_t n_lost;       /* set-up connections closed since */
 
     uint32_t nconns;
     ep_bench_conn *conns;

@@ -53,6 +53,7 @@ void ep_bench__conn_fail(ep_bench_conn *c, ep_err err, const char *fmt, ...)
     } else if (atomic_load_explicit(&r->phase, memory_order_relaxed) <
                EP_BENCH_PH_STOP) {
         w->closed++;
+        atomic_fetch_add_explicit(&r->n_lost, 1, memory_order_relaxed);
     }
     ep_bench__conn_close(c);
 }
@@ -416,7 +417,9 @@ static int conn_read(ep_bench_conn *c)
         lost(c, n == 0 ? EP_ECLOSED : EP_ERR_FROM_ERRNO());
         return -1;
     }
-    if ((size_t)n < room)
+    /* A short read drained the socket: the next data raises a new edge.
+     * Not so for a FIN already reported, so then read on until EOF. */
+    if ((size_t)n < room && !c->rdhup)
         c->readable = 0;
     ep_buf_clear(&c->carry);
     w->now = ep_bench__now_ns();

@@ -417,49 +417,20 @@ static void collect(ep_bench_run *r, ep_bench_result *res, ep_bench_hist *h)
     }
 }
 
-int ep_bench_main(int argc, char **argv)
+/* execute runs the planned benchmark on started workers and reports.
+ * Returns the exit status. */
+static int execute(ep_bench_run *r, ep_bench_hist *hist)
 {
-    int status = EXIT_OK;
-    uint32_t started = 0;
-    ep_bench_result res;
-    ep_bench_hist *hist = NULL;
-    ep_bench_run *r = calloc(1, sizeof(*r));
-    if (!r) {
-        fprintf(stderr, "bench: out of memory\n");
-        return EXIT_RUN;
-    }
-    memset(&res, 0, sizeof(res));
-    int prc = ep_bench__opts_parse(argc, argv, &r->o);
-    if (prc != 0) {
-        status = prc > 0 ? EXIT_OK : EXIT_USAGE;
-        goto done;
-    }
     const ep_bench_opts *o = &r->o;
-    if (resolve(r) < 0) {
-        status = EXIT_CONNECT;
-        goto done;
-    }
-    if (plan(r) < 0 || raise_nofile(r->nconns + 64u) < 0) {
-        status = EXIT_RUN;
-        goto done;
-    }
-    if (workers_create(r) < 0) {
-        fprintf(stderr, "bench: cannot set up worker threads: %s\n",
-                ep_strerror(EP_ERR_FROM_ERRNO()));
-        status = EXIT_RUN;
-        goto done;
-    }
-    hist = malloc(sizeof(*hist));
-    if (!hist) {
-        status = EXIT_RUN;
-        goto done;
-    }
+    ep_bench_result res;
+    uint32_t started = 0;
+    int status = EXIT_OK;
 
+    memset(&res, 0, sizeof(res));
     long rss0 = o->broker_pid ? rss_kb(o->broker_pid) : -1;
     if (o->broker_pid && rss0 < 0) {
         fprintf(stderr, "bench: cannot read /proc/%d/status\n", o->broker_pid);
-        status = EXIT_USAGE;
-        goto done;
+        return EXIT_USAGE;
     }
     atomic_store(&r->phase, EP_BENCH_PH_CONNECT);
     uint64_t t0 = ep_bench__now_ns();
@@ -467,18 +438,16 @@ int ep_bench_main(int argc, char **argv)
         if (pthread_create(&r->workers[started].thread, NULL,
                            ep_bench__worker_main, &r->workers[started]) != 0) {
             fprintf(stderr, "bench: cannot start thread\n");
-            status = EXIT_RUN;
-            goto stop;
+            stop_and_join(r, started);
+            return EXIT_RUN;
         }
     }
     if (wait_ready(r) < 0) {
         stop_and_join(r, started);
-        started = 0;
         const ep_bench_worker *w = first_error(r);
         if (w)
             fprintf(stderr, "bench: %s\n", w->errmsg);
-        status = EXIT_CONNECT;
-        goto done;
+        return EXIT_CONNECT;
     }
     res.connect_s = (double)(ep_bench__now_ns() - t0) / 1e9;
 
@@ -487,37 +456,36 @@ int ep_bench_main(int argc, char **argv)
         sleep_until(ep_bench__now_ns() + (uint64_t)(o->duration * 1e9));
         res.rss_before_kb = rss0;
         res.rss_after_kb = o->broker_pid ? rss_kb(o->broker_pid) : -1;
-        stop_and_join(r, started);
-        started = 0;
-        collect(r, &res, hist);
-        if (res.closed) {
-            fprintf(stderr, "bench: %s\n", first_error(r) ? first_error(r)->errmsg
-                                                          : "connections were closed");
-            status = EXIT_RUN;
+    } else {
+        r->t_go = ep_bench__now_ns() + 1000000u;
+        r->t_start = r->t_go + (uint64_t)(o->warmup * 1e9);
+        r->t_end = r->t_start + (uint64_t)(o->duration * 1e9);
+        for (uint32_t i = 0; i < o->publishers; i++) {
+            ep_bench_conn *c = &r->conns[i];
+            /* Spread publishers evenly over one interval so the total rate
+             * is smooth rather than P-message bursts. */
+            c->first_due_ns = r->t_go + (uint64_t)(c->interval_ns * i / o->publishers);
         }
-        ep_bench__report(r, &res);
-        goto done;
+        atomic_store_explicit(&r->phase, EP_BENCH_PH_RUN, memory_order_release);
+        while (ep_bench__now_ns() < r->t_start &&
+               atomic_load_explicit(&r->n_lost, memory_order_relaxed) < r->nconns)
+            sleep_until(ep_bench__now_ns() + 10 * POLL_NS < r->t_start
+                            ? ep_bench__now_ns() + 10 * POLL_NS
+                            : r->t_start);
+        double cpu0 = cpu_seconds();
+        /* Stop early when the broker went away: nothing left to measure. */
+        for (uint64_t t = ep_bench__now_ns(); t < r->t_end; t = ep_bench__now_ns()) {
+            if (atomic_load_explicit(&r->n_lost, memory_order_relaxed) == r->nconns)
+                break;
+            sleep_until(t + 10 * POLL_NS < r->t_end ? t + 10 * POLL_NS : r->t_end);
+        }
+        res.cpu_s = cpu_seconds() - cpu0;
+        uint64_t t_stop = ep_bench__now_ns();
+        res.window_s = (double)((t_stop < r->t_end ? t_stop : r->t_end) - r->t_start) / 1e9;
+        atomic_store_explicit(&r->phase, EP_BENCH_PH_DRAIN, memory_order_release);
+        drain(r);
     }
-
-    r->t_go = ep_bench__now_ns() + 1000000u;
-    r->t_start = r->t_go + (uint64_t)(o->warmup * 1e9);
-    r->t_end = r->t_start + (uint64_t)(o->duration * 1e9);
-    for (uint32_t i = 0; i < o->publishers; i++) {
-        ep_bench_conn *c = &r->conns[i];
-        /* Spread publishers evenly over one interval so the total rate is
-         * smooth rather than P-message bursts. */
-        c->first_due_ns = r->t_go + (uint64_t)(c->interval_ns * i / o->publishers);
-    }
-    atomic_store_explicit(&r->phase, EP_BENCH_PH_RUN, memory_order_release);
-    sleep_until(r->t_start);
-    double cpu0 = cpu_seconds();
-    sleep_until(r->t_end);
-    res.cpu_s = cpu_seconds() - cpu0;
-    res.window_s = (double)(r->t_end - r->t_start) / 1e9;
-    atomic_store_explicit(&r->phase, EP_BENCH_PH_DRAIN, memory_order_release);
-    drain(r);
     stop_and_join(r, started);
-    started = 0;
     collect(r, &res, hist);
     ep_bench__report(r, &res);
     if (res.closed) {
@@ -526,10 +494,39 @@ int ep_bench_main(int argc, char **argv)
                 (unsigned long long)res.closed, w ? ": " : "", w ? w->errmsg : "");
         status = EXIT_RUN;
     }
-    goto done;
-stop:
-    stop_and_join(r, started);
-    started = 0;
+    return status;
+}
+
+int ep_bench_main(int argc, char **argv)
+{
+    int status;
+    ep_bench_hist *hist = NULL;
+    ep_bench_run *r = calloc(1, sizeof(*r));
+    if (!r) {
+        fprintf(stderr, "bench: out of memory\n");
+        return EXIT_RUN;
+    }
+    int prc = ep_bench__opts_parse(argc, argv, &r->o);
+    if (prc != 0) {
+        status = prc > 0 ? EXIT_OK : EXIT_USAGE;
+        goto done;
+    }
+    if (resolve(r) < 0) {
+        status = EXIT_CONNECT;
+        goto done;
+    }
+    if (plan(r) < 0 || raise_nofile(r->nconns + 64u) < 0) {
+        status = EXIT_RUN;
+        goto done;
+    }
+    hist = malloc(sizeof(*hist));
+    if (!hist || workers_create(r) < 0) {
+        fprintf(stderr, "bench: cannot set up worker threads: %s\n",
+                ep_strerror(EP_ERR_FROM_ERRNO()));
+        status = EXIT_RUN;
+        goto done;
+    }
+    status = execute(r, hist);
 done:
     free(hist);
     run_free(r);
