@@ -18,10 +18,11 @@ does not exist) every test is skipped with the reason printed: a missing
 broker is never a silent pass.
 
 Limits a test needs are passed as a dict using the edgeplane key names in
-LIMIT_KEYS below. They are written as YAML for edgeplane (see
-tests/interop/README.md for the contract) and translated to the equivalent
-mosquitto.conf lines for Mosquitto. A limit Mosquitto has no equivalent
-for makes the test skip under the Mosquitto fixture only.
+LIMIT_KEYS below (the broker's own keys, docs/broker.md). They are written
+as YAML for edgeplane (tests/interop/README.md lists what the suite relies
+on) and translated to the equivalent mosquitto.conf lines for Mosquitto. A
+setting Mosquitto has no equivalent for makes the test skip under the
+Mosquitto fixture only.
 """
 
 import atexit
@@ -43,46 +44,42 @@ STOP_TIMEOUT = 5.0        # seconds between SIGTERM and SIGKILL
 HOST = "127.0.0.1"
 
 # ---------------------------------------------------------------------------
-# The edgeplane configuration keys the suite relies on, in one place.
-# Every key sits under `broker: limits:` in the YAML passed with --config.
-# name -> (python type, allowed values or None, one-line meaning)
+# The edgeplane configuration keys the suite relies on, in one place. They
+# are the broker's own keys (src/svc/broker/config.c, docs/broker.md); the
+# YAML written for `edgeplane broker --config` is
+#
+#   broker:
+#     sys_interval: 1s            # only when a test sets it
+#     limits:
+#       max_packet_size: 1048576  # only the limits the test sets
+#       ...
+#
+# name -> (python type, unit written to YAML, allowed values or None).
+# Tests pass plain numbers: seconds for durations, bytes for sizes.
 LIMIT_KEYS = {
-    "max_packet_size": (int, None,
-        "largest MQTT packet accepted, in bytes (whole packet); advertised "
-        "as Maximum Packet Size in v5 CONNACK; bigger packets: v5 DISCONNECT "
-        "0x95 / close, checked on the fixed header before any allocation"),
-    "max_queued_messages": (int, None,
-        "per-session queue of messages waiting for delivery (offline session, "
-        "or beyond the in-flight window of a slow online subscriber), QoS 0 "
-        "included for online subscribers"),
-    "max_queued_bytes": (int, None,
-        "same queue bounded by payload bytes; 0 = no byte bound"),
-    "queue_policy": (str, ("drop_oldest", "refuse_new"),
-        "what a full queue does with one more message"),
-    "max_inflight": (int, None,
-        "outgoing QoS 1/2 messages awaiting acknowledgement per session "
-        "(further capped by the client's Receive Maximum); also the Receive "
-        "Maximum the broker advertises in CONNACK"),
-    "max_connections": (int, None,
-        "simultaneous client connections on the listener"),
-    "max_topic_levels": (int, None,
-        "levels in a topic name or filter"),
-    "max_subscriptions_per_client": (int, None,
-        "subscriptions one session may hold"),
-    "max_session_expiry": (int, None,
-        "upper bound in seconds on the Session Expiry Interval a client asks "
-        "for (the broker returns the reduced value in CONNACK)"),
-    "max_keepalive": (int, None,
-        "upper bound in seconds on client keep alive; a v5 client asking for "
-        "more (or for 0) gets Server Keep Alive in CONNACK"),
-    "connect_timeout": (int, None,
-        "seconds a new TCP connection may take to complete CONNECT before "
-        "the broker closes it"),
-    "max_topic_alias": (int, None,
-        "Topic Alias Maximum advertised to clients in CONNACK"),
+    "max_connections": (int, "", None),
+    "max_packet_size": (int, "", None),          # bytes
+    "max_queued_messages": (int, "", None),
+    "max_queued_bytes": (int, "", None),         # bytes (>= 1024)
+    "queue_policy": (str, "", ("drop_oldest", "refuse_new")),
+    "max_inflight": (int, "", None),
+    "receive_maximum": (int, "", None),
+    "max_outbuf": (int, "", None),               # bytes
+    "max_topic_length": (int, "", None),
+    "max_topic_levels": (int, "", None),
+    "max_subscriptions_per_client": (int, "", None),
+    "max_session_expiry": (int, "s", None),      # seconds
+    "max_keepalive": (int, "s", None),           # seconds
+    "topic_alias_maximum": (int, "", None),
+    "connect_timeout": (int, "ms", None),        # milliseconds
+    "max_client_id_length": (int, "", None),
+}
+# Broker-level (non-limit) settings a test may set.
+BROKER_KEYS = {
+    "sys_interval": (int, "s", None),            # seconds
 }
 
-# The same limits for Mosquitto 2.0: edgeplane key -> (scope, option).
+# The same settings for Mosquitto 2.0: edgeplane key -> (scope, option).
 # scope "global" lines go before the listener, "listener" lines after it.
 _MOSQUITTO_OPTIONS = {
     "max_packet_size": ("global", "max_packet_size"),
@@ -90,20 +87,22 @@ _MOSQUITTO_OPTIONS = {
     "max_queued_bytes": ("global", "max_queued_bytes"),
     "max_inflight": ("global", "max_inflight_messages"),
     "max_keepalive": ("global", "max_keepalive"),
+    "sys_interval": ("global", "sys_interval"),
     "max_connections": ("listener", "max_connections"),
-    "max_topic_alias": ("listener", "max_topic_alias"),
+    "topic_alias_maximum": ("listener", "max_topic_alias"),
 }
 # Mosquitto always refuses new messages when a session queue is full.
 _MOSQUITTO_FIXED = {"queue_policy": "refuse_new"}
 
 
-def validate_limits(limits):
+def validate_limits(limits, table=None):
     """Raise ValueError for an unknown key, a wrong type or a bad value."""
+    table = LIMIT_KEYS if table is None else table
     for key, value in (limits or {}).items():
-        if key not in LIMIT_KEYS:
-            raise ValueError("unknown broker limit %r (known: %s)"
-                             % (key, ", ".join(sorted(LIMIT_KEYS))))
-        typ, allowed, _ = LIMIT_KEYS[key]
+        if key not in table:
+            raise ValueError("unknown broker setting %r (known: %s)"
+                             % (key, ", ".join(sorted(table))))
+        typ, _unit, allowed = table[key]
         if not isinstance(value, typ) or isinstance(value, bool):
             raise ValueError("broker limit %s must be %s, got %r"
                              % (key, typ.__name__, value))
@@ -112,23 +111,28 @@ def validate_limits(limits):
                              % (key, allowed, value))
 
 
-def edgeplane_config_yaml(limits):
+def edgeplane_config_yaml(limits, settings=None):
     """The YAML document given to `edgeplane broker --config`."""
     validate_limits(limits)
-    lines = ["# Generated by tests/lib/broker_fixture.py", "broker:",
-             "  limits:"]
-    for key in sorted(limits):
-        value = limits[key]
-        lines.append("    %s: %s" % (key, value))
+    validate_limits(settings, BROKER_KEYS)
+    lines = ["# Generated by tests/lib/broker_fixture.py", "broker:"]
+    for key in sorted(settings or {}):
+        lines.append("  %s: %s%s" % (key, settings[key], BROKER_KEYS[key][1]))
+    if limits:
+        lines.append("  limits:")
+        for key in sorted(limits):
+            lines.append("    %s: %s%s" % (key, limits[key],
+                                          LIMIT_KEYS[key][1]))
     return "\n".join(lines) + "\n"
 
 
-def mosquitto_config(port, limits):
+def mosquitto_config(port, limits, settings=None):
     """mosquitto.conf text equivalent to edgeplane_config_yaml(limits).
 
-    Raises unittest.SkipTest when a limit has no Mosquitto equivalent.
+    Raises unittest.SkipTest when a setting has no Mosquitto equivalent.
     """
     validate_limits(limits)
+    validate_limits(settings, BROKER_KEYS)
     global_lines = [
         "# Generated by tests/lib/broker_fixture.py",
         "persistence false",
@@ -136,12 +140,13 @@ def mosquitto_config(port, limits):
         "log_type error",
         "log_type warning",
         "log_type notice",
-        "sys_interval 1",
     ]
     listener_lines = ["listener %d %s" % (port, HOST),
                       "allow_anonymous true"]
-    for key in sorted(limits or {}):
-        value = limits[key]
+    merged = dict(settings or {})
+    merged.update(limits or {})
+    for key in sorted(merged):
+        value = merged[key]
         if key in _MOSQUITTO_FIXED:
             if value != _MOSQUITTO_FIXED[key]:
                 raise unittest.SkipTest(
@@ -154,8 +159,6 @@ def mosquitto_config(port, limits):
         scope, option = _MOSQUITTO_OPTIONS[key]
         line = "%s %s" % (option, value)
         (global_lines if scope == "global" else listener_lines).append(line)
-    # Mosquitto 2.0 requires per_listener_settings-independent options
-    # before the first listener; listener options follow it.
     return "\n".join(global_lines + listener_lines) + "\n"
 
 
@@ -264,13 +267,15 @@ class BrokerStartError(AssertionError):
 class Broker:
     """One running broker under test."""
 
-    def __init__(self, limits=None, kind=None, path=None):
+    def __init__(self, limits=None, settings=None, kind=None, path=None):
         self.kind = kind or BROKER_KIND
         self.path = path or BROKER_PATH
         if self.kind is None:
             raise unittest.SkipTest(BROKER_UNAVAILABLE)
         self.limits = dict(limits or {})
+        self.settings = dict(settings or {})
         validate_limits(self.limits)
+        validate_limits(self.settings, BROKER_KEYS)
         self.host = HOST
         self.port = None
         self.proc = None
@@ -310,14 +315,14 @@ class Broker:
         if self.kind == "mosquitto":
             conf = os.path.join(self._dir, "mosquitto.conf")
             with open(conf, "w") as f:
-                f.write(mosquitto_config(port, self.limits))
+                f.write(mosquitto_config(port, self.limits, self.settings))
             return [self.path, "-c", conf]
         argv = [self.path, "broker", "--listen", "%s:%d" % (HOST, port),
                 "--log-level", "warn"]
-        if self.limits:
+        if self.limits or self.settings:
             conf = os.path.join(self._dir, "edgeplane.yaml")
             with open(conf, "w") as f:
-                f.write(edgeplane_config_yaml(self.limits))
+                f.write(edgeplane_config_yaml(self.limits, self.settings))
             argv += ["--config", conf]
         return argv
 
@@ -471,8 +476,8 @@ class BrokerTestCase(unittest.TestCase):
         self._brokers = []
         self._broker = None
 
-    def start_broker(self, limits=None):
-        b = Broker(limits)
+    def start_broker(self, limits=None, settings=None):
+        b = Broker(limits, settings)
         self._brokers.append(b)
         self.addCleanup(b.cleanup)
         b.start()

@@ -719,7 +719,7 @@ class PahoV5Only(_PahoBase):
                          b"ska")
 
     def test_topic_alias_from_client(self):
-        b = self.start_broker({"max_topic_alias": 10})
+        b = self.start_broker({"topic_alias_maximum": 10})
         sub = self.connected(broker=b)
         sub.subscribe(self.t + "/alias/#", 1)
         pub = self.client(broker=b)
@@ -738,7 +738,7 @@ class PahoV5Only(_PahoBase):
                                (self.t + "/alias/other", b"by-alias-2")])
 
     def test_topic_alias_out_of_range_is_rejected(self):
-        b = self.start_broker({"max_topic_alias": 10})
+        b = self.start_broker({"topic_alias_maximum": 10})
         r = raw.RawClient(b.host, b.port)
         self.addCleanup(r.close)
         r.handshake()
