@@ -33,7 +33,8 @@ bool ep_cfg__errs_full(const ep_cfg_errs *errs)
     return errs->count >= max;
 }
 
-static void errs_push(ep_cfg_errs *errs, char *text, bool warning)
+static void errs_push(ep_cfg_errs *errs, char *text, bool warning,
+                      uint32_t line, uint32_t col)
 {
     if (text == NULL || ep_cfg__errs_full(errs)) {
         free(text);
@@ -53,6 +54,8 @@ static void errs_push(ep_cfg_errs *errs, char *text, bool warning)
     }
     errs->items[errs->count].text = text;
     errs->items[errs->count].warning = warning;
+    errs->items[errs->count].line = line;
+    errs->items[errs->count].col = col;
     errs->count++;
 }
 
@@ -60,7 +63,7 @@ void ep_cfg__vreport(ep_cfg_errs *errs, bool warning, const ep_cfg_node *n,
                      bool at_key, const char *fmt, va_list ap)
 {
     char loc[600], path[512], msg[1024];
-    size_t l = 0;
+    uint32_t line = 0, col = 0;
 
     if (warning)
         errs->nwarn++;
@@ -72,7 +75,9 @@ void ep_cfg__vreport(ep_cfg_errs *errs, bool warning, const ep_cfg_node *n,
     }
     loc[0] = '\0';
     if (n != NULL) {
-        uint32_t line = n->line, col = n->col;
+        size_t l;
+        line = n->line;
+        col = n->col;
         if (at_key && n->key != NULL) {
             line = n->key_line;
             col = n->key_col;
@@ -93,7 +98,7 @@ void ep_cfg__vreport(ep_cfg_errs *errs, bool warning, const ep_cfg_node *n,
     char *text = malloc(need);
     if (text != NULL)
         snprintf(text, need, "%s%s%s", loc, warning ? "warning: " : "", msg);
-    errs_push(errs, text, warning);
+    errs_push(errs, text, warning, line, col);
 }
 
 void ep_cfg__report(ep_cfg_errs *errs, bool warning, const ep_cfg_node *n,
@@ -590,6 +595,23 @@ static ep_err handle_event(pstate *ps, const yaml_event_t *ev, bool *done)
     return EP_EOK;
 }
 
+/* sort_msgs puts the messages of one parse in file order (duplicate keys
+ * are only found when their map closes). Stable insertion sort: few items. */
+static void sort_msgs(ep_cfg_errs *errs, size_t from)
+{
+    for (size_t i = from + 1; i < errs->count; i++) {
+        ep_cfg_msg m = errs->items[i];
+        size_t j = i;
+        while (j > from && (errs->items[j - 1].line > m.line ||
+                            (errs->items[j - 1].line == m.line &&
+                             errs->items[j - 1].col > m.col))) {
+            errs->items[j] = errs->items[j - 1];
+            j--;
+        }
+        errs->items[j] = m;
+    }
+}
+
 static ep_err parse(pstate *ps)
 {
     yaml_event_t ev;
@@ -662,8 +684,10 @@ ep_err ep_cfg_parse_str(const char *name, const char *data, size_t len,
     }
     yaml_parser_set_encoding(&ps.yp, YAML_UTF8_ENCODING);
     yaml_parser_set_input_string(&ps.yp, (const unsigned char *)data, len);
+    size_t first_msg = errs->count;
     rc = parse(&ps);
     yaml_parser_delete(&ps.yp);
+    sort_msgs(errs, first_msg);
     if (rc != EP_EOK)
         goto fail;
     free(ps.stack);

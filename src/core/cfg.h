@@ -86,10 +86,12 @@
 typedef struct ep_cfg_msg {
     char *text;
     bool warning;
+    uint32_t line, col; /* position in text (0 when none), for UIs */
 } ep_cfg_msg;
 
 /* ep_cfg_errs collects diagnostics from parsing and binding, in order.
- * Zero-initialise it (`ep_cfg_errs e = {0};`); set `max` to keep more or
+ * Messages from one parse are sorted by position; binding reports in key
+ * order. Zero-initialise it (`ep_cfg_errs e = {0};`); set `max` to keep more or
  * fewer than EP_CFG_ERRS_MAX messages. Errors past `max` are counted in
  * `nerr` but not stored (`dropped` of them); warnings past `max` likewise. */
 typedef struct ep_cfg_errs {

@@ -316,6 +316,10 @@ static void test_tree_rejects(void **state)
     PARSE_ERR("a: !!int 5\nb: !custom {}\n",
               "t.yaml:1:4: a: tags are not supported (\"tag:yaml.org,2002:int\")\n"
               "t.yaml:2:4: b: tags are not supported (\"!custom\")\n");
+    /* reported in file order although duplicates are found at map end */
+    PARSE_ERR("a: 1\na: 2\nb: !t 3\n",
+              "t.yaml:2:1: a: duplicate key (first defined at line 1)\n"
+              "t.yaml:3:4: b: tags are not supported (\"!t\")\n");
     PARSE_ERR("a: 1\n---\nb: 2\n", "t.yaml:2:1: only one document is allowed\n");
     PARSE_ERR("a: [1, 2\nb: 3\n",
               "t.yaml:2:2: syntax error: did not find expected ',' or ']' "
@@ -782,6 +786,9 @@ static void test_bind_collects_errors(void **state)
     assert_int_equal(errs.nwarn, 1);
     assert_int_equal(errs.count, 2);
     assert_int_equal(errs.dropped, 3);
+    assert_int_equal(errs.items[1].line, 2); /* positions for UIs */
+    assert_int_equal(errs.items[1].col, 7);
+    assert_false(errs.items[1].warning);
     char *txt = errs_text(&errs);
     assert_string_equal(
         txt, "t.yaml:1:7: port: expected an integer 1..65535, got \"x\"\n"
