@@ -32,8 +32,8 @@ static void apply_limit_defaults(ep_broker_limits *l)
         l->field = (v);
     DEF(max_connections, 100000)
     DEF(max_packet_size, 1024 * 1024)
-    DEF(max_queued_messages, 1000)
-    DEF(max_queued_bytes, 16ull * 1024 * 1024)
+    DEF(max_queued_messages, 10000)
+    DEF(max_queued_bytes, 64ull * 1024 * 1024)
     DEF(max_inflight, 64)
     DEF(receive_maximum, 1024)
     DEF(max_outbuf, 4u * 1024 * 1024)
@@ -78,7 +78,7 @@ static void deliver_to(bk_worker *w, const bk_target *t, ep_msg *msg)
         uint32_t cap = q->cap ? q->cap * 2 : 256;
         bk_delivery *v = realloc(q->v, cap * sizeof(*v));
         if (v == NULL) {
-            atomic_fetch_add_explicit(&w->ctr.dropped, 1, memory_order_relaxed);
+            bk_count_drop(w, BK_DROP_NO_MEMORY, 1);
             return;
         }
         q->v = v;
@@ -90,25 +90,24 @@ static void deliver_to(bk_worker *w, const bk_target *t, ep_msg *msg)
     q->n++;
 }
 
-uint32_t bk_route(bk_worker *w, ep_msg *msg, bk_session *from, ep_mqtt_slice partition)
+uint32_t bk_route(bk_worker *w, ep_msg *msg, bk_session *from, ep_mqtt_slice partition,
+                  bk_flow **congested_out)
 {
     bk_tree *tree = &w->b->tree;
     bk_targets *tg = &w->targets;
     tg->n = 0;
     pthread_rwlock_rdlock(&tree->lock);
     ep_err err = bk_tree_match(tree, ep_mqtt_slice_make(msg->topic, msg->topic_len), partition, tg);
-    pthread_rwlock_unlock(&tree->lock);
-    if (err)
-        atomic_fetch_add_explicit(&w->ctr.dropped, 1, memory_order_relaxed);
     uint64_t self = from ? from->id : 0;
-    /* Drop No Local entries for the publisher's own session first. */
+    /* Drop No Local entries for the publisher's own session, then merge
+     * overlapping subscriptions of one session into one target. */
     uint32_t n = 0;
     for (uint32_t i = 0; i < tg->n; i++)
         if (!(tg->v[i].session_id == self && (tg->v[i].opts & BK_OPT_NO_LOCAL)))
             tg->v[n++] = tg->v[i];
     if (n > 1)
         qsort(tg->v, n, sizeof(bk_target), target_cmp);
-    uint32_t delivered = 0;
+    uint32_t m = 0;
     for (uint32_t i = 0; i < n;) {
         bk_target t = tg->v[i];
         uint32_t j = i + 1;
@@ -118,11 +117,21 @@ uint32_t bk_route(bk_worker *w, ep_msg *msg, bk_session *from, ep_mqtt_slice par
                 t.opts = (uint8_t)((t.opts & ~BK_OPT_QOS_MASK) | q);
             t.opts |= tg->v[j].opts & (BK_OPT_RAP | BK_OPT_HAS_SUBID);
         }
-        deliver_to(w, &t, msg);
-        delivered++;
+        /* Flow cells are only safe to touch under the lock. */
+        if (congested_out && *congested_out == NULL && (t.opts & BK_OPT_QOS_MASK) &&
+            msg->qos > 0 && bk_flow_congested(t.flow))
+            *congested_out = bk_flow_ref(t.flow);
+        if (t.worker != w->idx && t.flow)
+            atomic_fetch_add_explicit(&t.flow->pending, 1, memory_order_relaxed);
+        tg->v[m++] = t;
         i = j;
     }
-    return delivered;
+    pthread_rwlock_unlock(&tree->lock);
+    if (err)
+        bk_count_drop(w, BK_DROP_NO_MEMORY, 1);
+    for (uint32_t i = 0; i < m; i++)
+        deliver_to(w, &tg->v[i], msg);
+    return m;
 }
 
 void bk_worker_post_deliveries(bk_worker *w)
@@ -134,7 +143,7 @@ void bk_worker_post_deliveries(bk_worker *w)
         if (ep_mailbox_push_many(w->b->workers[i]->mbox, q->v, q->n) != EP_EOK) {
             for (uint32_t k = 0; k < q->n; k++)
                 ep_msg_unref(q->v[k].msg);
-            atomic_fetch_add_explicit(&w->ctr.dropped, q->n, memory_order_relaxed);
+            bk_count_drop(w, BK_DROP_NO_MEMORY, q->n);
         }
         q->n = 0;
     }
@@ -147,8 +156,10 @@ static void on_deliveries(ep_mailbox *mb, void *items, size_t n, void *ud)
     (void)mb;
     for (size_t i = 0; i < n; i++) {
         bk_session *s = bk_session_find_id(w, d[i].session_id);
-        if (s)
+        if (s) {
+            atomic_fetch_sub_explicit(&s->flow->pending, 1, memory_order_relaxed);
             bk_session_deliver(s, d[i].msg, d[i].opts, false);
+        }
         ep_msg_unref(d[i].msg);
     }
 }
@@ -157,6 +168,7 @@ static void before_poll(ep_loop *loop, void *arg)
 {
     bk_worker *w = arg;
     bk_worker_post_deliveries(w);
+    bk_worker_release_acks(w);
     bk_worker_flush(loop, w);
 }
 
@@ -172,7 +184,7 @@ void bk_publish_internal(bk_worker *w, const char *topic, const char *payload, b
         bk_tree_retain(&w->b->tree, ep_mqtt_slice_make(topic, strlen(topic)), m);
         pthread_rwlock_unlock(&w->b->tree.lock);
     }
-    bk_route(w, m, NULL, (ep_mqtt_slice){NULL, 0});
+    bk_route(w, m, NULL, (ep_mqtt_slice){NULL, 0}, NULL);
     ep_msg_unref(m);
 }
 
@@ -273,6 +285,11 @@ static void sys_publish(ep_timer *t)
     PUB("bytes/received", "%llu", (unsigned long long)st.bytes_received);
     PUB("bytes/sent", "%llu", (unsigned long long)st.bytes_sent);
     PUB("publish/dropped", "%llu", (unsigned long long)st.publish_dropped);
+    PUB("publish/dropped/queue_full", "%llu", (unsigned long long)st.dropped[0]);
+    PUB("publish/dropped/expired", "%llu", (unsigned long long)st.dropped[1]);
+    PUB("publish/dropped/too_large", "%llu", (unsigned long long)st.dropped[2]);
+    PUB("publish/dropped/slow_consumer", "%llu", (unsigned long long)st.dropped[3]);
+    PUB("publish/dropped/no_memory", "%llu", (unsigned long long)st.dropped[4]);
     PUB("subscriptions/count", "%llu", (unsigned long long)st.subscriptions);
     PUB("retained messages/count", "%llu", (unsigned long long)st.retained);
 #undef PUB
@@ -288,7 +305,11 @@ void ep_broker_get_stats(ep_broker *b, ep_broker_stats *out)
         out->msgs_sent += atomic_load_explicit(&c->msgs_out, memory_order_relaxed);
         out->bytes_received += atomic_load_explicit(&c->bytes_in, memory_order_relaxed);
         out->bytes_sent += atomic_load_explicit(&c->bytes_out, memory_order_relaxed);
-        out->publish_dropped += atomic_load_explicit(&c->dropped, memory_order_relaxed);
+        for (int r = 0; r < BK_DROP__COUNT; r++) {
+            uint64_t d = atomic_load_explicit(&c->dropped[r], memory_order_relaxed);
+            out->dropped[r] += d;
+            out->publish_dropped += d;
+        }
     }
     out->clients_connected = (uint64_t)atomic_load(&b->nconnected);
     out->clients_total = (uint64_t)atomic_load(&b->nsessions);
@@ -298,6 +319,13 @@ void ep_broker_get_stats(ep_broker *b, ep_broker_stats *out)
 }
 
 /* ---- lifecycle ---- */
+
+static void held_tick(ep_timer *t)
+{
+    /* Nothing to do here: waking the loop runs the before-poll hook, which
+     * releases the acks whose subscribers have drained. */
+    (void)t;
+}
 
 static void worker_free(bk_worker *w)
 {
@@ -321,6 +349,7 @@ static void worker_free(bk_worker *w)
     ep_mailbox_free(w->mbox);
     ep_loop_free(w->loop);
     free(w->targets.v);
+    free(w->held);
     free(w->rbuf);
     free(w);
 }
@@ -348,6 +377,7 @@ static bk_worker *worker_new(ep_broker *b, int idx)
     w->flush_hook.arg = w;
     ep_loop_hook_before_poll(w->loop, &w->flush_hook);
     ep_timer_init(w->loop, &w->sys_timer, sys_publish, w);
+    ep_timer_init(w->loop, &w->held_timer, held_tick, w);
     return w;
 }
 

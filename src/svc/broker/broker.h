@@ -121,7 +121,10 @@ typedef struct ep_broker_stats {
     uint64_t msgs_sent;
     uint64_t bytes_received;
     uint64_t bytes_sent;
-    uint64_t publish_dropped;        /* queue full, expired, too large, ... */
+    uint64_t publish_dropped;        /* sum of dropped[] */
+    /* by reason: queue full, expired, too large for the client, slow
+     * consumer (QoS 0 over the output limit), out of memory */
+    uint64_t dropped[5];
     uint64_t subscriptions;
     uint64_t retained;
     uint64_t uptime_s;

@@ -46,8 +46,44 @@ enum {
     BK_OPT_HAS_SUBID = 0x10,
 };
 
+/*
+ * Flow control cell of a session, shared with the topic tree so publishers
+ * on any worker can see that a subscriber is congested (its queue is above
+ * the high watermark while it is online). Refcounted: the session and each
+ * of its tree entries hold a reference; a publisher holding back an
+ * acknowledgement holds one too.
+ */
+typedef struct bk_flow {
+    atomic_uint refs;
+    atomic_bool congested;
+    /* Deliveries posted by other workers and not yet taken in by the owner:
+     * without this a busy owner would notice congestion too late. */
+    atomic_uint pending;
+    uint32_t high; /* congestion threshold for `pending` */
+} bk_flow;
+
+static inline bk_flow *bk_flow_ref(bk_flow *f)
+{
+    if (f)
+        atomic_fetch_add_explicit(&f->refs, 1, memory_order_relaxed);
+    return f;
+}
+
+static inline void bk_flow_unref(bk_flow *f)
+{
+    if (f && atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) == 1)
+        free(f);
+}
+
+static inline bool bk_flow_congested(const bk_flow *f)
+{
+    return f && (atomic_load_explicit(&f->congested, memory_order_relaxed) ||
+                 atomic_load_explicit(&f->pending, memory_order_relaxed) >= f->high);
+}
+
 typedef struct bk_tsub {
     uint64_t session_id;
+    bk_flow *flow; /* may be NULL (tests) */
     uint16_t worker;
     uint8_t opts;
 } bk_tsub;
@@ -75,6 +111,7 @@ struct bk_tnode {
 /* A delivery target produced by matching. */
 typedef struct bk_target {
     uint64_t session_id;
+    bk_flow *flow; /* borrowed: valid only under the tree lock */
     uint16_t worker;
     uint8_t opts;
 } bk_target;
@@ -182,6 +219,8 @@ struct bk_session {
     uint16_t *qos2_in;
     uint32_t n_qos2_in, cap_qos2_in;
 
+    bk_flow *flow;
+
     /* Will of the current/last connection. */
     ep_msg *will;
     uint32_t will_delay;
@@ -189,6 +228,15 @@ struct bk_session {
 };
 
 /* ---- connection (conn.c) ---- */
+
+/* An acknowledgement (PUBACK/PUBREC) held back until `flow` is no longer
+ * congested; later acks queue behind it to keep the order the spec requires. */
+typedef struct bk_held_ack {
+    bk_flow *flow; /* owned reference, or NULL */
+    uint16_t pid;
+    uint8_t type;
+    uint8_t rc;
+} bk_held_ack;
 
 enum { BK_CONN_NEW = 0, BK_CONN_ACTIVE = 1, BK_CONN_CLOSED = 2 };
 
@@ -208,6 +256,9 @@ struct bk_conn {
     bool auth_ok;           /* the exchange succeeded: finish CONNECT */
     const uint8_t *auth_out; /* data of the method's last step */
     size_t auth_out_len;
+    struct bk_held_ack *held; /* acks held back while a target is congested */
+    uint32_t held_head, held_n, held_cap;
+    bool in_held_list;
     const uint8_t *cur_pkt; /* raw bytes of the packet being handled */
     size_t cur_len;
     bk_session *s;
@@ -230,9 +281,23 @@ struct bk_conn {
 
 /* ---- worker and broker (broker.c) ---- */
 
+/* Why a delivery was dropped; each has a counter (and a $SYS topic). */
+typedef enum bk_drop {
+    BK_DROP_QUEUE_FULL = 0, /* session queue limit, per queue_policy */
+    BK_DROP_EXPIRED,        /* message expiry interval passed */
+    BK_DROP_TOO_LARGE,      /* above the client's Maximum Packet Size */
+    BK_DROP_SLOW_CONSUMER,  /* QoS 0 over the connection's output limit */
+    BK_DROP_NO_MEMORY,      /* allocation failed */
+    BK_DROP__COUNT
+} bk_drop;
+
 typedef struct bk_counters {
-    atomic_ulong msgs_in, msgs_out, bytes_in, bytes_out, dropped;
+    atomic_ulong msgs_in, msgs_out, bytes_in, bytes_out;
+    atomic_ulong dropped[BK_DROP__COUNT];
 } bk_counters;
+
+#define bk_count_drop(w, reason, n)                                            \
+    atomic_fetch_add_explicit(&(w)->ctr.dropped[(reason)], (n), memory_order_relaxed)
 
 struct bk_worker {
     ep_broker *b;
@@ -250,6 +315,9 @@ struct bk_worker {
     uint8_t *rbuf;
     bk_outq *outq; /* one per worker, deliveries waiting to be posted */
     bk_targets targets;
+    bk_conn **held; /* connections with held acknowledgements */
+    uint32_t nheld, capheld;
+    ep_timer held_timer; /* re-checks held acks while there are any */
     /* sessions */
     bk_session **by_cid;
     bk_session **by_id;
@@ -275,7 +343,11 @@ struct ep_broker {
 
 /* broker.c */
 uint16_t bk_worker_for_client(const ep_broker *b, const uint8_t *cid, size_t len);
-uint32_t bk_route(bk_worker *w, ep_msg *msg, bk_session *from, ep_mqtt_slice partition);
+/* bk_route returns the number of subscribers the message went to; when
+ * congested_out is not NULL and a target session is congested, it receives
+ * a reference to that session's flow cell (the caller unrefs it). */
+uint32_t bk_route(bk_worker *w, ep_msg *msg, bk_session *from, ep_mqtt_slice partition,
+                  bk_flow **congested_out);
 void bk_worker_post_deliveries(bk_worker *w);
 void bk_publish_internal(bk_worker *w, const char *topic, const char *payload, bool retain);
 void bk_handoff(bk_conn *c, const uint8_t *pending, size_t n);
@@ -292,10 +364,14 @@ ep_err bk_conn_send_publish(bk_conn *c, ep_msg *m, uint8_t qos, uint16_t pid,
                             bool retain, bool dup);
 void bk_worker_flush(ep_loop *loop, void *arg);
 void bk_conn_free_all(bk_worker *w);
+/* bk_conn_ack sends PUBACK/PUBREC now, or holds it (taking `flow`) while
+ * flow is congested or earlier acks are held. */
+void bk_conn_ack(bk_conn *c, uint8_t type, uint16_t pid, uint8_t rc, bk_flow *flow);
+/* bk_worker_release_acks sends every held ack whose flow has cleared. */
+void bk_worker_release_acks(bk_worker *w);
 /* bk_conn_release detaches c from its worker without closing the fd and
  * returns the fd (used to hand a connection to another worker). */
 int bk_conn_release(bk_conn *c);
-/* bk_route returns the number of subscribers the message went to. */
 
 /* handle_*.c: each returns EP_EOK or an error after which the connection
  * has been closed (or must be). */
@@ -324,5 +400,6 @@ bool bk_session_qos2_has(bk_session *s, uint16_t pid);
 ep_err bk_session_qos2_add(bk_session *s, uint16_t pid);
 bool bk_session_qos2_remove(bk_session *s, uint16_t pid);
 void bk_sessions_free_all(bk_worker *w);
+void bk_session_update_flow(bk_session *s);
 
 #endif

@@ -81,6 +81,9 @@ static void conn_free(ep_loop *loop, void *arg)
     for (uint16_t i = 0; i < c->alias_out_n; i++)
         free(c->alias_out[i]);
     free(c->alias_out);
+    for (uint32_t i = 0; i < c->held_n; i++)
+        bk_flow_unref(c->held[(c->held_head + i) % c->held_cap].flow);
+    free(c->held);
     if (c->auth && c->auth->done)
         c->auth->done(c->auth->ud, c->auth_state);
     ep_buf_fini(&c->pending_connect);
@@ -91,6 +94,7 @@ static void conn_free(ep_loop *loop, void *arg)
 
 static void flush_now(bk_conn *c);
 static void unlink_conn(bk_conn *c);
+static void held_list_remove(bk_conn *c);
 
 void bk_conn_close(bk_conn *c, int v5_rc, const char *why)
 {
@@ -118,6 +122,7 @@ void bk_conn_close(bk_conn *c, int v5_rc, const char *why)
     ep_sock_close(c->fd);
     c->fd = -1;
     unlink_conn(c);
+    held_list_remove(c);
     if (had_session && c->s->conn == c)
         bk_session_detach(c->s, !c->clean_disconnect);
     c->s = NULL;
@@ -489,6 +494,7 @@ static void unlink_conn(bk_conn *c)
 
 int bk_conn_release(bk_conn *c)
 {
+    held_list_remove(c);
     int fd = c->fd;
     c->state = BK_CONN_CLOSED;
     ep_io_stop(&c->io);
@@ -497,6 +503,99 @@ int bk_conn_release(bk_conn *c)
     unlink_conn(c);
     ep_loop_defer(c->w->loop, conn_free, c);
     return fd;
+}
+
+/* ---- acknowledgements held back by flow control ---- */
+
+static void held_list_remove(bk_conn *c)
+{
+    bk_worker *w = c->w;
+    if (!c->in_held_list)
+        return;
+    for (uint32_t i = 0; i < w->nheld; i++) {
+        if (w->held[i] == c) {
+            w->held[i] = w->held[--w->nheld];
+            break;
+        }
+    }
+    c->in_held_list = false;
+}
+
+static void send_ack_now(bk_conn *c, uint8_t type, uint16_t pid, uint8_t rc)
+{
+    ep_mqtt_packet a = {.type = (ep_mqtt_type)type};
+    a.ack.packet_id = pid;
+    a.ack.rc = (ep_mqtt_rc)rc;
+    bk_conn_send_packet(c, &a);
+}
+
+void bk_conn_ack(bk_conn *c, uint8_t type, uint16_t pid, uint8_t rc, bk_flow *flow)
+{
+    bk_worker *w = c->w;
+    if (flow == NULL && c->held_n == 0) {
+        send_ack_now(c, type, pid, rc);
+        return;
+    }
+    if (c->held_n == c->held_cap) {
+        uint32_t cap = c->held_cap ? c->held_cap * 2 : 16;
+        bk_held_ack *v = malloc(cap * sizeof(*v));
+        if (v == NULL) {
+            /* Cannot hold it: acknowledge now rather than never. */
+            bk_flow_unref(flow);
+            send_ack_now(c, type, pid, rc);
+            return;
+        }
+        for (uint32_t i = 0; i < c->held_n; i++)
+            v[i] = c->held[(c->held_head + i) % c->held_cap];
+        free(c->held);
+        c->held = v;
+        c->held_cap = cap;
+        c->held_head = 0;
+    }
+    bk_held_ack *h = &c->held[(c->held_head + c->held_n) % c->held_cap];
+    h->flow = flow;
+    h->pid = pid;
+    h->type = type;
+    h->rc = rc;
+    c->held_n++;
+    if (!c->in_held_list) {
+        if (w->nheld == w->capheld) {
+            uint32_t cap = w->capheld ? w->capheld * 2 : 16;
+            bk_conn **v = realloc(w->held, cap * sizeof(*v));
+            if (v == NULL)
+                return; /* retried on the next ack */
+            w->held = v;
+            w->capheld = cap;
+        }
+        w->held[w->nheld++] = c;
+        c->in_held_list = true;
+    }
+}
+
+void bk_worker_release_acks(bk_worker *w)
+{
+    for (uint32_t i = 0; i < w->nheld;) {
+        bk_conn *c = w->held[i];
+        while (c->held_n > 0) {
+            bk_held_ack *h = &c->held[c->held_head];
+            if (bk_flow_congested(h->flow))
+                break;
+            send_ack_now(c, h->type, h->pid, h->rc);
+            bk_flow_unref(h->flow);
+            c->held_head = (c->held_head + 1) % c->held_cap;
+            c->held_n--;
+        }
+        if (c->held_n == 0) {
+            c->held_head = 0;
+            c->in_held_list = false;
+            w->held[i] = w->held[--w->nheld];
+        } else {
+            i++;
+        }
+    }
+    /* Congestion clears on another thread: poll for it while acks wait. */
+    if (w->nheld > 0 && !ep_timer_active(&w->held_timer))
+        ep_timer_start(&w->held_timer, 1);
 }
 
 void bk_conn_free_all(bk_worker *w)

@@ -161,15 +161,21 @@ ep_err bk_handle_publish(bk_conn *c, const ep_mqtt_packet *p)
             return reject(c, pub, EP_MQTT_RC_QUOTA_EXCEEDED, "retained store full");
         }
     }
-    uint32_t n = bk_route(c->w, m, s, find_partition(&pub->props));
+    bk_flow *congested = NULL;
+    uint32_t n = bk_route(c->w, m, s, find_partition(&pub->props),
+                          pub->qos ? &congested : NULL);
     ep_msg_unref(m);
     ep_mqtt_rc rc = n ? EP_MQTT_RC_SUCCESS : EP_MQTT_RC_NO_MATCHING_SUBSCRIBERS;
+    if (c->version != EP_MQTT_V5)
+        rc = 0;
     if (pub->qos == 1) {
-        send_ack(c, EP_MQTT_PUBACK, pub->packet_id, rc);
+        bk_conn_ack(c, EP_MQTT_PUBACK, pub->packet_id, rc, congested);
     } else if (pub->qos == 2) {
-        if (bk_session_qos2_add(s, pub->packet_id) != EP_EOK)
+        if (bk_session_qos2_add(s, pub->packet_id) != EP_EOK) {
+            bk_flow_unref(congested);
             return EP_ENOMEM;
-        send_ack(c, EP_MQTT_PUBREC, pub->packet_id, rc);
+        }
+        bk_conn_ack(c, EP_MQTT_PUBREC, pub->packet_id, rc, congested);
     }
     return EP_EOK;
 }

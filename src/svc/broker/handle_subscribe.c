@@ -94,7 +94,7 @@ static uint8_t subscribe_one(bk_session *s, const ep_mqtt_sub *e, uint32_t sub_i
                           (e->retain_as_published ? BK_OPT_RAP : 0) |
                           (sub_id ? BK_OPT_HAS_SUBID : 0));
     sub->sub_id = sub_id;
-    bk_tsub ts = {.session_id = s->id, .worker = s->w->idx, .opts = sub->opts};
+    bk_tsub ts = {.session_id = s->id, .flow = s->flow, .worker = s->w->idx, .opts = sub->opts};
     pthread_rwlock_wrlock(&t->lock);
     ep_err err = bk_tree_sub_add(t, sub->match, sub->group, &ts);
     pthread_rwlock_unlock(&t->lock);

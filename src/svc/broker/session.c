@@ -98,10 +98,15 @@ bk_session *bk_session_new(bk_worker *w, const uint8_t *cid, size_t len)
     if (s == NULL)
         return NULL;
     s->client_id = malloc(len + 1);
-    if (s->client_id == NULL) {
+    s->flow = calloc(1, sizeof(*s->flow));
+    if (s->client_id == NULL || s->flow == NULL) {
+        free(s->client_id);
+        free(s->flow);
         free(s);
         return NULL;
     }
+    atomic_init(&s->flow->refs, 1);
+    s->flow->high = w->b->cfg.limits.max_queued_messages / 10 + 1;
     memcpy(s->client_id, cid, len);
     s->client_id[len] = '\0';
     s->client_id_len = (uint16_t)len;
@@ -169,9 +174,6 @@ void bk_session_destroy(bk_session *s)
 {
     if (s == NULL)
         return;
-    if (s->will && !ep_timer_active(&s->will_timer) && s->will_delay == 0) {
-        /* nothing: wills are published by detach, not by destruction */
-    }
     if (ep_timer_active(&s->will_timer)) {
         /* Session ends before the will delay: the will goes out now. */
         ep_timer_stop(&s->will_timer);
@@ -182,6 +184,8 @@ void bk_session_destroy(bk_session *s)
     unlink_session(s);
     queue_clear(s);
     ep_msg_unref(s->will);
+    atomic_store(&s->flow->congested, false);
+    bk_flow_unref(s->flow);
     free(s->subs);
     free(s->inflight);
     free(s->queue);
@@ -204,7 +208,7 @@ void bk_session_publish_will(bk_session *s)
                        will->payload_len ? will : NULL);
         pthread_rwlock_unlock(&t->lock);
     }
-    bk_route(s->w, will, NULL, (ep_mqtt_slice){NULL, 0});
+    bk_route(s->w, will, NULL, (ep_mqtt_slice){NULL, 0}, NULL);
     ep_msg_unref(will);
 }
 
@@ -212,6 +216,7 @@ void bk_session_publish_will(bk_session *s)
 void bk_session_detach(bk_session *s, bool publish_will)
 {
     s->conn = NULL;
+    bk_session_update_flow(s);
     if (s->will) {
         if (!publish_will) {
             ep_msg_unref(s->will);
@@ -233,6 +238,26 @@ void bk_session_detach(bk_session *s, bool publish_will)
 
 /* ---- queue and window ---- */
 
+/*
+ * Flow control. An online session whose queue passes the high watermark is
+ * marked congested; publishers routing QoS 1/2 messages to it then hold
+ * back their PUBACK/PUBREC (bk_conn_ack) until it drains below the low
+ * watermark, so their own in-flight windows throttle them to the
+ * subscriber's pace instead of the queue overflowing. Offline sessions are
+ * never congested: a subscriber that is away must not stall publishers; its
+ * queue limit and policy apply instead.
+ */
+void bk_session_update_flow(bk_session *s)
+{
+    const ep_broker_limits *lim = &s->w->b->cfg.limits;
+    uint32_t high = lim->max_queued_messages / 10 + 1;
+    uint32_t low = high / 2;
+    bool c = atomic_load_explicit(&s->flow->congested, memory_order_relaxed);
+    bool want = s->conn != NULL && (c ? s->q_count > low : s->q_count >= high);
+    if (want != c)
+        atomic_store_explicit(&s->flow->congested, want, memory_order_relaxed);
+}
+
 static bool queue_push(bk_session *s, ep_msg *m, uint8_t qos, uint8_t retain)
 {
     const ep_broker_limits *lim = &s->w->b->cfg.limits;
@@ -248,7 +273,7 @@ static bool queue_push(bk_session *s, ep_msg *m, uint8_t qos, uint8_t retain)
             ep_msg_unref(h->msg);
             s->q_head = (s->q_head + 1) % s->q_cap;
             s->q_count--;
-            atomic_fetch_add_explicit(&s->w->ctr.dropped, 1, memory_order_relaxed);
+            bk_count_drop(s->w, BK_DROP_QUEUE_FULL, 1);
         }
     }
     if (s->q_count == s->q_cap) {
@@ -269,6 +294,7 @@ static bool queue_push(bk_session *s, ep_msg *m, uint8_t qos, uint8_t retain)
     it->retain = retain;
     s->q_count++;
     s->q_bytes += sz;
+    bk_session_update_flow(s);
     return true;
 }
 
@@ -328,7 +354,7 @@ static void send_qos_msg(bk_session *s, ep_msg *m, uint8_t qos, uint8_t retain)
 {
     bk_inflight *f = inflight_push(s);
     if (f == NULL) {
-        atomic_fetch_add_explicit(&s->w->ctr.dropped, 1, memory_order_relaxed);
+        bk_count_drop(s->w, BK_DROP_NO_MEMORY, 1);
         return;
     }
     f->pid = next_pid(s);
@@ -341,7 +367,7 @@ static void send_qos_msg(bk_session *s, ep_msg *m, uint8_t qos, uint8_t retain)
         /* Too large for this client: discarded as if delivered (v5 4.13). */
         s->if_count--;
         ep_msg_unref(f->msg);
-        atomic_fetch_add_explicit(&s->w->ctr.dropped, 1, memory_order_relaxed);
+        bk_count_drop(s->w, BK_DROP_TOO_LARGE, 1);
     }
     /* EP_EFULL: stays in flight and is resent on reconnect. */
 }
@@ -354,7 +380,7 @@ void bk_session_pump(bk_session *s)
         s->q_count--;
         s->q_bytes -= ep_msg_size(it.msg);
         if (expired(s, it.msg)) {
-            atomic_fetch_add_explicit(&s->w->ctr.dropped, 1, memory_order_relaxed);
+            bk_count_drop(s->w, BK_DROP_EXPIRED, 1);
         } else if (it.qos == 0) {
             bk_conn_send_publish(s->conn, it.msg, 0, 0, it.retain, false);
         } else {
@@ -362,6 +388,7 @@ void bk_session_pump(bk_session *s)
         }
         ep_msg_unref(it.msg);
     }
+    bk_session_update_flow(s);
 }
 
 void bk_session_deliver(bk_session *s, ep_msg *m, uint8_t opts, bool retained)
@@ -371,21 +398,22 @@ void bk_session_deliver(bk_session *s, ep_msg *m, uint8_t opts, bool retained)
         qos = m->qos;
     uint8_t retain = retained ? 1 : ((opts & BK_OPT_RAP) ? m->retain : 0);
     if (expired(s, m)) {
-        atomic_fetch_add_explicit(&s->w->ctr.dropped, 1, memory_order_relaxed);
+        bk_count_drop(s->w, BK_DROP_EXPIRED, 1);
         return;
     }
     if (s->conn == NULL) {
         if (qos == 0)
             return; /* QoS 0 is not queued for offline sessions */
         if (!queue_push(s, m, qos, retain))
-            atomic_fetch_add_explicit(&s->w->ctr.dropped, 1, memory_order_relaxed);
+            bk_count_drop(s->w, BK_DROP_QUEUE_FULL, 1);
         return;
     }
     if (qos == 0) {
         /* A stalled reader must not grow memory: over the output limit,
          * QoS 0 is dropped (counted). */
-        if (bk_conn_send_publish(s->conn, m, 0, 0, retain, false) != EP_EOK)
-            atomic_fetch_add_explicit(&s->w->ctr.dropped, 1, memory_order_relaxed);
+        ep_err err = bk_conn_send_publish(s->conn, m, 0, 0, retain, false);
+        if (err)
+            bk_count_drop(s->w, err == EP_ETOOBIG ? BK_DROP_TOO_LARGE : BK_DROP_SLOW_CONSUMER, 1);
         return;
     }
     if (s->q_count == 0 && s->if_count < window_size(s)) {
@@ -393,7 +421,7 @@ void bk_session_deliver(bk_session *s, ep_msg *m, uint8_t opts, bool retained)
         return;
     }
     if (!queue_push(s, m, qos, retain))
-        atomic_fetch_add_explicit(&s->w->ctr.dropped, 1, memory_order_relaxed);
+        bk_count_drop(s->w, BK_DROP_QUEUE_FULL, 1);
 }
 
 /* bk_session_resend repeats the in-flight window in order after a reconnect

@@ -62,7 +62,7 @@ static void test_offline_drop_oldest(void **state)
     assert_int_equal(s->q_count, 3);
     assert_string_equal(queued_payload(s, 0), "m2");
     assert_string_equal(queued_payload(s, 2), "m4");
-    assert_int_equal(atomic_load(&w->ctr.dropped), 2);
+    assert_int_equal(atomic_load(&w->ctr.dropped[BK_DROP_QUEUE_FULL]), 2);
     /* QoS 0 is not queued for an offline session. */
     ep_msg *m = msg("q0", 0);
     bk_session_deliver(s, m, 1, false);
@@ -82,7 +82,7 @@ static void test_offline_refuse_new(void **state)
     assert_int_equal(s->q_count, 3);
     assert_string_equal(queued_payload(s, 0), "m0");
     assert_string_equal(queued_payload(s, 2), "m2");
-    assert_int_equal(atomic_load(&w->ctr.dropped), 2);
+    assert_int_equal(atomic_load(&w->ctr.dropped[BK_DROP_QUEUE_FULL]), 2);
     bk_session_destroy(s);
     ep_broker_free(b);
 }

@@ -28,8 +28,12 @@ static void node_free(bk_tnode *n)
         free(n->kids[i]);
     }
     free(n->kids);
+    for (uint32_t i = 0; i < n->nsubs; i++)
+        bk_flow_unref(n->subs[i].flow);
     free(n->subs);
     for (uint32_t i = 0; i < n->ngroups; i++) {
+        for (uint32_t k = 0; k < n->groups[i]->n; k++)
+            bk_flow_unref(n->groups[i]->members[k].flow);
         free(n->groups[i]->name);
         free(n->groups[i]->members);
         free(n->groups[i]);
@@ -133,7 +137,7 @@ static ep_err subs_put(bk_tsub **v, uint32_t *n, uint32_t *cap, const bk_tsub *s
 {
     for (uint32_t i = 0; i < *n; i++) {
         if ((*v)[i].session_id == s->session_id) {
-            (*v)[i] = *s;
+            (*v)[i].opts = s->opts; /* same session: same flow cell */
             return EP_EEXIST;
         }
     }
@@ -145,7 +149,9 @@ static ep_err subs_put(bk_tsub **v, uint32_t *n, uint32_t *cap, const bk_tsub *s
         *v = nv;
         *cap = c;
     }
-    (*v)[(*n)++] = *s;
+    (*v)[*n] = *s;
+    (*v)[*n].flow = bk_flow_ref(s->flow);
+    (*n)++;
     return EP_EOK;
 }
 
@@ -153,6 +159,7 @@ static bool subs_del(bk_tsub *v, uint32_t *n, uint64_t session_id)
 {
     for (uint32_t i = 0; i < *n; i++) {
         if (v[i].session_id == session_id) {
+            bk_flow_unref(v[i].flow);
             /* Keep order: round robin and fairness depend on it. */
             memmove(&v[i], &v[i + 1], (*n - i - 1) * sizeof(*v));
             (*n)--;
@@ -254,6 +261,7 @@ static ep_err targets_push(bk_targets *out, const bk_tsub *s)
         out->cap = c;
     }
     out->v[out->n].session_id = s->session_id;
+    out->v[out->n].flow = s->flow;
     out->v[out->n].worker = s->worker;
     out->v[out->n].opts = s->opts;
     out->n++;
