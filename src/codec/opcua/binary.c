@@ -135,6 +135,23 @@ static size_t fixed_size(uint8_t kind)
     }
 }
 
+/* True when the matrix dimensions describe exactly len elements: the
+ * product, which is 0 as soon as one dimension is 0 (Part 6: no values are
+ * encoded then), computed without overflow. */
+static bool dims_match(const uint32_t *dims, size_t n, size_t len)
+{
+    uint64_t prod = 1;
+    for (size_t i = 0; i < n; i++)
+        if (dims[i] == 0)
+            return len == 0;
+    for (size_t i = 0; i < n; i++) {
+        prod *= dims[i];
+        if (prod > INT32_MAX)
+            return false;
+    }
+    return prod == len;
+}
+
 static inline void *ptr_at(void *base, uint32_t off)
 {
     return (uint8_t *)base + off;
@@ -422,15 +439,10 @@ static ep_err enc_variant_body(enc *e, const ep_ua_variant *va)
         va->dims_len > INT32_MAX || (va->dims_len && va->dims == NULL))
         return EP_EINVAL;
     if (va->dims_len) {
-        uint64_t prod = 1;
-        for (size_t i = 0; i < va->dims_len; i++) {
+        for (size_t i = 0; i < va->dims_len; i++)
             if (va->dims[i] > INT32_MAX)
                 return EP_EINVAL;
-            prod *= va->dims[i];
-            if (prod > INT32_MAX)
-                return EP_EINVAL;
-        }
-        if (prod != va->array_len)
+        if (!dims_match(va->dims, va->dims_len, va->array_len))
             return EP_EINVAL;
     }
     /* Part 6: dimensions are only sent for two or more of them. */
@@ -1062,7 +1074,6 @@ static ep_err dec_variant_body(dec *d, ep_ua_variant *va, uint8_t m)
     if (err)
         return err;
     uint32_t *dims = mem;
-    uint64_t prod = 1;
     for (int32_t i = 0; i < nd; i++) {
         int32_t v;
         if ((err = get_i32(d, &v)) != EP_EOK)
@@ -1070,14 +1081,15 @@ static ep_err dec_variant_body(dec *d, ep_ua_variant *va, uint8_t m)
         if (v < 0)
             return malformed(d);
         dims[i] = (uint32_t)v;
-        prod *= (uint32_t)v;
-        if (prod > INT32_MAX)
-            prod = (uint64_t)INT32_MAX + 1; /* saturate: cannot match */
     }
-    if (prod != va->array_len)
+    if (!dims_match(dims, (size_t)nd, va->array_len))
         return malformed(d);
-    va->dims = dims;
-    va->dims_len = (size_t)nd;
+    /* A single dimension only repeats the array length; dropping it keeps
+     * decoded values canonical (the encoder never sends one). */
+    if (nd >= 2) {
+        va->dims = dims;
+        va->dims_len = (size_t)nd;
+    }
     return EP_EOK;
 }
 

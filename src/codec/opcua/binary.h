@@ -36,9 +36,6 @@
 #define EP_UA_DEFAULT_MAX_ARRAY ((size_t)16 << 20)   /* elements */
 #define EP_UA_DEFAULT_MAX_DEPTH 100u
 #define EP_UA_DEFAULT_MAX_MESSAGE ((size_t)64 << 20) /* bytes */
-/* Hard cap on nesting for both directions (bounds stack use); a configured
- * max_depth above it is lowered to it. */
-#define EP_UA_MAX_DEPTH_CAP 1000u
 
 /* Decode limits. Zero-initialisable: a 0 field takes the default above. */
 typedef struct ep_ua_limits {

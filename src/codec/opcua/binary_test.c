@@ -408,6 +408,20 @@ static void test_variant_matrix(void **state)
                  0x00, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x04,
                  0x00, 0x00, 0x00);
 
+    /* A zero dimension makes the product 0 however large the others are
+     * (found by fuzzing: the product used to saturate, then hit 0). */
+    uint32_t dbig[6] = {2, 258, 131072, 256, 131072, 0};
+    ep_ua_variant zb = {.type = EP_UA_T(String), .is_array = true,
+                        .data = EP_UA_EMPTY, .dims_len = 6, .dims = dbig};
+    CHECK_VECTOR(&zb, Variant, 0xCC, 0x00, 0x00, 0x00, 0x00, 0x06, 0x00, 0x00,
+                 0x00, 0x02, 0x00, 0x00, 0x00, 0x02, 0x01, 0x00, 0x00, 0x00,
+                 0x00, 0x02, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x02,
+                 0x00, 0x00, 0x00, 0x00, 0x00);
+    /* ... but without a zero, an overflowing product never matches. */
+    CHECK_REJECT(Variant, EP_EMALFORMED, BadDecodingError, 0xCC, 0x00, 0x00,
+                 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00,
+                 0x00, 0x00, 0x01, 0x00);
+
     /* Dimensions must multiply to the array length. */
     uint32_t wrong[2] = {2, 2};
     v.dims = wrong;
@@ -442,6 +456,21 @@ static void test_variant_matrix(void **state)
                                    0x02, 0x00, 0x03, 0x00, 0x04, 0x00, 0x05,
                                    0x00, 0x06, 0x00},
                  17);
+    /* ... and a received single dimension is checked, then dropped. */
+    static const uint8_t in1[] = {0xC3, 0x02, 0x00, 0x00, 0x00, 0x07, 0x08,
+                                  0x01, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00,
+                                  0x00};
+    ep_ua_arena a;
+    ep_ua_arena_init(&a, 0, NULL);
+    ep_ua_variant d;
+    check_decode_into(in1, sizeof(in1), EP_UA_T(Variant), &d, &a);
+    assert_int_equal(d.array_len, 2);
+    assert_int_equal(d.dims_len, 0);
+    assert_null(d.dims);
+    ep_ua_arena_fini(&a);
+    CHECK_REJECT(Variant, EP_EMALFORMED, BadDecodingError, 0xC3, 0x02, 0x00,
+                 0x00, 0x00, 0x07, 0x08, 0x01, 0x00, 0x00, 0x00, 0x03, 0x00,
+                 0x00, 0x00);
 }
 
 static void test_variant_reserved_ids_are_bytestrings(void **state)

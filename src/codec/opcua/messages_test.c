@@ -129,6 +129,7 @@ static void *decode_msg(const uint8_t *p, size_t n, const ep_ua_type *want,
     assert_int_equal(st, EP_UA_STATUS_Good);
     assert_ptr_equal(t, want);
     assert_int_equal(pos, n);
+    corpus_dump("opcua_message", -1, p, n);
     return msg;
 }
 

@@ -269,7 +269,22 @@ static const uint8_t *head(const ep_buf *b)
     return b->data ? ep_buf_head(b) : (const uint8_t *)"";
 }
 
-static void roundtrip(const ep_ua_type *t, unsigned seed)
+static void dump_seeds(const ep_ua_type *t, const void *v, const ep_buf *b,
+                       bool message)
+{
+    int sel = corpus_variant_sel(t);
+    if (sel >= 0)
+        corpus_dump("opcua_variant", sel, head(b), ep_buf_used(b));
+    if (message && t->kind == EP_UA_KIND_STRUCT && t->binary_encoding_id) {
+        ep_buf m;
+        ep_buf_init(&m, 0);
+        assert_int_equal(ep_ua_message_encode(v, t, &m), EP_EOK);
+        corpus_dump("opcua_message", -1, head(&m), ep_buf_used(&m));
+        ep_buf_fini(&m);
+    }
+}
+
+static void roundtrip(const ep_ua_type *t, unsigned seed, bool dump)
 {
     ep_ua_arena a;
     ep_ua_arena_init(&a, 0, NULL);
@@ -285,6 +300,8 @@ static void roundtrip(const ep_ua_type *t, unsigned seed)
         fail_msg("%s seed %u: encode failed: %s", t->name, seed,
                  ep_err_name(err));
     total_bytes += ep_buf_used(&b1);
+    if (dump)
+        dump_seeds(t, v, &b1, true);
 
     void *out = fill_alloc(&a, t->size);
     check_decode_into(head(&b1), ep_buf_used(&b1), t, out, &a);
@@ -322,7 +339,7 @@ static void test_every_type(void **state)
         if (t->kind == EP_UA_KIND_STRUCT)
             structs++;
         for (unsigned seed = 1; seed <= SEEDS; seed++)
-            roundtrip(t, seed * 17 + (unsigned)i);
+            roundtrip(t, seed * 17 + (unsigned)i, seed == 1);
     }
     /* every structured type of the schema is in the table */
     assert_true(structs > 300);
@@ -336,7 +353,7 @@ static void test_builtins_many_seeds(void **state)
 {
     for (unsigned id = 1; id <= EP_UA_BUILTIN_COUNT; id++)
         for (unsigned seed = 0; seed < 200; seed++)
-            roundtrip(ep_ua_type_builtin(id), seed);
+            roundtrip(ep_ua_type_builtin(id), seed, seed < 30);
 }
 
 /* Copy and clear are safe on zeroed values, and a copy of a value with an

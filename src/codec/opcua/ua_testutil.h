@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <sys/stat.h>
 
 #include "codec/opcua/binary.h"
 
@@ -183,6 +184,53 @@ static inline void check_reject(const uint8_t *p, size_t n,
     free(out);
     assert_int_equal(ep_ua_arena_used(&a), 0);
     ep_ua_arena_fini(&a);
+}
+
+/* Fuzz seeds: when EP_UA_CORPUS_DIR is set, tests write the encodings they
+ * produce to $EP_UA_CORPUS_DIR/<corpus>/<hash>, prefixed by sel when
+ * sel >= 0 (the harness's type selector byte). */
+static inline void corpus_dump(const char *corpus, int sel, const uint8_t *p,
+                               size_t n)
+{
+    const char *dir = getenv("EP_UA_CORPUS_DIR");
+    if (dir == NULL || *dir == 0)
+        return;
+    uint64_t h = 1469598103934665603ULL;
+    if (sel >= 0)
+        h = (h ^ (uint8_t)sel) * 1099511628211ULL;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 1099511628211ULL;
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/%s", dir, corpus);
+    mkdir(dir, 0755);
+    mkdir(path, 0755);
+    snprintf(path, sizeof(path), "%s/%s/seed-%016llx", dir, corpus,
+             (unsigned long long)h);
+    FILE *f = fopen(path, "wb");
+    if (f == NULL)
+        return;
+    if (sel >= 0)
+        fputc(sel, f);
+    if (n)
+        fwrite(p, 1, n, f);
+    fclose(f);
+}
+
+/* Selector byte of the opcua_variant harness. */
+static inline int corpus_variant_sel(const ep_ua_type *t)
+{
+    switch (t->kind) {
+    case EP_UA_KIND_VARIANT:
+        return 0;
+    case EP_UA_KIND_DATAVALUE:
+        return 1;
+    case EP_UA_KIND_EXTENSIONOBJECT:
+        return 2;
+    case EP_UA_KIND_DIAGNOSTICINFO:
+        return 3;
+    default:
+        return -1;
+    }
 }
 
 #define CHECK_REJECT(tname, err, st, ...)                                      \

@@ -66,6 +66,12 @@ typedef enum ep_ua_kind {
 #define EP_UA_KIND_COUNT 28
 #define EP_UA_BUILTIN_COUNT 25
 
+/* Hard cap on value nesting, for the encoder, the decoder (a configured
+ * max_depth above it is lowered to it) and the generic operations below:
+ * it bounds stack use, and whatever decodes can be encoded, copied,
+ * compared and cleared again. */
+#define EP_UA_MAX_DEPTH_CAP 1000u
+
 /* One field of a structure. */
 typedef struct ep_ua_field {
     const char *name;    /* as in the .bsd */
@@ -300,7 +306,7 @@ bool ep_ua_equal(const void *a, const void *b, const ep_ua_type *t);
  * (not freed first). src is borrowed; the caller owns dst and releases it
  * with ep_ua_clear. On failure dst is left zeroed.
  * Returns EP_EOK, EP_ENOMEM, EP_EINVAL (inconsistent src: array length
- * without data, unknown kind, nesting deeper than 100). */
+ * without data, unknown kind, nesting beyond what the decoder accepts). */
 ep_err ep_ua_copy(const void *src, void *dst, const ep_ua_type *t);
 
 /* ep_ua_clear frees the heap members of a value built with malloc (for

@@ -11,7 +11,10 @@
 
 #include "codec/opcua/gen/types.h"
 
-#define VALUE_MAX_DEPTH 100u
+/* Recursion bound of equal/copy/clear. Each counts one level per value on
+ * the path, which is at most twice the decoder's count (a DataValue is one
+ * level here, none there), so any decoded value fits. */
+#define VALUE_MAX_DEPTH (2u * EP_UA_MAX_DEPTH_CAP + 8u)
 
 _Alignas(max_align_t) uint8_t ep_ua_empty_sentinel[16];
 
@@ -198,8 +201,8 @@ static bool di_eq(const ep_ua_diagnosticinfo *a,
     if ((m & EP_UA_DIAG_INNER_STATUS) && a->inner_status != b->inner_status)
         return false;
     if (m & EP_UA_DIAG_INNER_DIAG)
-        return a->inner && b->inner && di_eq(a->inner, b->inner, depth + 1) &&
-               depth < VALUE_MAX_DEPTH;
+        return depth < VALUE_MAX_DEPTH && a->inner && b->inner &&
+               di_eq(a->inner, b->inner, depth + 1);
     return true;
 }
 
@@ -300,6 +303,20 @@ static void array_clr(void *data, size_t len, const ep_ua_type *t,
     free(data);
 }
 
+/* Same level as its holder, like variant_eq and variant_cp. */
+static void variant_clr(ep_ua_variant *x, unsigned depth)
+{
+    if (x->type && x->is_array) {
+        array_clr(x->data, x->array_len, x->type, depth);
+    } else if (x->type && owned(x->data)) {
+        clr(x->data, x->type, depth);
+        free(x->data);
+    }
+    if (owned(x->dims))
+        free(x->dims);
+    memset(x, 0, sizeof(*x));
+}
+
 static void clr(void *v, const ep_ua_type *t, unsigned depth)
 {
     if (++depth > VALUE_MAX_DEPTH)
@@ -337,20 +354,11 @@ static void clr(void *v, const ep_ua_type *t, unsigned depth)
         break;
     }
     case EP_UA_KIND_DATAVALUE:
-        clr(&((ep_ua_datavalue *)v)->value, EP_UA_T(Variant), depth);
+        variant_clr(&((ep_ua_datavalue *)v)->value, depth);
         break;
-    case EP_UA_KIND_VARIANT: {
-        ep_ua_variant *x = v;
-        if (x->type && x->is_array) {
-            array_clr(x->data, x->array_len, x->type, depth);
-        } else if (x->type && owned(x->data)) {
-            clr(x->data, x->type, depth);
-            free(x->data);
-        }
-        if (owned(x->dims))
-            free(x->dims);
+    case EP_UA_KIND_VARIANT:
+        variant_clr(v, depth);
         break;
-    }
     case EP_UA_KIND_DIAGNOSTICINFO: {
         ep_ua_diagnosticinfo *x = v;
         str_clr(&x->additional_info);
