@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "core/sock.h"
@@ -119,7 +120,7 @@ uint32_t bk_route(bk_worker *w, ep_msg *msg, bk_session *from, ep_mqtt_slice par
         }
         /* Flow cells are only safe to touch under the lock. */
         if (congested_out && *congested_out == NULL && (t.opts & BK_OPT_QOS_MASK) &&
-            msg->qos > 0 && bk_flow_congested(t.flow))
+            msg->qos > 0 && bk_flow_congested(t.flow, ep_loop_now(w->loop)))
             *congested_out = bk_flow_ref(t.flow);
         if (t.worker != w->idx && t.flow)
             atomic_fetch_add_explicit(&t.flow->pending, 1, memory_order_relaxed);
@@ -248,8 +249,15 @@ static void on_accept(ep_io *io, unsigned events)
         if (err == EP_EAGAIN)
             return;
         if (err) {
+            /* Out of descriptors (or another accept error): the listening
+             * socket stays readable, so stop watching it for a moment
+             * instead of spinning; existing clients keep being served. */
             if (ep_ratelimit_allow(&w->err_rl, ep_loop_now(w->loop)))
-                EP_LOG_WARN(BK_LOG, "accept failed: %s", ep_strerror(err));
+                EP_LOG_WARN(BK_LOG, "accept failed: %s (open files limit?); pausing accepts for 100 ms",
+                            ep_strerror(err));
+            for (int l = 0; l < w->b->cfg.n_listeners; l++)
+                ep_io_modify(&w->lio[l], 0);
+            ep_timer_start(&w->accept_timer, 100);
             return;
         }
         if ((uint32_t)atomic_load(&w->b->nconnected) >= w->b->cfg.limits.max_connections) {
@@ -320,6 +328,13 @@ void ep_broker_get_stats(ep_broker *b, ep_broker_stats *out)
 
 /* ---- lifecycle ---- */
 
+static void accept_resume(ep_timer *t)
+{
+    bk_worker *w = t->data;
+    for (int l = 0; l < w->b->cfg.n_listeners; l++)
+        ep_io_modify(&w->lio[l], EP_IO_READ);
+}
+
 static void held_tick(ep_timer *t)
 {
     /* Nothing to do here: waking the loop runs the before-poll hook, which
@@ -378,6 +393,7 @@ static bk_worker *worker_new(ep_broker *b, int idx)
     ep_loop_hook_before_poll(w->loop, &w->flush_hook);
     ep_timer_init(w->loop, &w->sys_timer, sys_publish, w);
     ep_timer_init(w->loop, &w->held_timer, held_tick, w);
+    ep_timer_init(w->loop, &w->accept_timer, accept_resume, w);
     return w;
 }
 
@@ -452,9 +468,28 @@ static ep_err bind_listeners(ep_broker *b)
     return EP_EOK;
 }
 
+/* Each connection is a descriptor: raise the soft limit to the hard one so
+ * max_connections is reachable, and say so when it still is not. */
+static void raise_fd_limit(const ep_broker *b)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (rlim_t)b->cfg.limits.max_connections + 64)
+        EP_LOG_INFO(BK_LOG, "open files limit is %llu: fewer than max_connections (%u) clients "
+                    "can connect; raise it with ulimit -n", (unsigned long long)rl.rlim_cur,
+                    b->cfg.limits.max_connections);
+}
+
 ep_err ep_broker_start(ep_broker *b)
 {
     b->start_ms = ep_clock_mono_ms();
+    raise_fd_limit(b);
     ep_err err = bind_listeners(b);
     if (err)
         return err;

@@ -59,7 +59,13 @@ typedef struct bk_flow {
     /* Deliveries posted by other workers and not yet taken in by the owner:
      * without this a busy owner would notice congestion too late. */
     atomic_uint pending;
-    uint32_t high; /* congestion threshold for `pending` */
+    uint32_t high;     /* congestion threshold for `pending` */
+    uint32_t stall_ms; /* no progress for this long: stop holding publishers */
+    /* Monotonic ms of the subscriber's last progress (acks, bytes written).
+     * A congested subscriber that makes no progress is stalled, and a
+     * stalled subscriber must not stall its publishers: its own queue
+     * limit and policy apply instead. */
+    atomic_ullong progress_ms;
 } bk_flow;
 
 static inline bk_flow *bk_flow_ref(bk_flow *f)
@@ -75,10 +81,20 @@ static inline void bk_flow_unref(bk_flow *f)
         free(f);
 }
 
-static inline bool bk_flow_congested(const bk_flow *f)
+static inline bool bk_flow_congested(bk_flow *f, uint64_t now_ms)
 {
-    return f && (atomic_load_explicit(&f->congested, memory_order_relaxed) ||
-                 atomic_load_explicit(&f->pending, memory_order_relaxed) >= f->high);
+    if (f == NULL)
+        return false;
+    if (!atomic_load_explicit(&f->congested, memory_order_relaxed) &&
+        atomic_load_explicit(&f->pending, memory_order_relaxed) < f->high)
+        return false;
+    uint64_t p = atomic_load_explicit(&f->progress_ms, memory_order_relaxed);
+    return now_ms < p + f->stall_ms;
+}
+
+static inline void bk_flow_progress(bk_flow *f, uint64_t now_ms)
+{
+    atomic_store_explicit(&f->progress_ms, now_ms, memory_order_relaxed);
 }
 
 typedef struct bk_tsub {
@@ -318,6 +334,7 @@ struct bk_worker {
     bk_conn **held; /* connections with held acknowledgements */
     uint32_t nheld, capheld;
     ep_timer held_timer; /* re-checks held acks while there are any */
+    ep_timer accept_timer; /* resumes accepting after running out of fds */
     /* sessions */
     bk_session **by_cid;
     bk_session **by_id;

@@ -143,6 +143,8 @@ static void flush_now(bk_conn *c)
         }
         atomic_fetch_add_explicit(&c->w->ctr.bytes_out, (unsigned long)n, memory_order_relaxed);
         ep_buf_consume(&c->out, (size_t)n);
+        if (c->s && c->state == BK_CONN_ACTIVE)
+            bk_flow_progress(c->s->flow, ep_loop_now(c->w->loop));
     }
 }
 
@@ -578,7 +580,7 @@ void bk_worker_release_acks(bk_worker *w)
         bk_conn *c = w->held[i];
         while (c->held_n > 0) {
             bk_held_ack *h = &c->held[c->held_head];
-            if (bk_flow_congested(h->flow))
+            if (bk_flow_congested(h->flow, ep_loop_now(w->loop)))
                 break;
             send_ack_now(c, h->type, h->pid, h->rc);
             bk_flow_unref(h->flow);

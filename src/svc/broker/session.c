@@ -107,6 +107,7 @@ bk_session *bk_session_new(bk_worker *w, const uint8_t *cid, size_t len)
     }
     atomic_init(&s->flow->refs, 1);
     s->flow->high = w->b->cfg.limits.max_queued_messages / 10 + 1;
+    s->flow->stall_ms = 1000;
     memcpy(s->client_id, cid, len);
     s->client_id[len] = '\0';
     s->client_id_len = (uint16_t)len;
@@ -254,6 +255,8 @@ void bk_session_update_flow(bk_session *s)
     uint32_t low = high / 2;
     bool c = atomic_load_explicit(&s->flow->congested, memory_order_relaxed);
     bool want = s->conn != NULL && (c ? s->q_count > low : s->q_count >= high);
+    if (want && !c) /* the stall clock starts when congestion does */
+        bk_flow_progress(s->flow, ep_loop_now(s->w->loop));
     if (want != c)
         atomic_store_explicit(&s->flow->congested, want, memory_order_relaxed);
 }
@@ -462,6 +465,7 @@ ep_err bk_session_ack(bk_session *s, uint8_t type, uint16_t pid)
         f->msg = NULL;
         return EP_EOK;
     }
+    bk_flow_progress(s->flow, ep_loop_now(s->w->loop));
     if ((type == EP_MQTT_PUBACK && f->state != BK_IF_PUBACK) ||
         (type == EP_MQTT_PUBCOMP && f->state != BK_IF_PUBCOMP))
         return EP_ENOTFOUND;
