@@ -197,7 +197,9 @@ struct ep_bench_worker {
     uint32_t id;
     pthread_t thread;
     int epfd;
-    int paced;               /* has publishers with a --rate schedule */
+    ep_bench_conn **paced;   /* publishers on a --rate schedule, in order */
+    uint32_t npaced;
+    uint32_t pace_cursor;    /* paced[] entry with the earliest deadline */
     int no_pwait2;           /* kernel lacks epoll_pwait2: ms timeouts */
     ep_bench_conn **conns;
     uint32_t nconns;

@@ -129,14 +129,16 @@ uint64_t ep_bench__conn_next_due(const ep_bench_conn *c)
 int ep_bench__conn_can_generate(const ep_bench_conn *c)
 {
     const ep_bench_worker *w = c->w;
-    if (c->role != EP_BENCH_ROLE_PUB || c->state != EP_BENCH_ST_READY ||
-        !w->started || w->now >= w->run->t_end)
+    if (c->role != EP_BENCH_ROLE_PUB || c->state != EP_BENCH_ST_READY || !w->started)
         return 0;
     if (w->run->o.qos && (c->inflight >= c->window || c->slots[c->seq % c->window]))
         return 0;
-    if (c->interval_ns > 0.0 && ep_bench__conn_next_due(c) > w->now)
-        return 0;
-    return 1;
+    if (c->interval_ns > 0.0) {
+        /* A message scheduled inside the run is sent even if we are late. */
+        uint64_t due = ep_bench__conn_next_due(c);
+        return due <= w->now && due < w->run->t_end;
+    }
+    return w->now < w->run->t_end;
 }
 
 /* generate appends up to o.batch bytes of PUBLISH packets to c->out.

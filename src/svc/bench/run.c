@@ -235,7 +235,6 @@ static int workers_create(ep_bench_run *r)
         w->id = k;
         w->epfd = -1;
         w->next_due_ns = UINT64_MAX;
-        w->paced = o->rate > 0.0 && o->scenario != EP_BENCH_IDLE;
         ep_bench__hist_clear(&w->hist);
     }
     for (uint32_t k = 0; k < r->nworkers; k++) {
@@ -244,10 +243,12 @@ static int workers_create(ep_bench_run *r)
         w->conns = calloc(n ? n : 1, sizeof(*w->conns));
         w->ready = calloc(n ? n : 1, sizeof(*w->ready));
         w->ready2 = calloc(n ? n : 1, sizeof(*w->ready2));
+        w->paced = calloc(n ? n : 1, sizeof(*w->paced));
         w->scratch = malloc(scratch);
         w->scratch_cap = scratch;
         w->epfd = epoll_create1(EPOLL_CLOEXEC);
-        if (!w->conns || !w->ready || !w->ready2 || !w->scratch || w->epfd < 0)
+        if (!w->conns || !w->ready || !w->ready2 || !w->paced || !w->scratch ||
+            w->epfd < 0)
             return -1;
     }
     /* Interleave: publishers and subscribers spread evenly over threads. */
@@ -269,6 +270,7 @@ static void run_free(ep_bench_run *r)
         free(w->conns);
         free(w->ready);
         free(w->ready2);
+        free(w->paced);
         free(w->scratch);
         if (w->epfd >= 0)
             close(w->epfd);
@@ -330,7 +332,7 @@ static uint64_t live_sum(const ep_bench_run *r, int which)
         const ep_bench_live *l = &r->workers[k].live;
         s += which == 0   ? atomic_load_explicit(&l->delivered, memory_order_relaxed)
              : which == 1 ? atomic_load_explicit(&l->sent, memory_order_relaxed)
-                          : atomic_load_explicit(&l->busy, memory_order_relaxed);
+                          : atomic_load_explicit(&l->busy, memory_order_acquire);
     }
     return s;
 }
@@ -354,9 +356,9 @@ static void drain(ep_bench_run *r)
     uint64_t last = UINT64_MAX, last_change = ep_bench__now_ns();
     for (;;) {
         uint64_t now = ep_bench__now_ns();
+        uint64_t busy = live_sum(r, 2); /* first: then sent is final if 0 */
         uint64_t got = live_sum(r, 0);
-        uint64_t busy = live_sum(r, 2);
-        if (got >= expected_for(&r->o, live_sum(r, 1)) && busy == 0)
+        if (busy == 0 && got >= expected_for(&r->o, live_sum(r, 1)))
             return;
         if (got != last) {
             last = got;

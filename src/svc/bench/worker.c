@@ -73,35 +73,67 @@ static void open_more(ep_bench_worker *w)
 static void start(ep_bench_worker *w)
 {
     w->started = 1;
-    for (uint32_t i = 0; i < w->nconns; i++) {
-        ep_bench_conn *c = w->conns[i];
-        if (c->role == EP_BENCH_ROLE_PUB && c->state == EP_BENCH_ST_READY)
-            ep_bench__worker_mark_ready(w, c);
-    }
-}
-
-/* paced_scan marks due publishers ready (when mark is set) and finds the
- * earliest future message, which bounds the next epoll wait. Publishers
- * that are due but blocked (window or socket full) are left out: an ack or
- * an EPOLLOUT edge wakes them. */
-static void paced_scan(ep_bench_worker *w, int mark)
-{
-    const ep_bench_run *r = w->run;
-    uint64_t next = UINT64_MAX;
+    w->npaced = 0;
     for (uint32_t i = 0; i < w->nconns; i++) {
         ep_bench_conn *c = w->conns[i];
         if (c->role != EP_BENCH_ROLE_PUB || c->state != EP_BENCH_ST_READY)
             continue;
-        uint64_t due = ep_bench__conn_next_due(c);
-        if (due >= r->t_end)
-            continue;
-        if (due <= w->now) {
-            if (mark)
+        ep_bench__worker_mark_ready(w, c);
+        if (c->interval_ns > 0.0)
+            w->paced[w->npaced++] = c; /* index order = schedule order */
+    }
+    w->pace_cursor = 0;
+}
+
+/*
+ * Pacing. All publishers share one interval and their first messages are
+ * spread evenly over it, so publishers that keep to their schedule become
+ * due in a fixed cyclic order: w->paced[] in index order. A cursor walks
+ * that cycle: each tick marks the due publishers ready and stops at the
+ * first one whose next message is in the future, which is the earliest
+ * next deadline. O(messages due) per tick instead of O(publishers).
+ *
+ * A publisher that fell behind (window or socket full) is woken by its ack
+ * or EPOLLOUT edge instead and catches up on its own; when that happens, or
+ * when a tick found nobody in the future, pace_rescan recomputes the cursor
+ * from scratch.
+ */
+static void pace_tick(ep_bench_worker *w)
+{
+    const ep_bench_run *r = w->run;
+    uint32_t n = w->npaced, k = w->pace_cursor;
+    uint64_t next = UINT64_MAX;
+    for (uint32_t step = 0; step < n; step++) {
+        ep_bench_conn *c = w->paced[k];
+        if (c->state == EP_BENCH_ST_READY) {
+            uint64_t due = ep_bench__conn_next_due(c);
+            if (due < r->t_end) {
+                if (due > w->now) {
+                    next = due;
+                    break;
+                }
                 ep_bench__worker_mark_ready(w, c);
-            continue;
+            }
         }
-        if (due < next)
+        k = k + 1 == n ? 0 : k + 1;
+    }
+    w->pace_cursor = k;
+    w->next_due_ns = next;
+}
+
+static void pace_rescan(ep_bench_worker *w)
+{
+    const ep_bench_run *r = w->run;
+    uint64_t next = UINT64_MAX;
+    for (uint32_t k = 0; k < w->npaced; k++) {
+        const ep_bench_conn *c = w->paced[k];
+        if (c->state != EP_BENCH_ST_READY)
+            continue;
+        uint64_t due = ep_bench__conn_next_due(c);
+        if (due > w->now && due < r->t_end && due < next) {
             next = due;
+            w->pace_cursor = k;
+        }
     }
     w->next_due_ns = next;
 }
@@ -146,7 +178,12 @@ static void housekeeping(ep_bench_worker *w)
         ep_bench_conn *c = w->conns[i];
         if (c->state != EP_BENCH_ST_READY)
             continue;
-        if (c->role == EP_BENCH_ROLE_PUB && (ep_buf_used(&c->out) || c->inflight))
+        /* Busy: unsent bytes, unacknowledged messages, or messages still
+         * to be generated (a late paced message scheduled before t_end). */
+        if (c->role == EP_BENCH_ROLE_PUB &&
+            (ep_buf_used(&c->out) || c->inflight || !w->started ||
+             (c->interval_ns > 0.0 ? ep_bench__conn_next_due(c) < r->t_end
+                                   : w->now < r->t_end)))
             busy++;
         if (ka_ns && w->now - c->last_tx_ns > ka_ns) {
             if (ep_bench__wire_pingreq(&c->out, r->o.version) == EP_EOK) {
@@ -157,7 +194,8 @@ static void housekeeping(ep_bench_worker *w)
     }
     atomic_store_explicit(&w->live.sent, w->sent_all, memory_order_relaxed);
     atomic_store_explicit(&w->live.delivered, w->delivered_all, memory_order_relaxed);
-    atomic_store_explicit(&w->live.busy, busy, memory_order_relaxed);
+    /* release: whoever sees busy == 0 also sees the final sent count */
+    atomic_store_explicit(&w->live.busy, busy, memory_order_release);
 }
 
 static void finish(ep_bench_worker *w)
@@ -202,7 +240,7 @@ void *ep_bench__worker_main(void *arg)
         uint64_t timeout = IDLE_WAIT_NS;
         if (w->nready)
             timeout = 0;
-        else if (w->paced && w->next_due_ns != UINT64_MAX)
+        else if (w->npaced && w->next_due_ns != UINT64_MAX)
             timeout = w->next_due_ns <= w->now ? 0
                       : w->next_due_ns - w->now < IDLE_WAIT_NS ? w->next_due_ns - w->now
                                                                : IDLE_WAIT_NS;
@@ -228,13 +266,13 @@ void *ep_bench__worker_main(void *arg)
                 c->writable = 1;
             ep_bench__worker_mark_ready(w, c);
         }
-        int tick = w->paced && (kick || w->now >= w->next_due_ns);
+        int tick = w->npaced && (kick || w->now >= w->next_due_ns);
         if (tick)
-            paced_scan(w, 1);
+            pace_tick(w);
         w->paced_gen = 0;
         run_ready(w);
-        if (w->paced && (tick || w->paced_gen))
-            paced_scan(w, 0);
+        if (w->paced_gen && (!tick || w->next_due_ns == UINT64_MAX))
+            pace_rescan(w);
         if (w->now >= next_house) {
             housekeeping(w);
             next_house = w->now + HOUSEKEEP_NS;
