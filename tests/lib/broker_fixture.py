@@ -79,8 +79,10 @@ BROKER_KEYS = {
     "sys_interval": (int, "s", None),            # seconds
 }
 
-# The same settings for Mosquitto 2.0: edgeplane key -> (scope, option).
-# scope "global" lines go before the listener, "listener" lines after it.
+# The same settings for Mosquitto 2.0: edgeplane key -> (scope, option
+# [, adjustment]). scope "global" lines go before the listener, "listener"
+# lines after it. Mosquitto 2.0.11 admits one connection more than its
+# max_connections, hence the -1 for an equivalent limit.
 _MOSQUITTO_OPTIONS = {
     "max_packet_size": ("global", "max_packet_size"),
     "max_queued_messages": ("global", "max_queued_messages"),
@@ -88,7 +90,7 @@ _MOSQUITTO_OPTIONS = {
     "max_inflight": ("global", "max_inflight_messages"),
     "max_keepalive": ("global", "max_keepalive"),
     "sys_interval": ("global", "sys_interval"),
-    "max_connections": ("listener", "max_connections"),
+    "max_connections": ("listener", "max_connections", -1),
     "topic_alias_maximum": ("listener", "max_topic_alias"),
 }
 # Mosquitto always refuses new messages when a session queue is full.
@@ -156,8 +158,9 @@ def mosquitto_config(port, limits, settings=None):
         if key not in _MOSQUITTO_OPTIONS:
             raise unittest.SkipTest(
                 "mosquitto has no equivalent of broker limit %s" % key)
-        scope, option = _MOSQUITTO_OPTIONS[key]
-        line = "%s %s" % (option, value)
+        scope, option = _MOSQUITTO_OPTIONS[key][:2]
+        adjust = (_MOSQUITTO_OPTIONS[key][2:] or (0,))[0]
+        line = "%s %s" % (option, value + adjust)
         (global_lines if scope == "global" else listener_lines).append(line)
     return "\n".join(global_lines + listener_lines) + "\n"
 
