@@ -7,7 +7,6 @@
  * index computation (one clz) and an increment; merging adds counts, so each
  * worker thread keeps its own histogram and the main thread sums them.
  */
-#include <math.h>
 #include <string.h>
 
 #include "svc/bench/bench_int.h"
@@ -61,7 +60,10 @@ uint64_t ep_bench__hist_quantile(const ep_bench_hist *h, double q)
         return h->min;
     if (q >= 1.0)
         return h->max;
-    uint64_t target = (uint64_t)ceil(q * (double)h->count);
+    double want = q * (double)h->count;
+    uint64_t target = (uint64_t)want;
+    if ((double)target < want)
+        target++;
     if (target < 1)
         target = 1;
     uint64_t seen = 0;

@@ -7,7 +7,6 @@
  * (decimal for counts and rates, binary for --size and --batch).
  */
 #include <getopt.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,7 +75,7 @@ static int parse_num(const char *s, int binary, double *out)
 {
     char *end = NULL;
     double v = strtod(s, &end);
-    if (end == s || !isfinite(v) || v < 0)
+    if (end == s || !(v >= 0.0 && v <= 1e18))
         return -1;
     double k = binary ? 1024.0 : 1000.0;
     switch (*end) {
@@ -96,7 +95,7 @@ static int parse_u32(const char *opt, const char *s, int binary, uint32_t lo,
                      uint32_t hi, uint32_t *out)
 {
     double v;
-    if (parse_num(s, binary, &v) < 0 || v != floor(v) || v < lo || v > hi) {
+    if (parse_num(s, binary, &v) < 0 || v < lo || v > hi || v != (double)(uint32_t)v) {
         fprintf(stderr, "bench: --%s wants an integer in %u..%u, got '%s'\n",
                 opt, lo, hi, s);
         return -1;
