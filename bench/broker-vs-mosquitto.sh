@@ -267,7 +267,13 @@ run_idle() { # broker
 MQ_VERSION=$({ "$MOSQUITTO" -h 2>/dev/null || true; } | sed -n 's/^mosquitto version \([0-9.]*\).*/\1/p' | head -n1)
 echo "edgeplane vs mosquitto ${MQ_VERSION:-?}: $(nproc) cores, $(uname -sr), $RUNS run(s) each, $([ "$QUICK" = 1 ] && echo quick || echo full) durations"
 
-# The generator itself must work; check it against mosquitto first.
+# Other processes competing for the cores make every figure low and noisy.
+LOAD=$(cut -d' ' -f1 /proc/loadavg 2>/dev/null || echo 0)
+if LC_ALL=C awk -v l="$LOAD" -v n="$(nproc)" 'BEGIN { exit !(l > n / 4) }'; then
+    echo "warning: load average $LOAD on $(nproc) cores before starting: other processes compete for the CPU, expect low and noisy figures" >&2
+fi
+
+
 start_mosquitto || { echo "cannot run the comparison without mosquitto" >&2; exit 1; }
 EP_AVAILABLE=1
 start_edgeplane || EP_AVAILABLE=0
@@ -341,4 +347,4 @@ echo "| Test | Unit | edgeplane | mosquitto ${MQ_VERSION:-} | edgeplane / mosqui
 echo "|---|---|---:|---:|---:|"
 printf '%s\n' "${ROWS[@]}"
 echo
-echo "_$(nproc) cores, $(uname -sr), loopback, medians of $RUNS run(s); generator: edgeplane bench; brokers with max_queued_messages $QUEUED_MESSAGES, max_inflight $INFLIGHT, no persistence._"
+echo "_$(nproc) cores, $(uname -sr), load average $LOAD at start, loopback, medians of $RUNS run(s); generator: edgeplane bench; brokers with max_queued_messages $QUEUED_MESSAGES, max_inflight $INFLIGHT, no persistence._"
