@@ -15,6 +15,8 @@
  */
 #include "codec/mqtt/wire.h"
 
+#include <stddef.h>
+
 /* ------------------------------------------------------------------------ */
 /* Primitives                                                                */
 
@@ -119,12 +121,11 @@ static ep_err rdfail(dctx *c, ep_err err)
     return fail(c, err, EP_MQTT_RC_MALFORMED_PACKET);
 }
 
+/* out is already zeroed (ep_mqtt_packet_decode clears the member). */
 static ep_err props(dctx *c, int ctx, ep_mqtt_props *out)
 {
-    if (c->version < EP_MQTT_V5) {
-        memset(out, 0, sizeof(*out));
+    if (c->version < EP_MQTT_V5)
         return EP_EOK;
-    }
     return ep_mqtt__props_decode(&c->r, ctx, out, &c->rc);
 }
 
@@ -456,19 +457,33 @@ static ep_err decode(const uint8_t *pkt, size_t len, uint8_t version,
     return malformed(c);
 }
 
+/* Bytes to clear before decoding a packet of each type: the fixed part and
+ * the union member in use, not the whole (largest-member) union. */
+#define UPTO(m) (offsetof(ep_mqtt_packet, m) + sizeof(((ep_mqtt_packet *)0)->m))
+static const uint16_t clear_size[16] = {
+    [EP_MQTT_CONNECT] = UPTO(connect),       [EP_MQTT_CONNACK] = UPTO(connack),
+    [EP_MQTT_PUBLISH] = UPTO(publish),       [EP_MQTT_PUBACK] = UPTO(ack),
+    [EP_MQTT_PUBREC] = UPTO(ack),            [EP_MQTT_PUBREL] = UPTO(ack),
+    [EP_MQTT_PUBCOMP] = UPTO(ack),           [EP_MQTT_SUBSCRIBE] = UPTO(subscribe),
+    [EP_MQTT_SUBACK] = UPTO(suback),         [EP_MQTT_UNSUBSCRIBE] = UPTO(unsubscribe),
+    [EP_MQTT_UNSUBACK] = UPTO(suback),       [EP_MQTT_PINGREQ] = UPTO(type),
+    [EP_MQTT_PINGRESP] = UPTO(type),         [EP_MQTT_DISCONNECT] = UPTO(disconnect),
+    [EP_MQTT_AUTH] = UPTO(auth)};
+
 ep_err ep_mqtt_packet_decode(const uint8_t *pkt, size_t len, uint8_t version,
                              ep_mqtt_packet *out, ep_mqtt_rc *rc_out)
 {
     dctx c;
     ep_err err;
 
-    memset(&c, 0, sizeof(c));
+    c.rc = EP_MQTT_RC_SUCCESS;
     if (out == NULL || (pkt == NULL && len) ||
         (version != 0 && version != EP_MQTT_V311 && version != EP_MQTT_V5)) {
         err = EP_EINVAL;
         c.rc = EP_MQTT_RC_UNSPECIFIED_ERROR;
     } else {
-        memset(out, 0, sizeof(*out));
+        size_t clear = len ? clear_size[pkt[0] >> 4] : 0;
+        memset(out, 0, clear ? clear : sizeof(*out));
         err = decode(pkt, len, version, out, &c);
         if (err)
             memset(out, 0, sizeof(*out));

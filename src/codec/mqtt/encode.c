@@ -50,21 +50,55 @@ static bool str_ok(ep_mqtt_slice s)
     return s.len <= 0xFFFF && (s.len == 0 || s.p != NULL);
 }
 
-/* Whether the properties encode to nothing (after optional drops). */
-static ep_err props_empty(const ep_mqtt_props *p, bool drop, bool *empty)
-{
-    ep_mqtt__wr w = {NULL, 0};
-    ep_err err = ep_mqtt__props_write(&w, p, drop);
-    if (err)
-        return err;
-    *empty = w.len == 1; /* only the one-byte zero Property Length */
-    return EP_EOK;
-}
-
+/* Encoder state shared by the counting and the writing pass. Property sets
+ * are measured once, in the counting pass, and the writing pass reuses the
+ * lengths in the same order (a packet has at most two sets: CONNECT and its
+ * Will). */
 typedef struct ectx {
     uint8_t version;
     bool drop; /* omit Reason String and User Properties */
+    uint8_t n_props, i_props;
+    size_t props_len[2];
 } ectx;
+
+static ep_err props_len(const ep_mqtt__wr *w, const ep_mqtt_props *p, int ctx,
+                        ectx *e, size_t *len)
+{
+    if (w->p == NULL) {
+        ep_mqtt__wr c = {NULL, 0};
+        ep_err err = ep_mqtt__props_body(&c, p, ctx, e->drop);
+        if (err)
+            return err;
+        if (c.len > EP_MQTT_MAX_REMAINING)
+            return EP_ETOOBIG;
+        if (e->n_props >= 2)
+            return EP_EINVAL;
+        e->props_len[e->n_props++] = c.len;
+        *len = c.len;
+        return EP_EOK;
+    }
+    *len = e->props_len[e->i_props++];
+    return EP_EOK;
+}
+
+/* Property Length + properties, len from props_len. */
+static ep_err props_put(ep_mqtt__wr *w, const ep_mqtt_props *p, int ctx, ectx *e,
+                        size_t len)
+{
+    ep_mqtt__wr_varint(w, (uint32_t)len);
+    if (w->p == NULL) {
+        w->len += len;
+        return EP_EOK;
+    }
+    return ep_mqtt__props_body(w, p, ctx, e->drop);
+}
+
+static ep_err props_out(ep_mqtt__wr *w, const ep_mqtt_props *p, int ctx, ectx *e)
+{
+    size_t len;
+    ep_err err = props_len(w, p, ctx, e, &len);
+    return err ? err : props_put(w, p, ctx, e, len);
+}
 
 static ep_err body_connect(ep_mqtt__wr *w, const ep_mqtt_connect *c, ectx *e)
 {
@@ -90,12 +124,12 @@ static ep_err body_connect(ep_mqtt__wr *w, const ep_mqtt_connect *c, ectx *e)
     ep_mqtt__wr_u8(w, e->version);
     ep_mqtt__wr_u8(w, fl);
     ep_mqtt__wr_u16(w, c->keep_alive);
-    if (e->version == EP_MQTT_V5 && (err = ep_mqtt__props_write(w, &c->props, false)))
+    if (e->version == EP_MQTT_V5 && (err = props_out(w, &c->props, EP_MQTT_CONNECT, e)))
         return err;
     ep_mqtt__wr_bin(w, c->client_id);
     if (c->has_will) {
         if (e->version == EP_MQTT_V5 &&
-            (err = ep_mqtt__props_write(w, &c->will.props, false)))
+            (err = props_out(w, &c->will.props, EP_MQTT_PROPS_CTX_WILL, e)))
             return err;
         ep_mqtt__wr_bin(w, c->will.topic);
         ep_mqtt__wr_bin(w, c->will.payload);
@@ -117,7 +151,7 @@ static ep_err body_connack(ep_mqtt__wr *w, const ep_mqtt_connack *c, ectx *e)
     if ((unsigned)c->rc > 0xFF)
         return EP_EINVAL;
     ep_mqtt__wr_u8(w, (uint8_t)c->rc);
-    return ep_mqtt__props_write(w, &c->props, e->drop);
+    return props_out(w, &c->props, EP_MQTT_CONNACK, e);
 }
 
 static ep_err body_publish(ep_mqtt__wr *w, const ep_mqtt_publish *p, ectx *e)
@@ -134,7 +168,7 @@ static ep_err body_publish(ep_mqtt__wr *w, const ep_mqtt_publish *p, ectx *e)
     if (p->qos)
         ep_mqtt__wr_u16(w, p->packet_id);
     if (e->version == EP_MQTT_V5) {
-        ep_err err = ep_mqtt__props_write(w, &p->props, false);
+        ep_err err = props_out(w, &p->props, EP_MQTT_PUBLISH, e);
         if (err)
             return err;
     }
@@ -142,25 +176,26 @@ static ep_err body_publish(ep_mqtt__wr *w, const ep_mqtt_publish *p, ectx *e)
     return EP_EOK;
 }
 
-static ep_err body_ack(ep_mqtt__wr *w, const ep_mqtt_ack *a, ectx *e)
+static ep_err body_ack(ep_mqtt__wr *w, ep_mqtt_type type, const ep_mqtt_ack *a,
+                       ectx *e)
 {
     if (a->packet_id == 0)
         return EP_EINVAL;
     ep_mqtt__wr_u16(w, a->packet_id);
     if (e->version == EP_MQTT_V311)
         return EP_EOK;
-    bool empty;
-    ep_err err = props_empty(&a->props, e->drop, &empty);
+    size_t plen;
+    ep_err err = props_len(w, &a->props, (int)type, e, &plen);
     if (err)
         return err;
     if ((unsigned)a->rc > 0xFF)
         return EP_EINVAL;
-    if (a->rc == EP_MQTT_RC_SUCCESS && empty)
+    if (a->rc == EP_MQTT_RC_SUCCESS && plen == 0)
         return EP_EOK; /* Remaining Length 2 */
     ep_mqtt__wr_u8(w, (uint8_t)a->rc);
-    if (empty)
+    if (plen == 0)
         return EP_EOK; /* Remaining Length 3 */
-    return ep_mqtt__props_write(w, &a->props, e->drop);
+    return props_put(w, &a->props, (int)type, e, plen);
 }
 
 static ep_err body_subscribe(ep_mqtt__wr *w, const ep_mqtt_subscribe *s, ectx *e)
@@ -169,7 +204,7 @@ static ep_err body_subscribe(ep_mqtt__wr *w, const ep_mqtt_subscribe *s, ectx *e
     if (s->packet_id == 0)
         return EP_EINVAL;
     ep_mqtt__wr_u16(w, s->packet_id);
-    if (e->version == EP_MQTT_V5 && (err = ep_mqtt__props_write(w, &s->props, false)))
+    if (e->version == EP_MQTT_V5 && (err = props_out(w, &s->props, EP_MQTT_SUBSCRIBE, e)))
         return err;
     if (s->subs == NULL) {
         if (s->list.len == 0 || s->list.p == NULL)
@@ -206,7 +241,7 @@ static ep_err body_suback(ep_mqtt__wr *w, ep_mqtt_type type,
     if (s->codes.len == 0 || s->codes.p == NULL)
         return EP_EINVAL;
     if (e->version == EP_MQTT_V5) {
-        if ((err = ep_mqtt__props_write(w, &s->props, e->drop)))
+        if ((err = props_out(w, &s->props, (int)type, e)))
             return err;
         ep_mqtt__wr_bytes(w, s->codes.p, s->codes.len);
         return EP_EOK;
@@ -226,7 +261,8 @@ static ep_err body_unsubscribe(ep_mqtt__wr *w, const ep_mqtt_unsubscribe *u,
     if (u->packet_id == 0)
         return EP_EINVAL;
     ep_mqtt__wr_u16(w, u->packet_id);
-    if (e->version == EP_MQTT_V5 && (err = ep_mqtt__props_write(w, &u->props, false)))
+    if (e->version == EP_MQTT_V5 &&
+        (err = props_out(w, &u->props, EP_MQTT_UNSUBSCRIBE, e)))
         return err;
     if (u->filters == NULL) {
         if (u->list.len == 0 || u->list.p == NULL)
@@ -249,18 +285,18 @@ static ep_err body_disconnect(ep_mqtt__wr *w, ep_mqtt_type type,
 {
     if (e->version == EP_MQTT_V311)
         return type == EP_MQTT_AUTH ? EP_EINVAL : EP_EOK;
-    bool empty;
-    ep_err err = props_empty(&d->props, e->drop, &empty);
+    size_t plen;
+    ep_err err = props_len(w, &d->props, (int)type, e, &plen);
     if (err)
         return err;
     if ((unsigned)d->rc > 0xFF)
         return EP_EINVAL;
-    if (d->rc == EP_MQTT_RC_SUCCESS && empty)
+    if (d->rc == EP_MQTT_RC_SUCCESS && plen == 0)
         return EP_EOK; /* Remaining Length 0 */
     ep_mqtt__wr_u8(w, (uint8_t)d->rc);
-    if (empty && type == EP_MQTT_DISCONNECT)
+    if (plen == 0 && type == EP_MQTT_DISCONNECT)
         return EP_EOK; /* Remaining Length 1 */
-    return ep_mqtt__props_write(w, &d->props, e->drop);
+    return props_put(w, &d->props, (int)type, e, plen);
 }
 
 static ep_err body(ep_mqtt__wr *w, const ep_mqtt_packet *p, ectx *e)
@@ -276,7 +312,7 @@ static ep_err body(ep_mqtt__wr *w, const ep_mqtt_packet *p, ectx *e)
     case EP_MQTT_PUBREC:
     case EP_MQTT_PUBREL:
     case EP_MQTT_PUBCOMP:
-        return body_ack(w, &p->ack, e);
+        return body_ack(w, p->type, &p->ack, e);
     case EP_MQTT_SUBSCRIBE:
         return body_subscribe(w, &p->subscribe, e);
     case EP_MQTT_SUBACK:
@@ -331,13 +367,14 @@ ep_err ep_mqtt_packet_encode(ep_buf *b, const ep_mqtt_packet *p,
     if (p->type < EP_MQTT_CONNECT || p->type > EP_MQTT_AUTH)
         return EP_EINVAL;
 
-    ectx e = {version, false};
+    ectx e = {version, false, 0, 0, {0, 0}};
     uint64_t limit = max_packet ? max_packet : EP_MQTT_MAX_PACKET;
     ep_mqtt__wr count;
     size_t total;
     for (;;) {
         count.p = NULL;
         count.len = 0;
+        e.n_props = 0;
         ep_err err = body(&count, p, &e);
         if (err)
             return err;
@@ -358,6 +395,7 @@ ep_err ep_mqtt_packet_encode(ep_buf *b, const ep_mqtt_packet *p,
     out[0] = first_byte(p);
     size_t h = 1 + ep_mqtt_varint_write(out + 1, (uint32_t)count.len);
     ep_mqtt__wr w = {out + h, 0};
+    e.i_props = 0;
     err = body(&w, p, &e);
     if (err)
         return err; /* cannot happen: same input as the counting pass */

@@ -48,6 +48,40 @@ static void test_invalid(void **state)
     BAD((p.type = EP_MQTT_SUBSCRIBE, p.subscribe.packet_id = 1, p.subscribe.subs = &rh3,
          p.subscribe.n_subs = 1),
         5);
+    /* properties the packet type does not allow */
+    BAD((p.type = EP_MQTT_CONNACK, EP_MQTT_PROPS_SET(&p.connack.props, EP_MQTT_PROP_TOPIC_ALIAS),
+         p.connack.props.topic_alias = 1),
+        5);
+    BAD((p.type = EP_MQTT_PUBLISH, p.publish.topic = S("a"),
+         EP_MQTT_PROPS_SET(&p.publish.props, EP_MQTT_PROP_SESSION_EXPIRY_INTERVAL)),
+        5);
+    BAD((p.type = EP_MQTT_CONNECT, p.connect.has_will = true, p.connect.will.topic = S("w"),
+         EP_MQTT_PROPS_SET(&p.connect.will.props, EP_MQTT_PROP_RECEIVE_MAXIMUM),
+         p.connect.will.props.receive_maximum = 1),
+        5);
+    BAD((p.type = EP_MQTT_PUBACK, p.ack.packet_id = 1, p.ack.props.present = UINT64_C(1) << 50),
+        5);
+    static const uint32_t two_ids[] = {1, 2};
+    static const ep_mqtt_sub ok_sub = {.filter = {(const uint8_t *)"a", 1}};
+    BAD((p.type = EP_MQTT_SUBSCRIBE, p.subscribe.packet_id = 1, p.subscribe.subs = &ok_sub,
+         p.subscribe.n_subs = 1, p.subscribe.props.sub_ids = two_ids,
+         p.subscribe.props.n_sub_ids = 2),
+        5);
+    static const ep_mqtt_user_prop one_up[] = {{{(const uint8_t *)"k", 1}, {(const uint8_t *)"v", 1}}};
+    BAD((p.type = EP_MQTT_UNSUBACK, p.suback.packet_id = 1, p.suback.codes = S("\x00"),
+         p.suback.props.sub_ids = two_ids, p.suback.props.n_sub_ids = 1),
+        5);
+    /* ... while the same in 3.1.1 is simply not written */
+    memset(&p, 0, sizeof(p));
+    p.type = EP_MQTT_PUBACK;
+    p.ack.packet_id = 1;
+    p.ack.props.user = one_up;
+    p.ack.props.n_user = 1;
+    assert_int_equal(enc(&b, &p, 4, 0), EP_EOK);
+    assert_int_equal(ep_buf_used(&b), 3 + 4);
+    ep_buf_clear(&b);
+    assert_int_equal(ep_buf_append(&b, "xyz", 3), EP_EOK);
+
     char *big = calloc(1, 70000);
     assert_non_null(big);
     BAD((p.type = EP_MQTT_PUBLISH, p.publish.topic = ep_mqtt_slice_make(big, 65536)), 4);

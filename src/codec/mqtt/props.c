@@ -112,7 +112,7 @@ ep_err ep_mqtt__props_decode(ep_mqtt__rd *r, int ctx, ep_mqtt_props *out,
     uint32_t plen;
     ep_err err;
 
-    memset(out, 0, sizeof(*out));
+    /* out arrives zeroed (the decoder clears the packet it fills). */
     if (ep_mqtt__rd_varint(r, &plen))
         return perr(rc, EP_EMALFORMED, EP_MQTT_RC_MALFORMED_PACKET);
     if (plen > ep_mqtt__rd_left(r))
@@ -455,19 +455,21 @@ static uint32_t int_field(const ep_mqtt_props *p, uint32_t id)
 static bool sub_id_ok(uint32_t v) { return v >= 1 && v <= EP_MQTT_MAX_SUB_ID; }
 
 /* Writes the properties (no length prefix). */
-static ep_err props_body(ep_mqtt__wr *w, const ep_mqtt_props *p, bool drop)
+ep_err ep_mqtt__props_body(ep_mqtt__wr *w, const ep_mqtt_props *p, int ctx,
+                           bool drop)
 {
+    /* ctx < 0: no "allowed here" check (ep_mqtt_props_encode). */
+    const unsigned ctx_bit = ctx < 0 ? 0xFFFFu : 1u << ctx;
     const uint64_t repeatable = EP_MQTT_PROP_BIT(EP_MQTT_PROP_USER_PROPERTY) |
                                 EP_MQTT_PROP_BIT(EP_MQTT_PROP_SUBSCRIPTION_IDENTIFIER);
     uint64_t bits = p->present & ~repeatable;
     if (drop)
         bits &= ~EP_MQTT_PROP_BIT(EP_MQTT_PROP_REASON_STRING);
 
-    for (uint32_t id = 1; id < NPROPS; id++) {
-        if (!(bits & EP_MQTT_PROP_BIT(id)))
-            continue;
+    for (; bits; bits &= bits - 1) {
+        uint32_t id = (uint32_t)__builtin_ctzll(bits);
         const pdef *d = pdef_get(id);
-        if (d == NULL)
+        if (d == NULL || !(d->ctx & ctx_bit))
             return EP_EINVAL;
         ep_mqtt__wr_u8(w, (uint8_t)id);
         switch (d->type) {
@@ -490,14 +492,15 @@ static ep_err props_body(ep_mqtt__wr *w, const ep_mqtt_props *p, bool drop)
         }
     }
 
-    /* Subscription Identifiers: raw ones, then the array, else the field. */
+    /* Subscription Identifiers: raw ones, then the array, else the field.
+     * Repeatable in PUBLISH only. */
     size_t off = 0, size;
-    uint32_t id;
-    bool any_sub = false;
-    while (raw_entry(p->raw, off, &id, &size)) {
+    uint32_t id, n_sub = 0;
+    const bool has_raw = p->raw.len != 0;
+    while (has_raw && raw_entry(p->raw, off, &id, &size)) {
         if (id == EP_MQTT_PROP_SUBSCRIPTION_IDENTIFIER) {
             ep_mqtt__wr_bytes(w, p->raw.p + off, size);
-            any_sub = true;
+            n_sub++;
         }
         off += size;
     }
@@ -506,24 +509,36 @@ static ep_err props_body(ep_mqtt__wr *w, const ep_mqtt_props *p, bool drop)
             return EP_EINVAL;
         ep_mqtt__wr_u8(w, EP_MQTT_PROP_SUBSCRIPTION_IDENTIFIER);
         ep_mqtt__wr_varint(w, p->sub_ids[i]);
-        any_sub = true;
+        n_sub++;
     }
-    if (!any_sub && EP_MQTT_PROPS_HAS(p, EP_MQTT_PROP_SUBSCRIPTION_IDENTIFIER)) {
+    if (n_sub == 0 && EP_MQTT_PROPS_HAS(p, EP_MQTT_PROP_SUBSCRIPTION_IDENTIFIER)) {
         if (!sub_id_ok(p->subscription_id))
             return EP_EINVAL;
         ep_mqtt__wr_u8(w, EP_MQTT_PROP_SUBSCRIPTION_IDENTIFIER);
         ep_mqtt__wr_varint(w, p->subscription_id);
+        n_sub = 1;
     }
+    if (n_sub && ctx >= 0 &&
+        !(props_tab[EP_MQTT_PROP_SUBSCRIPTION_IDENTIFIER].ctx & ctx_bit))
+        return EP_EINVAL;
+    if (n_sub > 1 && ctx >= 0 && ctx != EP_MQTT_PUBLISH)
+        return EP_EINVAL;
 
     if (drop)
         return EP_EOK;
     /* User Properties: raw ones byte-for-byte in order, then the array. */
     off = 0;
-    while (raw_entry(p->raw, off, &id, &size)) {
-        if (id == EP_MQTT_PROP_USER_PROPERTY)
+    uint32_t n_user = 0;
+    while (has_raw && raw_entry(p->raw, off, &id, &size)) {
+        if (id == EP_MQTT_PROP_USER_PROPERTY) {
             ep_mqtt__wr_bytes(w, p->raw.p + off, size);
+            n_user++;
+        }
         off += size;
     }
+    n_user += p->n_user;
+    if (n_user && ctx >= 0 && !(props_tab[EP_MQTT_PROP_USER_PROPERTY].ctx & ctx_bit))
+        return EP_EINVAL;
     for (uint32_t i = 0; i < p->n_user; i++) {
         const ep_mqtt_user_prop *u = &p->user[i];
         if (u->name.len > 0xFFFF || u->value.len > 0xFFFF)
@@ -535,14 +550,14 @@ static ep_err props_body(ep_mqtt__wr *w, const ep_mqtt_props *p, bool drop)
     return EP_EOK;
 }
 
-ep_err ep_mqtt__props_write(ep_mqtt__wr *w, const ep_mqtt_props *props,
+ep_err ep_mqtt__props_write(ep_mqtt__wr *w, const ep_mqtt_props *props, int ctx,
                             bool drop_optional)
 {
     static const ep_mqtt_props none;
     if (props == NULL)
         props = &none;
     ep_mqtt__wr count = {NULL, 0};
-    ep_err err = props_body(&count, props, drop_optional);
+    ep_err err = ep_mqtt__props_body(&count, props, ctx, drop_optional);
     if (err)
         return err;
     if (count.len > EP_MQTT_MAX_REMAINING)
@@ -552,13 +567,13 @@ ep_err ep_mqtt__props_write(ep_mqtt__wr *w, const ep_mqtt_props *props,
         w->len += count.len;
         return EP_EOK;
     }
-    return props_body(w, props, drop_optional);
+    return ep_mqtt__props_body(w, props, ctx, drop_optional);
 }
 
 size_t ep_mqtt_props_size(const ep_mqtt_props *props)
 {
     ep_mqtt__wr count = {NULL, 0};
-    if (props_body(&count, props, false))
+    if (ep_mqtt__props_body(&count, props, -1, false))
         return SIZE_MAX;
     return count.len;
 }
@@ -566,14 +581,14 @@ size_t ep_mqtt_props_size(const ep_mqtt_props *props)
 ep_err ep_mqtt_props_encode(ep_buf *b, const ep_mqtt_props *props)
 {
     ep_mqtt__wr count = {NULL, 0};
-    ep_err err = ep_mqtt__props_write(&count, props, false);
+    ep_err err = ep_mqtt__props_write(&count, props, -1, false);
     if (err)
         return err;
     err = ep_buf_reserve(b, count.len);
     if (err)
         return err;
     ep_mqtt__wr w = {ep_buf_tail(b), 0};
-    err = ep_mqtt__props_write(&w, props, false);
+    err = ep_mqtt__props_write(&w, props, -1, false);
     if (err)
         return err;
     b->len += w.len;

@@ -80,7 +80,7 @@ static bool listed(const char *where, const char *name)
 /* Builds template t with `copies` copies of property i; returns length. */
 static size_t build(uint8_t *pkt, size_t t, size_t i, int copies)
 {
-    uint8_t prop[64], body[256];
+    uint8_t prop[64] = {0}, body[256];
     size_t pn = 0, bn = 0;
     for (int c = 0; c < copies; c++) {
         prop[pn++] = spec_props[i].id;

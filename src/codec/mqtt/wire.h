@@ -128,14 +128,21 @@ static inline void ep_mqtt__wr_varint(ep_mqtt__wr *w, uint32_t v)
         w->len += ep_mqtt_varint_size(v);
 }
 
-/* Properties: decode into out (ctx = packet type or EP_MQTT_PROPS_CTX_WILL).
- * Reads Property Length and the properties from r. On error sets *rc. */
+/* Properties: decode into out (ctx = packet type or EP_MQTT_PROPS_CTX_WILL),
+ * which must be zeroed. Reads Property Length and the properties from r.
+ * On error sets *rc. */
 ep_err ep_mqtt__props_decode(ep_mqtt__rd *r, int ctx, ep_mqtt_props *out,
                              ep_mqtt_rc *rc);
+/* Properties: write the properties only (no Property Length); counts when
+ * w->p is NULL. ctx is the packet type or EP_MQTT_PROPS_CTX_WILL (-1: no
+ * check); a property not allowed there, a set id outside the table or an
+ * unencodable value gives EP_EINVAL. */
+ep_err ep_mqtt__props_body(ep_mqtt__wr *w, const ep_mqtt_props *props, int ctx,
+                           bool drop_optional);
 /* Properties: write Property Length + properties. drop_optional omits
  * Reason String and User Properties (maximum packet size fallback).
  * Returns EP_EINVAL for unencodable values (then nothing valid was written). */
-ep_err ep_mqtt__props_write(ep_mqtt__wr *w, const ep_mqtt_props *props,
+ep_err ep_mqtt__props_write(ep_mqtt__wr *w, const ep_mqtt_props *props, int ctx,
                             bool drop_optional);
 
 /* Topic syntax checks without the UTF-8 pass (decode already did it). */
