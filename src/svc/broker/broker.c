@@ -193,7 +193,6 @@ void bk_publish_internal(bk_worker *w, const char *topic, const char *payload, b
 
 typedef struct handoff {
     int fd;
-    char peer[48];
     size_t n;
     uint8_t bytes[];
 } handoff;
@@ -207,7 +206,7 @@ static void on_handoff_msg(ep_loop *loop, void *arg)
 {
     handoff_msg *m = arg;
     (void)loop;
-    bk_conn_accept(m->to, m->h->fd, m->h->peer, m->h->bytes, m->h->n);
+    bk_conn_accept(m->to, m->h->fd, m->h->bytes, m->h->n);
     free(m->h);
     free(m);
 }
@@ -223,7 +222,6 @@ void bk_handoff(bk_conn *c, const uint8_t *pending, size_t n)
         bk_conn_close(c, -1, "out of memory during handoff");
         return;
     }
-    memcpy(h->peer, c->peer, sizeof(h->peer));
     memcpy(h->bytes, pending, n);
     h->n = n;
     h->fd = bk_conn_release(c);
@@ -267,7 +265,7 @@ static void on_accept(ep_io *io, unsigned events)
             ep_sock_close(fd);
             continue;
         }
-        bk_conn_accept(w, fd, peer, NULL, 0);
+        bk_conn_accept(w, fd, NULL, 0);
     }
 }
 

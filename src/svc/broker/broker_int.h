@@ -17,6 +17,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "codec/mqtt/packet.h"
 #include "core/buf.h"
@@ -266,12 +267,7 @@ struct bk_conn {
     bool want_write;
     bool clean_disconnect; /* DISCONNECT without will */
     int handoff_to;        /* worker to move to after CONNECT, or -1 */
-    const ep_broker_auth_method *auth; /* enhanced auth in progress / done */
-    void *auth_state;
-    ep_buf pending_connect; /* CONNECT held while AUTH is exchanged */
-    bool auth_ok;           /* the exchange succeeded: finish CONNECT */
-    const uint8_t *auth_out; /* data of the method's last step */
-    size_t auth_out_len;
+    struct bk_conn_auth *auth; /* enhanced authentication, NULL if none */
     struct bk_held_ack *held; /* acks held back while a target is congested */
     uint32_t held_head, held_n, held_cap;
     bool in_held_list;
@@ -292,8 +288,17 @@ struct bk_conn {
     uint16_t alias_out_n;
     bk_conn *flush_next;
     bk_conn *all_next, *all_prev;
-    char peer[48];
 };
+
+/* Enhanced-authentication state, allocated only for clients that use it. */
+typedef struct bk_conn_auth {
+    const ep_broker_auth_method *method;
+    void *state;
+    ep_buf pending_connect;  /* CONNECT held while AUTH is exchanged */
+    bool ok;                 /* the exchange succeeded: finish CONNECT */
+    const uint8_t *out;      /* data of the method's last step */
+    size_t out_len;
+} bk_conn_auth;
 
 /* ---- worker and broker (broker.c) ---- */
 
@@ -370,8 +375,9 @@ void bk_publish_internal(bk_worker *w, const char *topic, const char *payload, b
 void bk_handoff(bk_conn *c, const uint8_t *pending, size_t n);
 
 /* conn.c */
-void bk_conn_accept(bk_worker *w, int fd, const char *peer, const uint8_t *pre,
-                    size_t pre_len);
+void bk_conn_accept(bk_worker *w, int fd, const uint8_t *pre, size_t pre_len);
+/* bk_conn_peer formats the peer address ("1.2.3.4:5678") for log lines. */
+const char *bk_conn_peer(const bk_conn *c, char *buf, size_t n);
 void bk_conn_close(bk_conn *c, int v5_rc, const char *why);
 void bk_conn_want_flush(bk_conn *c);
 ep_err bk_conn_send_packet(bk_conn *c, const ep_mqtt_packet *p);

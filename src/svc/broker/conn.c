@@ -15,6 +15,8 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include "core/sock.h"
 #include "svc/broker/broker_int.h"
@@ -31,8 +33,28 @@ void bk_conn_want_flush(bk_conn *c)
     }
 }
 
-void bk_conn_accept(bk_worker *w, int fd, const char *peer, const uint8_t *pre,
-                    size_t pre_len)
+const char *bk_conn_peer(const bk_conn *c, char *buf, size_t n)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    char host[INET6_ADDRSTRLEN] = "?";
+    unsigned port = 0;
+    if (c->fd >= 0 && getpeername(c->fd, (struct sockaddr *)&ss, &len) == 0) {
+        if (ss.ss_family == AF_INET) {
+            const struct sockaddr_in *a = (const struct sockaddr_in *)&ss;
+            inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
+            port = ntohs(a->sin_port);
+        } else if (ss.ss_family == AF_INET6) {
+            const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&ss;
+            inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
+            port = ntohs(a->sin6_port);
+        }
+    }
+    snprintf(buf, n, strchr(host, ':') ? "[%s]:%u" : "%s:%u", host, port);
+    return buf;
+}
+
+void bk_conn_accept(bk_worker *w, int fd, const uint8_t *pre, size_t pre_len)
 {
     bk_conn *c = calloc(1, sizeof(*c));
     if (c == NULL) {
@@ -42,7 +64,6 @@ void bk_conn_accept(bk_worker *w, int fd, const char *peer, const uint8_t *pre,
     c->w = w;
     c->fd = fd;
     c->handoff_to = -1;
-    snprintf(c->peer, sizeof(c->peer), "%s", peer);
     ep_buf_init(&c->in, w->b->cfg.limits.max_packet_size + 8u);
     ep_buf_init(&c->out, 0);
     c->last_rx_ms = ep_loop_now(w->loop);
@@ -84,9 +105,12 @@ static void conn_free(ep_loop *loop, void *arg)
     for (uint32_t i = 0; i < c->held_n; i++)
         bk_flow_unref(c->held[(c->held_head + i) % c->held_cap].flow);
     free(c->held);
-    if (c->auth && c->auth->done)
-        c->auth->done(c->auth->ud, c->auth_state);
-    ep_buf_fini(&c->pending_connect);
+    if (c->auth) {
+        if (c->auth->method->done)
+            c->auth->method->done(c->auth->method->ud, c->auth->state);
+        ep_buf_fini(&c->auth->pending_connect);
+        free(c->auth);
+    }
     ep_buf_fini(&c->in);
     ep_buf_fini(&c->out);
     free(c);
@@ -101,9 +125,11 @@ void bk_conn_close(bk_conn *c, int v5_rc, const char *why)
     bk_worker *w = c->w;
     if (c->state == BK_CONN_CLOSED)
         return;
-    if (why)
-        EP_LOG_DEBUG(BK_LOG, "closing %s (%s): %s", c->peer,
+    if (why && ep_log_threshold <= EP_LOG_DEBUG) {
+        char peer[64];
+        EP_LOG_DEBUG(BK_LOG, "closing %s (%s): %s", bk_conn_peer(c, peer, sizeof(peer)),
                      c->s ? c->s->client_id : "-", why);
+    }
     if (v5_rc >= 0 && c->version == EP_MQTT_V5 && c->state == BK_CONN_ACTIVE) {
         ep_mqtt_packet p = {.type = EP_MQTT_DISCONNECT};
         p.disconnect.rc = (ep_mqtt_rc)v5_rc;
@@ -263,8 +289,10 @@ ep_err bk_conn_send_publish(bk_conn *c, ep_msg *m, uint8_t qos, uint16_t pid,
 
 static void log_peer_error(bk_conn *c, const char *what, ep_err err, ep_mqtt_rc rc)
 {
+    char peer[64];
     if (ep_ratelimit_allow(&c->w->err_rl, ep_loop_now(c->w->loop)))
-        EP_LOG_INFO(BK_LOG, "client %s (%s): %s: %s (reason 0x%02x %s)", c->peer,
+        EP_LOG_INFO(BK_LOG, "client %s (%s): %s: %s (reason 0x%02x %s)",
+                    bk_conn_peer(c, peer, sizeof(peer)),
                     c->s ? c->s->client_id : "-", what, ep_strerror(err), rc,
                     ep_mqtt_rc_name(rc) ? ep_mqtt_rc_name(rc) : "?");
 }

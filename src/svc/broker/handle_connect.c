@@ -100,10 +100,10 @@ static void send_auth(bk_conn *c, ep_mqtt_rc rc)
 {
     ep_mqtt_packet a = {.type = EP_MQTT_AUTH};
     a.auth.rc = rc;
-    a.auth.props.authentication_method = ep_mqtt_slice_make(c->auth->name, strlen(c->auth->name));
+    a.auth.props.authentication_method = ep_mqtt_slice_make(c->auth->method->name, strlen(c->auth->method->name));
     EP_MQTT_PROPS_SET(&a.auth.props, EP_MQTT_PROP_AUTHENTICATION_METHOD);
-    if (c->auth_out_len) {
-        a.auth.props.authentication_data = ep_mqtt_slice_make(c->auth_out, c->auth_out_len);
+    if (c->auth->out_len) {
+        a.auth.props.authentication_data = ep_mqtt_slice_make(c->auth->out, c->auth->out_len);
         EP_MQTT_PROPS_SET(&a.auth.props, EP_MQTT_PROP_AUTHENTICATION_DATA);
     }
     bk_conn_send_packet(c, &a);
@@ -111,10 +111,10 @@ static void send_auth(bk_conn *c, ep_mqtt_rc rc)
 
 static ep_broker_auth_result auth_step(bk_conn *c, const char *cid, ep_mqtt_slice data)
 {
-    c->auth_out = NULL;
-    c->auth_out_len = 0;
-    return c->auth->step(c->auth->ud, &c->auth_state, cid, data.p, data.len, &c->auth_out,
-                         &c->auth_out_len);
+    c->auth->out = NULL;
+    c->auth->out_len = 0;
+    return c->auth->method->step(c->auth->method->ud, &c->auth->state, cid, data.p, data.len, &c->auth->out,
+                         &c->auth->out_len);
 }
 
 /* First step of enhanced authentication, from CONNECT. Returns EP_EOK when
@@ -123,16 +123,20 @@ static ep_broker_auth_result auth_step(bk_conn *c, const char *cid, ep_mqtt_slic
 static ep_err start_auth(bk_conn *c, const ep_mqtt_connect *cn, ep_mqtt_slice cid)
 {
     char id[300];
-    c->auth = find_method(c->w, cn->props.authentication_method);
-    if (c->auth == NULL)
+    const ep_broker_auth_method *method = find_method(c->w, cn->props.authentication_method);
+    if (method == NULL)
         return refuse(c, EP_MQTT_RC_BAD_AUTHENTICATION_METHOD, "unknown authentication method");
+    c->auth = calloc(1, sizeof(*c->auth));
+    if (c->auth == NULL)
+        return refuse(c, EP_MQTT_RC_SERVER_UNAVAILABLE, "out of memory");
+    c->auth->method = method;
     snprintf(id, sizeof(id), "%.*s", (int)cid.len, (const char *)cid.p);
     switch (auth_step(c, id, cn->props.authentication_data)) {
     case EP_BROKER_AUTH_SUCCESS:
-        c->auth_ok = true;
+        c->auth->ok = true;
         return EP_EOK;
     case EP_BROKER_AUTH_CONTINUE:
-        if (ep_buf_append(&c->pending_connect, c->cur_pkt, c->cur_len) != EP_EOK)
+        if (ep_buf_append(&c->auth->pending_connect, c->cur_pkt, c->cur_len) != EP_EOK)
             return refuse(c, EP_MQTT_RC_SERVER_UNAVAILABLE, "out of memory");
         send_auth(c, EP_MQTT_RC_CONTINUE_AUTHENTICATION);
         return EP_EAGAIN;
@@ -147,8 +151,9 @@ ep_err bk_handle_auth(bk_conn *c, const ep_mqtt_packet *p)
     bool reauth = c->state == BK_CONN_ACTIVE;
     if (c->auth == NULL ||
         !ep_mqtt_slice_eq(a->props.authentication_method,
-                          ep_mqtt_slice_make(c->auth->name, strlen(c->auth->name))) ||
-        a->rc != (reauth && c->auth_ok ? EP_MQTT_RC_REAUTHENTICATE : EP_MQTT_RC_CONTINUE_AUTHENTICATION)) {
+                          ep_mqtt_slice_make(c->auth->method->name,
+                                             strlen(c->auth->method->name))) ||
+        a->rc != (reauth && c->auth->ok ? EP_MQTT_RC_REAUTHENTICATE : EP_MQTT_RC_CONTINUE_AUTHENTICATION)) {
         if (!reauth)
             return refuse(c, EP_MQTT_RC_PROTOCOL_ERROR, "unexpected AUTH");
         bk_conn_close(c, EP_MQTT_RC_PROTOCOL_ERROR, "unexpected AUTH");
@@ -156,10 +161,10 @@ ep_err bk_handle_auth(bk_conn *c, const ep_mqtt_packet *p)
     }
     if (reauth && a->rc == EP_MQTT_RC_REAUTHENTICATE) {
         /* A new exchange starts from a fresh state. */
-        if (c->auth->done)
-            c->auth->done(c->auth->ud, c->auth_state);
-        c->auth_state = NULL;
-        c->auth_ok = false;
+        if (c->auth->method->done)
+            c->auth->method->done(c->auth->method->ud, c->auth->state);
+        c->auth->state = NULL;
+        c->auth->ok = false;
     }
     const char *cid = c->s ? c->s->client_id : "";
     switch (auth_step(c, cid, a->props.authentication_data)) {
@@ -167,17 +172,17 @@ ep_err bk_handle_auth(bk_conn *c, const ep_mqtt_packet *p)
         send_auth(c, EP_MQTT_RC_CONTINUE_AUTHENTICATION);
         return EP_EOK;
     case EP_BROKER_AUTH_SUCCESS:
-        c->auth_ok = true;
+        c->auth->ok = true;
         if (reauth) {
             send_auth(c, EP_MQTT_RC_SUCCESS);
             return EP_EOK;
         } else {
             ep_mqtt_packet cp;
-            if (ep_mqtt_packet_decode(ep_buf_head(&c->pending_connect),
-                                      ep_buf_used(&c->pending_connect), 0, &cp, NULL) != EP_EOK)
+            if (ep_mqtt_packet_decode(ep_buf_head(&c->auth->pending_connect),
+                                      ep_buf_used(&c->auth->pending_connect), 0, &cp, NULL) != EP_EOK)
                 return refuse(c, EP_MQTT_RC_UNSPECIFIED_ERROR, "held CONNECT unreadable");
             ep_err err = bk_handle_connect(c, &cp);
-            ep_buf_fini(&c->pending_connect);
+            ep_buf_fini(&c->auth->pending_connect);
             return err;
         }
     default:
@@ -213,7 +218,7 @@ ep_err bk_handle_connect(bk_conn *c, const ep_mqtt_packet *p)
         c->version = 0;
         return EP_EAGAIN;
     }
-    if (v5 && EP_MQTT_PROPS_HAS(&cn->props, EP_MQTT_PROP_AUTHENTICATION_METHOD) && !c->auth_ok) {
+    if (v5 && EP_MQTT_PROPS_HAS(&cn->props, EP_MQTT_PROP_AUTHENTICATION_METHOD) && !(c->auth && c->auth->ok)) {
         ep_err aerr = start_auth(c, cn, cid);
         if (aerr != EP_EOK)
             return aerr;
@@ -247,7 +252,7 @@ ep_err bk_handle_connect(bk_conn *c, const ep_mqtt_packet *p)
     bk_session *s = bk_session_find_cid(w, cid.p, cid.len);
     if (s && s->conn) {
         bk_conn *old = s->conn;
-        EP_LOG_DEBUG(BK_LOG, "session %s taken over by %s", s->client_id, c->peer);
+        EP_LOG_DEBUG(BK_LOG, "session %s taken over", s->client_id);
         bk_conn_close(old, EP_MQTT_RC_SESSION_TAKEN_OVER, "session taken over");
         /* Closing may have ended the session (expiry 0). */
         s = bk_session_find_cid(w, cid.p, cid.len);
@@ -323,11 +328,11 @@ ep_err bk_handle_connect(bk_conn *c, const ep_mqtt_packet *p)
             props.session_expiry_interval = expiry;
             EP_MQTT_PROPS_SET(&props, EP_MQTT_PROP_SESSION_EXPIRY_INTERVAL);
         }
-        if (c->auth_ok && c->auth) {
-            props.authentication_method = ep_mqtt_slice_make(c->auth->name, strlen(c->auth->name));
+        if (c->auth && c->auth->ok) {
+            props.authentication_method = ep_mqtt_slice_make(c->auth->method->name, strlen(c->auth->method->name));
             EP_MQTT_PROPS_SET(&props, EP_MQTT_PROP_AUTHENTICATION_METHOD);
-            if (c->auth_out_len) {
-                props.authentication_data = ep_mqtt_slice_make(c->auth_out, c->auth_out_len);
+            if (c->auth->out_len) {
+                props.authentication_data = ep_mqtt_slice_make(c->auth->out, c->auth->out_len);
                 EP_MQTT_PROPS_SET(&props, EP_MQTT_PROP_AUTHENTICATION_DATA);
             }
         }
@@ -349,7 +354,11 @@ ep_err bk_handle_connect(bk_conn *c, const ep_mqtt_packet *p)
         ep_timer_start(&c->ka_timer, (uint64_t)c->keepalive * 1500u);
     if (present)
         bk_session_resend(s);
-    EP_LOG_DEBUG(BK_LOG, "client %s connected from %s (v%u, session %s)", s->client_id,
-                 c->peer, c->version == EP_MQTT_V5 ? 5 : 3, present ? "resumed" : "new");
+    if (ep_log_threshold <= EP_LOG_DEBUG) {
+        char peer[64];
+        EP_LOG_DEBUG(BK_LOG, "client %s connected from %s (v%u, session %s)", s->client_id,
+                     bk_conn_peer(c, peer, sizeof(peer)), c->version == EP_MQTT_V5 ? 5 : 3,
+                     present ? "resumed" : "new");
+    }
     return EP_EOK;
 }
