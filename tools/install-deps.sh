@@ -6,7 +6,7 @@ set -eu
 what=${1:-test}
 
 RUN_PKGS="build-essential cmake pkg-config libssl-dev libyaml-dev"
-TEST_PKGS="$RUN_PKGS clang libclang-rt-14-dev libcmocka-dev cppcheck mosquitto mosquitto-clients python3 python3-paho-mqtt nodejs npm openssl"
+TEST_PKGS="$RUN_PKGS clang libclang-rt-14-dev libcmocka-dev cppcheck mosquitto mosquitto-clients python3 python3-paho-mqtt openssl"
 
 case "$what" in
 run) pkgs=$RUN_PKGS ;;
@@ -15,6 +15,12 @@ test) pkgs=$TEST_PKGS ;;
 esac
 
 missing=""
+# Node.js and npm are needed by the test peers (MQTT.js, node-opcua). A
+# machine may already have them from another source (a bundled npm), in
+# which case Debian's npm package would conflict: check the commands.
+if [ "$what" = test ] && ! { command -v node >/dev/null && command -v npm >/dev/null; }; then
+    pkgs="$pkgs nodejs npm"
+fi
 for p in $pkgs; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
         missing="$missing $p"
