@@ -17,8 +17,15 @@
 
 void bk_tree_init(bk_tree *t)
 {
+    pthread_rwlockattr_t attr;
     memset(t, 0, sizeof(*t));
-    pthread_rwlock_init(&t->lock, NULL);
+    /* Publishing takes the read lock all the time; without writer
+     * preference a SUBSCRIBE could wait for ever under load. Nothing here
+     * takes the read lock recursively, which writer preference forbids. */
+    pthread_rwlockattr_init(&attr);
+    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&t->lock, &attr);
+    pthread_rwlockattr_destroy(&attr);
 }
 
 static void node_free(bk_tnode *n)
