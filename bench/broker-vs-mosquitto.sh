@@ -309,7 +309,7 @@ done
 fmt() { # value unit -> human string
     case "$1" in
     n/a | fail | '') echo "${1:-n/a}" ;;
-    *) LC_ALL=C awk -v v="$1" 'BEGIN { if (v >= 1000) { s = sprintf("%.0f", v); n = length(s); o = ""; for (i = 1; i <= n; i++) { o = o substr(s, i, 1); if ((n - i) % 3 == 0 && i < n) o = o " " } print o } else printf "%.1f\n", v }' ;;
+    *) LC_ALL=C awk -v v="$1" 'BEGIN { if (v >= 1000) { s = sprintf("%.0f", v); n = length(s); o = ""; for (i = 1; i <= n; i++) { o = o substr(s, i, 1); if ((n - i) % 3 == 0 && i < n) o = o " " } print o } else if (v == int(v)) printf "%d\n", v; else printf "%.1f\n", v }' ;;
     esac
 }
 
@@ -338,6 +338,13 @@ for spec in "${TESTS[@]}" "idle|user-space RSS per idle connection ($IDLE_CONNS 
         printf '  %-62s edgeplane: not available  mosquitto %12s %s%s\n' "$label" "$(fmt "$m")" "$unit" "$extra"
     fi
     ROWS+=("| $label | $unit | $(fmt "$e") | $(fmt "$m") | $r |")
+    if [ "$id" = q1fanin ]; then
+        # QoS 1 must not lose anything: show it next to the rate.
+        le=$(median "${LOST[edgeplane.$id]:-}")
+        lm=$(median "${LOST[mosquitto.$id]:-}")
+        [ "$EP_AVAILABLE" = 1 ] || le=n/a
+        ROWS+=("| ↳ messages lost per run (should be 0) | messages | $(fmt "$le") | $(fmt "$lm") | |")
+    fi
 done
 
 echo
