@@ -28,6 +28,15 @@
  *   EP_EINVAL      bad argument from the caller (NULL, unknown version)
  * On any failure the output struct is cleared (zeroed), never half-filled.
  *
+ * Where the spec requires a rejection but names no reason code, the decoder
+ * picks: wildcard or empty Will/PUBLISH topic -> 0x90 Topic Name invalid
+ * (empty PUBLISH topic without alias -> 0x82); invalid topic filter syntax
+ * incl. bad "$share/" -> 0x8F Topic Filter invalid; DUP with QoS 0 -> 0x82;
+ * unassigned reason code in an ack -> 0x82; 3.1.1 empty ClientId without
+ * CleanSession -> 0x85 (maps to 3.1.1 return code 2). A Remaining Length or
+ * property identifier that is not minimally encoded is malformed in both
+ * versions (MQTT-1.5.5-1).
+ *
  * What the decoder does NOT check, because it needs connection state (the
  * broker/client must): topic alias against the negotiated maximum and alias
  * mapping, Subscription Identifier present in a client-to-server PUBLISH,
@@ -538,7 +547,10 @@ bool ep_mqtt_props_eq(const ep_mqtt_props *a, const ep_mqtt_props *b);
  * and the encode is retried before giving up.
  * Returns EP_EOK; EP_ETOOBIG (larger than max_packet, or than b's limit);
  * EP_EINVAL (field out of range: QoS > 2, packet id 0 where required,
- * string > 65535, AUTH in 3.1.1, ...); EP_ENOMEM. On failure b is unchanged.
+ * string > 65535, AUTH in 3.1.1, a v5 property the packet type does not
+ * allow, several Subscription Identifiers outside PUBLISH, ...);
+ * EP_ENOMEM. On failure b is unchanged. String contents are not validated
+ * (callers encode what they decoded or built from validated input).
  * Borrows p and everything it points to.
  */
 ep_err ep_mqtt_packet_encode(ep_buf *b, const ep_mqtt_packet *p,
@@ -558,7 +570,10 @@ typedef struct ep_mqtt_publish_hdr {
     uint32_t payload_len;
     /* v5 only (ignored for 3.1.1): */
     ep_mqtt_slice props;   /* pre-encoded property bytes, no length prefix,
-                            * e.g. from ep_mqtt_props_filter; copied verbatim */
+                            * e.g. from ep_mqtt_props_filter; copied verbatim
+                            * after the overrides below, so it must not hold
+                            * Topic Alias, Subscription Identifier or Message
+                            * Expiry Interval itself */
     uint16_t topic_alias;  /* 0 = none */
     bool has_message_expiry;
     uint32_t message_expiry; /* remaining lifetime, written when has_message_expiry */
