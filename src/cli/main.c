@@ -10,6 +10,9 @@
 #ifdef HAVE_EP_SVC_BENCH
 #include "svc/bench/bench.h"
 #endif
+#ifdef HAVE_EP_SVC_MQTTC
+#include "cli/cmd_mqtt.h"
+#endif
 
 static int cmd_help(int argc, char **argv);
 
@@ -18,6 +21,10 @@ static const ep_cli_cmd commands[] = {
     {"broker", "run the MQTT broker alone", ep_cmd_broker},
 #ifdef HAVE_EP_SVC_BENCH
     {"bench", "load-test an MQTT broker (fan-in, fan-out, p2p, shared)", ep_bench_main},
+#endif
+#ifdef HAVE_EP_SVC_MQTTC
+    {"pub", "publish MQTT messages", ep_cmd_pub},
+    {"sub", "subscribe to MQTT topics and print the messages", ep_cmd_sub},
 #endif
     {"version", "print the version", ep_cmd_version},
     {"help", "show help for a command", cmd_help},
