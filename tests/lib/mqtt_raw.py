@@ -10,7 +10,6 @@ purpose: it follows the packet layouts of MQTT 3.1.1 section 3 and MQTT 5.0
 section 3 directly.
 """
 
-import errno
 import select
 import socket
 import struct

@@ -22,7 +22,6 @@ import subprocess
 import sys
 import threading
 import time
-import unittest
 import uuid
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
