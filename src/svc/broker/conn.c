@@ -119,6 +119,7 @@ static void conn_free(ep_loop *loop, void *arg)
 static void flush_now(bk_conn *c);
 static void unlink_conn(bk_conn *c);
 static void held_list_remove(bk_conn *c);
+static void flush_list_remove(bk_conn *c);
 
 void bk_conn_close(bk_conn *c, int v5_rc, const char *why)
 {
@@ -149,6 +150,7 @@ void bk_conn_close(bk_conn *c, int v5_rc, const char *why)
     c->fd = -1;
     unlink_conn(c);
     held_list_remove(c);
+    flush_list_remove(c);
     if (had_session && c->s->conn == c)
         bk_session_detach(c->s, !c->clean_disconnect);
     c->s = NULL;
@@ -525,6 +527,7 @@ static void unlink_conn(bk_conn *c)
 int bk_conn_release(bk_conn *c)
 {
     held_list_remove(c);
+    flush_list_remove(c);
     int fd = c->fd;
     c->state = BK_CONN_CLOSED;
     ep_io_stop(&c->io);
@@ -536,6 +539,20 @@ int bk_conn_release(bk_conn *c)
 }
 
 /* ---- acknowledgements held back by flow control ---- */
+
+/* A closed connection must leave the flush list before it is freed. */
+static void flush_list_remove(bk_conn *c)
+{
+    if (!c->in_flush_list)
+        return;
+    for (bk_conn **pp = &c->w->flush_head; *pp; pp = &(*pp)->flush_next) {
+        if (*pp == c) {
+            *pp = c->flush_next;
+            break;
+        }
+    }
+    c->in_flush_list = false;
+}
 
 static void held_list_remove(bk_conn *c)
 {
