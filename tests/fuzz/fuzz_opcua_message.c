@@ -12,10 +12,10 @@
 
 #include "codec/opcua/binary.h"
 
-#define CHECK(x)                                                               \
-    do {                                                                       \
-        if (!(x))                                                              \
-            abort();                                                           \
+#define CHECK(x)                                                                                   \
+    do {                                                                                           \
+        if (!(x))                                                                                  \
+            abort();                                                                               \
     } while (0)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -28,11 +28,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     void *v = NULL;
     size_t pos = 0;
     ep_ua_status st = 0;
-    ep_err err = ep_ua_message_decode(size ? data : (const uint8_t *)"", size,
-                                      &pos, &t, &v, &a, NULL, &st);
+    ep_err err =
+        ep_ua_message_decode(size ? data : (const uint8_t *)"", size, &pos, &t, &v, &a, NULL, &st);
     if (err) {
-        CHECK(err == EP_EMALFORMED || err == EP_ETOOBIG ||
-              err == EP_EUNSUPPORTED);
+        CHECK(err == EP_EMALFORMED || err == EP_ETOOBIG || err == EP_EUNSUPPORTED);
         CHECK(EP_UA_STATUS_IS_BAD(st));
         CHECK(pos == 0 && t == NULL && v == NULL);
         CHECK(ep_ua_arena_used(&a) == 0);
@@ -48,8 +47,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const ep_ua_type *t2 = NULL;
     void *v2 = NULL;
     size_t pos2 = 0;
-    CHECK(ep_ua_message_decode(ep_buf_head(&b1), ep_buf_used(&b1), &pos2, &t2,
-                               &v2, &a, NULL, &st) == EP_EOK);
+    CHECK(ep_ua_message_decode(ep_buf_head(&b1), ep_buf_used(&b1), &pos2, &t2, &v2, &a, NULL,
+                               &st) == EP_EOK);
     CHECK(t2 == t && pos2 == ep_buf_used(&b1));
     CHECK(ep_ua_equal(v, v2, t));
     CHECK(ep_ua_message_encode(v2, t, &b2) == EP_EOK);

@@ -15,10 +15,10 @@
 
 #include "codec/opcua/binary.h"
 
-#define CHECK(x)                                                               \
-    do {                                                                       \
-        if (!(x))                                                              \
-            abort();                                                           \
+#define CHECK(x)                                                                                   \
+    do {                                                                                           \
+        if (!(x))                                                                                  \
+            abort();                                                                               \
     } while (0)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -68,8 +68,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ep_buf_init(&b2, 0);
     CHECK(ep_ua_encode(v, t, &b1) == EP_EOK);
     size_t pos2 = 0;
-    CHECK(ep_ua_decode(ep_buf_head(&b1), ep_buf_used(&b1), &pos2, t, v2, &a,
-                       NULL, &st) == EP_EOK);
+    CHECK(ep_ua_decode(ep_buf_head(&b1), ep_buf_used(&b1), &pos2, t, v2, &a, NULL, &st) == EP_EOK);
     CHECK(pos2 == ep_buf_used(&b1));
     CHECK(ep_ua_equal(v, v2, t));
     CHECK(ep_ua_encode(v2, t, &b2) == EP_EOK);

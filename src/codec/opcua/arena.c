@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ARENA_ALIGN ((size_t)_Alignof(max_align_t))
+#define ARENA_ALIGN ((size_t) _Alignof(max_align_t))
 #define ARENA_FIRST_CHUNK ((size_t)4096)
 #define ARENA_MAX_CHUNK ((size_t)65536)
 
@@ -26,8 +26,7 @@ struct ep_ua_arena_chunk {
     int dedicated;
 };
 
-#define ARENA_HDR                                                              \
-    ((sizeof(struct ep_ua_arena_chunk) + ARENA_ALIGN - 1) & ~(ARENA_ALIGN - 1))
+#define ARENA_HDR ((sizeof(struct ep_ua_arena_chunk) + ARENA_ALIGN - 1) & ~(ARENA_ALIGN - 1))
 
 static inline unsigned char *chunk_data(struct ep_ua_arena_chunk *c)
 {
@@ -49,8 +48,7 @@ static void sys_free(const ep_ua_arena *a, void *p)
         free(p);
 }
 
-void ep_ua_arena_init(ep_ua_arena *a, size_t limit,
-                      const ep_ua_allocator *alloc)
+void ep_ua_arena_init(ep_ua_arena *a, size_t limit, const ep_ua_allocator *alloc)
 {
     memset(a, 0, sizeof(*a));
     a->_limit = limit;
@@ -105,8 +103,7 @@ void ep_ua_arena_clear(ep_ua_arena *a)
     a->_seq = 0;
 }
 
-static ep_err new_chunk(ep_ua_arena *a, size_t size, int dedicated,
-                        struct ep_ua_arena_chunk **out)
+static ep_err new_chunk(ep_ua_arena *a, size_t size, int dedicated, struct ep_ua_arena_chunk **out)
 {
     if (size > SIZE_MAX - ARENA_HDR)
         return EP_ETOOBIG;

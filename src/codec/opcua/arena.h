@@ -51,8 +51,7 @@ typedef struct ep_ua_arena_mark {
 /* ep_ua_arena_init prepares caller storage. limit bounds the bytes held in
  * chunks (headers included), 0 means unlimited. alloc may be NULL (malloc);
  * it is borrowed and must outlive the arena. No allocation happens here. */
-void ep_ua_arena_init(ep_ua_arena *a, size_t limit,
-                      const ep_ua_allocator *alloc);
+void ep_ua_arena_init(ep_ua_arena *a, size_t limit, const ep_ua_allocator *alloc);
 
 /* ep_ua_arena_fini frees every chunk. Safe on zeroed or finished arenas. */
 void ep_ua_arena_fini(ep_ua_arena *a);
@@ -76,9 +75,6 @@ ep_ua_arena_mark ep_ua_arena_save(const ep_ua_arena *a);
 void ep_ua_arena_rewind(ep_ua_arena *a, ep_ua_arena_mark m);
 
 /* ep_ua_arena_used returns the bytes currently held in chunks. */
-static inline size_t ep_ua_arena_used(const ep_ua_arena *a)
-{
-    return a->_total;
-}
+static inline size_t ep_ua_arena_used(const ep_ua_arena *a) { return a->_total; }
 
 #endif

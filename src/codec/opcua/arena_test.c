@@ -153,10 +153,8 @@ static void test_clear_reuses_first_chunk(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_alloc_aligned_zeroed),
-        cmocka_unit_test(test_limit),
-        cmocka_unit_test(test_allocator_failure),
-        cmocka_unit_test(test_rewind),
+        cmocka_unit_test(test_alloc_aligned_zeroed),     cmocka_unit_test(test_limit),
+        cmocka_unit_test(test_allocator_failure),        cmocka_unit_test(test_rewind),
         cmocka_unit_test(test_clear_reuses_first_chunk),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

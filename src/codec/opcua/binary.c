@@ -36,7 +36,6 @@
 #define EP_UA_LITTLE_ENDIAN 0
 #endif
 
-
 /* Variant encoding mask bits. */
 #define VARIANT_ARRAY 0x80u
 #define VARIANT_DIMS 0x40u
@@ -68,15 +67,11 @@ static inline void st64(uint8_t *b, uint64_t v)
     st32(b + 4, (uint32_t)(v >> 32));
 }
 
-static inline uint16_t ld16(const uint8_t *b)
-{
-    return (uint16_t)(b[0] | (b[1] << 8));
-}
+static inline uint16_t ld16(const uint8_t *b) { return (uint16_t)(b[0] | (b[1] << 8)); }
 
 static inline uint32_t ld32(const uint8_t *b)
 {
-    return (uint32_t)b[0] | ((uint32_t)b[1] << 8) | ((uint32_t)b[2] << 16) |
-           ((uint32_t)b[3] << 24);
+    return (uint32_t)b[0] | ((uint32_t)b[1] << 8) | ((uint32_t)b[2] << 16) | ((uint32_t)b[3] << 24);
 }
 
 static inline uint64_t ld64(const uint8_t *b)
@@ -152,10 +147,7 @@ static bool dims_match(const uint32_t *dims, size_t n, size_t len)
     return prod == len;
 }
 
-static inline void *ptr_at(void *base, uint32_t off)
-{
-    return (uint8_t *)base + off;
-}
+static inline void *ptr_at(void *base, uint32_t off) { return (uint8_t *)base + off; }
 
 static inline const void *cptr_at(const void *base, uint32_t off)
 {
@@ -174,10 +166,7 @@ typedef struct enc {
 typedef ep_err (*enc_fn)(enc *e, const void *v, const ep_ua_type *t);
 static const enc_fn enc_table[EP_UA_KIND_COUNT];
 
-static inline ep_err put(enc *e, const void *p, size_t n)
-{
-    return ep_buf_append(e->b, p, n);
-}
+static inline ep_err put(enc *e, const void *p, size_t n) { return ep_buf_append(e->b, p, n); }
 
 static inline ep_err put_u8(enc *e, uint8_t v) { return put(e, &v, 1); }
 
@@ -202,10 +191,7 @@ static inline ep_err put_u64(enc *e, uint64_t v)
     return put(e, x, 8);
 }
 
-static inline ep_err put_i32(enc *e, int32_t v)
-{
-    return put_u32(e, (uint32_t)v);
-}
+static inline ep_err put_i32(enc *e, int32_t v) { return put_u32(e, (uint32_t)v); }
 
 static ep_err enc_enter(enc *e)
 {
@@ -328,8 +314,8 @@ static ep_err enc_nodeid(enc *e, const void *v, const ep_ua_type *t)
 static ep_err enc_expandednodeid(enc *e, const void *v, const ep_ua_type *t)
 {
     const ep_ua_expandednodeid *x = v;
-    uint8_t flags = (x->namespace_uri.data ? NODEID_URI_FLAG : 0) |
-                    (x->server_index ? NODEID_SERVER_FLAG : 0);
+    uint8_t flags =
+        (x->namespace_uri.data ? NODEID_URI_FLAG : 0) | (x->server_index ? NODEID_SERVER_FLAG : 0);
     ep_err err = enc_nodeid_flags(e, &x->node_id, flags);
     if (err == EP_EOK && (flags & NODEID_URI_FLAG))
         err = enc_string_raw(e, &x->namespace_uri);
@@ -360,8 +346,7 @@ static ep_err enc_localizedtext(enc *e, const void *v, const ep_ua_type *t)
 /* Encodes a structure value as an ExtensionObject with a binary body. */
 static ep_err enc_wrapped(enc *e, const void *v, const ep_ua_type *t)
 {
-    if (t->kind != EP_UA_KIND_STRUCT || t->binary_encoding_id == 0 ||
-        v == NULL)
+    if (t->kind != EP_UA_KIND_STRUCT || t->binary_encoding_id == 0 || v == NULL)
         return EP_EINVAL;
     ep_err err = enc_enter(e);
     if (err)
@@ -450,13 +435,11 @@ static ep_err enc_variant_body(enc *e, const ep_ua_variant *va)
     ep_err err = put_u8(e, (uint8_t)(id | VARIANT_ARRAY | (dims ? VARIANT_DIMS : 0)));
     if (err == EP_EOK)
         err = put_i32(e, va->data ? (int32_t)va->array_len : -1);
-    if (err == EP_EOK && va->array_len && is_flat(et->kind) &&
-        fixed_size(et->kind) == et->size)
+    if (err == EP_EOK && va->array_len && is_flat(et->kind) && fixed_size(et->kind) == et->size)
         err = put(e, va->data, va->array_len * et->size);
     else
         for (size_t i = 0; err == EP_EOK && i < va->array_len; i++)
-            err = enc_variant_elem(
-                e, (const uint8_t *)va->data + i * et->size, et);
+            err = enc_variant_elem(e, (const uint8_t *)va->data + i * et->size, et);
     if (err == EP_EOK && dims) {
         err = put_i32(e, (int32_t)va->dims_len);
         for (size_t i = 0; err == EP_EOK && i < va->dims_len; i++)
@@ -526,8 +509,7 @@ static ep_err enc_diagnosticinfo(enc *e, const void *v, const ep_ua_type *t)
     return err;
 }
 
-static ep_err enc_array(enc *e, const void *data, size_t len,
-                        const ep_ua_type *t)
+static ep_err enc_array(enc *e, const void *data, size_t len, const ep_ua_type *t)
 {
     if (data == NULL)
         return len ? EP_EINVAL : put_i32(e, -1);
@@ -607,11 +589,9 @@ ep_err ep_ua_encode(const void *value, const ep_ua_type *type, ep_buf *out)
     return err;
 }
 
-ep_err ep_ua_message_encode(const void *msg, const ep_ua_type *type,
-                            ep_buf *out)
+ep_err ep_ua_message_encode(const void *msg, const ep_ua_type *type, ep_buf *out)
 {
-    if (msg == NULL || type == NULL || out == NULL ||
-        type->binary_encoding_id == 0)
+    if (msg == NULL || type == NULL || out == NULL || type->binary_encoding_id == 0)
         return EP_EINVAL;
     size_t used = ep_buf_used(out);
     enc e = {out, 0};
@@ -649,15 +629,9 @@ static ep_err bad(dec *d, ep_err err, ep_ua_status st)
     return err;
 }
 
-static ep_err malformed(dec *d)
-{
-    return bad(d, EP_EMALFORMED, EP_UA_STATUS_BadDecodingError);
-}
+static ep_err malformed(dec *d) { return bad(d, EP_EMALFORMED, EP_UA_STATUS_BadDecodingError); }
 
-static ep_err too_big(dec *d)
-{
-    return bad(d, EP_ETOOBIG, EP_UA_STATUS_BadEncodingLimitsExceeded);
-}
+static ep_err too_big(dec *d) { return bad(d, EP_ETOOBIG, EP_UA_STATUS_BadEncodingLimitsExceeded); }
 
 static inline size_t left(const dec *d) { return d->end - d->pos; }
 
@@ -920,8 +894,7 @@ static ep_err dec_localizedtext(dec *d, void *dst, const ep_ua_type *t)
 static ep_err dec_struct(dec *d, void *dst, const ep_ua_type *t);
 
 /* Decodes a binary body of a known structure, bounded to len bytes. */
-static ep_err dec_body(dec *d, ep_ua_extensionobject *x, const ep_ua_type *t,
-                       size_t len)
+static ep_err dec_body(dec *d, ep_ua_extensionobject *x, const ep_ua_type *t, size_t len)
 {
     void *data;
     ep_err err = dec_enter(d);
@@ -1218,8 +1191,8 @@ static const dec_fn dec_table[EP_UA_KIND_COUNT] = {
     [EP_UA_KIND_STRUCT] = dec_struct,
 };
 
-static void dec_setup(dec *d, const uint8_t *p, size_t n, size_t pos,
-                      ep_ua_arena *arena, const ep_ua_limits *lim)
+static void dec_setup(dec *d, const uint8_t *p, size_t n, size_t pos, ep_ua_arena *arena,
+                      const ep_ua_limits *lim)
 {
     memset(d, 0, sizeof(*d));
     d->p = p;
@@ -1235,16 +1208,15 @@ static void dec_setup(dec *d, const uint8_t *p, size_t n, size_t pos,
         if (lim->max_array_len)
             d->max_array = lim->max_array_len;
         if (lim->max_depth)
-            d->max_depth = lim->max_depth < EP_UA_MAX_DEPTH_CAP ? lim->max_depth
-                                                      : EP_UA_MAX_DEPTH_CAP;
+            d->max_depth =
+                lim->max_depth < EP_UA_MAX_DEPTH_CAP ? lim->max_depth : EP_UA_MAX_DEPTH_CAP;
     }
     d->status = EP_UA_STATUS_Good;
 }
 
 static size_t max_message(const ep_ua_limits *lim)
 {
-    return lim && lim->max_message_size ? lim->max_message_size
-                                        : EP_UA_DEFAULT_MAX_MESSAGE;
+    return lim && lim->max_message_size ? lim->max_message_size : EP_UA_DEFAULT_MAX_MESSAGE;
 }
 
 static void set_status(ep_ua_status *st, ep_ua_status v)
@@ -1253,13 +1225,11 @@ static void set_status(ep_ua_status *st, ep_ua_status v)
         *st = v;
 }
 
-ep_err ep_ua_decode(const uint8_t *p, size_t n, size_t *pos,
-                    const ep_ua_type *type, void *out, ep_ua_arena *arena,
-                    const ep_ua_limits *lim, ep_ua_status *st)
+ep_err ep_ua_decode(const uint8_t *p, size_t n, size_t *pos, const ep_ua_type *type, void *out,
+                    ep_ua_arena *arena, const ep_ua_limits *lim, ep_ua_status *st)
 {
-    if ((p == NULL && n) || pos == NULL || *pos > n || type == NULL ||
-        out == NULL || arena == NULL || type->kind == 0 ||
-        type->kind >= EP_UA_KIND_COUNT) {
+    if ((p == NULL && n) || pos == NULL || *pos > n || type == NULL || out == NULL ||
+        arena == NULL || type->kind == 0 || type->kind >= EP_UA_KIND_COUNT) {
         set_status(st, EP_UA_STATUS_BadInternalError);
         return EP_EINVAL;
     }
@@ -1283,9 +1253,8 @@ ep_err ep_ua_decode(const uint8_t *p, size_t n, size_t *pos,
     return EP_EOK;
 }
 
-ep_err ep_ua_message_decode(const uint8_t *p, size_t n, size_t *pos,
-                            const ep_ua_type **type, void **out,
-                            ep_ua_arena *arena, const ep_ua_limits *lim,
+ep_err ep_ua_message_decode(const uint8_t *p, size_t n, size_t *pos, const ep_ua_type **type,
+                            void **out, ep_ua_arena *arena, const ep_ua_limits *lim,
                             ep_ua_status *st)
 {
     if (type == NULL || out == NULL || arena == NULL || pos == NULL) {

@@ -32,8 +32,8 @@
 #include "core/buf.h"
 #include "core/err.h"
 
-#define EP_UA_DEFAULT_MAX_STRING ((size_t)16 << 20)  /* bytes */
-#define EP_UA_DEFAULT_MAX_ARRAY ((size_t)16 << 20)   /* elements */
+#define EP_UA_DEFAULT_MAX_STRING ((size_t)16 << 20) /* bytes */
+#define EP_UA_DEFAULT_MAX_ARRAY ((size_t)16 << 20)  /* elements */
 #define EP_UA_DEFAULT_MAX_DEPTH 100u
 #define EP_UA_DEFAULT_MAX_MESSAGE ((size_t)64 << 20) /* bytes */
 
@@ -71,15 +71,13 @@ ep_err ep_ua_encode(const void *value, const ep_ua_type *type, ep_buf *out);
  *   EP_ENOMEM      Bad_OutOfMemory
  *   EP_EINVAL      Bad_InternalError: invalid arguments or descriptor
  * On success *st is Good. */
-ep_err ep_ua_decode(const uint8_t *p, size_t n, size_t *pos,
-                    const ep_ua_type *type, void *out, ep_ua_arena *arena,
-                    const ep_ua_limits *lim, ep_ua_status *st);
+ep_err ep_ua_decode(const uint8_t *p, size_t n, size_t *pos, const ep_ua_type *type, void *out,
+                    ep_ua_arena *arena, const ep_ua_limits *lim, ep_ua_status *st);
 
 /* ep_ua_message_encode appends a service message: the NodeId of the type's
  * DefaultBinary encoding, then the body. Errors as ep_ua_encode, plus
  * EP_EINVAL when the type has no binary encoding id. */
-ep_err ep_ua_message_encode(const void *msg, const ep_ua_type *type,
-                            ep_buf *out);
+ep_err ep_ua_message_encode(const void *msg, const ep_ua_type *type, ep_buf *out);
 
 /* ep_ua_message_decode reads the encoding NodeId of a service message,
  * looks the type up and decodes the body into a value allocated from
@@ -87,9 +85,8 @@ ep_err ep_ua_message_encode(const void *msg, const ep_ua_type *type,
  * released). On failure *type and *out are untouched and, in addition to
  * the ep_ua_decode errors, EP_EUNSUPPORTED with Bad_ServiceUnsupported is
  * returned when the id is not a known namespace-0 encoding id. */
-ep_err ep_ua_message_decode(const uint8_t *p, size_t n, size_t *pos,
-                            const ep_ua_type **type, void **out,
-                            ep_ua_arena *arena, const ep_ua_limits *lim,
+ep_err ep_ua_message_decode(const uint8_t *p, size_t n, size_t *pos, const ep_ua_type **type,
+                            void **out, ep_ua_arena *arena, const ep_ua_limits *lim,
                             ep_ua_status *st);
 
 /* ep_ua_status_from_err maps an ep_err of this codec to the status code a

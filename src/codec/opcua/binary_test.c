@@ -53,8 +53,8 @@ static void test_numbers(void **state)
     CHECK_VECTOR(&sc, StatusCode, 0x00, 0x00, 0x07, 0x80);
     ep_ua_node_class nc = EP_UA_NODE_CLASS_VARIABLE; /* enum = Int32 */
     CHECK_VECTOR(&nc, NodeClass, 0x02, 0x00, 0x00, 0x00);
-    ep_ua_access_level_type al = EP_UA_ACCESS_LEVEL_TYPE_CURRENT_READ |
-                                 EP_UA_ACCESS_LEVEL_TYPE_CURRENT_WRITE;
+    ep_ua_access_level_type al =
+        EP_UA_ACCESS_LEVEL_TYPE_CURRENT_READ | EP_UA_ACCESS_LEVEL_TYPE_CURRENT_WRITE;
     CHECK_VECTOR(&al, AccessLevelType, 0x03); /* 8-bit option set */
 }
 
@@ -73,9 +73,9 @@ static void test_boolean_nonzero_is_true(void **state)
 
 static void test_strings(void **state)
 {
-    ep_ua_string s = S("\xE6\xB0\xB4" "Boy"); /* Part 6, Figure 4 */
-    CHECK_VECTOR(&s, String, 0x06, 0x00, 0x00, 0x00, 0xE6, 0xB0, 0xB4, 0x42,
-                 0x6F, 0x79);
+    ep_ua_string s = S("\xE6\xB0\xB4"
+                       "Boy"); /* Part 6, Figure 4 */
+    CHECK_VECTOR(&s, String, 0x06, 0x00, 0x00, 0x00, 0xE6, 0xB0, 0xB4, 0x42, 0x6F, 0x79);
     ep_ua_string null = {0, NULL};
     CHECK_VECTOR(&null, String, 0xFF, 0xFF, 0xFF, 0xFF);
     ep_ua_string empty = S("");
@@ -90,10 +90,9 @@ static void test_strings(void **state)
     ep_ua_xmlelement x = S("<a/>");
     CHECK_VECTOR(&x, XmlElement, 0x04, 0x00, 0x00, 0x00, 0x3C, 0x61, 0x2F, 0x3E);
 
-    CHECK_REJECT(String, EP_EMALFORMED, BadDecodingError, 0xFE, 0xFF, 0xFF,
-                 0xFF); /* -2 */
-    CHECK_REJECT(String, EP_EMALFORMED, BadDecodingError, 0x05, 0x00, 0x00,
-                 0x00, 'a'); /* claims 5, has 1 */
+    CHECK_REJECT(String, EP_EMALFORMED, BadDecodingError, 0xFE, 0xFF, 0xFF, 0xFF); /* -2 */
+    CHECK_REJECT(String, EP_EMALFORMED, BadDecodingError, 0x05, 0x00, 0x00, 0x00,
+                 'a'); /* claims 5, has 1 */
 }
 
 static void test_string_limit(void **state)
@@ -105,13 +104,11 @@ static void test_string_limit(void **state)
     ep_ua_string s;
     size_t pos = 0;
     ep_ua_status st;
-    assert_int_equal(ep_ua_decode(in, sizeof(in), &pos, EP_UA_T(String), &s,
-                                  &a, &lim, &st),
+    assert_int_equal(ep_ua_decode(in, sizeof(in), &pos, EP_UA_T(String), &s, &a, &lim, &st),
                      EP_ETOOBIG);
     assert_int_equal(st, EP_UA_STATUS_BadEncodingLimitsExceeded);
     lim.max_string_len = 3;
-    assert_int_equal(ep_ua_decode(in, sizeof(in), &pos, EP_UA_T(String), &s,
-                                  &a, &lim, &st),
+    assert_int_equal(ep_ua_decode(in, sizeof(in), &pos, EP_UA_T(String), &s, &a, &lim, &st),
                      EP_EOK);
     assert_int_equal(s.len, 3);
     ep_ua_arena_fini(&a);
@@ -120,8 +117,8 @@ static void test_string_limit(void **state)
 static void test_guid(void **state)
 {
     /* Part 6, Figure 5 */
-    CHECK_VECTOR(&spec_guid, Guid, 0x91, 0x2B, 0x96, 0x72, 0x75, 0xFA, 0xE6,
-                 0x4A, 0x8D, 0x28, 0xB4, 0x04, 0xDC, 0x7D, 0xAF, 0x63);
+    CHECK_VECTOR(&spec_guid, Guid, 0x91, 0x2B, 0x96, 0x72, 0x75, 0xFA, 0xE6, 0x4A, 0x8D, 0x28, 0xB4,
+                 0x04, 0xDC, 0x7D, 0xAF, 0x63);
 }
 
 /* ---- NodeId, every form ---- */
@@ -141,21 +138,19 @@ static void test_nodeid_forms(void **state)
 
     ep_ua_nodeid s = {.ns = 1, .id_type = EP_UA_NODEID_STRING};
     s.id.string = S("Hot\xE6\xB0\xB4"); /* Part 6, Figure 7 */
-    CHECK_VECTOR(&s, NodeId, 0x03, 0x01, 0x00, 0x06, 0x00, 0x00, 0x00, 0x48,
-                 0x6F, 0x74, 0xE6, 0xB0, 0xB4);
+    CHECK_VECTOR(&s, NodeId, 0x03, 0x01, 0x00, 0x06, 0x00, 0x00, 0x00, 0x48, 0x6F, 0x74, 0xE6, 0xB0,
+                 0xB4);
 
     ep_ua_nodeid g = {.ns = 2, .id_type = EP_UA_NODEID_GUID};
     g.id.guid = spec_guid;
-    CHECK_VECTOR(&g, NodeId, 0x04, 0x02, 0x00, 0x91, 0x2B, 0x96, 0x72, 0x75,
-                 0xFA, 0xE6, 0x4A, 0x8D, 0x28, 0xB4, 0x04, 0xDC, 0x7D, 0xAF,
-                 0x63);
+    CHECK_VECTOR(&g, NodeId, 0x04, 0x02, 0x00, 0x91, 0x2B, 0x96, 0x72, 0x75, 0xFA, 0xE6, 0x4A, 0x8D,
+                 0x28, 0xB4, 0x04, 0xDC, 0x7D, 0xAF, 0x63);
 
     static uint8_t op[] = {0xDE, 0xAD};
     ep_ua_nodeid o = {.ns = 3, .id_type = EP_UA_NODEID_OPAQUE};
     o.id.opaque.len = 2;
     o.id.opaque.data = op;
-    CHECK_VECTOR(&o, NodeId, 0x05, 0x03, 0x00, 0x02, 0x00, 0x00, 0x00, 0xDE,
-                 0xAD);
+    CHECK_VECTOR(&o, NodeId, 0x05, 0x03, 0x00, 0x02, 0x00, 0x00, 0x00, 0xDE, 0xAD);
 
     /* A non-minimal form decodes to the same NodeId. */
     static const uint8_t wide[] = {0x02, 0x00, 0x00, 0x48, 0x00, 0x00, 0x00};
@@ -169,8 +164,7 @@ static void test_nodeid_forms(void **state)
 
     CHECK_REJECT(NodeId, EP_EMALFORMED, BadDecodingError, 0x06, 0x00);
     /* ExpandedNodeId flags are not allowed in a NodeId */
-    CHECK_REJECT(NodeId, EP_EMALFORMED, BadDecodingError, 0x80, 0x48, 0x00,
-                 0x00, 0x00, 0x00);
+    CHECK_REJECT(NodeId, EP_EMALFORMED, BadDecodingError, 0x80, 0x48, 0x00, 0x00, 0x00, 0x00);
 
     /* an invalid id_type cannot be encoded */
     ep_ua_nodeid bad = {.id_type = 9};
@@ -187,18 +181,17 @@ static void test_expandednodeid(void **state)
     CHECK_VECTOR(&x, ExpandedNodeId, 0x00, 0x48);
     x.namespace_uri = S("urn:x");
     x.server_index = 2;
-    CHECK_VECTOR(&x, ExpandedNodeId, 0xC0, 0x48, 0x05, 0x00, 0x00, 0x00, 'u',
-                 'r', 'n', ':', 'x', 0x02, 0x00, 0x00, 0x00);
+    CHECK_VECTOR(&x, ExpandedNodeId, 0xC0, 0x48, 0x05, 0x00, 0x00, 0x00, 'u', 'r', 'n', ':', 'x',
+                 0x02, 0x00, 0x00, 0x00);
     ep_ua_expandednodeid y = {.server_index = 7};
     y.node_id.ns = 1;
     y.node_id.id_type = EP_UA_NODEID_STRING;
     y.node_id.id.string = S("a");
-    CHECK_VECTOR(&y, ExpandedNodeId, 0x43, 0x01, 0x00, 0x01, 0x00, 0x00, 0x00,
-                 'a', 0x07, 0x00, 0x00, 0x00);
+    CHECK_VECTOR(&y, ExpandedNodeId, 0x43, 0x01, 0x00, 0x01, 0x00, 0x00, 0x00, 'a', 0x07, 0x00,
+                 0x00, 0x00);
     ep_ua_expandednodeid z = {.node_id = ep_ua_nodeid_numeric(3, 5000)};
     z.namespace_uri = S("");
-    CHECK_VECTOR(&z, ExpandedNodeId, 0x81, 0x03, 0x88, 0x13, 0x00, 0x00, 0x00,
-                 0x00);
+    CHECK_VECTOR(&z, ExpandedNodeId, 0x81, 0x03, 0x88, 0x13, 0x00, 0x00, 0x00, 0x00);
 }
 
 /* ---- names and texts ---- */
@@ -206,20 +199,17 @@ static void test_expandednodeid(void **state)
 static void test_qualifiedname_localizedtext(void **state)
 {
     ep_ua_qualifiedname q = {2, S("Temp")};
-    CHECK_VECTOR(&q, QualifiedName, 0x02, 0x00, 0x04, 0x00, 0x00, 0x00, 'T',
-                 'e', 'm', 'p');
+    CHECK_VECTOR(&q, QualifiedName, 0x02, 0x00, 0x04, 0x00, 0x00, 0x00, 'T', 'e', 'm', 'p');
     ep_ua_qualifiedname qn = {0, {0, NULL}};
     CHECK_VECTOR(&qn, QualifiedName, 0x00, 0x00, 0xFF, 0xFF, 0xFF, 0xFF);
 
     ep_ua_localizedtext lt = {S("en"), S("Hi")};
-    CHECK_VECTOR(&lt, LocalizedText, 0x03, 0x02, 0x00, 0x00, 0x00, 'e', 'n',
-                 0x02, 0x00, 0x00, 0x00, 'H', 'i');
+    CHECK_VECTOR(&lt, LocalizedText, 0x03, 0x02, 0x00, 0x00, 0x00, 'e', 'n', 0x02, 0x00, 0x00, 0x00,
+                 'H', 'i');
     ep_ua_localizedtext t_only = {{0, NULL}, S("Hi")};
-    CHECK_VECTOR(&t_only, LocalizedText, 0x02, 0x02, 0x00, 0x00, 0x00, 'H',
-                 'i');
+    CHECK_VECTOR(&t_only, LocalizedText, 0x02, 0x02, 0x00, 0x00, 0x00, 'H', 'i');
     ep_ua_localizedtext l_only = {S("de"), {0, NULL}};
-    CHECK_VECTOR(&l_only, LocalizedText, 0x01, 0x02, 0x00, 0x00, 0x00, 'd',
-                 'e');
+    CHECK_VECTOR(&l_only, LocalizedText, 0x01, 0x02, 0x00, 0x00, 0x00, 'd', 'e');
     ep_ua_localizedtext none = {{0, NULL}, {0, NULL}};
     CHECK_VECTOR(&none, LocalizedText, 0x00);
 }
@@ -237,32 +227,30 @@ static void test_extensionobject(void **state)
     raw.type_id = ep_ua_nodeid_numeric(2, 5000);
     raw.body.len = 2;
     raw.body.data = body;
-    CHECK_VECTOR(&raw, ExtensionObject, 0x01, 0x02, 0x88, 0x13, 0x01, 0x02,
-                 0x00, 0x00, 0x00, 0xAA, 0xBB);
+    CHECK_VECTOR(&raw, ExtensionObject, 0x01, 0x02, 0x88, 0x13, 0x01, 0x02, 0x00, 0x00, 0x00, 0xAA,
+                 0xBB);
 
     ep_ua_extensionobject xml = {.encoding = EP_UA_EXTOBJ_XML};
     xml.body = S("<a/>");
-    CHECK_VECTOR(&xml, ExtensionObject, 0x00, 0x00, 0x02, 0x04, 0x00, 0x00,
-                 0x00, '<', 'a', '/', '>');
+    CHECK_VECTOR(&xml, ExtensionObject, 0x00, 0x00, 0x02, 0x04, 0x00, 0x00, 0x00, '<', 'a', '/',
+                 '>');
 
     /* Known type (Range, DefaultBinary i=886): decoded via the id table. */
     ep_ua_range r = {0.0, 100.0};
-    ep_ua_extensionobject known = {.encoding = EP_UA_EXTOBJ_DECODED,
-                                   .type = EP_UA_T(Range), .data = &r};
-    CHECK_VECTOR(&known, ExtensionObject, 0x01, 0x00, 0x76, 0x03, 0x01, 0x10,
-                 0x00, 0x00, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-                 0x59, 0x40);
+    ep_ua_extensionobject known = {
+        .encoding = EP_UA_EXTOBJ_DECODED, .type = EP_UA_T(Range), .data = &r};
+    CHECK_VECTOR(&known, ExtensionObject, 0x01, 0x00, 0x76, 0x03, 0x01, 0x10, 0x00, 0x00, 0x00, 0,
+                 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x59, 0x40);
     assert_int_equal(EP_UA_NS0_Range_Encoding_DefaultBinary, 886);
 
     /* A known body longer than the structure: trailing bytes skipped. */
-    static const uint8_t longer[] = {0x01, 0x00, 0x76, 0x03, 0x01, 0x11, 0x00,
-                                     0x00, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-                                     0, 0, 0, 0, 0, 0x59, 0x40, 0xEE};
+    static const uint8_t longer[] = {0x01, 0x00, 0x76, 0x03, 0x01, 0x11, 0x00, 0x00, 0x00,
+                                     0,    0,    0,    0,    0,    0,    0,    0,    0,
+                                     0,    0,    0,    0,    0,    0x59, 0x40, 0xEE};
     ep_ua_arena a;
     ep_ua_arena_init(&a, 0, NULL);
     ep_ua_extensionobject d;
-    check_decode_into(longer, sizeof(longer), EP_UA_T(ExtensionObject), &d,
-                      &a);
+    check_decode_into(longer, sizeof(longer), EP_UA_T(ExtensionObject), &d, &a);
     assert_int_equal(d.encoding, EP_UA_EXTOBJ_DECODED);
     assert_ptr_equal(d.type, EP_UA_T(Range));
     assert_true(((ep_ua_range *)d.data)->high == 100.0);
@@ -270,15 +258,13 @@ static void test_extensionobject(void **state)
 
     /* A known body shorter than the structure is an error: the decoder
      * never reads past the declared length. */
-    CHECK_REJECT(ExtensionObject, EP_EMALFORMED, BadDecodingError, 0x01, 0x00,
-                 0x76, 0x03, 0x01, 0x08, 0x00, 0x00, 0x00, 0, 0, 0, 0, 0, 0,
-                 0, 0, 0, 0, 0, 0, 0, 0, 0x59, 0x40);
+    CHECK_REJECT(ExtensionObject, EP_EMALFORMED, BadDecodingError, 0x01, 0x00, 0x76, 0x03, 0x01,
+                 0x08, 0x00, 0x00, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x59, 0x40);
     /* Invalid encoding byte. */
-    CHECK_REJECT(ExtensionObject, EP_EMALFORMED, BadDecodingError, 0x00, 0x00,
-                 0x03);
+    CHECK_REJECT(ExtensionObject, EP_EMALFORMED, BadDecodingError, 0x00, 0x00, 0x03);
     /* Body length past the end. */
-    CHECK_REJECT(ExtensionObject, EP_EMALFORMED, BadDecodingError, 0x01, 0x02,
-                 0x88, 0x13, 0x01, 0x10, 0x00, 0x00, 0x00, 0xAA);
+    CHECK_REJECT(ExtensionObject, EP_EMALFORMED, BadDecodingError, 0x01, 0x02, 0x88, 0x13, 0x01,
+                 0x10, 0x00, 0x00, 0x00, 0xAA);
 }
 
 /* ---- Variant ---- */
@@ -309,21 +295,18 @@ static void test_variant_scalars(void **state)
     ep_ua_variant vl = {.type = EP_UA_T(LocalizedText), .data = &lt};
     CHECK_VECTOR(&vl, Variant, 0x15, 0x02, 0x01, 0x00, 0x00, 0x00, 'a');
 
-    ep_ua_datavalue dv = {.mask = EP_UA_DATAVALUE_STATUS,
-                          .status = EP_UA_STATUS_BadDecodingError};
+    ep_ua_datavalue dv = {.mask = EP_UA_DATAVALUE_STATUS, .status = EP_UA_STATUS_BadDecodingError};
     ep_ua_variant vd = {.type = EP_UA_T(DataValue), .data = &dv};
     CHECK_VECTOR(&vd, Variant, 0x17, 0x02, 0x00, 0x00, 0x07, 0x80);
 
-    ep_ua_diagnosticinfo di = {.mask = EP_UA_DIAG_SYMBOLIC_ID,
-                               .symbolic_id = 3};
+    ep_ua_diagnosticinfo di = {.mask = EP_UA_DIAG_SYMBOLIC_ID, .symbolic_id = 3};
     ep_ua_variant vdi = {.type = EP_UA_T(DiagnosticInfo), .data = &di};
     CHECK_VECTOR(&vdi, Variant, 0x19, 0x01, 0x03, 0x00, 0x00, 0x00);
 
     /* Enumerations travel as Int32. */
     ep_ua_node_class nc = EP_UA_NODE_CLASS_OBJECT;
     ep_ua_variant ve = {.type = EP_UA_T(NodeClass), .data = &nc};
-    check_encode(&ve, EP_UA_T(Variant),
-                 (const uint8_t[]){0x06, 0x01, 0x00, 0x00, 0x00}, 5);
+    check_encode(&ve, EP_UA_T(Variant), (const uint8_t[]){0x06, 0x01, 0x00, 0x00, 0x00}, 5);
 }
 
 static void test_variant_struct_wraps_extensionobject(void **state)
@@ -331,15 +314,15 @@ static void test_variant_struct_wraps_extensionobject(void **state)
     ep_ua_range r = {-1.0, 1.0};
     ep_ua_variant v = {.type = EP_UA_T(Range), .data = &r};
     static const uint8_t exp[] = {
-        0x16, 0x01, 0x00, 0x76, 0x03, 0x01, 0x10, 0x00, 0x00, 0x00,
-        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xF0, 0xBF, /* -1.0 */
-        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xF0, 0x3F, /* 1.0 */
+        0x16, 0x01, 0x00, 0x76, 0x03, 0x01, 0x10, 0x00, 0x00,
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xF0, 0xBF, /* -1.0 */
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xF0, 0x3F,       /* 1.0 */
     };
     check_encode(&v, EP_UA_T(Variant), exp, sizeof(exp));
     /* Decoding yields an ExtensionObject holding the decoded Range. */
     ep_ua_range *rp = &r;
-    ep_ua_extensionobject eo = {.encoding = EP_UA_EXTOBJ_DECODED,
-                                .type = EP_UA_T(Range), .data = rp};
+    ep_ua_extensionobject eo = {
+        .encoding = EP_UA_EXTOBJ_DECODED, .type = EP_UA_T(Range), .data = rp};
     ep_ua_variant w = {.type = EP_UA_T(ExtensionObject), .data = &eo};
     check_vector(&w, EP_UA_T(Variant), exp, sizeof(exp));
 }
@@ -347,27 +330,23 @@ static void test_variant_struct_wraps_extensionobject(void **state)
 static void test_variant_arrays(void **state)
 {
     ep_ua_string ss[3] = {S("a"), {0, NULL}, S("")};
-    ep_ua_variant v = {.type = EP_UA_T(String), .is_array = true,
-                       .array_len = 3, .data = ss};
-    CHECK_VECTOR(&v, Variant, 0x8C, 0x03, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00,
-                 0x00, 'a', 0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x00, 0x00, 0x00);
+    ep_ua_variant v = {.type = EP_UA_T(String), .is_array = true, .array_len = 3, .data = ss};
+    CHECK_VECTOR(&v, Variant, 0x8C, 0x03, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 'a', 0xFF, 0xFF,
+                 0xFF, 0xFF, 0x00, 0x00, 0x00, 0x00);
 
     ep_ua_variant null_arr = {.type = EP_UA_T(Int32), .is_array = true};
     CHECK_VECTOR(&null_arr, Variant, 0x86, 0xFF, 0xFF, 0xFF, 0xFF);
-    ep_ua_variant empty_arr = {.type = EP_UA_T(Int32), .is_array = true,
-                               .data = EP_UA_EMPTY};
+    ep_ua_variant empty_arr = {.type = EP_UA_T(Int32), .is_array = true, .data = EP_UA_EMPTY};
     CHECK_VECTOR(&empty_arr, Variant, 0x86, 0x00, 0x00, 0x00, 0x00);
     assert_false(ep_ua_equal(&null_arr, &empty_arr, EP_UA_T(Variant)));
 
     double d[2] = {1.0, -2.0};
-    ep_ua_variant vd = {.type = EP_UA_T(Double), .is_array = true,
-                        .array_len = 2, .data = d};
-    CHECK_VECTOR(&vd, Variant, 0x8B, 0x02, 0x00, 0x00, 0x00, 0, 0, 0, 0, 0, 0,
-                 0xF0, 0x3F, 0, 0, 0, 0, 0, 0, 0x00, 0xC0);
+    ep_ua_variant vd = {.type = EP_UA_T(Double), .is_array = true, .array_len = 2, .data = d};
+    CHECK_VECTOR(&vd, Variant, 0x8B, 0x02, 0x00, 0x00, 0x00, 0, 0, 0, 0, 0, 0, 0xF0, 0x3F, 0, 0, 0,
+                 0, 0, 0, 0x00, 0xC0);
 
     bool bs[3] = {true, false, true};
-    ep_ua_variant vb = {.type = EP_UA_T(Boolean), .is_array = true,
-                        .array_len = 3, .data = bs};
+    ep_ua_variant vb = {.type = EP_UA_T(Boolean), .is_array = true, .array_len = 3, .data = bs};
     CHECK_VECTOR(&vb, Variant, 0x81, 0x03, 0x00, 0x00, 0x00, 0x01, 0x00, 0x01);
 
     /* Array of Variants (a scalar Variant inside a Variant is not allowed). */
@@ -375,52 +354,53 @@ static void test_variant_arrays(void **state)
     ep_ua_string x = S("x");
     ep_ua_variant inner[2] = {{.type = EP_UA_T(Int32), .data = &one},
                               {.type = EP_UA_T(String), .data = &x}};
-    ep_ua_variant vv = {.type = EP_UA_T(Variant), .is_array = true,
-                        .array_len = 2, .data = inner};
-    CHECK_VECTOR(&vv, Variant, 0x98, 0x02, 0x00, 0x00, 0x00, 0x06, 0x01, 0x00,
-                 0x00, 0x00, 0x0C, 0x01, 0x00, 0x00, 0x00, 'x');
+    ep_ua_variant vv = {.type = EP_UA_T(Variant), .is_array = true, .array_len = 2, .data = inner};
+    CHECK_VECTOR(&vv, Variant, 0x98, 0x02, 0x00, 0x00, 0x00, 0x06, 0x01, 0x00, 0x00, 0x00, 0x0C,
+                 0x01, 0x00, 0x00, 0x00, 'x');
     ep_ua_variant scalar_vv = {.type = EP_UA_T(Variant), .data = &inner[0]};
     ep_buf b;
     ep_buf_init(&b, 0);
     assert_int_equal(ep_ua_encode(&scalar_vv, EP_UA_T(Variant), &b), EP_EINVAL);
     assert_int_equal(ep_buf_used(&b), 0);
     ep_buf_fini(&b);
-    CHECK_REJECT(Variant, EP_EMALFORMED, BadDecodingError, 0x18, 0x06, 0x01,
-                 0x00, 0x00, 0x00);
+    CHECK_REJECT(Variant, EP_EMALFORMED, BadDecodingError, 0x18, 0x06, 0x01, 0x00, 0x00, 0x00);
 }
 
 static void test_variant_matrix(void **state)
 {
     int16_t m[6] = {1, 2, 3, 4, 5, 6};
     uint32_t dims[2] = {2, 3};
-    ep_ua_variant v = {.type = EP_UA_T(Int16), .is_array = true,
-                       .array_len = 6, .data = m, .dims_len = 2, .dims = dims};
-    CHECK_VECTOR(&v, Variant, 0xC4, 0x06, 0x00, 0x00, 0x00, 0x01, 0x00, 0x02,
-                 0x00, 0x03, 0x00, 0x04, 0x00, 0x05, 0x00, 0x06, 0x00, 0x02,
-                 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x03, 0x00, 0x00,
-                 0x00);
+    ep_ua_variant v = {.type = EP_UA_T(Int16),
+                       .is_array = true,
+                       .array_len = 6,
+                       .data = m,
+                       .dims_len = 2,
+                       .dims = dims};
+    CHECK_VECTOR(&v, Variant, 0xC4, 0x06, 0x00, 0x00, 0x00, 0x01, 0x00, 0x02, 0x00, 0x03, 0x00,
+                 0x04, 0x00, 0x05, 0x00, 0x06, 0x00, 0x02, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00,
+                 0x03, 0x00, 0x00, 0x00);
 
     /* 3-D, with a zero dimension: no values. */
     uint32_t dz[3] = {2, 0, 4};
-    ep_ua_variant z = {.type = EP_UA_T(Float), .is_array = true,
-                       .data = EP_UA_EMPTY, .dims_len = 3, .dims = dz};
-    CHECK_VECTOR(&z, Variant, 0xCA, 0x00, 0x00, 0x00, 0x00, 0x03, 0x00, 0x00,
-                 0x00, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x04,
-                 0x00, 0x00, 0x00);
+    ep_ua_variant z = {
+        .type = EP_UA_T(Float), .is_array = true, .data = EP_UA_EMPTY, .dims_len = 3, .dims = dz};
+    CHECK_VECTOR(&z, Variant, 0xCA, 0x00, 0x00, 0x00, 0x00, 0x03, 0x00, 0x00, 0x00, 0x02, 0x00,
+                 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x04, 0x00, 0x00, 0x00);
 
     /* A zero dimension makes the product 0 however large the others are
      * (found by fuzzing: the product used to saturate, then hit 0). */
     uint32_t dbig[6] = {2, 258, 131072, 256, 131072, 0};
-    ep_ua_variant zb = {.type = EP_UA_T(String), .is_array = true,
-                        .data = EP_UA_EMPTY, .dims_len = 6, .dims = dbig};
-    CHECK_VECTOR(&zb, Variant, 0xCC, 0x00, 0x00, 0x00, 0x00, 0x06, 0x00, 0x00,
-                 0x00, 0x02, 0x00, 0x00, 0x00, 0x02, 0x01, 0x00, 0x00, 0x00,
-                 0x00, 0x02, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x02,
-                 0x00, 0x00, 0x00, 0x00, 0x00);
+    ep_ua_variant zb = {.type = EP_UA_T(String),
+                        .is_array = true,
+                        .data = EP_UA_EMPTY,
+                        .dims_len = 6,
+                        .dims = dbig};
+    CHECK_VECTOR(&zb, Variant, 0xCC, 0x00, 0x00, 0x00, 0x00, 0x06, 0x00, 0x00, 0x00, 0x02, 0x00,
+                 0x00, 0x00, 0x02, 0x01, 0x00, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x01, 0x00, 0x00,
+                 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00);
     /* ... but without a zero, an overflowing product never matches. */
-    CHECK_REJECT(Variant, EP_EMALFORMED, BadDecodingError, 0xCC, 0x00, 0x00,
-                 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00,
-                 0x00, 0x00, 0x01, 0x00);
+    CHECK_REJECT(Variant, EP_EMALFORMED, BadDecodingError, 0xCC, 0x00, 0x00, 0x00, 0x00, 0x02, 0x00,
+                 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x00);
 
     /* Dimensions must multiply to the array length. */
     uint32_t wrong[2] = {2, 2};
@@ -429,37 +409,35 @@ static void test_variant_matrix(void **state)
     ep_buf_init(&b, 0);
     assert_int_equal(ep_ua_encode(&v, EP_UA_T(Variant), &b), EP_EINVAL);
     ep_buf_fini(&b);
-    CHECK_REJECT(Variant, EP_EMALFORMED, BadDecodingError, 0xC6, 0x02, 0x00,
-                 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00,
-                 0x02, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x02, 0x00,
-                 0x00, 0x00);
+    CHECK_REJECT(Variant, EP_EMALFORMED, BadDecodingError, 0xC6, 0x02, 0x00, 0x00, 0x00, 0x01, 0x00,
+                 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00,
+                 0x02, 0x00, 0x00, 0x00);
     /* Negative dimension. */
-    CHECK_REJECT(Variant, EP_EMALFORMED, BadDecodingError, 0xC6, 0x00, 0x00,
-                 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0xFF, 0xFF, 0xFF, 0xFF,
-                 0x00, 0x00, 0x00, 0x00);
+    CHECK_REJECT(Variant, EP_EMALFORMED, BadDecodingError, 0xC6, 0x00, 0x00, 0x00, 0x00, 0x02, 0x00,
+                 0x00, 0x00, 0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x00, 0x00, 0x00);
     /* Dimensions flag without the array flag. */
-    CHECK_REJECT(Variant, EP_EMALFORMED, BadDecodingError, 0x46, 0x01, 0x00,
-                 0x00, 0x00);
+    CHECK_REJECT(Variant, EP_EMALFORMED, BadDecodingError, 0x46, 0x01, 0x00, 0x00, 0x00);
     /* Array flag without a type. */
-    CHECK_REJECT(Variant, EP_EMALFORMED, BadDecodingError, 0x80, 0x00, 0x00,
-                 0x00, 0x00);
+    CHECK_REJECT(Variant, EP_EMALFORMED, BadDecodingError, 0x80, 0x00, 0x00, 0x00, 0x00);
     /* Type ids 32..63 do not exist. */
     CHECK_REJECT(Variant, EP_EMALFORMED, BadDecodingError, 0x20);
 
     /* A one-dimensional "matrix" is sent as a plain array (Part 6: only two
      * or more dimensions are encoded). */
     uint32_t d1 = 6;
-    ep_ua_variant one = {.type = EP_UA_T(Int16), .is_array = true,
-                         .array_len = 6, .data = m, .dims_len = 1, .dims = &d1};
+    ep_ua_variant one = {.type = EP_UA_T(Int16),
+                         .is_array = true,
+                         .array_len = 6,
+                         .data = m,
+                         .dims_len = 1,
+                         .dims = &d1};
     check_encode(&one, EP_UA_T(Variant),
-                 (const uint8_t[]){0x84, 0x06, 0x00, 0x00, 0x00, 0x01, 0x00,
-                                   0x02, 0x00, 0x03, 0x00, 0x04, 0x00, 0x05,
-                                   0x00, 0x06, 0x00},
+                 (const uint8_t[]){0x84, 0x06, 0x00, 0x00, 0x00, 0x01, 0x00, 0x02, 0x00, 0x03, 0x00,
+                                   0x04, 0x00, 0x05, 0x00, 0x06, 0x00},
                  17);
     /* ... and a received single dimension is checked, then dropped. */
-    static const uint8_t in1[] = {0xC3, 0x02, 0x00, 0x00, 0x00, 0x07, 0x08,
-                                  0x01, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00,
-                                  0x00};
+    static const uint8_t in1[] = {0xC3, 0x02, 0x00, 0x00, 0x00, 0x07, 0x08, 0x01,
+                                  0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00};
     ep_ua_arena a;
     ep_ua_arena_init(&a, 0, NULL);
     ep_ua_variant d;
@@ -468,9 +446,8 @@ static void test_variant_matrix(void **state)
     assert_int_equal(d.dims_len, 0);
     assert_null(d.dims);
     ep_ua_arena_fini(&a);
-    CHECK_REJECT(Variant, EP_EMALFORMED, BadDecodingError, 0xC3, 0x02, 0x00,
-                 0x00, 0x00, 0x07, 0x08, 0x01, 0x00, 0x00, 0x00, 0x03, 0x00,
-                 0x00, 0x00);
+    CHECK_REJECT(Variant, EP_EMALFORMED, BadDecodingError, 0xC3, 0x02, 0x00, 0x00, 0x00, 0x07, 0x08,
+                 0x01, 0x00, 0x00, 0x00, 0x03, 0x00, 0x00, 0x00);
 }
 
 static void test_variant_reserved_ids_are_bytestrings(void **state)
@@ -502,15 +479,12 @@ static void test_datavalue_masks(void **state)
     dv.status = EP_UA_STATUS_Uncertain;
     CHECK_VECTOR(&dv, DataValue, 0x02, 0x00, 0x00, 0x00, 0x40);
 
-    dv.mask = EP_UA_DATAVALUE_SOURCE_TIMESTAMP |
-              EP_UA_DATAVALUE_SOURCE_PICOSECONDS;
+    dv.mask = EP_UA_DATAVALUE_SOURCE_TIMESTAMP | EP_UA_DATAVALUE_SOURCE_PICOSECONDS;
     dv.source_timestamp = ep_ua_datetime_from_unix_ms(1704067200000LL);
     dv.source_picoseconds = 9999;
-    CHECK_VECTOR(&dv, DataValue, 0x14, 0x00, 0xC0, 0x89, 0x76, 0x45, 0x3C,
-                 0xDA, 0x01, 0x0F, 0x27);
+    CHECK_VECTOR(&dv, DataValue, 0x14, 0x00, 0xC0, 0x89, 0x76, 0x45, 0x3C, 0xDA, 0x01, 0x0F, 0x27);
 
-    dv.mask = EP_UA_DATAVALUE_SERVER_TIMESTAMP |
-              EP_UA_DATAVALUE_SERVER_PICOSECONDS;
+    dv.mask = EP_UA_DATAVALUE_SERVER_TIMESTAMP | EP_UA_DATAVALUE_SERVER_PICOSECONDS;
     dv.server_timestamp = 1;
     dv.server_picoseconds = 1;
     CHECK_VECTOR(&dv, DataValue, 0x28, 0x01, 0, 0, 0, 0, 0, 0, 0, 0x01, 0x00);
@@ -523,9 +497,8 @@ static void test_datavalue_masks(void **state)
     dv.source_picoseconds = 3;
     dv.server_timestamp = 4;
     dv.server_picoseconds = 5;
-    CHECK_VECTOR(&dv, DataValue, 0x3F, 0x06, 0x05, 0x00, 0x00, 0x00, 0x00,
-                 0x00, 0x00, 0x00, 0x02, 0, 0, 0, 0, 0, 0, 0, 0x03, 0x00, 0x04,
-                 0, 0, 0, 0, 0, 0, 0, 0x05, 0x00);
+    CHECK_VECTOR(&dv, DataValue, 0x3F, 0x06, 0x05, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02,
+                 0, 0, 0, 0, 0, 0, 0, 0x03, 0x00, 0x04, 0, 0, 0, 0, 0, 0, 0, 0x05, 0x00);
 
     /* The value flag with an empty variant. */
     ep_ua_datavalue ev = {.mask = EP_UA_DATAVALUE_VALUE};
@@ -540,10 +513,8 @@ static void test_diagnosticinfo(void **state)
     CHECK_VECTOR(&d, DiagnosticInfo, 0x00);
 
     ep_ua_diagnosticinfo inner2 = {.mask = EP_UA_DIAG_LOCALE, .locale = 8};
-    ep_ua_diagnosticinfo inner = {.mask = EP_UA_DIAG_SYMBOLIC_ID |
-                                          EP_UA_DIAG_INNER_DIAG,
-                                  .symbolic_id = 9,
-                                  .inner = &inner2};
+    ep_ua_diagnosticinfo inner = {
+        .mask = EP_UA_DIAG_SYMBOLIC_ID | EP_UA_DIAG_INNER_DIAG, .symbolic_id = 9, .inner = &inner2};
     ep_ua_diagnosticinfo all = {
         .mask = 0x7F,
         .symbolic_id = 1,
@@ -555,17 +526,15 @@ static void test_diagnosticinfo(void **state)
         .inner = &inner,
     };
     /* Wire order: symbolic id, namespace, locale, localized text, ... */
-    CHECK_VECTOR(&all, DiagnosticInfo, 0x7F, 0x01, 0x00, 0x00, 0x00, 0x02,
-                 0x00, 0x00, 0x00, 0x04, 0x00, 0x00, 0x00, 0x03, 0x00, 0x00,
-                 0x00, 0x01, 0x00, 0x00, 0x00, 'x', 0x00, 0x00, 0x07, 0x80,
-                 0x41, 0x09, 0x00, 0x00, 0x00, 0x08, 0x08, 0x00, 0x00, 0x00);
+    CHECK_VECTOR(&all, DiagnosticInfo, 0x7F, 0x01, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x04,
+                 0x00, 0x00, 0x00, 0x03, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 'x', 0x00, 0x00,
+                 0x07, 0x80, 0x41, 0x09, 0x00, 0x00, 0x00, 0x08, 0x08, 0x00, 0x00, 0x00);
 
     /* Inner flag without an inner value cannot be encoded. */
     ep_ua_diagnosticinfo broken = {.mask = EP_UA_DIAG_INNER_DIAG};
     ep_buf b;
     ep_buf_init(&b, 0);
-    assert_int_equal(ep_ua_encode(&broken, EP_UA_T(DiagnosticInfo), &b),
-                     EP_EINVAL);
+    assert_int_equal(ep_ua_encode(&broken, EP_UA_T(DiagnosticInfo), &b), EP_EINVAL);
     ep_buf_fini(&b);
 }
 
@@ -574,26 +543,23 @@ static void test_diagnosticinfo(void **state)
 static void test_struct_null_vs_empty_array(void **state)
 {
     ep_ua_browse_path_result r = {.status_code = EP_UA_STATUS_Good};
-    CHECK_VECTOR(&r, BrowsePathResult, 0x00, 0x00, 0x00, 0x00, 0xFF, 0xFF,
-                 0xFF, 0xFF);
+    CHECK_VECTOR(&r, BrowsePathResult, 0x00, 0x00, 0x00, 0x00, 0xFF, 0xFF, 0xFF, 0xFF);
     r.targets = EP_UA_EMPTY;
-    CHECK_VECTOR(&r, BrowsePathResult, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-                 0x00, 0x00);
+    CHECK_VECTOR(&r, BrowsePathResult, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00);
     ep_ua_browse_path_target t = {.remaining_path_index = 0xFFFFFFFF};
     t.target_id.node_id = ep_ua_nodeid_numeric(0, 85);
     r.targets = &t;
     r.targets_len = 1;
-    CHECK_VECTOR(&r, BrowsePathResult, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00,
-                 0x00, 0x00, 0x00, 0x55, 0xFF, 0xFF, 0xFF, 0xFF);
-    CHECK_REJECT(BrowsePathResult, EP_EMALFORMED, BadDecodingError, 0x00, 0x00,
-                 0x00, 0x00, 0xFE, 0xFF, 0xFF, 0xFF);
+    CHECK_VECTOR(&r, BrowsePathResult, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x55,
+                 0xFF, 0xFF, 0xFF, 0xFF);
+    CHECK_REJECT(BrowsePathResult, EP_EMALFORMED, BadDecodingError, 0x00, 0x00, 0x00, 0x00, 0xFE,
+                 0xFF, 0xFF, 0xFF);
 
     /* array length without data cannot be encoded */
     r.targets = NULL;
     ep_buf b;
     ep_buf_init(&b, 0);
-    assert_int_equal(ep_ua_encode(&r, EP_UA_T(BrowsePathResult), &b),
-                     EP_EINVAL);
+    assert_int_equal(ep_ua_encode(&r, EP_UA_T(BrowsePathResult), &b), EP_EINVAL);
     ep_buf_fini(&b);
 }
 
@@ -601,8 +567,7 @@ static void test_struct_null_vs_empty_array(void **state)
 
 static void test_tables(void **state)
 {
-    assert_string_equal(ep_ua_status_name(EP_UA_STATUS_BadDecodingError),
-                        "BadDecodingError");
+    assert_string_equal(ep_ua_status_name(EP_UA_STATUS_BadDecodingError), "BadDecodingError");
     /* info bits are ignored */
     assert_string_equal(ep_ua_status_name(EP_UA_STATUS_BadDecodingError | 0x400),
                         "BadDecodingError");
@@ -622,8 +587,7 @@ static void test_tables(void **state)
     assert_ptr_equal(ep_ua_type_by_encoding_id(631), EP_UA_T(ReadRequest));
     assert_ptr_equal(ep_ua_type_by_type_id(629), EP_UA_T(ReadRequest));
     assert_ptr_equal(ep_ua_type_by_type_id(24), EP_UA_T(Variant));
-    assert_ptr_equal(ep_ua_type_by_name("DataChangeNotification"),
-                     EP_UA_T(DataChangeNotification));
+    assert_ptr_equal(ep_ua_type_by_name("DataChangeNotification"), EP_UA_T(DataChangeNotification));
     assert_ptr_equal(ep_ua_type_builtin(12), EP_UA_T(String));
     assert_null(ep_ua_type_builtin(0));
     assert_null(ep_ua_type_builtin(26));
@@ -640,14 +604,11 @@ static void test_tables(void **state)
         const ep_ua_type *t = &ep_ua_types[i];
         assert_true(t->min_wire >= 1);
         if (t->binary_encoding_id)
-            assert_ptr_equal(ep_ua_type_by_encoding_id(t->binary_encoding_id),
-                             t);
+            assert_ptr_equal(ep_ua_type_by_encoding_id(t->binary_encoding_id), t);
         assert_ptr_equal(ep_ua_type_by_type_id(t->type_id), t);
     }
-    assert_int_equal(ep_ua_status_from_err(EP_EMALFORMED),
-                     EP_UA_STATUS_BadDecodingError);
-    assert_int_equal(ep_ua_status_from_err(EP_ETOOBIG),
-                     EP_UA_STATUS_BadEncodingLimitsExceeded);
+    assert_int_equal(ep_ua_status_from_err(EP_EMALFORMED), EP_UA_STATUS_BadDecodingError);
+    assert_int_equal(ep_ua_status_from_err(EP_ETOOBIG), EP_UA_STATUS_BadEncodingLimitsExceeded);
 }
 
 /* ---- encoder buffer limit ---- */

@@ -34,16 +34,14 @@ static void bb_u8(bb *b, uint8_t v) { bb_put(b, &v, 1); }
 
 static void bb_u32(bb *b, uint32_t v)
 {
-    uint8_t x[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16),
-                    (uint8_t)(v >> 24)};
+    uint8_t x[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
     bb_put(b, x, 4);
 }
 
 /* Decodes with a counting allocator, expects err/status, and checks that no
  * allocation was larger than a standard arena chunk. */
-static void expect_fail(const uint8_t *p, size_t n, const ep_ua_type *t,
-                        const ep_ua_limits *lim, ep_err want,
-                        ep_ua_status want_st)
+static void expect_fail(const uint8_t *p, size_t n, const ep_ua_type *t, const ep_ua_limits *lim,
+                        ep_err want, ep_ua_status want_st)
 {
     test_alloc ta;
     ep_ua_allocator al = test_allocator(&ta);
@@ -55,8 +53,7 @@ static void expect_fail(const uint8_t *p, size_t n, const ep_ua_type *t,
     ep_ua_status st = 0;
     ep_err err = ep_ua_decode(p, n, &pos, t, out, &a, lim, &st);
     if (err != want)
-        fail_msg("%s: expected %s, got %s", t->name, ep_err_name(want),
-                 ep_err_name(err));
+        fail_msg("%s: expected %s, got %s", t->name, ep_err_name(want), ep_err_name(err));
     assert_int_equal(st, want_st);
     assert_int_equal(pos, 0);
     assert_true(ta.largest <= 65536 + 64);
@@ -66,15 +63,15 @@ static void expect_fail(const uint8_t *p, size_t n, const ep_ua_type *t,
 }
 
 static const uint8_t read_req_prefix[] = {
-    0x00, 0x00,                   /* authenticationToken */
-    0, 0, 0, 0, 0, 0, 0, 0,       /* timestamp */
-    0x01, 0x00, 0x00, 0x00,       /* requestHandle */
-    0x00, 0x00, 0x00, 0x00,       /* returnDiagnostics */
-    0xFF, 0xFF, 0xFF, 0xFF,       /* auditEntryId */
-    0x00, 0x00, 0x00, 0x00,       /* timeoutHint */
-    0x00, 0x00, 0x00,             /* additionalHeader */
-    0, 0, 0, 0, 0, 0, 0, 0,       /* maxAge */
-    0x00, 0x00, 0x00, 0x00,       /* timestampsToReturn */
+    0x00, 0x00,                         /* authenticationToken */
+    0,    0,    0,    0,    0, 0, 0, 0, /* timestamp */
+    0x01, 0x00, 0x00, 0x00,             /* requestHandle */
+    0x00, 0x00, 0x00, 0x00,             /* returnDiagnostics */
+    0xFF, 0xFF, 0xFF, 0xFF,             /* auditEntryId */
+    0x00, 0x00, 0x00, 0x00,             /* timeoutHint */
+    0x00, 0x00, 0x00,                   /* additionalHeader */
+    0,    0,    0,    0,    0, 0, 0, 0, /* maxAge */
+    0x00, 0x00, 0x00, 0x00,             /* timestampsToReturn */
 };
 
 static void test_huge_array_claims(void **state)
@@ -84,8 +81,7 @@ static void test_huge_array_claims(void **state)
     bb_u32(&b, 0x7FFFFFFF); /* nodesToRead: 2^31-1 elements */
     for (int i = 0; i < 64; i++)
         bb_u8(&b, 0);
-    expect_fail(b.p, b.n, EP_UA_T(ReadRequest), NULL, EP_EMALFORMED,
-                EP_UA_STATUS_BadDecodingError);
+    expect_fail(b.p, b.n, EP_UA_T(ReadRequest), NULL, EP_EMALFORMED, EP_UA_STATUS_BadDecodingError);
 
     /* Just over what the bytes could hold: a ReadValueId needs 16 bytes;
      * 64 bytes hold 4, a claim of 5 is rejected before allocating. */
@@ -93,25 +89,22 @@ static void test_huge_array_claims(void **state)
     bb_u32(&b, 5);
     for (int i = 0; i < 64; i++)
         bb_u8(&b, 0);
-    expect_fail(b.p, b.n, EP_UA_T(ReadRequest), NULL, EP_EMALFORMED,
-                EP_UA_STATUS_BadDecodingError);
+    expect_fail(b.p, b.n, EP_UA_T(ReadRequest), NULL, EP_EMALFORMED, EP_UA_STATUS_BadDecodingError);
     free(b.p);
 
     /* Variant arrays, strings, dimensions, ExtensionObject bodies. */
-    CHECK_REJECT(Variant, EP_EMALFORMED, BadDecodingError, 0x86, 0xFF, 0xFF,
-                 0xFF, 0x7F, 0, 0, 0, 0);
-    CHECK_REJECT(Variant, EP_EMALFORMED, BadDecodingError, 0x81, 0x03, 0x00,
-                 0x00, 0x00, 0x01, 0x01);
-    CHECK_REJECT(Variant, EP_EMALFORMED, BadDecodingError, 0x83, 0xFF, 0xFF,
-                 0xFF, 0x80); /* -2^31 */
-    CHECK_REJECT(String, EP_EMALFORMED, BadDecodingError, 0xFF, 0xFF, 0xFF,
-                 0x7F, 'a');
-    CHECK_REJECT(Variant, EP_EMALFORMED, BadDecodingError, 0xC6, 0x00, 0x00,
-                 0x00, 0x00, 0xFF, 0xFF, 0xFF, 0x7F, 0x00);
-    CHECK_REJECT(ExtensionObject, EP_EMALFORMED, BadDecodingError, 0x00, 0x00,
-                 0x01, 0xFF, 0xFF, 0xFF, 0x7F, 0x00);
-    CHECK_REJECT(ByteString, EP_EMALFORMED, BadDecodingError, 0x00, 0x00,
-                 0x00, 0x80);
+    CHECK_REJECT(Variant, EP_EMALFORMED, BadDecodingError, 0x86, 0xFF, 0xFF, 0xFF, 0x7F, 0, 0, 0,
+                 0);
+    CHECK_REJECT(Variant, EP_EMALFORMED, BadDecodingError, 0x81, 0x03, 0x00, 0x00, 0x00, 0x01,
+                 0x01);
+    CHECK_REJECT(Variant, EP_EMALFORMED, BadDecodingError, 0x83, 0xFF, 0xFF, 0xFF,
+                 0x80); /* -2^31 */
+    CHECK_REJECT(String, EP_EMALFORMED, BadDecodingError, 0xFF, 0xFF, 0xFF, 0x7F, 'a');
+    CHECK_REJECT(Variant, EP_EMALFORMED, BadDecodingError, 0xC6, 0x00, 0x00, 0x00, 0x00, 0xFF, 0xFF,
+                 0xFF, 0x7F, 0x00);
+    CHECK_REJECT(ExtensionObject, EP_EMALFORMED, BadDecodingError, 0x00, 0x00, 0x01, 0xFF, 0xFF,
+                 0xFF, 0x7F, 0x00);
+    CHECK_REJECT(ByteString, EP_EMALFORMED, BadDecodingError, 0x00, 0x00, 0x00, 0x80);
 
     /* Exactly as many Booleans as bytes remain is fine. */
     static const uint8_t ok[] = {0x81, 0x03, 0x00, 0x00, 0x00, 1, 0, 1};
@@ -126,8 +119,8 @@ static void test_huge_array_claims(void **state)
 static void test_limits(void **state)
 {
     /* 4 Int32 elements against max_array_len 3 */
-    static const uint8_t arr[] = {0x86, 0x04, 0x00, 0x00, 0x00, 1, 0, 0, 0,
-                                  2, 0, 0, 0, 3, 0, 0, 0, 4, 0, 0, 0};
+    static const uint8_t arr[] = {0x86, 0x04, 0x00, 0x00, 0x00, 1, 0, 0, 0, 2, 0,
+                                  0,    0,    3,    0,    0,    0, 4, 0, 0, 0};
     ep_ua_limits lim = {.max_array_len = 3};
     expect_fail(arr, sizeof(arr), EP_UA_T(Variant), &lim, EP_ETOOBIG,
                 EP_UA_STATUS_BadEncodingLimitsExceeded);
@@ -136,15 +129,13 @@ static void test_limits(void **state)
     expect_fail(arr, sizeof(arr), EP_UA_T(Variant), &small, EP_ETOOBIG,
                 EP_UA_STATUS_BadEncodingLimitsExceeded);
     /* string limit applies inside NodeIds too */
-    static const uint8_t sn[] = {0x03, 0x00, 0x00, 0x04, 0x00, 0x00, 0x00,
-                                 'a', 'b', 'c', 'd'};
+    static const uint8_t sn[] = {0x03, 0x00, 0x00, 0x04, 0x00, 0x00, 0x00, 'a', 'b', 'c', 'd'};
     ep_ua_limits str = {.max_string_len = 3};
     expect_fail(sn, sizeof(sn), EP_UA_T(NodeId), &str, EP_ETOOBIG,
                 EP_UA_STATUS_BadEncodingLimitsExceeded);
     /* dimension count against max_array_len */
-    static const uint8_t dims[] = {0xC6, 0x00, 0x00, 0x00, 0x00, 0x04, 0x00,
-                                   0x00, 0x00, 0, 0, 0, 0, 0, 0, 0, 0,
-                                   0, 0, 0, 0, 0, 0, 0, 0};
+    static const uint8_t dims[] = {0xC6, 0x00, 0x00, 0x00, 0x00, 0x04, 0x00, 0x00, 0x00, 0, 0, 0, 0,
+                                   0,    0,    0,    0,    0,    0,    0,    0,    0,    0, 0, 0};
     expect_fail(dims, sizeof(dims), EP_UA_T(Variant), &lim, EP_ETOOBIG,
                 EP_UA_STATUS_BadEncodingLimitsExceeded);
 }
@@ -179,12 +170,12 @@ static bb nested_eo(size_t levels)
     bb_u8(&in, 0x00);
     for (size_t i = 0; i < levels; i++) {
         bb out = {0};
-        bb_u8(&out, 0x16);            /* Variant: ExtensionObject */
-        bb_u8(&out, 0x01);            /* NodeId four-byte */
+        bb_u8(&out, 0x16); /* Variant: ExtensionObject */
+        bb_u8(&out, 0x01); /* NodeId four-byte */
         bb_u8(&out, 0x00);
         bb_u8(&out, (uint8_t)(EP_UA_NS0_KeyValuePair_Encoding_DefaultBinary & 0xFF));
         bb_u8(&out, (uint8_t)(EP_UA_NS0_KeyValuePair_Encoding_DefaultBinary >> 8));
-        bb_u8(&out, 0x01);            /* binary body */
+        bb_u8(&out, 0x01); /* binary body */
         bb_u32(&out, (uint32_t)(6 + in.n));
         static const uint8_t qn[] = {0x00, 0x00, 0xFF, 0xFF, 0xFF, 0xFF};
         bb_put(&out, qn, sizeof(qn)); /* key */
@@ -195,8 +186,7 @@ static bb nested_eo(size_t levels)
     return in;
 }
 
-static void decode_depth(const bb *b, const ep_ua_type *t, unsigned max_depth,
-                         ep_err want)
+static void decode_depth(const bb *b, const ep_ua_type *t, unsigned max_depth, ep_err want)
 {
     ep_ua_limits lim = {.max_depth = max_depth};
     ep_ua_arena a;
@@ -207,8 +197,7 @@ static void decode_depth(const bb *b, const ep_ua_type *t, unsigned max_depth,
     ep_ua_status st = 0;
     ep_err err = ep_ua_decode(b->p, b->n, &pos, t, out, &a, &lim, &st);
     if (err != want)
-        fail_msg("%s depth: expected %s, got %s", t->name, ep_err_name(want),
-                 ep_err_name(err));
+        fail_msg("%s depth: expected %s, got %s", t->name, ep_err_name(want), ep_err_name(err));
     if (want == EP_ETOOBIG)
         assert_int_equal(st, EP_UA_STATUS_BadEncodingLimitsExceeded);
     else
@@ -264,8 +253,7 @@ static void deep_generic_ops(const bb *b, const ep_ua_type *t, unsigned depth)
     assert_non_null(c);
     size_t pos = 0;
     ep_ua_status st;
-    assert_int_equal(ep_ua_decode(b->p, b->n, &pos, t, v, &a, &lim, &st),
-                     EP_EOK);
+    assert_int_equal(ep_ua_decode(b->p, b->n, &pos, t, v, &a, &lim, &st), EP_EOK);
     ep_buf e;
     ep_buf_init(&e, 0);
     assert_int_equal(ep_ua_encode(v, t, &e), EP_EOK);
@@ -318,17 +306,13 @@ static void test_amplification_bounded_by_arena(void **state)
     ep_ua_variant v;
     size_t pos = 0;
     ep_ua_status st = 0;
-    assert_int_equal(ep_ua_decode(b.p, b.n, &pos, EP_UA_T(Variant), &v, &a,
-                                  NULL, &st),
-                     EP_ETOOBIG);
+    assert_int_equal(ep_ua_decode(b.p, b.n, &pos, EP_UA_T(Variant), &v, &a, NULL, &st), EP_ETOOBIG);
     assert_int_equal(st, EP_UA_STATUS_BadEncodingLimitsExceeded);
     assert_int_equal(ep_ua_arena_used(&a), 0);
     /* with room it decodes */
     ep_ua_arena_fini(&a);
     ep_ua_arena_init(&a, 16 << 20, NULL);
-    assert_int_equal(ep_ua_decode(b.p, b.n, &pos, EP_UA_T(Variant), &v, &a,
-                                  NULL, &st),
-                     EP_EOK);
+    assert_int_equal(ep_ua_decode(b.p, b.n, &pos, EP_UA_T(Variant), &v, &a, NULL, &st), EP_EOK);
     assert_int_equal(v.array_len, 100000);
     ep_ua_arena_fini(&a);
     free(b.p);
@@ -387,9 +371,8 @@ static void test_oom_every_allocation(void **state)
     memset(&dcn, 0, sizeof(dcn));
     dcn.monitored_items = items;
     dcn.monitored_items_len = n;
-    ep_ua_extensionobject eo = {.encoding = EP_UA_EXTOBJ_DECODED,
-                                .type = EP_UA_T(DataChangeNotification),
-                                .data = &dcn};
+    ep_ua_extensionobject eo = {
+        .encoding = EP_UA_EXTOBJ_DECODED, .type = EP_UA_T(DataChangeNotification), .data = &dcn};
     ep_buf b;
     ep_buf_init(&b, 0);
     assert_int_equal(ep_ua_encode(&eo, EP_UA_T(ExtensionObject), &b), EP_EOK);

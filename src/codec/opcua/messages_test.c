@@ -14,6 +14,7 @@
 
 #include "codec/opcua/gen/nodeids.h"
 
+/* clang-format off */
 /* packet_cs_3 (GetEndpointsRequest), bytes 24..115 of the 116-byte MSG. */
 static const uint8_t get_endpoints_req[] = {
     0x01, 0x00, 0xac, 0x01, 0x00, 0x00, 0xb7, 0x19, 0x40, 0xd9, 0xd0, 0x1d,
@@ -115,8 +116,9 @@ static const uint8_t publish_resp[] = {
     0xFF, 0xFF, 0xFF, 0xFF,       /* diagnosticInfos null */
 };
 
-static void *decode_msg(const uint8_t *p, size_t n, const ep_ua_type *want,
-                        ep_ua_arena *a)
+/* clang-format on */
+
+static void *decode_msg(const uint8_t *p, size_t n, const ep_ua_type *want, ep_ua_arena *a)
 {
     const ep_ua_type *t = NULL;
     void *msg = NULL;
@@ -124,8 +126,7 @@ static void *decode_msg(const uint8_t *p, size_t n, const ep_ua_type *want,
     ep_ua_status st = 1;
     ep_err err = ep_ua_message_decode(p, n, &pos, &t, &msg, a, NULL, &st);
     if (err)
-        fail_msg("decode failed: %s / %s", ep_err_name(err),
-                 ep_ua_status_name(st));
+        fail_msg("decode failed: %s / %s", ep_err_name(err), ep_ua_status_name(st));
     assert_int_equal(st, EP_UA_STATUS_Good);
     assert_ptr_equal(t, want);
     assert_int_equal(pos, n);
@@ -133,8 +134,7 @@ static void *decode_msg(const uint8_t *p, size_t n, const ep_ua_type *want,
     return msg;
 }
 
-static void reencode(const void *msg, const ep_ua_type *t, const uint8_t *p,
-                     size_t n)
+static void reencode(const void *msg, const ep_ua_type *t, const uint8_t *p, size_t n)
 {
     ep_buf b;
     ep_buf_init(&b, 0);
@@ -153,19 +153,16 @@ static void test_get_endpoints_capture(void **state)
     ep_ua_arena a;
     ep_ua_arena_init(&a, 0, NULL);
     ep_ua_get_endpoints_request *r =
-        decode_msg(get_endpoints_req, sizeof(get_endpoints_req),
-                   EP_UA_T(GetEndpointsRequest), &a);
+        decode_msg(get_endpoints_req, sizeof(get_endpoints_req), EP_UA_T(GetEndpointsRequest), &a);
     assert_int_equal(r->request_header.request_handle, 1);
     assert_int_equal(r->request_header.timestamp, 0x01cf1dd0d94019b7LL);
     assert_null(r->request_header.audit_entry_id.data);
-    assert_true(str_is(&r->endpoint_url,
-                       "opc.tcp://tattata:62543/AAAAA/AggregationServer"));
+    assert_true(str_is(&r->endpoint_url, "opc.tcp://tattata:62543/AAAAA/AggregationServer"));
     /* empty, not null, arrays */
     assert_ptr_equal(r->locale_ids, EP_UA_EMPTY);
     assert_int_equal(r->locale_ids_len, 0);
     assert_ptr_equal(r->profile_uris, EP_UA_EMPTY);
-    reencode(r, EP_UA_T(GetEndpointsRequest), get_endpoints_req,
-             sizeof(get_endpoints_req));
+    reencode(r, EP_UA_T(GetEndpointsRequest), get_endpoints_req, sizeof(get_endpoints_req));
     ep_ua_arena_fini(&a);
 }
 
@@ -173,17 +170,14 @@ static void test_open_secure_channel_capture(void **state)
 {
     ep_ua_arena a;
     ep_ua_arena_init(&a, 0, NULL);
-    ep_ua_open_secure_channel_request *r =
-        decode_msg(open_channel_req, sizeof(open_channel_req),
-                   EP_UA_T(OpenSecureChannelRequest), &a);
+    ep_ua_open_secure_channel_request *r = decode_msg(open_channel_req, sizeof(open_channel_req),
+                                                      EP_UA_T(OpenSecureChannelRequest), &a);
     assert_int_equal(r->client_protocol_version, 0);
-    assert_int_equal(r->request_type,
-                     EP_UA_SECURITY_TOKEN_REQUEST_TYPE_ISSUE);
+    assert_int_equal(r->request_type, EP_UA_SECURITY_TOKEN_REQUEST_TYPE_ISSUE);
     assert_int_equal(r->security_mode, EP_UA_MESSAGE_SECURITY_MODE_NONE);
     assert_ptr_equal(r->client_nonce.data, EP_UA_EMPTY);
     assert_int_equal(r->requested_lifetime, 3600000);
-    reencode(r, EP_UA_T(OpenSecureChannelRequest), open_channel_req,
-             sizeof(open_channel_req));
+    reencode(r, EP_UA_T(OpenSecureChannelRequest), open_channel_req, sizeof(open_channel_req));
     ep_ua_arena_fini(&a);
 }
 
@@ -213,8 +207,7 @@ static void test_read_request(void **state)
 
     ep_ua_arena a;
     ep_ua_arena_init(&a, 0, NULL);
-    ep_ua_read_request *d =
-        decode_msg(read_req, sizeof(read_req), EP_UA_T(ReadRequest), &a);
+    ep_ua_read_request *d = decode_msg(read_req, sizeof(read_req), EP_UA_T(ReadRequest), &a);
     assert_true(ep_ua_equal(&req, d, EP_UA_T(ReadRequest)));
     assert_true(str_is(&d->nodes_to_read[1].node_id.id.string, "Temperature"));
     ep_ua_arena_fini(&a);
@@ -236,14 +229,12 @@ static void test_create_session_request(void **state)
     req.client_nonce.data = nonce;
     req.client_nonce.len = sizeof(nonce);
     req.requested_session_timeout = 1200000.0;
-    reencode(&req, EP_UA_T(CreateSessionRequest), create_session_req,
-             sizeof(create_session_req));
+    reencode(&req, EP_UA_T(CreateSessionRequest), create_session_req, sizeof(create_session_req));
 
     ep_ua_arena a;
     ep_ua_arena_init(&a, 0, NULL);
-    ep_ua_create_session_request *d =
-        decode_msg(create_session_req, sizeof(create_session_req),
-                   EP_UA_T(CreateSessionRequest), &a);
+    ep_ua_create_session_request *d = decode_msg(create_session_req, sizeof(create_session_req),
+                                                 EP_UA_T(CreateSessionRequest), &a);
     assert_true(ep_ua_equal(&req, d, EP_UA_T(CreateSessionRequest)));
     assert_null(d->client_description.discovery_urls);
     assert_true(d->requested_session_timeout == 1200000.0);
@@ -254,8 +245,8 @@ static void test_publish_response_data_change(void **state)
 {
     ep_ua_arena a;
     ep_ua_arena_init(&a, 0, NULL);
-    ep_ua_publish_response *r = decode_msg(
-        publish_resp, sizeof(publish_resp), EP_UA_T(PublishResponse), &a);
+    ep_ua_publish_response *r =
+        decode_msg(publish_resp, sizeof(publish_resp), EP_UA_T(PublishResponse), &a);
     assert_int_equal(r->subscription_id, 3);
     assert_int_equal(r->available_sequence_numbers_len, 1);
     const ep_ua_notification_message *nm = &r->notification_message;
@@ -267,12 +258,10 @@ static void test_publish_response_data_change(void **state)
     assert_int_equal(dcn->monitored_items_len, 1);
     const ep_ua_monitored_item_notification *mi = &dcn->monitored_items[0];
     assert_int_equal(mi->client_handle, 7);
-    assert_int_equal(mi->value.mask, EP_UA_DATAVALUE_VALUE |
-                                         EP_UA_DATAVALUE_SOURCE_TIMESTAMP);
+    assert_int_equal(mi->value.mask, EP_UA_DATAVALUE_VALUE | EP_UA_DATAVALUE_SOURCE_TIMESTAMP);
     assert_ptr_equal(mi->value.value.type, EP_UA_T(Double));
     assert_true(*(double *)mi->value.value.data == 21.5);
-    assert_int_equal(mi->value.source_timestamp,
-                     ep_ua_datetime_from_unix_ms(1704067200000LL));
+    assert_int_equal(mi->value.source_timestamp, ep_ua_datetime_from_unix_ms(1704067200000LL));
     assert_null(dcn->diagnostic_infos);
     reencode(r, EP_UA_T(PublishResponse), publish_resp, sizeof(publish_resp));
     ep_ua_arena_fini(&a);
@@ -301,8 +290,7 @@ static void test_message_every_prefix(void **state)
             void *out = NULL;
             size_t pos = 0;
             ep_ua_status st = 0;
-            assert_int_equal(ep_ua_message_decode(pre, k, &pos, &t, &out, &a,
-                                                  NULL, &st),
+            assert_int_equal(ep_ua_message_decode(pre, k, &pos, &t, &out, &a, NULL, &st),
                              EP_EMALFORMED);
             assert_int_equal(st, EP_UA_STATUS_BadDecodingError);
             assert_null(t);
@@ -325,13 +313,12 @@ static void test_message_unknown_type(void **state)
     void *out = NULL;
     size_t pos = 0;
     ep_ua_status st = 0;
-    assert_int_equal(ep_ua_message_decode(unknown, sizeof(unknown), &pos, &t,
-                                          &out, &a, NULL, &st),
+    assert_int_equal(ep_ua_message_decode(unknown, sizeof(unknown), &pos, &t, &out, &a, NULL, &st),
                      EP_EUNSUPPORTED);
     assert_int_equal(st, EP_UA_STATUS_BadServiceUnsupported);
-    assert_int_equal(ep_ua_message_decode(other_ns, sizeof(other_ns), &pos,
-                                          &t, &out, &a, NULL, &st),
-                     EP_EUNSUPPORTED);
+    assert_int_equal(
+        ep_ua_message_decode(other_ns, sizeof(other_ns), &pos, &t, &out, &a, NULL, &st),
+        EP_EUNSUPPORTED);
     assert_int_equal(pos, 0);
     assert_null(t);
     ep_ua_arena_fini(&a);

@@ -21,8 +21,7 @@ static void *fill_alloc(ep_ua_arena *a, size_t n)
     return p;
 }
 
-static void fill(void *v, const ep_ua_type *t, ep_ua_arena *a, unsigned seed,
-                 unsigned depth);
+static void fill(void *v, const ep_ua_type *t, ep_ua_arena *a, unsigned seed, unsigned depth);
 
 static void fill_string(ep_ua_string *s, ep_ua_arena *a, unsigned seed)
 {
@@ -89,8 +88,7 @@ static const ep_ua_type *variant_type(unsigned seed, unsigned depth)
     return ep_ua_type_builtin(id);
 }
 
-static void fill_variant(ep_ua_variant *va, ep_ua_arena *a, unsigned seed,
-                         unsigned depth)
+static void fill_variant(ep_ua_variant *va, ep_ua_arena *a, unsigned seed, unsigned depth)
 {
     if (seed % 7 == 0)
         return; /* empty */
@@ -113,8 +111,7 @@ static void fill_variant(ep_ua_variant *va, ep_ua_arena *a, unsigned seed,
     va->array_len = n;
     va->data = fill_alloc(a, n * et->size);
     for (size_t i = 0; i < n; i++)
-        fill((uint8_t *)va->data + i * et->size, et, a,
-             seed * 11 + (unsigned)i, depth + 1);
+        fill((uint8_t *)va->data + i * et->size, et, a, seed * 11 + (unsigned)i, depth + 1);
     if (shape == 3) {
         va->dims_len = 2;
         va->dims = fill_alloc(a, 2 * sizeof(uint32_t));
@@ -123,8 +120,7 @@ static void fill_variant(ep_ua_variant *va, ep_ua_arena *a, unsigned seed,
     }
 }
 
-static void fill_eo(ep_ua_extensionobject *x, ep_ua_arena *a, unsigned seed,
-                    unsigned depth)
+static void fill_eo(ep_ua_extensionobject *x, ep_ua_arena *a, unsigned seed, unsigned depth)
 {
     switch (depth >= FILL_DEPTH ? 0 : seed % 3) {
     case 0:
@@ -147,8 +143,7 @@ static void fill_eo(ep_ua_extensionobject *x, ep_ua_arena *a, unsigned seed,
     }
 }
 
-static void fill_di(ep_ua_diagnosticinfo *di, ep_ua_arena *a, unsigned seed,
-                    unsigned depth)
+static void fill_di(ep_ua_diagnosticinfo *di, ep_ua_arena *a, unsigned seed, unsigned depth)
 {
     di->mask = (uint8_t)((seed * 37) & 0x7F);
     if (depth >= FILL_DEPTH)
@@ -165,8 +160,7 @@ static void fill_di(ep_ua_diagnosticinfo *di, ep_ua_arena *a, unsigned seed,
     }
 }
 
-static void fill(void *v, const ep_ua_type *t, ep_ua_arena *a, unsigned seed,
-                 unsigned depth)
+static void fill(void *v, const ep_ua_type *t, ep_ua_arena *a, unsigned seed, unsigned depth)
 {
     switch (t->kind) {
     case EP_UA_KIND_BOOLEAN:
@@ -246,8 +240,7 @@ static void fill(void *v, const ep_ua_type *t, ep_ua_arena *a, unsigned seed,
                 len = depth < FILL_DEPTH ? 2 : 1;
                 data = fill_alloc(a, len * ft->size);
                 for (size_t k = 0; k < len; k++)
-                    fill((uint8_t *)data + k * ft->size, ft, a,
-                         s + (unsigned)k, depth + 1);
+                    fill((uint8_t *)data + k * ft->size, ft, a, s + (unsigned)k, depth + 1);
             }
             memcpy(fv, &data, sizeof(data));
             memcpy((uint8_t *)v + f->len_offset, &len, sizeof(len));
@@ -269,8 +262,7 @@ static const uint8_t *head(const ep_buf *b)
     return b->data ? ep_buf_head(b) : (const uint8_t *)"";
 }
 
-static void dump_seeds(const ep_ua_type *t, const void *v, const ep_buf *b,
-                       bool message)
+static void dump_seeds(const ep_ua_type *t, const void *v, const ep_buf *b, bool message)
 {
     int sel = corpus_variant_sel(t);
     if (sel >= 0)
@@ -297,8 +289,7 @@ static void roundtrip(const ep_ua_type *t, unsigned seed, bool dump)
     ep_buf_init(&b3, 0);
     ep_err err = ep_ua_encode(v, t, &b1);
     if (err)
-        fail_msg("%s seed %u: encode failed: %s", t->name, seed,
-                 ep_err_name(err));
+        fail_msg("%s seed %u: encode failed: %s", t->name, seed, ep_err_name(err));
     total_bytes += ep_buf_used(&b1);
     if (dump)
         dump_seeds(t, v, &b1, true);
@@ -308,8 +299,7 @@ static void roundtrip(const ep_ua_type *t, unsigned seed, bool dump)
     if (!ep_ua_equal(v, out, t))
         fail_msg("%s seed %u: decoded value differs", t->name, seed);
     assert_int_equal(ep_ua_encode(out, t, &b2), EP_EOK);
-    assert_bytes(head(&b2), ep_buf_used(&b2), head(&b1),
-                 ep_buf_used(&b1));
+    assert_bytes(head(&b2), ep_buf_used(&b2), head(&b1), ep_buf_used(&b1));
 
     /* heap deep copy */
     void *copy = malloc(t->size);
@@ -318,8 +308,7 @@ static void roundtrip(const ep_ua_type *t, unsigned seed, bool dump)
     if (!ep_ua_equal(v, copy, t))
         fail_msg("%s seed %u: copy differs", t->name, seed);
     assert_int_equal(ep_ua_encode(copy, t, &b3), EP_EOK);
-    assert_bytes(head(&b3), ep_buf_used(&b3), head(&b1),
-                 ep_buf_used(&b1));
+    assert_bytes(head(&b3), ep_buf_used(&b3), head(&b1), ep_buf_used(&b1));
     ep_ua_clear(copy, t);
     free(copy);
 
@@ -343,8 +332,8 @@ static void test_every_type(void **state)
     }
     /* every structured type of the schema is in the table */
     assert_true(structs > 300);
-    print_message("round-tripped %d types x %d seeds, %zu bytes encoded\n",
-                  (int)EP_UA_TYPE_COUNT, SEEDS, total_bytes);
+    print_message("round-tripped %d types x %d seeds, %zu bytes encoded\n", (int)EP_UA_TYPE_COUNT,
+                  SEEDS, total_bytes);
 }
 
 /* Wide sweep over the built-ins with many seeds: covers every Variant

@@ -61,20 +61,18 @@ static inline ep_ua_allocator test_allocator(test_alloc *ta)
     return a;
 }
 
-static inline void hexdump_diff(const uint8_t *got, size_t gn,
-                                const uint8_t *exp, size_t en)
+static inline void hexdump_diff(const uint8_t *got, size_t gn, const uint8_t *exp, size_t en)
 {
     size_t n = gn > en ? gn : en;
     fprintf(stderr, "  off  got exp\n");
     for (size_t i = 0; i < n; i++) {
         int g = i < gn ? got[i] : -1, e = i < en ? exp[i] : -1;
-        fprintf(stderr, "%5zu  %02x  %02x%s\n", i, (unsigned)(g & 0xff),
-                (unsigned)(e & 0xff), g != e ? "  <--" : "");
+        fprintf(stderr, "%5zu  %02x  %02x%s\n", i, (unsigned)(g & 0xff), (unsigned)(e & 0xff),
+                g != e ? "  <--" : "");
     }
 }
 
-static inline void assert_bytes(const uint8_t *got, size_t gn,
-                                const uint8_t *exp, size_t en)
+static inline void assert_bytes(const uint8_t *got, size_t gn, const uint8_t *exp, size_t en)
 {
     if (gn != en || memcmp(got, exp, en) != 0) {
         hexdump_diff(got, gn, exp, en);
@@ -83,8 +81,8 @@ static inline void assert_bytes(const uint8_t *got, size_t gn,
 }
 
 /* Encodes value and compares with exp. */
-static inline void check_encode(const void *value, const ep_ua_type *t,
-                                const uint8_t *exp, size_t n)
+static inline void check_encode(const void *value, const ep_ua_type *t, const uint8_t *exp,
+                                size_t n)
 {
     ep_buf b;
     ep_buf_init(&b, 0);
@@ -94,23 +92,21 @@ static inline void check_encode(const void *value, const ep_ua_type *t,
 }
 
 /* Decodes exp completely into out (t->size bytes) from arena a. */
-static inline void check_decode_into(const uint8_t *exp, size_t n,
-                                     const ep_ua_type *t, void *out,
+static inline void check_decode_into(const uint8_t *exp, size_t n, const ep_ua_type *t, void *out,
                                      ep_ua_arena *a)
 {
     size_t pos = 0;
     ep_ua_status st = 1;
     ep_err err = ep_ua_decode(exp, n, &pos, t, out, a, NULL, &st);
     if (err)
-        fail_msg("decode of %s failed: %s, status %s at", t->name,
-                 ep_err_name(err), ep_ua_status_name(st));
+        fail_msg("decode of %s failed: %s, status %s at", t->name, ep_err_name(err),
+                 ep_ua_status_name(st));
     assert_int_equal(st, EP_UA_STATUS_Good);
     assert_int_equal(pos, n);
 }
 
 /* Every strict prefix of a valid encoding must fail cleanly. */
-static inline void check_prefixes(const uint8_t *exp, size_t n,
-                                  const ep_ua_type *t, ep_ua_arena *a)
+static inline void check_prefixes(const uint8_t *exp, size_t n, const ep_ua_type *t, ep_ua_arena *a)
 {
     void *out = malloc(t->size);
     assert_non_null(out);
@@ -124,8 +120,7 @@ static inline void check_prefixes(const uint8_t *exp, size_t n,
         size_t before = ep_ua_arena_used(a);
         ep_err err = ep_ua_decode(pre, k, &pos, t, out, a, NULL, &st);
         if (err != EP_EMALFORMED)
-            fail_msg("%s: prefix %zu/%zu gave %s", t->name, k, n,
-                     ep_err_name(err));
+            fail_msg("%s: prefix %zu/%zu gave %s", t->name, k, n, ep_err_name(err));
         assert_int_equal(st, EP_UA_STATUS_BadDecodingError);
         assert_int_equal(pos, 0);
         /* The arena was rewound: a failed decode keeps no memory. */
@@ -136,8 +131,8 @@ static inline void check_prefixes(const uint8_t *exp, size_t n,
 }
 
 /* Full golden-vector check of value against exp. */
-static inline void check_vector(const void *value, const ep_ua_type *t,
-                                const uint8_t *exp, size_t n)
+static inline void check_vector(const void *value, const ep_ua_type *t, const uint8_t *exp,
+                                size_t n)
 {
     check_encode(value, t, exp, n);
     ep_ua_arena a;
@@ -153,15 +148,14 @@ static inline void check_vector(const void *value, const ep_ua_type *t,
     ep_ua_arena_fini(&a);
 }
 
-#define CHECK_VECTOR(value, tname, ...)                                       \
-    do {                                                                       \
-        static const uint8_t exp_[] = {__VA_ARGS__};                           \
-        check_vector((value), EP_UA_T(tname), exp_, sizeof(exp_));             \
+#define CHECK_VECTOR(value, tname, ...)                                                            \
+    do {                                                                                           \
+        static const uint8_t exp_[] = {__VA_ARGS__};                                               \
+        check_vector((value), EP_UA_T(tname), exp_, sizeof(exp_));                                 \
     } while (0)
 
 /* Decodes bytes expecting failure err with status st. */
-static inline void check_reject(const uint8_t *p, size_t n,
-                                const ep_ua_type *t, ep_err err,
+static inline void check_reject(const uint8_t *p, size_t n, const ep_ua_type *t, ep_err err,
                                 ep_ua_status st)
 {
     ep_ua_arena a;
@@ -172,8 +166,7 @@ static inline void check_reject(const uint8_t *p, size_t n,
     ep_ua_status got = 0;
     ep_err e = ep_ua_decode(p, n, &pos, t, out, &a, NULL, &got);
     if (e != err)
-        fail_msg("%s: expected %s, got %s", t->name, ep_err_name(err),
-                 ep_err_name(e));
+        fail_msg("%s: expected %s, got %s", t->name, ep_err_name(err), ep_err_name(e));
     assert_int_equal(got, st);
     assert_int_equal(pos, 0);
     /* Output zeroed on failure. */
@@ -189,8 +182,7 @@ static inline void check_reject(const uint8_t *p, size_t n,
 /* Fuzz seeds: when EP_UA_CORPUS_DIR is set, tests write the encodings they
  * produce to $EP_UA_CORPUS_DIR/<corpus>/<hash>, prefixed by sel when
  * sel >= 0 (the harness's type selector byte). */
-static inline void corpus_dump(const char *corpus, int sel, const uint8_t *p,
-                               size_t n)
+static inline void corpus_dump(const char *corpus, int sel, const uint8_t *p, size_t n)
 {
     const char *dir = getenv("EP_UA_CORPUS_DIR");
     if (dir == NULL || *dir == 0)
@@ -204,8 +196,7 @@ static inline void corpus_dump(const char *corpus, int sel, const uint8_t *p,
     snprintf(path, sizeof(path), "%s/%s", dir, corpus);
     mkdir(dir, 0755);
     mkdir(path, 0755);
-    snprintf(path, sizeof(path), "%s/%s/seed-%016llx", dir, corpus,
-             (unsigned long long)h);
+    snprintf(path, sizeof(path), "%s/%s/seed-%016llx", dir, corpus, (unsigned long long)h);
     FILE *f = fopen(path, "wb");
     if (f == NULL)
         return;
@@ -233,11 +224,10 @@ static inline int corpus_variant_sel(const ep_ua_type *t)
     }
 }
 
-#define CHECK_REJECT(tname, err, st, ...)                                      \
-    do {                                                                       \
-        static const uint8_t in_[] = {__VA_ARGS__};                            \
-        check_reject(in_, sizeof(in_), EP_UA_T(tname), (err),                  \
-                     EP_UA_STATUS_##st);                                       \
+#define CHECK_REJECT(tname, err, st, ...)                                                          \
+    do {                                                                                           \
+        static const uint8_t in_[] = {__VA_ARGS__};                                                \
+        check_reject(in_, sizeof(in_), EP_UA_T(tname), (err), EP_UA_STATUS_##st);                  \
     } while (0)
 
 #endif

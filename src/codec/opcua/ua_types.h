@@ -180,12 +180,12 @@ enum {
 };
 
 typedef struct ep_ua_extensionobject {
-    uint8_t encoding;        /* EP_UA_EXTOBJ_* */
-    ep_ua_nodeid type_id;    /* encoding id as on the wire; for DECODED the
-                                encoder uses type->binary_encoding_id */
-    ep_ua_bytestring body;   /* BINARY, XML */
-    const ep_ua_type *type;  /* DECODED: a structure with an encoding id */
-    void *data;              /* DECODED: the value, of type *type */
+    uint8_t encoding;       /* EP_UA_EXTOBJ_* */
+    ep_ua_nodeid type_id;   /* encoding id as on the wire; for DECODED the
+                               encoder uses type->binary_encoding_id */
+    ep_ua_bytestring body;  /* BINARY, XML */
+    const ep_ua_type *type; /* DECODED: a structure with an encoding id */
+    void *data;             /* DECODED: the value, of type *type */
 } ep_ua_extensionobject;
 
 /* Variant. type NULL is the empty variant. Scalars: data points to one value
@@ -259,10 +259,7 @@ static inline ep_ua_string ep_ua_string_from(const char *s)
     return r;
 }
 
-static inline bool ep_ua_string_is_null(const ep_ua_string *s)
-{
-    return s->data == NULL;
-}
+static inline bool ep_ua_string_is_null(const ep_ua_string *s) { return s->data == NULL; }
 
 /* ep_ua_nodeid_numeric returns the numeric NodeId ns=<ns>;i=<id>. */
 static inline ep_ua_nodeid ep_ua_nodeid_numeric(uint16_t ns, uint32_t id)

@@ -20,8 +20,7 @@ _Alignas(max_align_t) uint8_t ep_ua_empty_sentinel[16];
 
 /* ---- lookup ---- */
 
-static const ep_ua_type *find_entry(const ep_ua_type_entry *tab, size_t n,
-                                    uint32_t id)
+static const ep_ua_type *find_entry(const ep_ua_type_entry *tab, size_t n, uint32_t id)
 {
     size_t lo = 0, hi = n;
     while (lo < hi) {
@@ -38,14 +37,12 @@ static const ep_ua_type *find_entry(const ep_ua_type_entry *tab, size_t n,
 
 const ep_ua_type *ep_ua_type_by_encoding_id(uint32_t id)
 {
-    return find_entry(ep_ua__types_by_encoding_id,
-                      ep_ua__types_by_encoding_id_len, id);
+    return find_entry(ep_ua__types_by_encoding_id, ep_ua__types_by_encoding_id_len, id);
 }
 
 const ep_ua_type *ep_ua_type_by_type_id(uint32_t id)
 {
-    return find_entry(ep_ua__types_by_type_id, ep_ua__types_by_type_id_len,
-                      id);
+    return find_entry(ep_ua__types_by_type_id, ep_ua__types_by_type_id_len, id);
 }
 
 const ep_ua_type *ep_ua_type_by_name(const char *name)
@@ -67,25 +64,15 @@ const ep_ua_type *ep_ua_type_builtin(unsigned builtin_id)
 
 /* ---- helpers ---- */
 
-static inline const void *cat(const void *base, size_t off)
-{
-    return (const uint8_t *)base + off;
-}
+static inline const void *cat(const void *base, size_t off) { return (const uint8_t *)base + off; }
 
-static inline void *at(void *base, size_t off)
-{
-    return (uint8_t *)base + off;
-}
+static inline void *at(void *base, size_t off) { return (uint8_t *)base + off; }
 
-static inline bool owned(const void *p)
-{
-    return p != NULL && p != EP_UA_EMPTY;
-}
+static inline bool owned(const void *p) { return p != NULL && p != EP_UA_EMPTY; }
 
 /* ---- equal ---- */
 
-static bool eq(const void *a, const void *b, const ep_ua_type *t,
-               unsigned depth);
+static bool eq(const void *a, const void *b, const ep_ua_type *t, unsigned depth);
 
 static bool str_eq(const ep_ua_string *a, const ep_ua_string *b)
 {
@@ -96,8 +83,8 @@ static bool str_eq(const ep_ua_string *a, const ep_ua_string *b)
 
 static bool guid_eq(const ep_ua_guid *a, const ep_ua_guid *b)
 {
-    return a->data1 == b->data1 && a->data2 == b->data2 &&
-           a->data3 == b->data3 && memcmp(a->data4, b->data4, 8) == 0;
+    return a->data1 == b->data1 && a->data2 == b->data2 && a->data3 == b->data3 &&
+           memcmp(a->data4, b->data4, 8) == 0;
 }
 
 static bool nodeid_eq(const ep_ua_nodeid *a, const ep_ua_nodeid *b)
@@ -114,8 +101,8 @@ static bool nodeid_eq(const ep_ua_nodeid *a, const ep_ua_nodeid *b)
     }
 }
 
-static bool array_eq(const void *a, size_t alen, const void *b, size_t blen,
-                     const ep_ua_type *t, unsigned depth)
+static bool array_eq(const void *a, size_t alen, const void *b, size_t blen, const ep_ua_type *t,
+                     unsigned depth)
 {
     if ((a == NULL) != (b == NULL) || alen != blen)
         return false;
@@ -125,8 +112,7 @@ static bool array_eq(const void *a, size_t alen, const void *b, size_t blen,
     return true;
 }
 
-static bool variant_eq(const ep_ua_variant *a, const ep_ua_variant *b,
-                       unsigned depth)
+static bool variant_eq(const ep_ua_variant *a, const ep_ua_variant *b, unsigned depth)
 {
     if (a->type != b->type)
         return false;
@@ -138,25 +124,21 @@ static bool variant_eq(const ep_ua_variant *a, const ep_ua_variant *b,
         return false;
     if (!a->is_array)
         return a->data && b->data && eq(a->data, b->data, a->type, depth);
-    return array_eq(a->data, a->array_len, b->data, b->array_len, a->type,
-                    depth);
+    return array_eq(a->data, a->array_len, b->data, b->array_len, a->type, depth);
 }
 
-static bool eo_eq(const ep_ua_extensionobject *a,
-                  const ep_ua_extensionobject *b, unsigned depth)
+static bool eo_eq(const ep_ua_extensionobject *a, const ep_ua_extensionobject *b, unsigned depth)
 {
     if (a->encoding != b->encoding)
         return false;
     if (a->encoding == EP_UA_EXTOBJ_DECODED)
-        return a->type == b->type && a->data && b->data &&
-               eq(a->data, b->data, a->type, depth);
+        return a->type == b->type && a->data && b->data && eq(a->data, b->data, a->type, depth);
     if (!nodeid_eq(&a->type_id, &b->type_id))
         return false;
     return a->encoding == EP_UA_EXTOBJ_EMPTY || str_eq(&a->body, &b->body);
 }
 
-static bool dv_eq(const ep_ua_datavalue *a, const ep_ua_datavalue *b,
-                  unsigned depth)
+static bool dv_eq(const ep_ua_datavalue *a, const ep_ua_datavalue *b, unsigned depth)
 {
     uint8_t m = a->mask & 0x3F;
     if (m != (b->mask & 0x3F))
@@ -165,23 +147,18 @@ static bool dv_eq(const ep_ua_datavalue *a, const ep_ua_datavalue *b,
         return false;
     if ((m & EP_UA_DATAVALUE_STATUS) && a->status != b->status)
         return false;
-    if ((m & EP_UA_DATAVALUE_SOURCE_TIMESTAMP) &&
-        a->source_timestamp != b->source_timestamp)
+    if ((m & EP_UA_DATAVALUE_SOURCE_TIMESTAMP) && a->source_timestamp != b->source_timestamp)
         return false;
-    if ((m & EP_UA_DATAVALUE_SOURCE_PICOSECONDS) &&
-        a->source_picoseconds != b->source_picoseconds)
+    if ((m & EP_UA_DATAVALUE_SOURCE_PICOSECONDS) && a->source_picoseconds != b->source_picoseconds)
         return false;
-    if ((m & EP_UA_DATAVALUE_SERVER_TIMESTAMP) &&
-        a->server_timestamp != b->server_timestamp)
+    if ((m & EP_UA_DATAVALUE_SERVER_TIMESTAMP) && a->server_timestamp != b->server_timestamp)
         return false;
-    if ((m & EP_UA_DATAVALUE_SERVER_PICOSECONDS) &&
-        a->server_picoseconds != b->server_picoseconds)
+    if ((m & EP_UA_DATAVALUE_SERVER_PICOSECONDS) && a->server_picoseconds != b->server_picoseconds)
         return false;
     return true;
 }
 
-static bool di_eq(const ep_ua_diagnosticinfo *a,
-                  const ep_ua_diagnosticinfo *b, unsigned depth)
+static bool di_eq(const ep_ua_diagnosticinfo *a, const ep_ua_diagnosticinfo *b, unsigned depth)
 {
     uint8_t m = a->mask & 0x7F;
     if (m != (b->mask & 0x7F))
@@ -192,11 +169,9 @@ static bool di_eq(const ep_ua_diagnosticinfo *a,
         return false;
     if ((m & EP_UA_DIAG_LOCALE) && a->locale != b->locale)
         return false;
-    if ((m & EP_UA_DIAG_LOCALIZED_TEXT) &&
-        a->localized_text != b->localized_text)
+    if ((m & EP_UA_DIAG_LOCALIZED_TEXT) && a->localized_text != b->localized_text)
         return false;
-    if ((m & EP_UA_DIAG_ADDITIONAL_INFO) &&
-        !str_eq(&a->additional_info, &b->additional_info))
+    if ((m & EP_UA_DIAG_ADDITIONAL_INFO) && !str_eq(&a->additional_info, &b->additional_info))
         return false;
     if ((m & EP_UA_DIAG_INNER_STATUS) && a->inner_status != b->inner_status)
         return false;
@@ -206,8 +181,7 @@ static bool di_eq(const ep_ua_diagnosticinfo *a,
     return true;
 }
 
-static bool eq(const void *a, const void *b, const ep_ua_type *t,
-               unsigned depth)
+static bool eq(const void *a, const void *b, const ep_ua_type *t, unsigned depth)
 {
     if (++depth > VALUE_MAX_DEPTH)
         return false;
@@ -225,8 +199,7 @@ static bool eq(const void *a, const void *b, const ep_ua_type *t,
     case EP_UA_KIND_EXPANDEDNODEID: {
         const ep_ua_expandednodeid *x = a, *y = b;
         return nodeid_eq(&x->node_id, &y->node_id) &&
-               str_eq(&x->namespace_uri, &y->namespace_uri) &&
-               x->server_index == y->server_index;
+               str_eq(&x->namespace_uri, &y->namespace_uri) && x->server_index == y->server_index;
     }
     case EP_UA_KIND_QUALIFIEDNAME: {
         const ep_ua_qualifiedname *x = a, *y = b;
@@ -293,8 +266,7 @@ static void nodeid_clr(ep_ua_nodeid *n)
         str_clr(&n->id.string);
 }
 
-static void array_clr(void *data, size_t len, const ep_ua_type *t,
-                      unsigned depth)
+static void array_clr(void *data, size_t len, const ep_ua_type *t, unsigned depth)
 {
     if (!owned(data))
         return;
@@ -398,8 +370,7 @@ void ep_ua_clear(void *v, const ep_ua_type *t)
 
 /* ---- copy ---- */
 
-static ep_err cp(const void *src, void *dst, const ep_ua_type *t,
-                 unsigned depth);
+static ep_err cp(const void *src, void *dst, const ep_ua_type *t, unsigned depth);
 
 static ep_err str_cp(const ep_ua_string *s, ep_ua_string *d)
 {
@@ -438,8 +409,7 @@ static ep_err nodeid_cp(const ep_ua_nodeid *s, ep_ua_nodeid *d)
 }
 
 /* Allocates and copies a single value; *out set only on success. */
-static ep_err new_cp(const void *src, const ep_ua_type *t, void **out,
-                     unsigned depth)
+static ep_err new_cp(const void *src, const ep_ua_type *t, void **out, unsigned depth)
 {
     void *m = calloc(1, t->size);
     if (m == NULL)
@@ -455,8 +425,7 @@ static ep_err new_cp(const void *src, const ep_ua_type *t, void **out,
 }
 
 /* Copies an array into *out (NULL, EP_UA_EMPTY or owned memory). */
-static ep_err array_cp(const void *src, size_t len, const ep_ua_type *t,
-                       void **out, unsigned depth)
+static ep_err array_cp(const void *src, size_t len, const ep_ua_type *t, void **out, unsigned depth)
 {
     if (src == NULL)
         return len ? EP_EINVAL : EP_EOK;
@@ -483,8 +452,7 @@ static ep_err array_cp(const void *src, size_t len, const ep_ua_type *t,
     return EP_EOK;
 }
 
-static ep_err variant_cp(const ep_ua_variant *s, ep_ua_variant *d,
-                         unsigned depth)
+static ep_err variant_cp(const ep_ua_variant *s, ep_ua_variant *d, unsigned depth)
 {
     if (s->type == NULL)
         return EP_EOK;
@@ -512,8 +480,7 @@ static ep_err variant_cp(const ep_ua_variant *s, ep_ua_variant *d,
     return new_cp(s->data, s->type, &d->data, depth);
 }
 
-static ep_err cp(const void *src, void *dst, const ep_ua_type *t,
-                 unsigned depth)
+static ep_err cp(const void *src, void *dst, const ep_ua_type *t, unsigned depth)
 {
     if (++depth > VALUE_MAX_DEPTH)
         return EP_EINVAL;
