@@ -143,6 +143,11 @@ def mosquitto_config(port, limits, settings=None):
         "log_type warning",
         "log_type notice",
     ]
+    if os.geteuid() == 0:
+        # Mosquitto started as root switches to user "mosquitto", and a
+        # credential change clears the parent-death signal that takes the
+        # broker down with a killed test process.
+        global_lines.append("user root")
     listener_lines = ["listener %d %s" % (port, HOST),
                       "allow_anonymous true"]
     merged = dict(settings or {})
@@ -520,6 +525,8 @@ class _Result(unittest.TextTestResult):
 
     def _with_broker_output(self, test, err):
         text = self._exc_info_to_string(err, test)
+        if issubclass(err[0], BrokerStartError):
+            return text            # already carries the broker's output
         if isinstance(test, BrokerTestCase) and getattr(test, "_brokers", None):
             text += "\n" + test.broker_report()
         return text
