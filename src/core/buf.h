@@ -47,8 +47,9 @@ void ep_buf_consume(ep_buf *b, size_t n);
 void ep_buf_shrink(ep_buf *b, size_t keep);
 
 static inline size_t ep_buf_used(const ep_buf *b) { return b->len - b->off; }
-static inline uint8_t *ep_buf_head(const ep_buf *b) { return b->data + b->off; }
-static inline uint8_t *ep_buf_tail(const ep_buf *b) { return b->data + b->len; }
+/* Pointer arithmetic on a buffer that never grew would be NULL + 0. */
+static inline uint8_t *ep_buf_head(const ep_buf *b) { return b->data ? b->data + b->off : NULL; }
+static inline uint8_t *ep_buf_tail(const ep_buf *b) { return b->data ? b->data + b->len : NULL; }
 static inline size_t ep_buf_room(const ep_buf *b) { return b->cap - b->len; }
 
 #endif
