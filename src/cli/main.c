@@ -10,6 +10,9 @@
 #ifdef HAVE_EP_SVC_BENCH
 #include "svc/bench/bench.h"
 #endif
+#ifdef HAVE_EP_SVC_OPCUA_CLIENT
+#include "cli/cmd_opcua.h"
+#endif
 #ifdef HAVE_EP_SVC_MQTTC
 #include "cli/cmd_mqtt.h"
 #endif
@@ -25,6 +28,9 @@ static const ep_cli_cmd commands[] = {
 #ifdef HAVE_EP_SVC_MQTTC
     {"pub", "publish MQTT messages", ep_cmd_pub},
     {"sub", "subscribe to MQTT topics and print the messages", ep_cmd_sub},
+#endif
+#ifdef HAVE_EP_SVC_OPCUA_CLIENT
+    {"opcua", "OPC UA client: endpoints, browse, read, write, call, subscribe, trust", ep_cmd_opcua},
 #endif
     {"version", "print the version", ep_cmd_version},
     {"help", "show help for a command", cmd_help},

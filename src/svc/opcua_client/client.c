@@ -97,7 +97,7 @@ void ep_uac__set_link_factory(ep_uac *c, ep_uac_link_factory f, void *ud)
     c->link_factory_ud = ud;
 }
 
-ep_err ep_uac__err_from_status(ep_ua_status st)
+ep_err ep_uac_err_from_status(ep_ua_status st)
 {
     switch (st & 0xFFFF0000u) {
     case EP_UA_STATUS_BadTimeout:

@@ -141,6 +141,11 @@ const char *ep_uac_state_name(ep_uac_state st);
  * borrowed until the next client call. */
 const char *ep_uac_last_error(const ep_uac *c);
 
+/* ep_uac_err_from_status classifies a status: EP_ESECURITY for certificate,
+ * signature, policy and identity failures, EP_ETIMEDOUT for BadTimeout,
+ * EP_EPROTO otherwise. Any thread. */
+ep_err ep_uac_err_from_status(ep_ua_status st);
+
 /* Statistics, for tests and the benchmark. */
 typedef struct ep_uac_stats {
     uint64_t requests, responses, timeouts;

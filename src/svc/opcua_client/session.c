@@ -173,7 +173,7 @@ static void activate_done(ep_uac *c, ep_uac_req *r, ep_err err,
 {
     bool after_create = r->ictx != NULL;
     if (err == EP_EOK && st != EP_UA_STATUS_Good)
-        err = ep_uac__err_from_status(st);
+        err = ep_uac_err_from_status(st);
     if (err != EP_EOK) {
         if (!after_create && err != EP_ECLOSED && err != EP_ETIMEDOUT &&
             c->phase == EP_UAC_PH_ACTIVATE) {
@@ -351,7 +351,7 @@ static void create_done(ep_uac *c, ep_uac_req *r, ep_err err, ep_ua_status st,
 {
     (void)r;
     if (err == EP_EOK && st != EP_UA_STATUS_Good)
-        err = ep_uac__err_from_status(st);
+        err = ep_uac_err_from_status(st);
     if (err != EP_EOK) {
         fail_session(c, err, st, "CreateSession");
         return;

@@ -246,8 +246,6 @@ void ep_uac__connect_failed(ep_uac *c, ep_err err, ep_ua_status st);
 void ep_uac__set_link_factory(ep_uac *c, ep_uac_link_factory f, void *ud);
 /* ep_uac__keepalive_kick re-arms the watchdog after traffic. */
 void ep_uac__keepalive_arm(ep_uac *c);
-/* map a status to the error class the CLI reports */
-ep_err ep_uac__err_from_status(ep_ua_status st);
 
 static inline ep_ua_datetime ep_uac__now_dt(void)
 {
