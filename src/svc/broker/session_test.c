@@ -44,7 +44,7 @@ static const char *queued_payload(bk_session *s, uint32_t i)
 static void fill(bk_session *s, int n)
 {
     for (int i = 0; i < n; i++) {
-        char p[8];
+        char p[16];
         snprintf(p, sizeof(p), "m%d", i);
         ep_msg *m = msg(p, 1);
         bk_session_deliver(s, m, 1, false);
