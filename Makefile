@@ -1,15 +1,16 @@
 # The two commands of the README:
 #   make run   - install what is missing, build, start `edgeplane run`
-#   make test  - install build and test dependencies, build normal and
-#                ASan/UBSan (+libFuzzer) variants, run every test with ctest
+#   make test  - install build and test dependencies, build normal,
+#                ASan/UBSan (+libFuzzer) and TSan variants, run every test
 # Other targets: build, asan, check (warnings with clang + cppcheck), bench, clean.
 
 JOBS ?= $(shell nproc)
 BUILD ?= build
 ASAN_BUILD ?= build-asan
+TSAN_BUILD ?= build-tsan
 CTEST_ARGS ?= --output-on-failure
 
-.PHONY: all run test build asan deps-run deps-test check bench clean test-normal test-asan
+.PHONY: all run test build asan tsan deps-run deps-test check bench clean test-normal test-asan test-tsan
 
 all: build
 
@@ -31,6 +32,21 @@ $(ASAN_BUILD)/Makefile:
 asan: $(ASAN_BUILD)/Makefile
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
 
+$(TSAN_BUILD)/Makefile:
+	CC=clang cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DEP_TSAN=ON
+
+# ThreadSanitizer covers the threaded code: the loop/mailbox tests, the
+# in-process broker test, and the paho interop suite against a TSan broker.
+TSAN_TARGETS = edgeplane ep_core_loop_test ep_svc_broker_auth_test
+tsan: $(TSAN_BUILD)/Makefile
+	@cmake --build $(TSAN_BUILD) -j $(JOBS) --target $(TSAN_TARGETS)
+
+test-tsan: tsan
+	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 ./$(TSAN_BUILD)/src/core/ep_core_loop_test
+	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 ./$(TSAN_BUILD)/src/svc/broker/ep_svc_broker_auth_test
+	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 EP_BINARY=$(CURDIR)/$(TSAN_BUILD)/edgeplane \
+	  /usr/bin/python3 tests/interop/mqtt/test_paho.py
+
 run: deps-run build
 	@exec ./$(BUILD)/edgeplane run
 
@@ -45,6 +61,7 @@ test: deps-test
 	@$(MAKE) --no-print-directory check
 	@$(MAKE) --no-print-directory test-normal
 	@$(MAKE) --no-print-directory test-asan
+	@$(MAKE) --no-print-directory test-tsan
 
 check:
 	@sh tools/check.sh
@@ -53,4 +70,4 @@ bench: build
 	@sh bench/broker-vs-mosquitto.sh
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) build-clang
