@@ -21,6 +21,7 @@ enum {
 int ep_cmd_broker(int argc, char **argv);
 int ep_cmd_run(int argc, char **argv);
 int ep_cmd_version(int argc, char **argv);
+int ep_cmd_config(int argc, char **argv);
 
 /* ep_cli_wait_for_signal blocks SIGINT/SIGTERM/SIGHUP in the calling thread
  * (call before starting service threads so they inherit the mask) and, with

@@ -32,6 +32,7 @@ static const ep_cli_cmd commands[] = {
 #ifdef HAVE_EP_SVC_OPCUA_CLIENT
     {"opcua", "OPC UA client: endpoints, browse, read, write, call, subscribe, trust", ep_cmd_opcua},
 #endif
+    {"config", "configuration reference, schema, effective values and checks", ep_cmd_config},
     {"version", "print the version", ep_cmd_version},
     {"help", "show help for a command", cmd_help},
 };

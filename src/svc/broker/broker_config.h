@@ -31,4 +31,8 @@ ep_err ep_broker_config_bind(const ep_cfg_node *root, ep_broker_config *cfg, ep_
  * EP_EIO when the file cannot be read (reported in errs). */
 ep_err ep_broker_config_load(const char *path, ep_broker_config *cfg, ep_cfg_errs *errs);
 
+/* ep_broker_config_dump writes the effective YAML (defaults filled in) for
+ * the section at root (NULL: all defaults). Errors go to stderr. */
+ep_err ep_broker_config_dump(const ep_cfg_node *root, FILE *f);
+
 #endif

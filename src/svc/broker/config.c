@@ -51,9 +51,9 @@ static const ep_cfg_field limit_fields[] = {
     {.name = "max_packet_size", .type = EP_CFG_SIZE, L(max_packet_size), .def = "1MiB", .min = 64,
      .max = 268435460,
      .help = "Largest MQTT packet accepted, announced in CONNACK; larger ones are refused from their header."},
-    {.name = "max_queued_messages", .type = EP_CFG_UINT, L(max_queued_messages), .def = "1000",
+    {.name = "max_queued_messages", .type = EP_CFG_UINT, L(max_queued_messages), .def = "10000",
      .min = 1, .help = "Messages queued per session while its window is full or it is offline."},
-    {.name = "max_queued_bytes", .type = EP_CFG_SIZE, L(max_queued_bytes), .def = "16MiB",
+    {.name = "max_queued_bytes", .type = EP_CFG_SIZE, L(max_queued_bytes), .def = "64MiB",
      .min = 1024, .help = "Bytes queued per session."},
     {.name = "queue_policy", .type = EP_CFG_ENUM, L(queue_policy), .def = "drop_oldest",
      .choices = queue_policies, .help = "What a full session queue does with a new message."},
@@ -161,5 +161,19 @@ ep_err ep_broker_config_load(const char *path, ep_broker_config *cfg, ep_cfg_err
         err = ep_broker_config_bind(sec ? sec : root, cfg, errs);
     }
     ep_cfg_tree_free(t);
+    return err;
+}
+
+ep_err ep_broker_config_dump(const ep_cfg_node *root, FILE *f)
+{
+    yaml_broker y;
+    ep_cfg_errs errs = {0};
+    memset(&y, 0, sizeof(y));
+    ep_err err = ep_cfg_bind(broker_fields, root, &y, &errs);
+    ep_cfg_errs_print(&errs, stderr);
+    ep_cfg_errs_fini(&errs);
+    if (err == EP_EOK)
+        err = ep_cfg_dump(broker_fields, &y, f);
+    ep_cfg_clear(broker_fields, &y);
     return err;
 }
