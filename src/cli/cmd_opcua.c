@@ -49,6 +49,8 @@ typedef struct ua_cli {
     long count;
     double duration_s;
     const char *select;
+    long queue;
+    bool stats;
     int npos;
     char **pos; /* positional arguments after the URL */
 
@@ -144,8 +146,15 @@ static void usage_sub(FILE *f, const char *sub)
                    "Server)\n"
                    "  --select LIST    event fields, comma-separated (default\n"
                    "                   EventId,Time,SourceName,Severity,Message)\n"
+                   "  --queue N        server-side queue per item (default 10,\n"
+                   "                   events 100)\n"
                    "  --count N        exit after N notifications\n"
-                   "  --duration S     exit after S seconds\n\n");
+                   "  --duration S     exit after S seconds\n"
+                   "  --stats          print client statistics (JSON) to stderr\n"
+                   "                   at the end\n"
+                   "The connection is re-established automatically when lost; "
+                   "notifications\nthe server still holds are recovered "
+                   "(Republish), in order.\n\n");
     else if (strcmp(sub, "trust") == 0) {
         fprintf(f, "usage: edgeplane opcua trust NAME --pki DIR\n"
                    "       edgeplane opcua trust --list --pki DIR\n\n"
@@ -179,6 +188,8 @@ enum {
     OPT_EVENTS,
     OPT_SELECT,
     OPT_LIST,
+    OPT_QUEUE,
+    OPT_STATS,
 };
 
 static bool parse_num(const char *s, double lo, double hi, double *out)
@@ -213,6 +224,8 @@ static int parse_args(ua_cli *u, int argc, char **argv, bool *list)
         {"events", no_argument, NULL, OPT_EVENTS},
         {"select", required_argument, NULL, OPT_SELECT},
         {"list", no_argument, NULL, OPT_LIST},
+        {"queue", required_argument, NULL, OPT_QUEUE},
+        {"stats", no_argument, NULL, OPT_STATS},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -260,6 +273,14 @@ static int parse_args(ua_cli *u, int argc, char **argv, bool *list)
             break;
         case OPT_LIST:
             *list = true;
+            break;
+        case OPT_QUEUE:
+            if (!parse_num(optarg, 1, 1e6, &d))
+                goto bad;
+            u->queue = (long)d;
+            break;
+        case OPT_STATS:
+            u->stats = true;
             break;
         case OPT_SELECT:
             u->select = optarg;
@@ -886,7 +907,7 @@ static void print_dv(const char *node, const ep_ua_datavalue *dv, bool json)
         memset(&t, 0, sizeof(t));
         t.type = EP_UA_T(DateTime);
         t.data = (void *)(uintptr_t)&dv->source_timestamp;
-        ep_uac_variant_format(&t, true, ts, sizeof(ts));
+        ep_uac_variant_format(&t, json, ts, sizeof(ts));
     }
     if (json) {
         printf("{\"node\":\"%s\",\"value\":%s,\"type\":\"%s\",\"status\":\"%s\"",
@@ -1147,6 +1168,8 @@ static void on_sub_data(ep_uac *c, uint32_t sub_id, uint32_t h,
     (void)sub_id;
     sub_state *s = ud;
     const char *node = h < (uint32_t)s->u->npos ? s->u->pos[h] : "?";
+    if (s->u->count && s->seen >= s->u->count)
+        return;
     if (!s->u->json) {
         char ts[64];
         now_text(ts, sizeof(ts));
@@ -1165,6 +1188,8 @@ static void on_sub_event(ep_uac *c, uint32_t sub_id, uint32_t h, size_t n,
     (void)sub_id;
     sub_state *s = ud;
     const char *node = h < (uint32_t)s->u->npos ? s->u->pos[h] : "?";
+    if (s->u->count && s->seen >= s->u->count)
+        return;
     if (s->u->json)
         printf("{\"node\":\"%s\",\"event\":{", node);
     else {
@@ -1258,7 +1283,8 @@ static int cmd_subscribe(ua_cli *u)
         }
         items[i].client_handle = (uint32_t)i;
         items[i].sampling_ms = u->sampling_ms;
-        items[i].queue_size = u->events ? 100 : 10;
+        items[i].queue_size = u->queue ? (uint32_t)u->queue
+                                       : u->events ? 100 : 10;
         if (u->events) {
             items[i].nselect = nsel;
             items[i].select = (const char *const *)sel;
@@ -1313,6 +1339,24 @@ static int cmd_subscribe(ua_cli *u)
     }
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
+    if (u->stats) {
+        ep_uac_stats st;
+        ep_uac_get_stats(u->c, &st);
+        fprintf(stderr,
+                "{\"stats\":{\"notifications\":%llu,\"publish_responses\":%llu,"
+                "\"keepalives\":%llu,\"republished\":%llu,\"lost\":%llu,"
+                "\"reconnects\":%llu,\"session_recreated\":%llu,"
+                "\"transfers\":%llu,\"timeouts\":%llu}}\n",
+                (unsigned long long)st.notifications,
+                (unsigned long long)st.publish_responses,
+                (unsigned long long)st.keepalives,
+                (unsigned long long)st.republished,
+                (unsigned long long)st.lost,
+                (unsigned long long)st.reconnects,
+                (unsigned long long)st.session_recreated,
+                (unsigned long long)st.transfers,
+                (unsigned long long)st.timeouts);
+    }
     return EP_EXIT_OK;
 }
 
@@ -1392,7 +1436,8 @@ int ep_cmd_opcua(int argc, char **argv)
     }
     if (prc < 0)
         return EP_EXIT_USAGE;
-    ep_log_set_level(u.verbose ? EP_LOG_DEBUG : EP_LOG_ERROR);
+    ep_log_set_level(u.verbose ? (getenv("EP_UA_TRACE") ? EP_LOG_TRACE : EP_LOG_DEBUG)
+                                : EP_LOG_ERROR);
     if (u.npos < 1 && !(list && strcmp(u.sub, "trust") == 0)) {
         fprintf(stderr, "edgeplane opcua %s: %s missing\n\n", u.sub,
                 strcmp(u.sub, "trust") == 0 ? "NAME" : "URL");

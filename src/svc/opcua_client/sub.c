@@ -215,6 +215,8 @@ static void deliver(ep_uac *c, ep_uac_sub *s,
                     const ep_ua_notification_message *m)
 {
     uint32_t id = s->id;
+    EP_LOG_TRACE(EP_UAC_LOG, "subscription %u: deliver seq %u", id,
+                 m->sequence_number);
     c->in_callback++;
     for (size_t i = 0; i < m->notification_data_len; i++) {
         const ep_ua_extensionobject *x = &m->notification_data[i];

@@ -183,18 +183,19 @@ static void sb_str(sb *b, const ep_ua_string *s, bool json)
     sb_add(b, "\"");
 }
 
-static void sb_datetime(sb *b, ep_ua_datetime dt)
+static void sb_datetime(sb *b, ep_ua_datetime dt, bool json)
 {
+    const char *q = json ? "\"" : "";
     int64_t ms = (dt - EP_UA_DATETIME_UNIX_EPOCH) / EP_UA_DATETIME_MSEC;
     time_t sec = (time_t)(ms / 1000);
     struct tm tm;
     if (ms < 0 || gmtime_r(&sec, &tm) == NULL) {
-        sb_add(b, "\"%" PRId64 "\"", (int64_t)dt);
+        sb_add(b, "%s%" PRId64 "%s", q, (int64_t)dt, q);
         return;
     }
-    sb_add(b, "\"%04d-%02d-%02dT%02d:%02d:%02d.%03dZ\"", tm.tm_year + 1900,
+    sb_add(b, "%s%04d-%02d-%02dT%02d:%02d:%02d.%03dZ%s", q, tm.tm_year + 1900,
            tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-           (int)(ms % 1000));
+           (int)(ms % 1000), q);
 }
 
 static void sb_double(sb *b, double d, bool json)
@@ -256,7 +257,7 @@ static void sb_scalar(sb *b, const ep_ua_type *t, const void *p, bool json)
         break;
     }
     case EP_UA_KIND_DATETIME:
-        sb_datetime(b, *(const ep_ua_datetime *)p);
+        sb_datetime(b, *(const ep_ua_datetime *)p, json);
         break;
     case EP_UA_KIND_NODEID:
         ep_uac_nodeid_format(p, tmp, sizeof(tmp));
