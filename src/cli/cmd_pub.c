@@ -334,6 +334,8 @@ static void on_pub_done(ep_mqttc *c, ep_err err, ep_mqtt_rc rc, void *ud)
     pub_ctx *x = ud;
     (void)c;
     x->done++;
+    EP_LOG_DEBUG("pub", "message %lu of %lu complete: %s (reason 0x%02x)", x->done, x->sent,
+                 ep_strerror(err), (unsigned)rc);
     if (err != EP_EOK || (unsigned)rc >= 0x80) {
         x->failed++;
         if (!x->quiet) {

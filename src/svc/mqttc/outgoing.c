@@ -540,6 +540,9 @@ static ep_err enqueue(ep_mqttc *c, mq_op *op)
     c->queued_bytes += op->acct;
     if (c->state == MQ_CONNECTED && c->inflight.n < window(c))
         ep_mqttc__pump(c);
+    else if (c->state != MQ_CONNECTED)
+        EP_LOG_DEBUG(MQC_LOG, "%s: queued while offline (%u waiting, %zu bytes)", c->client_id,
+                     c->queue.n, c->queued_bytes);
     return EP_EOK;
 }
 
