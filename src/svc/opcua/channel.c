@@ -1887,6 +1887,7 @@ void ep_ua_listener_free(ep_ua_listener *l)
     while (l->channels) {
         ep_ua_channel *ch = l->channels;
         listener_unlink(ch);
+        ch->opts.cbs.on_close = NULL; /* the owner is going away */
         ep_ua_channel_close(ch, EP_UA_STATUS_BadShutdown, "server shutting down");
     }
     free(l);

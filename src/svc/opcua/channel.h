@@ -289,7 +289,8 @@ uint16_t ep_ua_listener_port(const ep_ua_listener *l);
 /* ep_ua_listener_channels returns the number of live channels. */
 unsigned ep_ua_listener_channels(const ep_ua_listener *l);
 /* ep_ua_listener_free stops listening and closes every channel it created
- * (their on_close runs with Bad_Shutdown). NULL is a no-op. */
+ * with Bad_Shutdown (an ERR is sent); their on_close is NOT called, since
+ * the owner of the listener is going away. NULL is a no-op. */
 void ep_ua_listener_free(ep_ua_listener *l);
 
 /* ---- URL helper ---- */
