@@ -10,6 +10,9 @@
 #ifdef HAVE_EP_SVC_BENCH
 #include "svc/bench/bench.h"
 #endif
+#ifdef HAVE_EP_SVC_OPCUA
+#include "cli/cmd_opcua_sim.h"
+#endif
 #ifdef HAVE_EP_SVC_OPCUA_CLIENT
 #include "cli/cmd_opcua.h"
 #endif
@@ -31,6 +34,9 @@ static const ep_cli_cmd commands[] = {
 #endif
 #ifdef HAVE_EP_SVC_OPCUA_CLIENT
     {"opcua", "OPC UA client: endpoints, browse, read, write, call, subscribe, trust", ep_cmd_opcua},
+#endif
+#ifdef HAVE_EP_SVC_OPCUA
+    {"opcua-sim", "run an OPC UA server with a simulated plant", ep_cmd_opcua_sim},
 #endif
     {"config", "configuration reference, schema, effective values and checks", ep_cmd_config},
     {"version", "print the version", ep_cmd_version},
