@@ -90,7 +90,11 @@ ep_err ep_ws_handshake_parse(const char *head, size_t len, ep_ws_handshake *out,
         else if (header_is(line, nlen, "Sec-WebSocket-Protocol"))
             out->has_mqtt = out->has_mqtt || has_token(v, vlen, "mqtt");
         else if (header_is(line, nlen, "Sec-WebSocket-Key")) {
-            if (vlen != 24 || v[22] != '=' || v[23] != '=') {
+            bool b64 = vlen == 24 && v[22] == '=' && v[23] == '=';
+            for (size_t k = 0; b64 && k < 22; k++)
+                b64 = (v[k] >= 'A' && v[k] <= 'Z') || (v[k] >= 'a' && v[k] <= 'z') ||
+                      (v[k] >= '0' && v[k] <= '9') || v[k] == '+' || v[k] == '/';
+            if (!b64) {
                 *why = "Sec-WebSocket-Key is not 16 bytes of base64";
                 return EP_EPROTO;
             }
