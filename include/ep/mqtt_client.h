@@ -26,7 +26,9 @@
  *    when the acknowledgement arrives, or with an error when the request is
  *    dropped (queue full, expired, too large for the server, client freed).
  *    The return value only tells the caller early; do clean-up in the
- *    completion.
+ *    completion. The single exception: EP_ENOMEM because not even the
+ *    request record (a few dozen bytes) could be allocated - the call then
+ *    returns EP_ENOMEM and never calls the completion.
  *  - Received messages: everything in ep_mqttc_message is borrowed and valid
  *    only during the on_message call. Keep a message with
  *    ep_mqttc_message_to_msg().
@@ -298,8 +300,9 @@ void ep_mqttc_free(ep_mqttc *c);
 /* ep_mqttc_connect starts connecting (asynchronously, from the loop). The
  * outcome is on_connect, or on_disconnect for a failed attempt followed by
  * retries with backoff (unless no_reconnect). From the backoff wait it
- * retries at once. Returns EP_EOK, or EP_ESTATE when already connecting or
- * connected. */
+ * retries at once. Returns EP_EOK; EP_ESTATE when already connecting,
+ * connected, or still closing after ep_mqttc_disconnect() (wait for its
+ * on_disconnect); EP_EINVAL for NULL. */
 ep_err ep_mqttc_connect(ep_mqttc *c);
 
 enum {
@@ -308,13 +311,16 @@ enum {
     EP_MQTTC_END_SESSION = 1u,
 };
 
-/* ep_mqttc_disconnect stops reconnecting and closes the connection: when
- * connected, it sends DISCONNECT with reason (v5; 0x04 asks the server to
- * publish the Will) and closes once it is written (at most 2 s later).
- * on_disconnect follows with err EP_EOK. Queued and unacknowledged
- * publications stay with the client for the next ep_mqttc_connect().
- * flags: EP_MQTTC_END_SESSION. Returns EP_EOK, or EP_ESTATE when already
- * disconnected or disconnecting. */
+/* ep_mqttc_disconnect stops reconnecting and closes the connection. When
+ * connected (or waiting for CONNACK) it sends DISCONNECT with reason (v5;
+ * 0x04 asks the server to publish the Will), then waits for the server to
+ * close the connection (at most 2 s), and on_disconnect follows with err
+ * EP_EOK. An attempt still opening is dropped, also followed by
+ * on_disconnect(EP_EOK). From the backoff wait it only cancels the retry
+ * (no callback: nothing was open). Queued and unacknowledged publications
+ * stay with the client for the next ep_mqttc_connect().
+ * flags: EP_MQTTC_END_SESSION. Returns EP_EOK; EP_ESTATE when already
+ * disconnected or disconnecting; EP_ENOMEM; EP_EINVAL for NULL. */
 ep_err ep_mqttc_disconnect(ep_mqttc *c, ep_mqtt_rc reason, unsigned flags);
 
 /* ------------------------------------------------------------------------ */
@@ -383,8 +389,11 @@ ep_err ep_mqttc_unsubscribe(ep_mqttc *c, const ep_mqtt_slice *filters, size_t n,
 
 /* ep_mqttc_ack acknowledges a message delivered with manual_ack: PUBACK for
  * QoS 1, PUBREC for QoS 2 (the client completes PUBREL/PUBCOMP itself).
- * rc (v5) is the reason code to send, 0 for success; a code >= 0x80 tells
- * the server the message was not accepted. Acks may be given in any order.
+ * rc (v5; ignored for 3.1.1) is the reason code to send, 0 for success; a
+ * code >= 0x80 tells the server the message was not accepted. Acks may be
+ * given in any order, also from inside on_message. Without manual_ack the
+ * client acknowledges when on_message returns, unless on_message already
+ * did with ep_mqttc_ack().
  * Returns EP_EOK (also for token 0, a QoS 0 message); EP_ESTATE when the
  * token is from an earlier connection (the server will deliver the message
  * again) or was already acknowledged; EP_EINVAL for a malformed token. */

@@ -545,12 +545,12 @@ static void on_pub_connect(ep_mqttc *c, bool sp, const ep_mqtt_props *props, voi
 static void on_pub_disconnect(ep_mqttc *c, const ep_mqttc_disconnect_info *info, void *ud)
 {
     pub_ctx *x = ud;
-    char why[300];
     if (x->finishing) {
         pub_stop(x);
         return;
     }
     if (!x->connected_once || !info->will_reconnect) {
+        char why[300];
         ep_cli_mqtt_describe(info, why, sizeof(why));
         fprintf(stderr, "edgeplane pub: %s %s:%u: %s\n",
                 x->connected_once ? "lost the connection to" : "cannot connect to", x->m.o.host,
@@ -769,7 +769,12 @@ static int pub_options(pub_ctx *x, int argc, char **argv)
             x->has_props = true;
             break;
         case ':':
-            fprintf(stderr, "edgeplane pub: option '%s' needs a value\n", argv[optind - 1]);
+            if (optopt == 'h')
+                fprintf(stderr,
+                        "edgeplane pub: -h needs a host name (for help, use --help)\n");
+            else
+                fprintf(stderr, "edgeplane pub: option '%s' needs a value\n",
+                        argv[optind - 1]);
             return EP_EXIT_USAGE;
         default:
             fprintf(stderr, "edgeplane pub: unknown option '%s' (see 'edgeplane pub --help')\n",

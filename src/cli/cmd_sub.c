@@ -387,7 +387,12 @@ static int sub_options(sub_ctx *x, int argc, char **argv)
             x->json = true;
             break;
         case ':':
-            fprintf(stderr, "edgeplane sub: option '%s' needs a value\n", argv[optind - 1]);
+            if (optopt == 'h')
+                fprintf(stderr,
+                        "edgeplane sub: -h needs a host name (for help, use --help)\n");
+            else
+                fprintf(stderr, "edgeplane sub: option '%s' needs a value\n",
+                        argv[optind - 1]);
             return EP_EXIT_USAGE;
         default:
             fprintf(stderr, "edgeplane sub: unknown option '%s' (see 'edgeplane sub --help')\n",

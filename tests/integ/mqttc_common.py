@@ -168,7 +168,9 @@ class Proc:
                         break
                 except queue.Empty:
                     break
-        return self.p.returncode, b"".join(self.out_lines), b"".join(self.err_lines)
+        err = b"".join(self.err_lines)
+        check_sanitizers(self.cmd, err)
+        return self.p.returncode, b"".join(self.out_lines), err
 
     def signal(self, sig):
         if self.p.poll() is None:
@@ -180,9 +182,21 @@ class Proc:
             self.p.wait()
 
 
+SANITIZER_MARKS = (b"ERROR: AddressSanitizer", b"ERROR: LeakSanitizer", b"runtime error:")
+
+
+def check_sanitizers(cmd, err):
+    """A sanitizer report from a client process fails the case outright."""
+    for mark in SANITIZER_MARKS:
+        if mark in err:
+            raise RuntimeError("sanitizer report from %s:\n%s" % (" ".join(cmd[:3]),
+                                                                  err.decode(errors="replace")))
+
+
 def run(cmd, timeout=30.0, stdin=None):
     p = subprocess.run(cmd, input=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                        timeout=timeout)
+    check_sanitizers(cmd, p.stderr)
     return p.returncode, p.stdout, p.stderr
 
 
@@ -212,7 +226,13 @@ class Results:
             traceback.print_exc(file=sys.stdout)
             sys.stdout.flush()
 
-    def finish(self):
+    def finish(self, work=None):
+        """Prints the summary; removes the work directory (broker logs) unless
+        something failed."""
+        if work and self.failed == 0:
+            shutil.rmtree(work, ignore_errors=True)
+        elif work:
+            print("broker logs kept in %s" % work)
         print("%d passed, %d failed" % (self.passed, self.failed))
         sys.stdout.flush()
         return 0 if self.failed == 0 else 1

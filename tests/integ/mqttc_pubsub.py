@@ -253,4 +253,4 @@ try:
     R.case("exit codes", case_exit_codes)
 finally:
     broker.stop()
-sys.exit(R.finish())
+sys.exit(R.finish(work))

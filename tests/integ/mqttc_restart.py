@@ -97,4 +97,4 @@ try:
     R.case("restart", case_restart)
 finally:
     broker.stop()
-sys.exit(R.finish())
+sys.exit(R.finish(work))

@@ -100,4 +100,4 @@ try:
         R.case("unprinted v" + v, case_unprinted_not_lost, v)
 finally:
     broker.stop()
-sys.exit(R.finish())
+sys.exit(R.finish(work))

@@ -8,6 +8,7 @@
  * withheld PINGRESPs and dropped connections, which a real broker does not
  * produce on demand.
  */
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -1293,7 +1294,6 @@ static void test_options_validation(void **state)
     o.reconnect_min_ms = 5000;
     o.reconnect_max_ms = 10;
     assert_int_equal(ep_mqttc_new(&c, loop, &o), EP_EINVAL);
-    assert_null(c == NULL ? NULL : NULL);
     ep_mqttc_free(NULL);
 }
 
@@ -1315,6 +1315,51 @@ static void test_assigned_client_id(void **state)
     spin();
     advance(100);
     assert_slice(expect(EP_MQTT_CONNECT).connect.client_id, "srv-42");
+    ep_mqttc_free(c);
+}
+
+
+/* The password file is read at every attempt (a rotated token is picked
+ * up); one trailing newline is removed; a missing file fails the attempt,
+ * which is retried. */
+static void test_password_file(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/ep-mqttc-pw-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "s3cret\r\n", 8), 8);
+    close(fd);
+    ep_mqttc_options o = base_opts();
+    o.username = "svc";
+    o.password = "ignored";
+    o.password_len = 7;
+    o.password_file = path;
+    ep_mqttc *c;
+    assert_int_equal(ep_mqttc_new(&c, loop, &o), EP_EOK);
+    ep_mqtt_packet cn = establish(c, false, NULL);
+    assert_slice(cn.connect.username, "svc");
+    assert_slice(cn.connect.password, "s3cret");
+    /* Rotate the token, drop the connection: the new one is used. */
+    fd = open(path, O_WRONLY | O_TRUNC);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "rotated", 7), 7);
+    close(fd);
+    srv_drop();
+    spin();
+    advance(100);
+    assert_slice(expect(EP_MQTT_CONNECT).connect.password, "rotated");
+    srv_connack(false, NULL);
+    spin();
+    /* Without the file the attempt fails before connecting. */
+    unlink(path);
+    srv_drop();
+    spin();
+    int opens = net.opens;
+    advance(200); /* second quick loss in a row: 200 ms */
+    assert_int_equal(net.opens, opens);
+    assert_int_equal(R.last_disc.err, EP_ECONFIG);
+    assert_true(R.last_disc.will_reconnect);
     ep_mqttc_free(c);
 }
 
@@ -1351,6 +1396,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_message_to_msg, setup, teardown),
         cmocka_unit_test_setup_teardown(test_options_validation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_assigned_client_id, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_password_file, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
