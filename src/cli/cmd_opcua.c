@@ -353,8 +353,11 @@ static void ua_cleanup(ua_cli *u)
     ep_uac_free(u->c);
     u->c = NULL;
     if (u->loop) {
-        /* let deferred link destruction run */
-        ep_loop_run_once(u->loop, 0);
+        /* let the channel close and the deferred frees run */
+        uint64_t end = ep_clock_mono_ms() + 2000;
+        for (int i = 0; i < 3 || (ep_uac_channels_alive() &&
+                                  ep_clock_mono_ms() < end); i++)
+            ep_loop_run_once(u->loop, 10);
         ep_loop_free(u->loop);
     }
     u->loop = NULL;

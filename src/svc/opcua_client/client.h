@@ -296,6 +296,12 @@ ep_err ep_uac_mon_delete(ep_uac *c, uint32_t sub_id, size_t n,
                          const uint32_t *client_handles, ep_uac_sub_cb cb,
                          void *ud);
 
+/* ep_uac_channels_alive returns how many secure channels opened by clients
+ * of this process are not closed yet (a channel outlives ep_uac_free until
+ * its CloseSecureChannel went out). A program that exits runs its loop
+ * until this is 0. Any thread. */
+unsigned long ep_uac_channels_alive(void);
+
 /* ---- synchronous helpers (sync.c): CLI and tests only ------------------ */
 
 /* ep_uac_sync_wait runs the client's loop until *done is non-zero or

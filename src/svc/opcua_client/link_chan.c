@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "svc/opcua/channel.h"
+#include "svc/opcua_client/client.h"
 #include "svc/opcua_client/link.h"
 
 typedef struct chan_link {
@@ -16,13 +17,22 @@ typedef struct chan_link {
     ep_ua_channel *ch;
     bool opened;
     bool closed_reported;
+    bool dying; /* destroyed by the client, waiting for on_close */
 } chan_link;
+
+/* channels not yet gone (loop thread counts; read by any thread) */
+static unsigned long live_channels;
+
+unsigned long ep_uac_channels_alive(void)
+{
+    return __atomic_load_n(&live_channels, __ATOMIC_RELAXED);
+}
 
 static void on_open(ep_ua_channel *ch, void *ud)
 {
     chan_link *l = ud;
     (void)ch;
-    if (l == NULL)
+    if (l == NULL || l->dying)
         return;
     l->opened = true;
     if (l->base.ev.opened)
@@ -33,7 +43,7 @@ static void on_message(ep_ua_channel *ch, const ep_ua_channel_msg *m, void *ud)
 {
     chan_link *l = ud;
     (void)ch;
-    if (l && l->base.ev.message)
+    if (l && !l->dying && l->base.ev.message)
         l->base.ev.message(l->base.ud, m->request_id, m->type, m->body,
                            m->status);
 }
@@ -81,6 +91,11 @@ static void on_close(ep_ua_channel *ch, ep_ua_status st, void *ud)
     if (l == NULL)
         return;
     l->ch = NULL;
+    __atomic_sub_fetch(&live_channels, 1, __ATOMIC_RELAXED);
+    if (l->dying) {
+        free(l);
+        return;
+    }
     if (l->closed_reported)
         return;
     l->closed_reported = true;
@@ -113,7 +128,10 @@ static ep_err link_open(ep_uac_link *base, const ep_uac_link_params *p)
     o.limits.token_lifetime_ms = p->lifetime_ms;
     if (p->max_message_size && p->max_message_size <= UINT32_MAX)
         o.limits.max_message_size = (uint32_t)p->max_message_size;
-    return ep_ua_channel_connect(l->loop, p->url, &o, &l->ch);
+    ep_err err = ep_ua_channel_connect(l->loop, p->url, &o, &l->ch);
+    if (err == EP_EOK)
+        __atomic_add_fetch(&live_channels, 1, __ATOMIC_RELAXED);
+    return err;
 }
 
 static ep_err link_send(ep_uac_link *base, const ep_ua_type *type,
@@ -137,10 +155,11 @@ static void link_destroy(ep_uac_link *base)
 {
     chan_link *l = (chan_link *)base;
     if (l->ch) {
-        /* the channel still calls on_close later: detach it from us */
+        /* the channel still calls on_close later; l goes then */
         l->closed_reported = true;
-        ep_ua_channel_set_ud(l->ch, NULL);
+        l->dying = true;
         ep_ua_channel_close(l->ch, EP_UA_STATUS_Good, NULL);
+        return;
     }
     free(l);
 }
