@@ -4,6 +4,7 @@
  * overrides the configured listeners), --config FILE, --log-level LEVEL.
  */
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,7 +95,9 @@ int ep_cli_broker_options(int argc, char **argv, ep_broker_config *cfg, const ch
     if (config && ep_cli_load_broker_config(config, cfg) != 0)
         return EP_EXIT_USAGE;
     if (nlisten) {
-        memcpy(cfg->listeners, listen, sizeof(listen[0]) * (size_t)nlisten);
+        memset(cfg->listeners, 0, sizeof(cfg->listeners));
+        for (int i = 0; i < nlisten; i++)
+            cfg->listeners[i].addr = listen[i];
         cfg->n_listeners = nlisten;
     }
     if (workers > 0)
@@ -116,7 +119,7 @@ int ep_cli_broker_start(ep_broker_config *cfg, ep_broker **out)
         return EP_EXIT_FAILURE;
     }
     for (int i = 0; i < cfg->n_listeners; i++) {
-        ep_hostport hp = cfg->listeners[i];
+        ep_hostport hp = cfg->listeners[i].addr;
         char addr[300];
         hp.port = ep_broker_listener_port(b, i);
         ep_hostport_format(&hp, addr, sizeof(addr));
@@ -138,7 +141,10 @@ int ep_cmd_broker(int argc, char **argv)
     rc = ep_cli_broker_start(&cfg, &b);
     if (rc != EP_EXIT_OK)
         return rc;
-    int sig = ep_cli_wait_signal();
+    int sig;
+    /* SIGHUP reloads (TLS certificates); SIGINT and SIGTERM stop. */
+    while ((sig = ep_cli_wait_signal()) == SIGHUP)
+        ep_broker_reload(b);
     EP_LOG_INFO("broker", "signal %d received, stopping", sig);
     ep_broker_stop(b);
     ep_broker_wait(b);

@@ -3,6 +3,7 @@
  * configuration it uses the embedded default (the broker on
  * 127.0.0.1:1883) and prints what it started and how to use it.
  */
+#include <signal.h>
 #include <stdio.h>
 
 #include "cli/cli.h"
@@ -27,7 +28,7 @@ int ep_cmd_run(int argc, char **argv)
     rc = ep_cli_broker_start(&cfg, &b);
     if (rc != EP_EXIT_OK)
         return rc;
-    ep_hostport hp = cfg.listeners[0];
+    ep_hostport hp = cfg.listeners[0].addr;
     hp.port = ep_broker_listener_port(b, 0);
     printf("edgeplane %s is running:\n"
            "  MQTT broker   mqtt://%s:%u\n\n"
@@ -37,7 +38,10 @@ int ep_cmd_run(int argc, char **argv)
            "Press Ctrl-C to stop.\n",
            EP_VERSION, hp.host, hp.port, hp.host, hp.port, hp.host, hp.port);
     fflush(stdout);
-    int sig = ep_cli_wait_signal();
+    int sig;
+    /* SIGHUP reloads (TLS certificates); SIGINT and SIGTERM stop. */
+    while ((sig = ep_cli_wait_signal()) == SIGHUP)
+        ep_broker_reload(b);
     EP_LOG_INFO("run", "signal %d received, stopping", sig);
     ep_broker_stop(b);
     ep_broker_wait(b);

@@ -12,13 +12,17 @@ find_program(EP_INTEROP_NPM npm)
 
 set(_ep_mqtt_dir ${CMAKE_CURRENT_SOURCE_DIR}/mqtt)
 set(_ep_mqtt_env "EP_BINARY=$<TARGET_FILE:edgeplane>;EP_TEST_BROKER=edgeplane")
+if(EP_SANITIZE)
+  list(APPEND _ep_mqtt_env "EP_SANITIZED=1")
+endif()
 
 # name         file                          timeout (s)
 set(_ep_mqtt_tests
     mosquitto_clients  test_mosquitto_clients.py 180
     paho               test_paho.py              300
     hostile            test_hostile.py           300
-    mqttjs             test_mqttjs.py            240)
+    mqttjs             test_mqttjs.py            240
+    tls_ws             test_tls_ws.py            240)
 
 list(LENGTH _ep_mqtt_tests _n)
 math(EXPR _last "${_n} - 1")

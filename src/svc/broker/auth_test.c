@@ -61,7 +61,7 @@ static int setup(void **st)
     (void)st;
     ep_broker_config cfg;
     ep_broker_config_defaults(&cfg);
-    cfg.listeners[0].port = 0;
+    cfg.listeners[0].addr.port = 0;
     cfg.sys_interval_s = 0;
     cfg.workers = 2;
     cfg.auth_methods[0] = (ep_broker_auth_method){"TEST-CHALLENGE", test_step, test_done, NULL};

@@ -20,8 +20,8 @@
 void ep_broker_config_defaults(ep_broker_config *cfg)
 {
     memset(cfg, 0, sizeof(*cfg));
-    snprintf(cfg->listeners[0].host, sizeof(cfg->listeners[0].host), "127.0.0.1");
-    cfg->listeners[0].port = 1883;
+    snprintf(cfg->listeners[0].addr.host, sizeof(cfg->listeners[0].addr.host), "127.0.0.1");
+    cfg->listeners[0].addr.port = 1883;
     cfg->n_listeners = 1;
     cfg->sys_interval_s = 10;
 }
@@ -193,6 +193,9 @@ void bk_publish_internal(bk_worker *w, const char *topic, const char *payload, b
 
 typedef struct handoff {
     int fd;
+    int listener;
+    ep_tls *tls;
+    bk_ws *ws;
     size_t n;
     uint8_t bytes[];
 } handoff;
@@ -206,7 +209,7 @@ static void on_handoff_msg(ep_loop *loop, void *arg)
 {
     handoff_msg *m = arg;
     (void)loop;
-    bk_conn_accept(m->to, m->h->fd, m->h->bytes, m->h->n);
+    bk_conn_accept(m->to, m->h->fd, m->h->listener, m->h->tls, m->h->ws, m->h->bytes, m->h->n);
     free(m->h);
     free(m);
 }
@@ -224,10 +227,13 @@ void bk_handoff(bk_conn *c, const uint8_t *pending, size_t n)
     }
     memcpy(h->bytes, pending, n);
     h->n = n;
-    h->fd = bk_conn_release(c);
+    h->listener = c->listener;
+    h->fd = bk_conn_release(c, &h->tls, &h->ws);
     m->to = to;
     m->h = h;
     if (ep_loop_post(to->loop, on_handoff_msg, m) != EP_EOK) {
+        ep_tls_free(h->tls);
+        bk_ws_free(h->ws);
         ep_sock_close(h->fd);
         free(h);
         free(m);
@@ -236,10 +242,32 @@ void bk_handoff(bk_conn *c, const uint8_t *pending, size_t n)
 
 /* ---- accepting ---- */
 
+/* The transport objects a new connection on listener l starts with. */
+static ep_err new_transport(bk_worker *w, int l, int fd, ep_tls **tls, bk_ws **ws)
+{
+    *tls = NULL;
+    *ws = NULL;
+    if (w->b->tls[l] && ep_tls_new(w->b->tls[l], fd, tls) != EP_EOK)
+        return EP_ENOMEM;
+    if (w->b->cfg.listeners[l].protocol == EP_BROKER_WEBSOCKETS) {
+        *ws = calloc(1, sizeof(**ws));
+        if (*ws == NULL) {
+            ep_tls_free(*tls);
+            return EP_ENOMEM;
+        }
+        ep_buf_init(&(*ws)->rin, w->b->cfg.limits.max_packet_size + 131072u);
+        ep_buf_init(&(*ws)->wire, 0);
+    }
+    return EP_EOK;
+}
+
 static void on_accept(ep_io *io, unsigned events)
 {
     bk_worker *w = io->data;
+    int l = 0;
     (void)events;
+    while (l < w->b->cfg.n_listeners - 1 && w->lfd[l] != io->fd)
+        l++;
     for (int i = 0; i < 64; i++) {
         int fd;
         char peer[48];
@@ -253,8 +281,8 @@ static void on_accept(ep_io *io, unsigned events)
             if (ep_ratelimit_allow(&w->err_rl, ep_loop_now(w->loop)))
                 EP_LOG_WARN(BK_LOG, "accept failed: %s (open files limit?); pausing accepts for 100 ms",
                             ep_strerror(err));
-            for (int l = 0; l < w->b->cfg.n_listeners; l++)
-                ep_io_modify(&w->lio[l], 0);
+            for (int k = 0; k < w->b->cfg.n_listeners; k++)
+                ep_io_modify(&w->lio[k], 0);
             ep_timer_start(&w->accept_timer, 100);
             return;
         }
@@ -265,7 +293,13 @@ static void on_accept(ep_io *io, unsigned events)
             ep_sock_close(fd);
             continue;
         }
-        bk_conn_accept(w, fd, NULL, 0);
+        ep_tls *tls;
+        bk_ws *ws;
+        if (new_transport(w, l, fd, &tls, &ws) != EP_EOK) {
+            ep_sock_close(fd);
+            continue;
+        }
+        bk_conn_accept(w, fd, l, tls, ws, NULL, 0);
     }
 }
 
@@ -325,6 +359,8 @@ void ep_broker_get_stats(ep_broker *b, ep_broker_stats *out)
 }
 
 /* ---- lifecycle ---- */
+
+static void tls_watch(ep_timer *t);
 
 static void accept_resume(ep_timer *t)
 {
@@ -392,6 +428,7 @@ static bk_worker *worker_new(ep_broker *b, int idx)
     ep_timer_init(w->loop, &w->sys_timer, sys_publish, w);
     ep_timer_init(w->loop, &w->held_timer, held_tick, w);
     ep_timer_init(w->loop, &w->accept_timer, accept_resume, w);
+    ep_timer_init(w->loop, &w->tls_timer, tls_watch, w);
     return w;
 }
 
@@ -443,7 +480,7 @@ static void *worker_main(void *arg)
 static ep_err bind_listeners(ep_broker *b)
 {
     for (int l = 0; l < b->cfg.n_listeners; l++) {
-        ep_hostport hp = b->cfg.listeners[l];
+        ep_hostport hp = b->cfg.listeners[l].addr;
         char name[300];
         for (int i = 0; i < b->nworkers; i++) {
             bk_worker *w = b->workers[i];
@@ -452,7 +489,7 @@ static ep_err bind_listeners(ep_broker *b)
                 hp.port = b->ports[l];
             ep_err err = ep_sock_listen(&hp, 1024, 1, &w->lfd[l]);
             if (err) {
-                ep_hostport_format(&b->cfg.listeners[l], name, sizeof(name));
+                ep_hostport_format(&b->cfg.listeners[l].addr, name, sizeof(name));
                 EP_LOG_ERROR(BK_LOG, "cannot listen on %s: %s", name, ep_strerror(err));
                 return err;
             }
@@ -484,10 +521,65 @@ static void raise_fd_limit(const ep_broker *b)
                     b->cfg.limits.max_connections);
 }
 
+static ep_err load_tls(ep_broker *b)
+{
+    for (int l = 0; l < b->cfg.n_listeners; l++) {
+        const ep_broker_listener *li = &b->cfg.listeners[l];
+        if (li->tls_cert[0] == '\0')
+            continue;
+        ep_tls_opts o = {.cert_file = li->tls_cert,
+                         .key_file = li->tls_key,
+                         .ca_file = li->tls_ca[0] ? li->tls_ca : NULL,
+                         .verify = (ep_tls_verify)li->tls_verify};
+        char why[300];
+        ep_err err = ep_tls_ctx_new(&b->tls[l], &o, why, sizeof(why));
+        if (err) {
+            char name[300];
+            ep_hostport_format(&li->addr, name, sizeof(name));
+            EP_LOG_ERROR(BK_LOG, "listener %s: %s", name, why);
+            return err;
+        }
+    }
+    return EP_EOK;
+}
+
+void ep_broker_reload(ep_broker *b)
+{
+    for (int l = 0; l < b->cfg.n_listeners; l++) {
+        char why[300], name[300];
+        if (b->tls[l] == NULL)
+            continue;
+        ep_hostport_format(&b->cfg.listeners[l].addr, name, sizeof(name));
+        if (ep_tls_ctx_reload(b->tls[l], why, sizeof(why)) == EP_EOK)
+            EP_LOG_INFO(BK_LOG, "listener %s: TLS certificate reloaded", name);
+        else
+            EP_LOG_ERROR(BK_LOG, "listener %s: TLS reload failed, keeping the old certificate: %s",
+                         name, why);
+    }
+}
+
+/* Certificates renewed on disk (cert-manager, ACME...) are picked up
+ * without a signal. */
+static void tls_watch(ep_timer *t)
+{
+    bk_worker *w = t->data;
+    ep_broker *b = w->b;
+    for (int l = 0; l < b->cfg.n_listeners; l++)
+        if (b->tls[l] && ep_tls_ctx_changed(b->tls[l])) {
+            ep_broker_reload(b);
+            break;
+        }
+    ep_timer_start(t, 5000);
+}
+
 ep_err ep_broker_start(ep_broker *b)
 {
     b->start_ms = ep_clock_mono_ms();
     raise_fd_limit(b);
+    ep_err terr = load_tls(b);
+    if (terr)
+        return terr;
+    ep_timer_start(&b->workers[0]->tls_timer, 5000);
     ep_err err = bind_listeners(b);
     if (err)
         return err;
@@ -544,5 +636,7 @@ void ep_broker_free(ep_broker *b)
         free(b->workers);
     }
     bk_tree_fini(&b->tree);
+    for (int l = 0; l < EP_BROKER_MAX_LISTENERS; l++)
+        ep_tls_ctx_free(b->tls[l]);
     free(b);
 }

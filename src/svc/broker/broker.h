@@ -79,8 +79,23 @@ typedef struct ep_broker_auth_method {
 
 #define EP_BROKER_MAX_AUTH_METHODS 4
 
+typedef enum ep_broker_protocol {
+    EP_BROKER_MQTT = 0,       /* MQTT over TCP (or TLS) */
+    EP_BROKER_WEBSOCKETS = 1, /* MQTT over WebSockets, subprotocol "mqtt" */
+} ep_broker_protocol;
+
+/* One listener: address, protocol and optional TLS. Empty tls_cert = plain. */
+typedef struct ep_broker_listener {
+    ep_hostport addr;
+    int protocol;           /* ep_broker_protocol */
+    char tls_cert[256];     /* PEM certificate chain */
+    char tls_key[256];      /* PEM private key */
+    char tls_ca[256];       /* PEM CA bundle for client certificates */
+    int tls_verify;         /* ep_tls_verify: none, optional, required */
+} ep_broker_listener;
+
 typedef struct ep_broker_config {
-    ep_hostport listeners[EP_BROKER_MAX_LISTENERS];
+    ep_broker_listener listeners[EP_BROKER_MAX_LISTENERS];
     int n_listeners;
     int workers;              /* 0 = number of online CPUs */
     ep_broker_limits limits;
@@ -103,6 +118,10 @@ ep_err ep_broker_new(ep_broker **out, const ep_broker_config *cfg);
  * case nothing is left running. The bound ports (useful with port 0) are
  * available from ep_broker_listener_port. */
 ep_err ep_broker_start(ep_broker *b);
+/* ep_broker_reload re-reads what can change without a restart: TLS
+ * certificates (the old ones stay in use when the new files are bad).
+ * Any thread; called on SIGHUP. */
+void ep_broker_reload(ep_broker *b);
 /* ep_broker_listener_port returns the actual port of listener i. */
 uint16_t ep_broker_listener_port(const ep_broker *b, int i);
 /* ep_broker_wait blocks until the broker has stopped (worker threads joined). */

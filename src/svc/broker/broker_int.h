@@ -25,6 +25,7 @@
 #include "core/loop.h"
 #include "core/mailbox.h"
 #include "core/msg.h"
+#include "core/tls.h"
 #include "svc/broker/broker.h"
 
 #define BK_READ_CHUNK (256 * 1024)
@@ -244,6 +245,16 @@ struct bk_session {
     ep_timer will_timer;
 };
 
+/* ---- transport (transport.c): TLS and WebSocket under MQTT ---- */
+
+enum { BK_WS_HANDSHAKE = 0, BK_WS_OPEN = 1, BK_WS_CLOSED = 2 };
+
+typedef struct bk_ws {
+    int state;
+    ep_buf rin;  /* raw bytes not yet decoded (request head, partial frame) */
+    ep_buf wire; /* bytes ready for the socket: 101 response, frames, pongs */
+} bk_ws;
+
 /* ---- connection (conn.c) ---- */
 
 /* An acknowledgement (PUBACK/PUBREC) held back until `flow` is no longer
@@ -274,6 +285,9 @@ struct bk_conn {
     const uint8_t *cur_pkt; /* raw bytes of the packet being handled */
     size_t cur_len;
     bk_session *s;
+    ep_tls *tls;     /* NULL on plain TCP */
+    bk_ws *ws;       /* NULL unless the listener speaks WebSockets */
+    uint8_t listener;
     ep_buf in;  /* unparsed partial packet */
     ep_buf out; /* encoded, unsent bytes */
     uint64_t last_rx_ms;
@@ -340,6 +354,7 @@ struct bk_worker {
     uint32_t nheld, capheld;
     ep_timer held_timer; /* re-checks held acks while there are any */
     ep_timer accept_timer; /* resumes accepting after running out of fds */
+    ep_timer tls_timer;    /* worker 0: reloads TLS certificates that changed */
     /* sessions */
     bk_session **by_cid;
     bk_session **by_id;
@@ -352,6 +367,7 @@ struct bk_worker {
 
 struct ep_broker {
     ep_broker_config cfg;
+    ep_tls_ctx *tls[EP_BROKER_MAX_LISTENERS];
     int nworkers;
     bk_worker **workers;
     bk_tree tree;
@@ -362,6 +378,19 @@ struct ep_broker {
     uint16_t ports[EP_BROKER_MAX_LISTENERS];
     atomic_int stopped;
 };
+
+/* transport.c */
+/* bk_tx_read reads transport bytes (decrypted for TLS, still framed for
+ * WebSockets): > 0, EP_EAGAIN, EP_ECLOSED or EP_ESECURITY. */
+ssize_t bk_tx_read(bk_conn *c, void *buf, size_t n);
+ssize_t bk_tx_write(bk_conn *c, const void *buf, size_t n);
+/* bk_ws_feed takes raw WebSocket bytes: completes the upgrade, answers
+ * pings and closes, and appends unmasked MQTT bytes to c->in. Returns
+ * EP_EOK, or an error after which the connection must be closed (*why). */
+ep_err bk_ws_feed(bk_conn *c, const uint8_t *p, size_t n, const char **why);
+/* bk_ws_frame_out moves c->out into one binary frame on the ws wire. */
+ep_err bk_ws_frame_out(bk_conn *c);
+void bk_ws_free(bk_ws *ws);
 
 /* broker.c */
 uint16_t bk_worker_for_client(const ep_broker *b, const uint8_t *cid, size_t len);
@@ -375,7 +404,8 @@ void bk_publish_internal(bk_worker *w, const char *topic, const char *payload, b
 void bk_handoff(bk_conn *c, const uint8_t *pending, size_t n);
 
 /* conn.c */
-void bk_conn_accept(bk_worker *w, int fd, const uint8_t *pre, size_t pre_len);
+void bk_conn_accept(bk_worker *w, int fd, int listener, ep_tls *tls, bk_ws *ws,
+                    const uint8_t *pre, size_t pre_len);
 /* bk_conn_peer formats the peer address ("1.2.3.4:5678") for log lines. */
 const char *bk_conn_peer(const bk_conn *c, char *buf, size_t n);
 void bk_conn_close(bk_conn *c, int v5_rc, const char *why);
@@ -394,7 +424,7 @@ void bk_conn_ack(bk_conn *c, uint8_t type, uint16_t pid, uint8_t rc, bk_flow *fl
 void bk_worker_release_acks(bk_worker *w);
 /* bk_conn_release detaches c from its worker without closing the fd and
  * returns the fd (used to hand a connection to another worker). */
-int bk_conn_release(bk_conn *c);
+int bk_conn_release(bk_conn *c, ep_tls **tls, bk_ws **ws);
 
 /* handle_*.c: each returns EP_EOK or an error after which the connection
  * has been closed (or must be). */

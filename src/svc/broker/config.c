@@ -6,10 +6,20 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/tls.h"
 #include "svc/broker/broker_config.h"
+
+typedef struct yaml_tls {
+    char *cert;
+    char *key;
+    char *client_ca;
+    int32_t client_certs;
+} yaml_tls;
 
 typedef struct yaml_listener {
     ep_cfg_hostport address;
+    int32_t protocol;
+    yaml_tls tls;
 } yaml_listener;
 
 typedef struct yaml_limits {
@@ -83,9 +93,61 @@ static const ep_cfg_field limit_fields[] = {
 };
 #undef L
 
+static const ep_cfg_enum protocols[] = {
+    {"mqtt", EP_BROKER_MQTT},
+    {"websockets", EP_BROKER_WEBSOCKETS},
+    {NULL, 0},
+};
+
+static const ep_cfg_enum client_cert_modes[] = {
+    {"none", EP_TLS_VERIFY_NONE},
+    {"optional", EP_TLS_VERIFY_OPTIONAL},
+    {"required", EP_TLS_VERIFY_REQUIRED},
+    {NULL, 0},
+};
+
+static const ep_cfg_field tls_fields[] = {
+    {.name = "cert", .type = EP_CFG_STRING, EP_CFG_AT(yaml_tls, cert), .max = 255,
+     .help = "PEM certificate (chain) of the listener; setting it turns TLS on."},
+    {.name = "key", .type = EP_CFG_STRING, EP_CFG_AT(yaml_tls, key), .max = 255,
+     .help = "PEM private key of the certificate."},
+    {.name = "client_ca", .type = EP_CFG_STRING, EP_CFG_AT(yaml_tls, client_ca), .max = 255,
+     .help = "PEM CA bundle that client certificates are verified against."},
+    {.name = "client_certs", .type = EP_CFG_ENUM, EP_CFG_AT(yaml_tls, client_certs), .def = "none",
+     .choices = client_cert_modes,
+     .help = "Ask clients for a certificate: none, optional (verified if sent) or required."},
+    {0},
+};
+
+static bool tls_valid(const ep_cfg_field *f, void *value, const ep_cfg_node *n, ep_cfg_errs *errs)
+{
+    const yaml_tls *t = value;
+    (void)f;
+    bool ok = true;
+    if ((t->cert == NULL) != (t->key == NULL)) {
+        ep_cfg_errs_add(errs, n, "TLS needs both 'cert' and 'key'");
+        ok = false;
+    }
+    if (t->client_certs != EP_TLS_VERIFY_NONE && t->client_ca == NULL) {
+        ep_cfg_errs_add(errs, n, "client_certs: %s needs 'client_ca' to verify them",
+                        t->client_certs == EP_TLS_VERIFY_REQUIRED ? "required" : "optional");
+        ok = false;
+    }
+    if (t->client_certs != EP_TLS_VERIFY_NONE && t->cert == NULL) {
+        ep_cfg_errs_add(errs, n, "client certificates need TLS ('cert' and 'key')");
+        ok = false;
+    }
+    return ok;
+}
+
 static const ep_cfg_field listener_fields[] = {
     {.name = "address", .type = EP_CFG_HOSTPORT, EP_CFG_AT(yaml_listener, address),
      .flags = EP_CFG_REQUIRED, .help = "HOST:PORT to listen on; port 0 picks a free port."},
+    {.name = "protocol", .type = EP_CFG_ENUM, EP_CFG_AT(yaml_listener, protocol), .def = "mqtt",
+     .choices = protocols, .help = "mqtt (MQTT over TCP) or websockets (subprotocol mqtt)."},
+    {.name = "tls", .type = EP_CFG_MAP, EP_CFG_AT(yaml_listener, tls), .sub = tls_fields,
+     .help = "TLS 1.2/1.3 for this listener; certificates reload on SIGHUP or file change.",
+     .validate = tls_valid},
     {0},
 };
 
@@ -112,8 +174,15 @@ static void to_config(const yaml_broker *y, ep_broker_config *cfg)
     cfg->n_listeners = (int)y->listeners.count;
     for (size_t i = 0; i < y->listeners.count; i++) {
         const yaml_listener *l = EP_CFG_LIST_AT(y->listeners, yaml_listener, i);
-        snprintf(cfg->listeners[i].host, sizeof(cfg->listeners[i].host), "%s", l->address.host);
-        cfg->listeners[i].port = l->address.port;
+        ep_broker_listener *d = &cfg->listeners[i];
+        memset(d, 0, sizeof(*d));
+        snprintf(d->addr.host, sizeof(d->addr.host), "%s", l->address.host);
+        d->addr.port = l->address.port;
+        d->protocol = (int)l->protocol;
+        snprintf(d->tls_cert, sizeof(d->tls_cert), "%s", l->tls.cert ? l->tls.cert : "");
+        snprintf(d->tls_key, sizeof(d->tls_key), "%s", l->tls.key ? l->tls.key : "");
+        snprintf(d->tls_ca, sizeof(d->tls_ca), "%s", l->tls.client_ca ? l->tls.client_ca : "");
+        d->tls_verify = (int)l->tls.client_certs;
     }
     cfg->workers = (int)y->workers;
     cfg->sys_interval_s = (uint32_t)(y->sys_interval_ms / 1000u);

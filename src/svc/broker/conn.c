@@ -54,21 +54,29 @@ const char *bk_conn_peer(const bk_conn *c, char *buf, size_t n)
     return buf;
 }
 
-void bk_conn_accept(bk_worker *w, int fd, const uint8_t *pre, size_t pre_len)
+void bk_conn_accept(bk_worker *w, int fd, int listener, ep_tls *tls, bk_ws *ws,
+                    const uint8_t *pre, size_t pre_len)
 {
     bk_conn *c = calloc(1, sizeof(*c));
     if (c == NULL) {
+        ep_tls_free(tls);
+        bk_ws_free(ws);
         ep_sock_close(fd);
         return;
     }
     c->w = w;
     c->fd = fd;
+    c->listener = (uint8_t)listener;
+    c->tls = tls;
+    c->ws = ws;
     c->handoff_to = -1;
     ep_buf_init(&c->in, w->b->cfg.limits.max_packet_size + 8u);
     ep_buf_init(&c->out, 0);
     c->last_rx_ms = ep_loop_now(w->loop);
     ep_timer_init(w->loop, &c->ka_timer, conn_ka_check, c);
     if (ep_io_start(w->loop, &c->io, fd, EP_IO_READ, conn_on_io, c) != EP_EOK) {
+        ep_tls_free(tls);
+        bk_ws_free(ws);
         ep_sock_close(fd);
         free(c);
         return;
@@ -111,6 +119,8 @@ static void conn_free(ep_loop *loop, void *arg)
         ep_buf_fini(&c->auth->pending_connect);
         free(c->auth);
     }
+    ep_tls_free(c->tls);
+    bk_ws_free(c->ws);
     ep_buf_fini(&c->in);
     ep_buf_fini(&c->out);
     free(c);
@@ -160,17 +170,23 @@ void bk_conn_close(bk_conn *c, int v5_rc, const char *why)
 
 static void flush_now(bk_conn *c)
 {
-    while (ep_buf_used(&c->out) > 0) {
-        struct iovec iov = {ep_buf_head(&c->out), ep_buf_used(&c->out)};
-        ssize_t n = ep_sock_writev(c->fd, &iov, 1);
+    ep_buf *src = &c->out;
+    if (c->ws) {
+        /* WebSockets: what MQTT wrote becomes one frame on the wire. */
+        if (bk_ws_frame_out(c) != EP_EOK)
+            ep_buf_clear(&c->out);
+        src = &c->ws->wire;
+    }
+    while (ep_buf_used(src) > 0) {
+        ssize_t n = bk_tx_write(c, ep_buf_head(src), ep_buf_used(src));
         if (n == EP_EAGAIN)
             break;
         if (n < 0) {
-            ep_buf_clear(&c->out);
+            ep_buf_clear(src);
             break;
         }
         atomic_fetch_add_explicit(&c->w->ctr.bytes_out, (unsigned long)n, memory_order_relaxed);
-        ep_buf_consume(&c->out, (size_t)n);
+        ep_buf_consume(src, (size_t)n);
         if (c->s && c->state == BK_CONN_ACTIVE)
             bk_flow_progress(c->s->flow, ep_loop_now(c->w->loop));
     }
@@ -188,9 +204,13 @@ void bk_worker_flush(ep_loop *loop, void *arg)
         c->in_flush_list = false;
         if (c->state != BK_CONN_CLOSED) {
             flush_now(c);
-            bool pending = ep_buf_used(&c->out) > 0;
-            if (!pending)
+            bool pending = ep_buf_used(&c->out) > 0 || (c->ws && ep_buf_used(&c->ws->wire) > 0) ||
+                           (c->tls && ep_tls_want_write(c->tls));
+            if (!pending) {
                 ep_buf_shrink(&c->out, 0);
+                if (c->ws)
+                    ep_buf_shrink(&c->ws->wire, 0);
+            }
             if (pending != c->want_write) {
                 c->want_write = pending;
                 ep_io_modify(&c->io, EP_IO_READ | (pending ? EP_IO_WRITE : 0));
@@ -423,10 +443,77 @@ static ssize_t parse(bk_conn *c, const uint8_t *p, size_t n)
     return (ssize_t)off;
 }
 
+/* A read error other than "would block": close, saying why. */
+static void read_failed(bk_conn *c, ssize_t n)
+{
+    if (n == EP_ESECURITY && c->tls) {
+        char peer[64];
+        if (ep_ratelimit_allow(&c->w->err_rl, ep_loop_now(c->w->loop)))
+            EP_LOG_INFO(BK_LOG, "TLS with %s failed: %s", bk_conn_peer(c, peer, sizeof(peer)),
+                        ep_tls_error(c->tls));
+        bk_conn_close(c, -1, "TLS failure");
+        return;
+    }
+    bk_conn_close(c, -1, "connection closed by peer");
+}
+
+/* After EP_EAGAIN on TLS: the handshake may need to write before reading. */
+static void tls_wait(bk_conn *c)
+{
+    bool ww = c->tls && ep_tls_want_write(c->tls);
+    if (ww != c->want_write) {
+        c->want_write = ww;
+        ep_io_modify(&c->io, EP_IO_READ | (ww ? EP_IO_WRITE : 0));
+    }
+}
+
+/* Reading under TLS and/or WebSockets: transport bytes into the scratch
+ * buffer, then (WebSockets) unframed into c->in, then MQTT parsing. TLS
+ * reads until the socket and the TLS buffers are drained, because data
+ * decrypted inside TLS does not wake the poller again. */
+static void conn_read_layered(bk_conn *c)
+{
+    bk_worker *w = c->w;
+    for (;;) {
+        ssize_t n = bk_tx_read(c, w->rbuf, BK_READ_CHUNK);
+        if (n == EP_EAGAIN) {
+            tls_wait(c);
+            return;
+        }
+        if (n < 0) {
+            read_failed(c, n);
+            return;
+        }
+        if (c->ws) {
+            const char *why = NULL;
+            ep_err err = bk_ws_feed(c, w->rbuf, (size_t)n, &why);
+            if (err) {
+                bk_conn_close(c, -1, why);
+                return;
+            }
+        } else if (ep_buf_append(&c->in, w->rbuf, (size_t)n) != EP_EOK) {
+            bk_conn_close(c, EP_MQTT_RC_PACKET_TOO_LARGE, "input buffer limit");
+            return;
+        }
+        ssize_t used = parse(c, ep_buf_head(&c->in), ep_buf_used(&c->in));
+        if (used < 0)
+            return;
+        ep_buf_consume(&c->in, (size_t)used);
+        if (ep_buf_used(&c->in) == 0)
+            ep_buf_shrink(&c->in, 0);
+        if (c->tls == NULL && n < BK_READ_CHUNK)
+            return;
+    }
+}
+
 static void conn_read(bk_conn *c)
 {
     bk_worker *w = c->w;
     c->last_rx_ms = ep_loop_now(w->loop);
+    if (c->tls || c->ws) {
+        conn_read_layered(c);
+        return;
+    }
     /* Bounded number of reads per wakeup so one busy client cannot starve
      * the others on this worker. */
     for (int round = 0; round < 8; round++) {
@@ -435,7 +522,7 @@ static void conn_read(bk_conn *c)
             if (n == EP_EAGAIN)
                 return;
             if (n < 0) {
-                bk_conn_close(c, -1, "connection closed by peer");
+                read_failed(c, n);
                 return;
             }
             ssize_t used = parse(c, w->rbuf, (size_t)n);
@@ -458,7 +545,7 @@ static void conn_read(bk_conn *c)
             if (n == EP_EAGAIN)
                 return;
             if (n < 0) {
-                bk_conn_close(c, -1, "connection closed by peer");
+                read_failed(c, n);
                 return;
             }
             c->in.len += (size_t)n;
@@ -479,6 +566,11 @@ static void conn_on_io(ep_io *io, unsigned events)
     bk_conn *c = io->data;
     if (events & EP_IO_WRITE) {
         bk_conn_want_flush(c);
+        /* A TLS handshake waiting to write continues through a read. */
+        if (c->tls && !ep_tls_handshake_done(c->tls)) {
+            conn_read(c);
+            return;
+        }
     }
     if ((events & EP_IO_READ) || events == 0) {
         if (events == 0 && ep_buf_used(&c->in) > 0) {
@@ -524,11 +616,15 @@ static void unlink_conn(bk_conn *c)
     atomic_fetch_sub(&w->b->nconnected, 1);
 }
 
-int bk_conn_release(bk_conn *c)
+int bk_conn_release(bk_conn *c, ep_tls **tls, bk_ws **ws)
 {
     held_list_remove(c);
     flush_list_remove(c);
     int fd = c->fd;
+    *tls = c->tls;
+    *ws = c->ws;
+    c->tls = NULL;
+    c->ws = NULL;
     c->state = BK_CONN_CLOSED;
     ep_io_stop(&c->io);
     ep_timer_stop(&c->ka_timer);

@@ -59,6 +59,10 @@ DISCONNECT = raw.DISCONNECT
 CONNACK = raw.CONNACK
 
 
+# Set by tests/interop/mqtt.cmake for ASan/UBSan builds of the broker.
+SANITIZED = os.environ.get("EP_SANITIZED") == "1"
+
+
 def vm_status(pid):
     """VmRSS, VmHWM (peak RSS) and VmPeak (peak virtual) in KiB."""
     out = {}
@@ -736,6 +740,13 @@ class SlowSubscriberTests(HostileBase):
         elapsed = time.monotonic() - t0
         rss1 = vm_status(self.broker.pid)
         growth = rss1["VmRSS"] - rss0["VmRSS"]
+        if SANITIZED:
+            # AddressSanitizer keeps freed memory in quarantine (256 MiB by
+            # default), so RSS says nothing about the broker's own bounds
+            # there; the normal build checks them.
+            print("[RSS bound not checked under sanitizers: grew %d KiB] " % growth,
+                  end="", flush=True)
+            growth = 0
         self.assertLess(growth, self.RSS_GROWTH_LIMIT_KIB,
                         "broker RSS grew by %d KiB while %d x %d B went to a "
                         "stalled QoS %d subscriber (%s -> %s)"
