@@ -244,7 +244,7 @@ static bool server_first(ep_scram_server *s, scram_state *st, const char *in, si
     if (st->cred.salt_len > EP_PASSWD_MAX_SALT)
         return false;
 
-    char snonce[ep_auth__b64_len(NONCE_BYTES) + 1];
+    char snonce[64];
     if (s->fixed_nonce != NULL) {
         snprintf(snonce, sizeof(snonce), "%s", s->fixed_nonce);
     } else {

@@ -186,10 +186,11 @@ static void *worker(void *arg)
         }
         /* wipe the password now rather than when the loop gets to it */
         OPENSSL_cleanse(r->pass, r->plen);
-        deliver(r);
-
         pthread_mutex_lock(&v->lock);
         v->pending--;
+        pthread_mutex_unlock(&v->lock);
+        deliver(r);
+        pthread_mutex_lock(&v->lock);
     }
     pthread_mutex_unlock(&v->lock);
     return NULL;
