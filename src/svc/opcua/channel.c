@@ -1002,9 +1002,9 @@ static ep_ua_status open_asym(ep_ua_channel *ch, uint8_t *p, size_t n,
                               const uint8_t **body, size_t *blen,
                               uint32_t *seq, uint32_t *rid)
 {
-    ep_ua_string uri;
-    ep_ua_bytestring cert, thumb;
-    size_t off;
+    ep_ua_string uri = {0, NULL};
+    ep_ua_bytestring cert = {0, NULL}, thumb = {0, NULL};
+    size_t off = 0;
     if (parse_asym_hdr(p, n, &uri, &cert, &thumb, &off) != EP_EOK)
         return EP_UA_STATUS_BadDecodingError;
     const ep_ua_policy *pol = ep_ua_policy_find((const char *)uri.data, uri.len);
@@ -1457,6 +1457,8 @@ static bool on_message(ep_ua_channel *ch, const ep_ua__hdr *h, uint8_t *p)
 static void ch_read(ep_ua_channel *ch)
 {
     for (;;) {
+        if (ch->state == ST_LINGER)
+            ep_buf_clear(&ch->in); /* unread input is discarded */
         if (ep_buf_reserve(&ch->in, 16384) != EP_EOK) {
             ch_fail(ch, EP_UA_STATUS_BadTcpMessageTooLarge, "input buffer full");
             return;
