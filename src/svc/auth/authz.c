@@ -527,9 +527,11 @@ static ep_err rules_from_tree(const ep_cfg_node *root, ep_authz_rules **out, ep_
             }
             check_keys(&c, rn, rule_keys, "principals, brokerResources or stateStoreResources");
             rule *r = &rs->r[rs->n++];
-            parse_principals(&c, ep_cfg_node_get(rn, "principals"), r);
-            if (ep_cfg_node_get(rn, "principals") == NULL)
+            const ep_cfg_node *pn = ep_cfg_node_get(rn, "principals");
+            if (pn == NULL)
                 ep_cfg_errs_add(errs, rn, "missing 'principals'");
+            else
+                parse_principals(&c, pn, r);
             parse_broker_resources(&c, ep_cfg_node_get(rn, "brokerResources"), r);
             parse_state_store(&c, ep_cfg_node_get(rn, "stateStoreResources"));
         }
