@@ -353,11 +353,16 @@ static void ua_cleanup(ua_cli *u)
     ep_uac_free(u->c);
     u->c = NULL;
     if (u->loop) {
-        /* let the channel close and the deferred frees run */
-        uint64_t end = ep_clock_mono_ms() + 2000;
-        for (int i = 0; i < 3 || (ep_uac_channels_alive() &&
-                                  ep_clock_mono_ms() < end); i++)
-            ep_loop_run_once(u->loop, 10);
+        /* let the channels close (a closed channel lingers until the
+         * peer has closed its side too, at most about a second): run the
+         * loop until it has been idle for 30 ms, bounded */
+        uint64_t end = ep_clock_mono_ms() + 1500;
+        while (ep_clock_mono_ms() < end) {
+            uint64_t t0 = ep_clock_mono_ms();
+            ep_loop_run_once(u->loop, 30);
+            if (!ep_uac_channels_alive() && ep_clock_mono_ms() - t0 >= 30)
+                break;
+        }
         ep_loop_free(u->loop);
     }
     u->loop = NULL;
