@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "codec/mqtt/packet.h"
+#include "core/buf.h"
 #include "svc/auth/authz.h"
 
 /* ------------------------------------------------------------------------ */
@@ -65,7 +66,8 @@ static char *arena_strndup(arena *a, const char *s, size_t n)
 {
     char *p = arena_alloc(a, n + 1);
     if (p != NULL) {
-        memcpy(p, s, n);
+        if (n > 0)
+            memcpy(p, s, n);
         p[n] = '\0';
     }
     return p;
@@ -672,69 +674,79 @@ static bool pattern_matches(const tmpl *t, const ep_authz_principal *p)
     return ok;
 }
 
+typedef struct grant_ref {
+    uint32_t off, len;
+    bool sub;
+} grant_ref;
+
 ep_err ep_authz_session_new(ep_authz_rules *rules, const ep_authz_principal *p,
                             ep_authz_session **out)
 {
     if (p == NULL || p->client_id == NULL)
         return EP_EINVAL;
-    /* pass 1: sizes */
-    size_t n_pub = 0, n_sub = 0, bytes = 0;
+    /* Render every granted filter once into `text`, remembering where each
+     * one is in `refs`; then copy both into one allocation. */
+    ep_buf text, refs;
+    ep_buf_init(&text, 0);
+    ep_buf_init(&refs, 0);
+    ep_err err = EP_EOK;
+    size_t n_pub = 0, n_sub = 0;
     bool connect = false;
-    for (size_t i = 0; rules != NULL && i < rules->n; i++) {
+    for (size_t i = 0; rules != NULL && i < rules->n && err == EP_EOK; i++) {
         const rule *r = &rules->r[i];
         if (!rule_applies(r, p))
             continue;
         connect = connect || r->conn_any;
         for (size_t k = 0; k < r->n_conn && !connect; k++)
             connect = pattern_matches(&r->conn[k], p);
-        for (size_t k = 0; k < r->n_pub; k++) {
-            size_t l = render(&r->pub[k], p, true, NULL);
-            if (l != (size_t)-1) {
-                n_pub++;
-                bytes += l;
-            }
-        }
-        for (size_t k = 0; k < r->n_sub; k++) {
-            size_t l = render(&r->sub[k], p, true, NULL);
-            if (l != (size_t)-1) {
-                n_sub++;
-                bytes += l;
-            }
-        }
-    }
-    /* pass 2: one allocation: session, slices, bytes */
-    size_t hdr = sizeof(ep_authz_session);
-    size_t sl = (n_pub + n_sub) * sizeof(ep_mqtt_slice);
-    ep_authz_session *s = calloc(1, hdr + sl + bytes + 1);
-    if (s == NULL)
-        return EP_ENOMEM;
-    s->rules = ep_authz_rules_ref(rules);
-    s->all = rules == NULL;
-    s->connect = connect;
-    s->pub = (ep_mqtt_slice *)(void *)((char *)s + hdr);
-    s->sub = s->pub + n_pub;
-    char *b = (char *)(s->sub + n_sub);
-    for (size_t i = 0; rules != NULL && i < rules->n; i++) {
-        const rule *r = &rules->r[i];
-        if (!rule_applies(r, p))
-            continue;
-        for (int which = 0; which < 2; which++) {
+        for (int which = 0; which < 2 && err == EP_EOK; which++) {
             const tmpl *ts = which ? r->sub : r->pub;
             size_t nt = which ? r->n_sub : r->n_pub;
-            for (size_t k = 0; k < nt; k++) {
-                size_t l = render(&ts[k], p, true, b);
-                if (l == (size_t)-1)
+            for (size_t k = 0; k < nt && err == EP_EOK; k++) {
+                size_t l = render(&ts[k], p, true, NULL);
+                if (l == (size_t)-1 || (err = ep_buf_reserve(&text, l)) != EP_EOK)
                     continue;
-                if (which)
-                    s->sub[s->n_sub++] = ep_mqtt_slice_make(b, l);
-                else
-                    s->pub[s->n_pub++] = ep_mqtt_slice_make(b, l);
-                b += l;
+                if (render(&ts[k], p, true, (char *)ep_buf_tail(&text)) == (size_t)-1)
+                    continue; /* not a valid filter once substituted */
+                grant_ref g = {(uint32_t)text.len, (uint32_t)l, which == 1};
+                text.len += l;
+                err = ep_buf_append(&refs, &g, sizeof(g));
+                *(which ? &n_sub : &n_pub) += 1;
             }
         }
     }
-    *out = s;
-    return EP_EOK;
+    ep_authz_session *s = NULL;
+    if (err == EP_EOK) {
+        size_t hdr = sizeof(ep_authz_session);
+        size_t sl = (n_pub + n_sub) * sizeof(ep_mqtt_slice);
+        s = calloc(1, hdr + sl + text.len + 1);
+        if (s == NULL)
+            err = EP_ENOMEM;
+    }
+    if (err == EP_EOK) {
+        s->rules = ep_authz_rules_ref(rules);
+        s->all = rules == NULL;
+        s->connect = connect;
+        s->pub = (ep_mqtt_slice *)(void *)((char *)s + sizeof(ep_authz_session));
+        s->sub = s->pub + n_pub;
+        char *b = (char *)(s->sub + n_sub);
+        if (text.len > 0)
+            memcpy(b, text.data, text.len);
+        size_t ng = ep_buf_used(&refs) / sizeof(grant_ref);
+        for (size_t i = 0; i < ng; i++) {
+            grant_ref g;
+            memcpy(&g, refs.data + i * sizeof(g), sizeof(g));
+            ep_mqtt_slice sl = ep_mqtt_slice_make(b + g.off, g.len);
+            if (g.sub)
+                s->sub[s->n_sub++] = sl;
+            else
+                s->pub[s->n_pub++] = sl;
+        }
+        *out = s;
+    }
+    ep_buf_fini(&text);
+    ep_buf_fini(&refs);
+    return err;
 }
 
 void ep_authz_session_free(ep_authz_session *s)
