@@ -313,12 +313,12 @@ enum {
 
 /* ep_mqttc_disconnect stops reconnecting and closes the connection. When
  * connected (or waiting for CONNACK) it sends DISCONNECT with reason (v5;
- * 0x04 asks the server to publish the Will), then waits for the server to
- * close the connection (at most 2 s), and on_disconnect follows with err
- * EP_EOK. An attempt still opening is dropped, also followed by
- * on_disconnect(EP_EOK). From the backoff wait it only cancels the retry
- * (no callback: nothing was open). Queued and unacknowledged publications
- * stay with the client for the next ep_mqttc_connect().
+ * 0x04 asks the server to publish the Will) and waits for the server to
+ * close the connection (at most 2 s); an attempt still opening, or a retry
+ * waiting for its backoff, is dropped. Whenever it returns EP_EOK,
+ * on_disconnect follows once, with err EP_EOK and will_reconnect false.
+ * Queued and unacknowledged publications stay with the client for the next
+ * ep_mqttc_connect().
  * flags: EP_MQTTC_END_SESSION. Returns EP_EOK; EP_ESTATE when already
  * disconnected or disconnecting; EP_ENOMEM; EP_EINVAL for NULL. */
 ep_err ep_mqttc_disconnect(ep_mqttc *c, ep_mqtt_rc reason, unsigned flags);

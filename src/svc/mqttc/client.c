@@ -151,7 +151,9 @@ ep_err ep_mqttc_new(ep_mqttc **out, ep_loop *loop, const ep_mqttc_options *o)
     c->client_id = dup_str(o->client_id ? o->client_id : "");
     c->clean_start = o->clean_start;
     c->session_expiry = o->session_expiry;
-    c->keepalive = o->no_keepalive ? 0 : (o->keepalive ? o->keepalive : (uint16_t)MQC_DEF_KEEPALIVE);
+    c->keepalive = o->no_keepalive ? 0
+                   : o->keepalive  ? o->keepalive
+                                   : (uint16_t)MQC_DEF_KEEPALIVE;
     c->username = dup_str(o->username);
     if (o->password) {
         c->password = dup_mem(o->password, o->password_len);
@@ -662,11 +664,9 @@ ep_err ep_mqttc_disconnect(ep_mqttc *c, ep_mqtt_rc reason, unsigned flags)
     case MQ_CLOSING:
         return EP_ESTATE;
     case MQ_WAIT_RETRY:
-        ep_timer_stop(&c->conn_timer);
-        c->state = MQ_IDLE;
-        return EP_EOK;
     case MQ_CONNECTING:
-        /* Nothing sent yet: just drop the attempt (from the loop). */
+        /* Nothing sent yet: drop the attempt or the pending retry; the
+         * kick timer reports it, so on_disconnect always follows. */
         teardown(c);
         c->state = MQ_CLOSING;
         ep_mqttc__kick(c);

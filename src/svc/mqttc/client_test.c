@@ -118,7 +118,8 @@ static bool srv_next(ep_mqtt_packet *p)
     assert_true(net.nkeep < 512);
     net.keep[net.nkeep++] = copy;
     bool connect = (copy[0] >> 4) == EP_MQTT_CONNECT;
-    assert_int_equal(ep_mqtt_packet_decode(copy, total, connect ? 0 : net.version, p, NULL), EP_EOK);
+    assert_int_equal(ep_mqtt_packet_decode(copy, total, connect ? 0 : net.version, p, NULL),
+                     EP_EOK);
     if (connect)
         net.version = p->connect.protocol_version;
     return true;
