@@ -19,6 +19,9 @@
 #ifdef HAVE_EP_SVC_MQTTC
 #include "cli/cmd_mqtt.h"
 #endif
+#ifdef HAVE_EP_SVC_AUTH
+#include "cli/cmd_passwd.h"
+#endif
 
 static int cmd_help(int argc, char **argv);
 
@@ -37,6 +40,9 @@ static const ep_cli_cmd commands[] = {
 #endif
 #ifdef HAVE_EP_SVC_OPCUA
     {"opcua-sim", "run an OPC UA server with a simulated plant", ep_cmd_opcua_sim},
+#endif
+#ifdef HAVE_EP_SVC_AUTH
+    {"passwd", "add, change or delete a user in a broker password file", ep_cmd_passwd},
 #endif
     {"config", "configuration reference, schema, effective values and checks", ep_cmd_config},
     {"version", "print the version", ep_cmd_version},
