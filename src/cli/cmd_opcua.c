@@ -51,6 +51,9 @@ typedef struct ua_cli {
     const char *select;
     long queue;
     bool stats;
+    bool quiet;
+    const char *pattern;
+    long nitems;
     int npos;
     char **pos; /* positional arguments after the URL */
 
@@ -152,6 +155,9 @@ static void usage_sub(FILE *f, const char *sub)
                    "  --duration S     exit after S seconds\n"
                    "  --stats          print client statistics (JSON) to stderr\n"
                    "                   at the end\n"
+                   "  --pattern F --n K  monitor K nodes named by the NodeId\n"
+                   "                   pattern F with %%u = 0..K-1 (load tests)\n"
+                   "  --quiet          count notifications, print nothing per item\n"
                    "The connection is re-established automatically when lost; "
                    "notifications\nthe server still holds are recovered "
                    "(Republish), in order.\n\n");
@@ -190,6 +196,9 @@ enum {
     OPT_LIST,
     OPT_QUEUE,
     OPT_STATS,
+    OPT_PATTERN,
+    OPT_N,
+    OPT_QUIET,
 };
 
 static bool parse_num(const char *s, double lo, double hi, double *out)
@@ -226,6 +235,9 @@ static int parse_args(ua_cli *u, int argc, char **argv, bool *list)
         {"list", no_argument, NULL, OPT_LIST},
         {"queue", required_argument, NULL, OPT_QUEUE},
         {"stats", no_argument, NULL, OPT_STATS},
+        {"pattern", required_argument, NULL, OPT_PATTERN},
+        {"n", required_argument, NULL, OPT_N},
+        {"quiet", no_argument, NULL, OPT_QUIET},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -281,6 +293,19 @@ static int parse_args(ua_cli *u, int argc, char **argv, bool *list)
             break;
         case OPT_STATS:
             u->stats = true;
+            break;
+        case OPT_QUIET:
+            u->quiet = true;
+            break;
+        case OPT_PATTERN:
+            if (strstr(optarg, "%u") == NULL)
+                goto bad;
+            u->pattern = optarg;
+            break;
+        case OPT_N:
+            if (!parse_num(optarg, 1, 1e6, &d))
+                goto bad;
+            u->nitems = (long)d;
             break;
         case OPT_SELECT:
             u->select = optarg;
@@ -1152,6 +1177,7 @@ static int cmd_call(ua_cli *u)
 typedef struct sub_state {
     ua_cli *u;
     long seen;
+    uint64_t first_ms;
     int created;
     ep_err err;
     ep_ua_status st;
@@ -1175,7 +1201,20 @@ static void on_sub_data(ep_uac *c, uint32_t sub_id, uint32_t h,
     (void)c;
     (void)sub_id;
     sub_state *s = ud;
-    const char *node = h < (uint32_t)s->u->npos ? s->u->pos[h] : "?";
+    if (s->first_ms == 0)
+        s->first_ms = ep_clock_mono_ms();
+    if (s->u->quiet) {
+        s->seen++;
+        return;
+    }
+    char pname[128];
+    const char *node = "?";
+    if (s->u->pattern) {
+        snprintf(pname, sizeof(pname), s->u->pattern, h);
+        node = pname;
+    } else if (h < (uint32_t)s->u->npos) {
+        node = s->u->pos[h];
+    }
     if (s->u->count && s->seen >= s->u->count)
         return;
     if (!s->u->json) {
@@ -1257,8 +1296,8 @@ static void mon_created(ep_uac *c, ep_err err, ep_ua_status st, uint32_t id,
         const ep_ua_create_monitored_items_response *r = resp;
         for (size_t i = 0; i < r->results_len; i++)
             if (r->results[i].status_code & 0x80000000u) {
-                fprintf(stderr, "edgeplane opcua subscribe: %s: %s\n",
-                        i < (size_t)s->u->npos ? s->u->pos[i] : "?",
+                fprintf(stderr, "edgeplane opcua subscribe: item %zu (%s): %s\n",
+                        i, i < (size_t)s->u->npos ? s->u->pos[i] : "pattern",
                         ep_ua_status_name(r->results[i].status_code));
                 s->err = EP_EPROTO;
                 s->st = r->results[i].status_code;
@@ -1267,14 +1306,40 @@ static void mon_created(ep_uac *c, ep_err err, ep_ua_status st, uint32_t id,
     s->created = 1;
 }
 
+/* monitored items for --pattern: node ids formatted into one buffer */
+static int pattern_items(ua_cli *u, ep_uac_mon_item **out, char **names)
+{
+    size_t n = (size_t)u->nitems;
+    *out = calloc(n, sizeof(**out));
+    *names = calloc(n, 128);
+    if (*out == NULL || *names == NULL)
+        return EP_EXIT_FAILURE;
+    for (size_t i = 0; i < n; i++) {
+        char *nm = *names + i * 128;
+        snprintf(nm, 128, u->pattern, (unsigned)i);
+        if (ep_uac_nodeid_parse(nm, &(*out)[i].node) != EP_EOK) {
+            fprintf(stderr, "edgeplane opcua subscribe: bad NodeId '%s'\n", nm);
+            return EP_EXIT_USAGE;
+        }
+        (*out)[i].client_handle = (uint32_t)i;
+        (*out)[i].sampling_ms = u->sampling_ms;
+        (*out)[i].queue_size = u->queue ? (uint32_t)u->queue : 1;
+    }
+    return EP_EXIT_OK;
+}
+
 static int cmd_subscribe(ua_cli *u)
 {
-    if (u->npos < 1) {
+    if (u->npos < 1 && u->pattern == NULL) {
         fprintf(stderr, "edgeplane opcua subscribe: NODE missing\n");
         return EP_EXIT_USAGE;
     }
-    ep_uac_mon_item items[16];
-    memset(items, 0, sizeof(items));
+    if (u->pattern && u->nitems == 0)
+        u->nitems = 1;
+    ep_uac_mon_item items_fixed[16];
+    ep_uac_mon_item *items = items_fixed;
+    char *pnames = NULL;
+    memset(items_fixed, 0, sizeof(items_fixed));
     char selbuf[1024];
     char *sel[32];
     size_t nsel = 0;
@@ -1298,9 +1363,21 @@ static int cmd_subscribe(ua_cli *u)
             items[i].select = (const char *const *)sel;
         }
     }
+    size_t nitems = (size_t)u->npos;
+    if (u->pattern) {
+        ep_uac_mon_item *pi = NULL;
+        int prc = pattern_items(u, &pi, &pnames);
+        if (prc != EP_EXIT_OK) {
+            free(pi);
+            free(pnames);
+            return prc;
+        }
+        items = pi;
+        nitems = (size_t)u->nitems;
+    }
     int rc = ua_setup(u, false);
     if (rc != EP_EXIT_OK)
-        return rc;
+        goto out;
     sub_state s;
     memset(&s, 0, sizeof(s));
     s.u = u;
@@ -1321,10 +1398,11 @@ static int cmd_subscribe(ua_cli *u)
         err = ep_uac_sync_wait(u->c, &s.created, u->timeout_ms + 2000);
     if (err == EP_EOK)
         err = s.err;
-    if (err == EP_EOK) {
+    /* in batches, so that no request exceeds the server's limits */
+    for (size_t off = 0; err == EP_EOK && off < nitems; off += 1000) {
+        size_t n = nitems - off < 1000 ? nitems - off : 1000;
         s.created = 0;
-        err = ep_uac_mon_create(u->c, sid, (size_t)u->npos, items, mon_created,
-                                &s);
+        err = ep_uac_mon_create(u->c, sid, n, items + off, mon_created, &s);
         if (err == EP_EOK)
             err = ep_uac_sync_wait(u->c, &s.created, u->timeout_ms + 2000);
         if (err == EP_EOK)
@@ -1333,7 +1411,8 @@ static int cmd_subscribe(ua_cli *u)
     if (err != EP_EOK) {
         fprintf(stderr, "edgeplane opcua subscribe: %s\n",
                 s.st ? ep_ua_status_name(s.st) : ep_strerror(err));
-        return EP_EXIT_UA_REQUEST;
+        rc = EP_EXIT_UA_REQUEST;
+        goto out;
     }
     signal(SIGINT, on_sigint);
     signal(SIGTERM, on_sigint);
@@ -1350,11 +1429,16 @@ static int cmd_subscribe(ua_cli *u)
     if (u->stats) {
         ep_uac_stats st;
         ep_uac_get_stats(u->c, &st);
+        uint64_t span = s.first_ms ? ep_clock_mono_ms() - s.first_ms : 0;
         fprintf(stderr,
-                "{\"stats\":{\"notifications\":%llu,\"publish_responses\":%llu,"
+                "{\"stats\":{\"items\":%zu,\"seconds\":%.3f,"
+                "\"notifications_per_s\":%.0f,"
+                "\"notifications\":%llu,\"publish_responses\":%llu,"
                 "\"keepalives\":%llu,\"republished\":%llu,\"lost\":%llu,"
                 "\"reconnects\":%llu,\"session_recreated\":%llu,"
                 "\"transfers\":%llu,\"timeouts\":%llu}}\n",
+                nitems, span / 1000.0,
+                span ? (double)s.seen * 1000.0 / (double)span : 0.0,
                 (unsigned long long)st.notifications,
                 (unsigned long long)st.publish_responses,
                 (unsigned long long)st.keepalives,
@@ -1365,7 +1449,12 @@ static int cmd_subscribe(ua_cli *u)
                 (unsigned long long)st.transfers,
                 (unsigned long long)st.timeouts);
     }
-    return EP_EXIT_OK;
+    rc = EP_EXIT_OK;
+out:
+    if (items != items_fixed)
+        free(items);
+    free(pnames);
+    return rc;
 }
 
 /* ------------------------------------------------------------- trust -- */
