@@ -1181,7 +1181,8 @@ static void send_publish(ua_sub *sub, const ua_pub *p, ep_ua_status *ack_results
     srv->publish_responses++;
     sub->keepalive_ctr = 0;
     sub->lifetime_ctr = 0;
-    sub->late = false;
+    /* more_notifications: the next Publish request is answered at once */
+    sub->late = sub->enabled && sub->pending > 0;
     ep_ua_arena_fini(&a);
 }
 
