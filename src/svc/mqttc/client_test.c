@@ -115,8 +115,10 @@ static bool srv_next(ep_mqtt_packet *p)
     memcpy(copy, net.rx, total);
     memmove(net.rx, net.rx + total, net.rxlen - total);
     net.rxlen -= total;
-    assert_true(net.nkeep < 512);
-    net.keep[net.nkeep++] = copy;
+    /* A ring: a test only looks at the packets it just read. */
+    int slot = net.nkeep++ % 512;
+    free(net.keep[slot]);
+    net.keep[slot] = copy;
     bool connect = (copy[0] >> 4) == EP_MQTT_CONNECT;
     assert_int_equal(ep_mqtt_packet_decode(copy, total, connect ? 0 : net.version, p, NULL),
                      EP_EOK);
@@ -229,6 +231,8 @@ static void on_message(ep_mqttc *c, const ep_mqttc_message *m, void *ud)
 {
     (void)ud;
     int i = R.messages++;
+    if (i >= 32) /* the hostile-input case delivers many: count only */
+        return;
     snprintf(R.topics[i], sizeof(R.topics[i]), "%.*s", (int)m->topic.len, (const char *)m->topic.p);
     snprintf(R.payloads[i], sizeof(R.payloads[i]), "%.*s", (int)m->payload.len,
              (const char *)m->payload.p);
@@ -242,9 +246,11 @@ static void pub_done(ep_mqttc *c, ep_err err, ep_mqtt_rc rc, void *ud)
 {
     (void)c;
     int tag = (int)(intptr_t)ud;
-    R.done_tag[R.ndone] = tag;
-    R.done_err[R.ndone] = err;
-    R.done_rc[R.ndone] = rc;
+    if (R.ndone < 256) {
+        R.done_tag[R.ndone] = tag;
+        R.done_err[R.ndone] = err;
+        R.done_rc[R.ndone] = rc;
+    }
     R.ndone++;
     R.times_done[tag]++;
 }
@@ -278,7 +284,7 @@ static int setup(void **state)
 {
     (void)state;
     memset(&R, 0, sizeof(R));
-    for (int i = 0; i < net.nkeep; i++)
+    for (int i = 0; i < 512; i++)
         free(net.keep[i]);
     memset(&net, 0, sizeof(net));
     net.fd = -1;
@@ -295,8 +301,10 @@ static int teardown(void **state)
     net.fd = -1;
     spin();
     ep_loop_free(loop);
-    for (int i = 0; i < net.nkeep; i++)
+    for (int i = 0; i < 512; i++) {
         free(net.keep[i]);
+        net.keep[i] = NULL;
+    }
     net.nkeep = 0;
     return 0;
 }
@@ -1364,9 +1372,92 @@ static void test_password_file(void **state)
     ep_mqttc_free(c);
 }
 
+static void srv_raw(const void *p, size_t n)
+{
+    assert_int_equal(write(net.fd, p, n), (ssize_t)n);
+}
+
+/* Malformed or unexpected input from the server ends the connection with a
+ * protocol error (and a v5 DISCONNECT saying why); random bytes never crash
+ * the client. Run under ASan/UBSan this is a small fuzz pass. */
+static void test_hostile_server_input(void **state)
+{
+    (void)state;
+    ep_mqttc_options o = base_opts();
+    o.maximum_packet_size = 1024;
+    ep_mqttc *c;
+    assert_int_equal(ep_mqttc_new(&c, loop, &o), EP_EOK);
+    static const struct {
+        const char *what;
+        const char *bytes;
+        size_t n;
+        ep_err err;
+        ep_mqtt_rc rc;
+    } cases[] = {
+        {"type 0", "\x00\x00", 2, EP_EMALFORMED, EP_MQTT_RC_MALFORMED_PACKET},
+        {"5-byte length", "\x30\xff\xff\xff\xff\x01", 6, EP_EMALFORMED,
+         EP_MQTT_RC_MALFORMED_PACKET},
+        {"over our maximum", "\x30\x80\x10", 3, EP_ETOOBIG, EP_MQTT_RC_PACKET_TOO_LARGE},
+        {"bad UTF-8 topic", "\x30\x05\x00\x02\xc3\x28\x00", 7, EP_EUTF8,
+         EP_MQTT_RC_MALFORMED_PACKET},
+        {"second CONNACK", "\x20\x03\x00\x00\x00", 5, EP_EPROTO, EP_MQTT_RC_PROTOCOL_ERROR},
+        {"SUBSCRIBE from server", "\x82\x06\x00\x01\x00\x00\x01\x61", 8, EP_EMALFORMED,
+         EP_MQTT_RC_MALFORMED_PACKET},
+        {"PINGREQ from server", "\xc0\x00", 2, EP_EPROTO, EP_MQTT_RC_PROTOCOL_ERROR},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        if (i == 0)
+            establish(c, false, NULL);
+        else {
+            advance(1000);
+            expect(EP_MQTT_CONNECT);
+            srv_connack(false, NULL);
+            spin();
+        }
+        assert_true(ep_mqttc_is_connected(c));
+        srv_raw(cases[i].bytes, cases[i].n);
+        spin();
+        if (ep_mqttc_is_connected(c))
+            fail_msg("still connected after %s", cases[i].what);
+        ep_mqtt_packet d;
+        if (cases[i].err != EP_EOK && srv_next(&d) && d.type == EP_MQTT_DISCONNECT)
+            assert_int_equal(d.disconnect.rc, cases[i].rc);
+        if (R.last_disc.err != cases[i].err)
+            fail_msg("%s: got %s", cases[i].what, ep_err_name(R.last_disc.err));
+        assert_true(R.last_disc.will_reconnect);
+    }
+    /* Random bytes after CONNACK. */
+    uint64_t rnd = 0x5eed;
+    for (int round = 0; round < 300; round++) {
+        if (!R.last_disc.will_reconnect) /* e.g. a random "session taken over" */
+            assert_int_equal(ep_mqttc_connect(c), EP_EOK);
+        advance(2000);
+        ep_mqtt_packet p;
+        while (srv_next(&p) && p.type != EP_MQTT_CONNECT) {
+        }
+        srv_connack(round % 3 == 0, NULL);
+        spin();
+        uint8_t junk[96];
+        size_t n = 1 + ep_mqttc__rand(&rnd) % sizeof(junk);
+        for (size_t k = 0; k < n; k++)
+            junk[k] = (uint8_t)ep_mqttc__rand(&rnd);
+        if (round % 2)
+            junk[0] = (uint8_t)(0x30 | (junk[0] & 0x0F)); /* mostly PUBLISH */
+        srv_raw(junk, n);
+        spin();
+        publish(c, "still/works", "x", (uint8_t)(round % 3), 0, EP_EOK);
+        spin();
+        srv_drop();
+        spin();
+        while (srv_next(&p)) {
+        }
+    }
+    ep_mqttc_free(c);
+}
+
 int main(void)
 {
-    ep_log_set_level(EP_LOG_ERROR);
+    ep_log_set_level(EP_LOG_OFF);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_qos1_out_of_order_acks_no_head_of_line, setup,
                                         teardown),
@@ -1398,6 +1489,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_options_validation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_assigned_client_id, setup, teardown),
         cmocka_unit_test_setup_teardown(test_password_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hostile_server_input, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
