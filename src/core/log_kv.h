@@ -2,8 +2,10 @@
  * log_kv.h - structured log output: `key=value` (logfmt) and JSON lines, as
  * sinks for core/log.h, selected by `--log-format text|kv|json`.
  *
- *   kv:   ts=2026-11-26T06:30:01.123Z level=info cat=broker msgid=broker.listen msg="listening on 127.0.0.1:1883"
- *   json: {"ts":"2026-11-26T06:30:01.123Z","level":"info","cat":"broker","msgid":"broker.listen","msg":"listening on 127.0.0.1:1883"}
+ *   kv:   ts=2026-11-26T06:30:01.123Z level=info cat=broker msgid=broker.listen msg="listening on
+ * 127.0.0.1:1883" json:
+ * {"ts":"2026-11-26T06:30:01.123Z","level":"info","cat":"broker","msgid":"broker.listen","msg":"listening
+ * on 127.0.0.1:1883"}
  *
  * msgid is a stable identifier of the kind of event, for alerting and log
  * queries that must survive rewording (nng's style). A call site gives it

@@ -30,9 +30,10 @@ static void test_golden(void **state)
     assert_string_equal(fmt(EP_LOG_FORMAT_KV, EP_LOG_INFO, "broker", line),
                         "ts=2026-11-26T06:30:01.123Z level=info cat=broker msgid=broker.listen "
                         "msg=\"listening on 127.0.0.1:1883\"");
-    assert_string_equal(fmt(EP_LOG_FORMAT_JSON, EP_LOG_WARN, "broker", line),
-                        "{\"ts\":\"2026-11-26T06:30:01.123Z\",\"level\":\"warn\",\"cat\":\"broker\","
-                        "\"msgid\":\"broker.listen\",\"msg\":\"listening on 127.0.0.1:1883\"}");
+    assert_string_equal(
+        fmt(EP_LOG_FORMAT_JSON, EP_LOG_WARN, "broker", line),
+        "{\"ts\":\"2026-11-26T06:30:01.123Z\",\"level\":\"warn\",\"cat\":\"broker\","
+        "\"msgid\":\"broker.listen\",\"msg\":\"listening on 127.0.0.1:1883\"}");
     assert_string_equal(fmt(EP_LOG_FORMAT_TEXT, EP_LOG_ERROR, "api", "x"),
                         "2026-11-26T06:30:01.123Z error api     x");
 }
@@ -45,9 +46,10 @@ static void test_msgid(void **state)
                            "msgid=mqtt.untagged msg=\"plain text\""));
     assert_non_null(strstr(fmt(EP_LOG_FORMAT_KV, EP_LOG_INFO, "b", "[::1]:1883 connected"),
                            "msgid=b.untagged msg=\"[::1]:1883 connected\""));
-    assert_non_null(strstr(fmt(EP_LOG_FORMAT_KV, EP_LOG_INFO, "b", "[nodot] x"),
-                           "msgid=b.untagged"));
-    assert_non_null(strstr(fmt(EP_LOG_FORMAT_KV, EP_LOG_INFO, "b", "[a..b] x"), "msgid=b.untagged"));
+    assert_non_null(
+        strstr(fmt(EP_LOG_FORMAT_KV, EP_LOG_INFO, "b", "[nodot] x"), "msgid=b.untagged"));
+    assert_non_null(
+        strstr(fmt(EP_LOG_FORMAT_KV, EP_LOG_INFO, "b", "[a..b] x"), "msgid=b.untagged"));
     assert_non_null(strstr(fmt(EP_LOG_FORMAT_KV, EP_LOG_INFO, "b", "[a.B] x"), "msgid=b.untagged"));
     assert_non_null(strstr(fmt(EP_LOG_FORMAT_KV, EP_LOG_INFO, "b", "[a.b]x"), "msgid=b.untagged"));
     assert_non_null(strstr(fmt(EP_LOG_FORMAT_KV, EP_LOG_INFO, "b", "[api.http.timeout-1] slow"),
@@ -123,8 +125,8 @@ static void test_sink_and_macro(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_golden),     cmocka_unit_test(test_msgid),
-        cmocka_unit_test(test_escaping),   cmocka_unit_test(test_truncation),
+        cmocka_unit_test(test_golden),         cmocka_unit_test(test_msgid),
+        cmocka_unit_test(test_escaping),       cmocka_unit_test(test_truncation),
         cmocka_unit_test(test_sink_and_macro),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

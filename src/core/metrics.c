@@ -461,6 +461,9 @@ static size_t series_lower_bound(const ep_metric *f, const char *const *values)
 
 static series *series_add_locked(ep_metric *f, const char *const *values)
 {
+    static const char *const no_values[1] = {""};
+    if (values == NULL) /* only for families without labels */
+        values = no_values;
     size_t pos = series_lower_bound(f, values);
     if (pos < f->nseries && values_cmp(f, f->series[pos]->values, values) == 0)
         return f->series[pos];
@@ -504,8 +507,7 @@ fail:
     return NULL;
 }
 
-static ep_err series_get(ep_metric *f, ep_metric_type type, const char *const *values,
-                         series **out)
+static ep_err series_get(ep_metric *f, ep_metric_type type, const char *const *values, series **out)
 {
     if (f == NULL || f->type != type || (f->nlabels && values == NULL))
         return EP_EINVAL;
@@ -557,8 +559,7 @@ ep_err ep_metrics_counter_simple(ep_metrics *reg, const char *name, const char *
     return err ? err : ep_metric_counter(f, NULL, out);
 }
 
-ep_err ep_metrics_gauge_simple(ep_metrics *reg, const char *name, const char *help,
-                               ep_gauge **out)
+ep_err ep_metrics_gauge_simple(ep_metrics *reg, const char *name, const char *help, ep_gauge **out)
 {
     ep_metric_desc d = {.type = EP_METRIC_GAUGE, .name = name, .help = help};
     ep_metric *f;
@@ -569,8 +570,11 @@ ep_err ep_metrics_gauge_simple(ep_metrics *reg, const char *name, const char *he
 ep_err ep_metrics_histogram_simple(ep_metrics *reg, const char *name, const char *help,
                                    const double *buckets, size_t nbuckets, ep_histogram **out)
 {
-    ep_metric_desc d = {.type = EP_METRIC_HISTOGRAM, .name = name, .help = help,
-                        .buckets = buckets, .nbuckets = nbuckets};
+    ep_metric_desc d = {.type = EP_METRIC_HISTOGRAM,
+                        .name = name,
+                        .help = help,
+                        .buckets = buckets,
+                        .nbuckets = nbuckets};
     ep_metric *f;
     ep_err err = ep_metrics_register(reg, &d, &f);
     return err ? err : ep_metric_histogram(f, NULL, out);
@@ -626,7 +630,7 @@ void ep_histogram_observe(ep_histogram *h, double v)
         base = !(v <= base[half - 1]) ? base + half : base;
         n -= half;
     }
-    size_t lo = (size_t)(base - h->bounds) + (size_t)!(v <= base[0]);
+    size_t lo = (size_t)(base - h->bounds) + (size_t) !(v <= base[0]);
     int slot = ep_metrics__slot();
     ep_metrics__cell_add(h->cell + lo, slot, 1);
     _Atomic uint64_t *sum = h->cell + h->nb + 1 + (size_t)slot * EP_METRICS__STRIDE;

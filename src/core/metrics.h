@@ -122,8 +122,7 @@ ep_err ep_metric_histogram(ep_metric *m, const char *const *values, ep_histogram
  * ep_metrics_register. */
 ep_err ep_metrics_counter_simple(ep_metrics *reg, const char *name, const char *help,
                                  ep_counter **out);
-ep_err ep_metrics_gauge_simple(ep_metrics *reg, const char *name, const char *help,
-                               ep_gauge **out);
+ep_err ep_metrics_gauge_simple(ep_metrics *reg, const char *name, const char *help, ep_gauge **out);
 ep_err ep_metrics_histogram_simple(ep_metrics *reg, const char *name, const char *help,
                                    const double *buckets, size_t nbuckets, ep_histogram **out);
 
@@ -197,8 +196,7 @@ void ep_metrics_check_set(ep_metrics_check *c, bool ready, const char *why);
 void ep_metrics_check_remove(ep_metrics *reg, ep_metrics_check *c);
 
 /* Called once per check by ep_metrics_checks_run. */
-typedef void (*ep_metrics_check_result_fn)(void *ud, const char *name, bool ready,
-                                           const char *why);
+typedef void (*ep_metrics_check_result_fn)(void *ud, const char *name, bool ready, const char *why);
 /* ep_metrics_checks_run evaluates every check in name order, reporting each
  * through fn (may be NULL), and returns the number of failing checks. */
 size_t ep_metrics_checks_run(ep_metrics *reg, ep_metrics_check_result_fn fn, void *ud);

@@ -17,10 +17,10 @@
 
 #include "svc/api/http.h"
 
-#define CHECK(x)                                                               \
-    do {                                                                       \
-        if (!(x))                                                              \
-            abort();                                                           \
+#define CHECK(x)                                                                                   \
+    do {                                                                                           \
+        if (!(x))                                                                                  \
+            abort();                                                                               \
     } while (0)
 
 static void check_slice(ep_http_str s, const uint8_t *p, size_t n)

@@ -37,7 +37,8 @@ int main(int argc, char **argv)
 
     ep_metrics *reg = ep_metrics_default();
     ep_metric *m;
-    ep_metric_desc d = {.type = EP_METRIC_COUNTER, .name = "edgeplane_broker_messages_total",
+    ep_metric_desc d = {.type = EP_METRIC_COUNTER,
+                        .name = "edgeplane_broker_messages_total",
                         .help = "Messages by direction and QoS (sample).",
                         .labels = "direction,qos"};
     ep_counter *c;

@@ -36,9 +36,9 @@
 
 enum {
     READ_CHUNK = 16384,
-    OUT_HIGH = 256 * 1024,  /* stop processing/reading above this much pending output */
-    LINGER_MS = 2000,       /* read-and-drop time after an error answer */
-    LINGER_MAX = 1u << 20,  /* bytes dropped at most while lingering */
+    OUT_HIGH = 256 * 1024, /* stop processing/reading above this much pending output */
+    LINGER_MS = 2000,      /* read-and-drop time after an error answer */
+    LINGER_MAX = 1u << 20, /* bytes dropped at most while lingering */
     ACCEPT_BATCH = 64,
 };
 
@@ -80,14 +80,14 @@ struct http_conn {
     conn_state state;
     ep_buf in;
     ep_buf out;
-    size_t scanned;     /* bytes of `in` known to hold no further line ending */
-    uint64_t since_ms;  /* start of the current state (deadline base) */
-    uint64_t write_ms;  /* last write progress */
-    size_t lingered;    /* bytes dropped in LINGER */
-    bool close_after;   /* close once `out` is written */
+    size_t scanned;    /* bytes of `in` known to hold no further line ending */
+    uint64_t since_ms; /* start of the current state (deadline base) */
+    uint64_t write_ms; /* last write progress */
+    size_t lingered;   /* bytes dropped in LINGER */
+    bool close_after;  /* close once `out` is written */
     bool in_flush;
     bool want_write;
-    bool reading;       /* READ is armed */
+    bool reading; /* READ is armed */
     bool sent_continue;
     bool free_on_finish; /* closed while suspended: free in finish */
     bool in_handler;
@@ -366,8 +366,7 @@ static bool dispatch(http_conn *c)
                 }
             }
             ep_http_response_header(res, "Allow", list);
-            ep_http_respond(res, 405, "text/plain; charset=utf-8", "405 Method Not Allowed\n",
-                            23);
+            ep_http_respond(res, 405, "text/plain; charset=utf-8", "405 Method Not Allowed\n", 23);
         }
         return true;
     }
@@ -430,8 +429,8 @@ static void conn_process(http_conn *c)
         if (c->state == ST_HEAD) {
             /* Re-parse only when a line ended since the last attempt, or
              * when the unterminated tail may already break a limit. */
-            const uint8_t *lf = c->scanned < used ? memchr(p + c->scanned, '\n', used - c->scanned)
-                                                  : NULL;
+            const uint8_t *lf =
+                c->scanned < used ? memchr(p + c->scanned, '\n', used - c->scanned) : NULL;
             size_t limit_probe = s->o.limits.max_head;
             if (lf == NULL && used <= limit_probe && c->scanned > 0) {
                 c->scanned = used;
@@ -466,8 +465,8 @@ static void conn_process(http_conn *c)
             send_error(c, 400); /* cannot happen: same bytes, same result */
             break;
         }
-        c->req.body = (ep_http_str){(const char *)p + c->req.head_len,
-                                    (size_t)c->req.content_length};
+        c->req.body =
+            (ep_http_str){(const char *)p + c->req.head_len, (size_t)c->req.content_length};
         if (!dispatch(c)) {
             c->state = ST_SUSPENDED;
             break;
@@ -477,9 +476,8 @@ static void conn_process(http_conn *c)
     if (c->state == ST_CLOSED)
         return;
     /* Read more only when it can make progress. */
-    bool want_read = c->state == ST_LINGER ||
-                     (c->state != ST_SUSPENDED && !c->close_after &&
-                      ep_buf_used(&c->out) <= OUT_HIGH);
+    bool want_read = c->state == ST_LINGER || (c->state != ST_SUSPENDED && !c->close_after &&
+                                               ep_buf_used(&c->out) <= OUT_HIGH);
     if (want_read != c->reading) {
         c->reading = want_read;
         set_events(c);
@@ -680,10 +678,17 @@ static uint64_t conn_deadline(const http_conn *c)
         return c->since_ms + LINGER_MS;
     if (!c->close_after) {
         switch (c->state) {
-        case ST_IDLE: due = c->since_ms + o->idle_timeout_ms; break;
-        case ST_HEAD: due = c->since_ms + o->head_timeout_ms; break;
-        case ST_BODY: due = c->since_ms + o->body_timeout_ms; break;
-        default: break;
+        case ST_IDLE:
+            due = c->since_ms + o->idle_timeout_ms;
+            break;
+        case ST_HEAD:
+            due = c->since_ms + o->head_timeout_ms;
+            break;
+        case ST_BODY:
+            due = c->since_ms + o->body_timeout_ms;
+            break;
+        default:
+            break;
         }
     }
     if (c->want_write) {
@@ -801,8 +806,8 @@ static ep_err register_metrics(ep_http_server *s)
                          .labels = "route,code"};
     ep_err err = ep_metrics_register(m, &rd, &s->m_requests);
     if (!err)
-        err = ep_metrics_gauge_simple(m, "edgeplane_http_connections",
-                                      "Open HTTP connections.", &s->m_open);
+        err = ep_metrics_gauge_simple(m, "edgeplane_http_connections", "Open HTTP connections.",
+                                      &s->m_open);
     if (!err)
         err = ep_metrics_counter_simple(m, "edgeplane_http_connections_accepted_total",
                                         "HTTP connections accepted.", &s->m_accepted);
@@ -817,9 +822,9 @@ static ep_err register_metrics(ep_http_server *s)
             "HTTP requests closed because the head or body did not arrive in time.",
             &s->m_timeouts);
     if (!err)
-        err = ep_metrics_counter_simple(m, "edgeplane_http_bad_requests_total",
-                                        "HTTP requests refused by the parser (4xx/5xx).",
-                                        &s->m_bad);
+        err =
+            ep_metrics_counter_simple(m, "edgeplane_http_bad_requests_total",
+                                      "HTTP requests refused by the parser (4xx/5xx).", &s->m_bad);
     return err;
 }
 

@@ -69,8 +69,8 @@ static const struct {
     const char *name;
     ep_http_method m;
 } methods[] = {
-    {"GET", EP_HTTP_GET},       {"HEAD", EP_HTTP_HEAD},   {"POST", EP_HTTP_POST},
-    {"PUT", EP_HTTP_PUT},       {"DELETE", EP_HTTP_DELETE}, {"PATCH", EP_HTTP_PATCH},
+    {"GET", EP_HTTP_GET},         {"HEAD", EP_HTTP_HEAD},     {"POST", EP_HTTP_POST},
+    {"PUT", EP_HTTP_PUT},         {"DELETE", EP_HTTP_DELETE}, {"PATCH", EP_HTTP_PATCH},
     {"OPTIONS", EP_HTTP_OPTIONS},
 };
 
@@ -85,34 +85,62 @@ const char *ep_http_method_name(ep_http_method m)
 const char *ep_http_status_reason(int status)
 {
     switch (status) {
-    case 100: return "Continue";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 304: return "Not Modified";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 411: return "Length Required";
-    case 413: return "Content Too Large";
-    case 414: return "URI Too Long";
-    case 415: return "Unsupported Media Type";
-    case 417: return "Expectation Failed";
-    case 422: return "Unprocessable Content";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 503: return "Service Unavailable";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Unknown";
+    case 100:
+        return "Continue";
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 202:
+        return "Accepted";
+    case 204:
+        return "No Content";
+    case 301:
+        return "Moved Permanently";
+    case 302:
+        return "Found";
+    case 304:
+        return "Not Modified";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 409:
+        return "Conflict";
+    case 411:
+        return "Length Required";
+    case 413:
+        return "Content Too Large";
+    case 414:
+        return "URI Too Long";
+    case 415:
+        return "Unsupported Media Type";
+    case 417:
+        return "Expectation Failed";
+    case 422:
+        return "Unprocessable Content";
+    case 429:
+        return "Too Many Requests";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 501:
+        return "Not Implemented";
+    case 503:
+        return "Service Unavailable";
+    case 505:
+        return "HTTP Version Not Supported";
+    default:
+        return "Unknown";
     }
 }
 
@@ -132,8 +160,7 @@ static size_t find_lf(const uint8_t *p, size_t from, size_t n)
 /* Request line starting at p[i]; on success *next is the start of the
  * first header line. Handles partial input (EP_ENEEDMORE). */
 static ep_err parse_request_line(const uint8_t *p, size_t n, size_t i, size_t max_uri,
-                                 size_t max_head, ep_http_request *req, size_t *next,
-                                 int *status)
+                                 size_t max_head, ep_http_request *req, size_t *next, int *status)
 {
     size_t start = i;
     /* method */
@@ -211,8 +238,8 @@ static ep_err split_target(ep_http_request *req, int *status)
         while (k < n && t[k] != ':')
             k++;
         ep_http_str scheme = {t, k};
-        if (!(ep_http_str_ieq(scheme, "http") || ep_http_str_ieq(scheme, "https")) ||
-            k + 3 > n || t[k + 1] != '/' || t[k + 2] != '/')
+        if (!(ep_http_str_ieq(scheme, "http") || ep_http_str_ieq(scheme, "https")) || k + 3 > n ||
+            t[k + 1] != '/' || t[k + 2] != '/')
             FAIL(400);
         ps = k + 3;
         while (ps < n && t[ps] != '/' && t[ps] != '?')
@@ -364,7 +391,7 @@ ep_err ep_http_request_parse(const uint8_t *p, size_t n, const ep_http_limits *l
         if (lf + 1 - start > max_head)
             FAIL(431);
         if (lf == i || p[lf - 1] != '\r')
-            FAIL(400); /* bare LF */
+            FAIL(400);     /* bare LF */
         size_t e = lf - 1; /* line is p[i..e) */
         if (e == i) {      /* empty line: end of head */
             req->head_len = lf + 1;

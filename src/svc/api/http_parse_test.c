@@ -88,9 +88,9 @@ static void test_body_and_pipelining(void **state)
     assert_int_equal(req.content_length, 5);
     size_t next = req.head_len + 5;
     assert_memory_equal(two + req.head_len, "hello", 5);
-    assert_int_equal(ep_http_request_parse((const uint8_t *)two + next, strlen(two) - next, NULL,
-                                           &req, &st),
-                     EP_EOK);
+    assert_int_equal(
+        ep_http_request_parse((const uint8_t *)two + next, strlen(two) - next, NULL, &req, &st),
+        EP_EOK);
     assert_true(ep_http_str_eq(req.path, "/b"));
     assert_int_equal(req.head_len, strlen(two) - next);
     /* Repeated identical Content-Length is accepted, different ones not. */
@@ -170,9 +170,9 @@ static void test_limits(void **state)
     /* Header count. */
     assert_int_equal(parse_lim("GET / HTTP/1.1\r\nHost: h\r\nA: 1\r\nB: 2\r\n\r\n", &lim, &st),
                      EP_EOK);
-    assert_int_equal(parse_lim("GET / HTTP/1.1\r\nHost: h\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n", &lim,
-                               &st),
-                     EP_EPROTO);
+    assert_int_equal(
+        parse_lim("GET / HTTP/1.1\r\nHost: h\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n", &lim, &st),
+        EP_EPROTO);
     assert_int_equal(st, 431);
     /* Head size: complete and incomplete (no end in sight). */
     int k = snprintf(buf, sizeof(buf), "GET / HTTP/1.1\r\nHost: h\r\nX: ");
@@ -194,12 +194,10 @@ static void test_limits(void **state)
     assert_int_equal(strlen(buf), 256);
     assert_int_equal(parse_lim(buf, &lim, &st), EP_EOK);
     /* Body size. */
-    assert_int_equal(parse_lim("PUT / HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\n", &lim,
-                               &st),
-                     EP_EOK);
-    assert_int_equal(parse_lim("PUT / HTTP/1.1\r\nHost: h\r\nContent-Length: 11\r\n\r\n", &lim,
-                               &st),
-                     EP_EPROTO);
+    assert_int_equal(
+        parse_lim("PUT / HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\n", &lim, &st), EP_EOK);
+    assert_int_equal(
+        parse_lim("PUT / HTTP/1.1\r\nHost: h\r\nContent-Length: 11\r\n\r\n", &lim, &st), EP_EPROTO);
     assert_int_equal(st, 413);
     /* Default limits: 64 headers, 8 KiB head. */
     k = snprintf(buf, sizeof(buf), "GET / HTTP/1.1\r\nHost: h\r\n");
@@ -216,22 +214,22 @@ static void test_malformed(void **state)
     expect_status("get / HTTP/1.1\r\nHost: h\r\n\r\n", 501); /* methods are case-sensitive */
     expect_status("CONNECT h:443 HTTP/1.1\r\nHost: h\r\n\r\n", 501);
     expect_status("GETTTTTTTTTTTTTTTTTTTTTTTTT / HTTP/1.1\r\n", 501);
-    expect_status("GET  / HTTP/1.1\r\nHost: h\r\n\r\n", 400);  /* two spaces */
-    expect_status("GET / HTTP/1.1 \r\nHost: h\r\n\r\n", 400);  /* trailing space */
+    expect_status("GET  / HTTP/1.1\r\nHost: h\r\n\r\n", 400); /* two spaces */
+    expect_status("GET / HTTP/1.1 \r\nHost: h\r\n\r\n", 400); /* trailing space */
     expect_status(" GET / HTTP/1.1\r\nHost: h\r\n\r\n", 400);
-    expect_status("GET / HTTP/1.1\nHost: h\r\n\r\n", 400);     /* bare LF */
+    expect_status("GET / HTTP/1.1\nHost: h\r\n\r\n", 400); /* bare LF */
     expect_status("GET / HTTP/1.1\r\nHost: h\n\r\n", 400);
     expect_status("GET / HTTP/1.1\r\nHost: h\r\n\n", 400);
     expect_status("\nGET / HTTP/1.1\r\nHost: h\r\n\r\n", 400);
-    expect_status("GET / HTTP/1.1\r\nHost: a\rb\r\n\r\n", 400);  /* bare CR */
-    expect_status("GET / HTTP/1.1\r\nHost : h\r\n\r\n", 400);    /* space before colon */
+    expect_status("GET / HTTP/1.1\r\nHost: a\rb\r\n\r\n", 400); /* bare CR */
+    expect_status("GET / HTTP/1.1\r\nHost : h\r\n\r\n", 400);   /* space before colon */
     expect_status("GET / HTTP/1.1\r\nHost: h\r\n folded\r\n\r\n", 400);
     expect_status("GET / HTTP/1.1\r\nHost: h\r\nNoColon\r\n\r\n", 400);
     expect_status("GET / HTTP/1.1\r\nHost: h\r\n: empty\r\n\r\n", 400);
     expect_status("GET / HTTP/1.1\r\nHost: h\r\nX: a\x01z\r\n\r\n", 400);
     expect_status("GET / HTTP/1.1\r\nHost: h\r\nX: a\x7fz\r\n\r\n", 400);
     expect_status("GET / HTTP/1.1\r\nHo\"st: h\r\n\r\n", 400);
-    expect_status("GET / HTTP/1.1\r\n\r\n", 400);                 /* no Host */
+    expect_status("GET / HTTP/1.1\r\n\r\n", 400); /* no Host */
     expect_status("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400);
     expect_status("GET /a\x7f HTTP/1.1\r\nHost: h\r\n\r\n", 400);
     expect_status("GET /a#frag HTTP/1.1\r\nHost: h\r\n\r\n", 400);
@@ -259,9 +257,12 @@ static void test_reason_phrases(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_simple_get),     cmocka_unit_test(test_versions_and_connection),
-        cmocka_unit_test(test_body_and_pipelining), cmocka_unit_test(test_incremental),
-        cmocka_unit_test(test_limits),         cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_simple_get),
+        cmocka_unit_test(test_versions_and_connection),
+        cmocka_unit_test(test_body_and_pipelining),
+        cmocka_unit_test(test_incremental),
+        cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_reason_phrases),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -130,7 +130,6 @@ static void h_index(const ep_http_request *req, ep_http_response *res, void *ud)
 
 /* ---- process metrics ---- */
 
-
 static double boot_time(void)
 {
     FILE *f = fopen("/proc/stat", "r");
@@ -191,9 +190,9 @@ static ep_err register_process(ep_api_server *a)
 {
     ep_metrics *m = a->metrics;
     proc_metrics *p = &a->pm;
-    ep_err err = ep_metrics_counter_simple(m, "process_cpu_seconds_total",
-                                           "Total user and system CPU time spent in seconds.",
-                                           &p->cpu);
+    ep_err err =
+        ep_metrics_counter_simple(m, "process_cpu_seconds_total",
+                                  "Total user and system CPU time spent in seconds.", &p->cpu);
     if (!err)
         err = ep_metrics_gauge_simple(m, "process_resident_memory_bytes",
                                       "Resident memory size in bytes.", &p->rss);
@@ -214,8 +213,10 @@ static ep_err register_process(ep_api_server *a)
         err = ep_metrics_gauge_simple(m, "process_threads", "Number of OS threads in the process.",
                                       &p->threads);
     ep_metric *bi;
-    ep_metric_desc bd = {.type = EP_METRIC_GAUGE, .name = "edgeplane_build_info",
-                         .help = "Build information; the value is always 1.", .labels = "version"};
+    ep_metric_desc bd = {.type = EP_METRIC_GAUGE,
+                         .name = "edgeplane_build_info",
+                         .help = "Build information; the value is always 1.",
+                         .labels = "version"};
     ep_gauge *g;
     if (!err)
         err = ep_metrics_register(m, &bd, &bi);

@@ -29,8 +29,8 @@ typedef struct ep_api_server ep_api_server;
 
 /* Zero-initialisable. */
 typedef struct ep_api_opts {
-    ep_metrics *metrics; /* registry served; NULL = ep_metrics_default() */
-    ep_http_opts http;   /* limits and timeouts; http.metrics NULL = `metrics` */
+    ep_metrics *metrics;     /* registry served; NULL = ep_metrics_default() */
+    ep_http_opts http;       /* limits and timeouts; http.metrics NULL = `metrics` */
     bool no_process_metrics; /* leave out process_* and edgeplane_build_info */
     /* Called once on the server's loop thread after the built-in routes
      * are added and before the first connection is accepted: the place to

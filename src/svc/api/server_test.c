@@ -166,7 +166,8 @@ static int setup_all(void **state)
     assert_int_equal(ep_metrics_new(&reg), EP_EOK);
     /* Some service metrics with awkward label values. */
     ep_metric *m;
-    ep_metric_desc d = {.type = EP_METRIC_COUNTER, .name = "edgeplane_broker_messages_total",
+    ep_metric_desc d = {.type = EP_METRIC_COUNTER,
+                        .name = "edgeplane_broker_messages_total",
                         .help = "Messages by direction and QoS.\nSecond line \\ here.",
                         .labels = "direction,qos"};
     assert_int_equal(ep_metrics_register(reg, &d, &m), EP_EOK);
@@ -227,8 +228,8 @@ static void test_head_404_405(void **state)
     assert_null(strstr(out, "Content-Length: 0\r\n"));
     assert_non_null(strstr(out, "Content-Type: text/plain; version=0.0.4"));
     /* HEAD gets the headers a GET would, and no body. */
-    snprintf(cmd, sizeof(cmd), "curl -sS -o /dev/null -w '%%{http_code} %%{size_download}' -I %s/healthz",
-             base);
+    snprintf(cmd, sizeof(cmd),
+             "curl -sS -o /dev/null -w '%%{http_code} %%{size_download}' -I %s/healthz", base);
     assert_int_equal(run(cmd, out, sizeof(out)), 0);
     assert_string_equal(out, "200 0");
     snprintf(cmd, sizeof(cmd), "curl -sS -o /dev/null -w '%%{http_code}' %s/nope", base);
@@ -312,13 +313,15 @@ static void test_readiness(void **state)
     (void)state;
     char cmd[512], out[4096];
     ep_metrics_check_set(ready_flag, false, "listener 0.0.0.0:1883 \"not\" bound");
-    snprintf(cmd, sizeof(cmd),
-             "curl -sS -w '\\n%%{http_code}' %s/readyz | %s -c 'import json,sys; "
-             "body, code = sys.stdin.read().rsplit(\"\\n\", 1); d = json.loads(body); "
-             "print(code, d[\"status\"], d[\"failing\"][0][\"check\"], d[\"failing\"][0][\"reason\"])'",
-             base, py);
+    snprintf(
+        cmd, sizeof(cmd),
+        "curl -sS -w '\\n%%{http_code}' %s/readyz | %s -c 'import json,sys; "
+        "body, code = sys.stdin.read().rsplit(\"\\n\", 1); d = json.loads(body); "
+        "print(code, d[\"status\"], d[\"failing\"][0][\"check\"], d[\"failing\"][0][\"reason\"])'",
+        base, py);
     assert_int_equal(run(cmd, out, sizeof(out)), 0);
-    assert_string_equal(out, "503 not ready broker_listeners listener 0.0.0.0:1883 \"not\" bound\n");
+    assert_string_equal(out,
+                        "503 not ready broker_listeners listener 0.0.0.0:1883 \"not\" bound\n");
     ep_metrics_check_set(ready_flag, true, NULL);
     snprintf(cmd, sizeof(cmd), "curl -sS -w ' %%{http_code}' %s/readyz", base);
     assert_int_equal(run(cmd, out, sizeof(out)), 0);
@@ -331,7 +334,8 @@ static void test_prometheus_format(void **state)
     char cmd[1024], out[8192];
     /* Two scrapes, so request metrics of the first are in the second. */
     snprintf(cmd, sizeof(cmd),
-             "curl -sS -o /dev/null %s/metrics && curl -sS %s/metrics | %s %s/tests/integ/api_promcheck.py -",
+             "curl -sS -o /dev/null %s/metrics && curl -sS %s/metrics | %s "
+             "%s/tests/integ/api_promcheck.py -",
              base, base, py, EP_SOURCE_DIR);
     int rc = run(cmd, out, sizeof(out));
     printf("%s", out);
@@ -339,7 +343,8 @@ static void test_prometheus_format(void **state)
     snprintf(cmd, sizeof(cmd), "curl -sS %s/metrics", base);
     static char text[1 << 16];
     assert_int_equal(run(cmd, text, sizeof(text)), 0);
-    assert_non_null(strstr(text, "edgeplane_broker_messages_total{direction=\"in\",qos=\"0\"} 42\n"));
+    assert_non_null(
+        strstr(text, "edgeplane_broker_messages_total{direction=\"in\",qos=\"0\"} 42\n"));
     assert_non_null(strstr(text, "edgeplane_http_requests_total{route=\"/metrics\",code=\"200\"}"));
     assert_non_null(strstr(text, "edgeplane_broker_commit_seconds_count 100\n"));
     assert_non_null(strstr(text, "process_resident_memory_bytes "));
