@@ -627,7 +627,7 @@ static ep_err sys_err(int e)
 ep_err ep_wal_open(ep_wal **out, const ep_wal_opts *opts, ep_wal_replay_fn fn, void *ud,
                    ep_wal_report *report)
 {
-    ep_wal_report rep_local;
+    ep_wal_report rep_local = {0};
     ep_wal_report *rep = report ? report : &rep_local;
     ep_wal__recovered rec = {0};
     ep_err err;

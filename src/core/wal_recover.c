@@ -179,6 +179,29 @@ static int unlink_file(int dirfd, int kind, uint64_t seq)
     return unlinkat(dirfd, name, 0) == 0 || errno == ENOENT;
 }
 
+/* header_ok tells whether a log file starts with a valid header naming it.
+ * A read error counts as valid: the scan then reports it as a loss
+ * instead of deleting the file. */
+static bool header_ok(int dirfd, const ep_wal__file *f)
+{
+    char name[48];
+    uint8_t hdr[EP_WAL__SEG_HDR];
+    int kind;
+    uint64_t first;
+    if (f->bytes < EP_WAL__SEG_HDR)
+        return false;
+    ep_wal__file_name(name, EP_WAL__KIND_LOG, f->seq, false);
+    int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return true;
+    ssize_t r = pread(fd, hdr, sizeof(hdr), 0);
+    close(fd);
+    if (r != (ssize_t)sizeof(hdr))
+        return r >= 0 ? false : true;
+    return ep_wal__seg_hdr_decode(hdr, sizeof(hdr), &kind, &first) == EP_EOK &&
+           kind == EP_WAL__KIND_LOG && first == f->seq;
+}
+
 /* Replays one snapshot file. Every problem is a loss: the file is never
  * modified. */
 static ep_err replay_snapshot(int dirfd, scan *s, ep_wal__file *f, rec_ctx *c)
@@ -324,7 +347,7 @@ static ep_err replay_segment(int dirfd, scan *s, ep_wal__file *f, uint64_t next_
 bad:
     if (last && st != SCAN_IOERR) {
         /* Torn tail. A segment whose header never made it is dropped. */
-        c->rep->torn_bytes = f->bytes - s->good;
+        c->rep->torn_bytes += f->bytes - s->good;
         c->rep->torn_offset = s->good;
         c->rep->torn_file_seq = f->seq;
         if (s->good == 0) {
@@ -370,6 +393,7 @@ ep_err ep_wal__recover(int dirfd, uint32_t max_record, ep_wal_replay_fn fn, void
             close(dfd);
         return EP_EIO;
     }
+    rewinddir(d); /* the dup shares dirfd's position with earlier scans */
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
         int kind;
@@ -427,6 +451,23 @@ ep_err ep_wal__recover(int dirfd, uint32_t max_record, ep_wal_replay_fn fn, void
         files[k++] = files[i];
     }
     n = k;
+
+    /* A log file at the end without a valid header was being created when
+     * the process died (creation follows the sealing of its predecessor):
+     * drop it first, so that the segment before it is treated as the last
+     * one - the same verdict a second recovery would reach. */
+    while (n > 0 && files[n - 1].kind == EP_WAL__KIND_LOG &&
+           !header_ok(dirfd, &files[n - 1])) {
+        if (!unlink_file(dirfd, EP_WAL__KIND_LOG, files[n - 1].seq)) {
+            err = EP_EIO;
+            goto fail;
+        }
+        rep->torn_bytes += files[n - 1].bytes;
+        rep->torn_offset = 0;
+        rep->torn_file_seq = files[n - 1].seq;
+        dirty = true;
+        n--;
+    }
 
     uint64_t prev = 0;
     size_t i = 0;

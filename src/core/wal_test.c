@@ -472,7 +472,7 @@ static void test_corrupt_middle_segment(void **state)
     file_list fl;
     list_files(dir, "wal-", &fl);
     assert_true(fl.n >= 5);
-    uint64_t firsts[256];
+    uint64_t firsts[256] = {0};
     for (int i = 0; i < fl.n; i++)
         firsts[i] = strtoull(fl.names[i] + 4, NULL, 10);
     /* Corrupt the 3rd record of the 2nd segment. */
