@@ -248,12 +248,26 @@ run_test() { # broker port test-spec
 
 run_idle() { # broker
     local broker=$1 line v pid port
+    # A fresh instance; the long-running one (EP_PID/MQ_PID) stays as it is.
+    local keep_ep_pid=${EP_PID:-} keep_ep_port=${EP_PORT:-}
+    local keep_mq_pid=${MQ_PID:-} keep_mq_port=${MQ_PORT:-}
     if [ "$broker" = edgeplane ]; then
-        start_edgeplane 2>/dev/null || { record edgeplane idle fail; return; }
-        pid=$EP_PID port=$EP_PORT
+        if start_edgeplane; then
+            pid=$EP_PID port=$EP_PORT
+        else
+            pid=
+        fi
     else
-        start_mosquitto || { record mosquitto idle fail; return; }
-        pid=$MQ_PID port=$MQ_PORT
+        if start_mosquitto; then
+            pid=$MQ_PID port=$MQ_PORT
+        else
+            pid=
+        fi
+    fi
+    EP_PID=$keep_ep_pid EP_PORT=$keep_ep_port MQ_PID=$keep_mq_pid MQ_PORT=$keep_mq_port
+    if [ -z "$pid" ]; then
+        record "$broker" idle fail
+        return
     fi
     line=$(bench "$port" --connections "$IDLE_CONNS" --broker-pid "$pid" --duration "$HOLD")
     v=$(echo "$line" | json_field bytes_per_connection)
@@ -289,6 +303,7 @@ for run in $(seq 1 "$RUNS"); do
                     run_test edgeplane "$EP_PORT" "$spec"
                 else
                     record edgeplane "${spec%%|*}" n/a
+                    echo "  edgeplane: not available"
                 fi
             else
                 run_test mosquitto "$MQ_PORT" "$spec"
