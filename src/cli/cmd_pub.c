@@ -4,10 +4,10 @@
  *
  * The command runs one client on its own loop. Messages come from -m, -f,
  * -n (one payload, published --repeat times, --interval ms apart) or from
- * stdin lines (-s). At most PUB_WINDOW messages are outstanding at a time:
- * beyond that, reading stdin pauses until acknowledgements arrive, so a fast
- * producer feeding a slow or absent broker is slowed down instead of losing
- * messages from the client's offline queue.
+ * stdin lines (-s). The client's queue is unbounded here; instead, input
+ * pauses while 1000 messages or 32 MiB wait in it, and resumes below half
+ * of that, so a fast producer feeding a slow or absent broker is slowed
+ * down instead of losing messages, and memory stays bounded.
  *
  * It exits once every message has completed: 0 when all were acknowledged
  * (QoS 1/2) or written (QoS 0), 1 when the first connection fails or a
@@ -221,8 +221,8 @@ int ep_cli_mqtt_signal_read(int fd)
 /* ------------------------------------------------------------------------ */
 /* pub                                                                       */
 
-#define PUB_WINDOW 1000u  /* outstanding messages before input pauses */
-#define PUB_RESUME 500u
+#define PUB_QUEUE_MSGS 1000u /* queued messages before input pauses */
+#define PUB_QUEUE_BYTES ((size_t)32u * 1024u * 1024u)
 #define PUB_MAX_USER 32
 #define PUB_CHUNK 65536u
 
@@ -260,7 +260,7 @@ typedef struct pub_ctx {
     int exit_code;
     ep_timer feed_timer;
     ep_io in_io;
-    bool in_watched, in_timer_mode, in_paused;
+    bool in_watched, in_timer_mode, in_paused, in_eof;
     ep_buf line;
     int sigfd;
     ep_io sig_io;
@@ -328,6 +328,7 @@ static void pub_maybe_done(pub_ctx *x)
 
 static void pub_feed(pub_ctx *x);
 static void pub_stdin_resume(pub_ctx *x);
+static void on_stdin(ep_io *io, unsigned events);
 
 static void on_pub_done(ep_mqttc *c, ep_err err, ep_mqtt_rc rc, void *ud)
 {
@@ -410,10 +411,19 @@ static void pub_one(pub_ctx *x, const uint8_t *p, size_t n)
     free(tmp);
 }
 
-/* -m / -f / -n: up to PUB_WINDOW outstanding, or one per --interval. */
+/* Whether input should wait: the client's queue holds enough (full), or
+ * has drained to half of that (!low). */
+static bool pub_full(const pub_ctx *x, unsigned div)
+{
+    ep_mqttc_stats st;
+    ep_mqttc_stats_get(x->c, &st);
+    return st.queued >= PUB_QUEUE_MSGS / div || st.queued_bytes >= PUB_QUEUE_BYTES / div;
+}
+
+/* -m / -f / -n: while the queue has room, or one per --interval. */
 static void pub_feed(pub_ctx *x)
 {
-    while (!x->input_done && x->sent - x->done < PUB_WINDOW) {
+    while (!x->input_done && !pub_full(x, 1)) {
         if (x->src == SRC_MESSAGE)
             pub_one(x, (const uint8_t *)x->message, strlen(x->message));
         else if (x->src == SRC_FILE)
@@ -443,43 +453,56 @@ static void feed_timer_cb(ep_timer *t)
 
 /* ---- stdin lines ---- */
 
-static void pub_stdin_read(pub_ctx *x)
+/* Publishes the complete lines already read while the client's queue has
+ * room; after end of input also the last unterminated line, and then marks
+ * the input done. Lines that do not fit now stay buffered. */
+static void pub_drain_lines(pub_ctx *x)
 {
-    if (ep_buf_reserve(&x->line, PUB_CHUNK) != EP_EOK) {
-        fprintf(stderr, "edgeplane pub: input line longer than %u bytes\n",
-                (unsigned)(x->line.limit - PUB_CHUNK));
-        x->exit_code = EP_EXIT_FAILURE;
-        x->input_done = true;
-        return;
-    }
-    ssize_t r = read(STDIN_FILENO, ep_buf_tail(&x->line), PUB_CHUNK);
-    if (r < 0) {
-        if (errno == EAGAIN || errno == EINTR)
-            return;
-        fprintf(stderr, "edgeplane pub: reading stdin: %s\n", strerror(errno));
-        x->exit_code = EP_EXIT_FAILURE;
-        x->input_done = true;
-        return;
-    }
-    if (r == 0) {
-        if (ep_buf_used(&x->line))
-            pub_one(x, ep_buf_head(&x->line), ep_buf_used(&x->line));
-        ep_buf_clear(&x->line);
-        x->input_done = true;
-        return;
-    }
-    size_t scan_from = ep_buf_used(&x->line);
-    x->line.len += (size_t)r;
-    for (;;) {
+    while (!pub_full(x, 1)) {
         uint8_t *h = ep_buf_head(&x->line);
         size_t used = ep_buf_used(&x->line);
-        uint8_t *nl = memchr(h + scan_from, '\n', used - scan_from);
-        if (nl == NULL)
-            break;
-        pub_one(x, h, (size_t)(nl - h));
-        ep_buf_consume(&x->line, (size_t)(nl - h) + 1);
-        scan_from = 0;
+        uint8_t *nl = used ? memchr(h, '\n', used) : NULL;
+        if (nl) {
+            pub_one(x, h, (size_t)(nl - h));
+            ep_buf_consume(&x->line, (size_t)(nl - h) + 1);
+            continue;
+        }
+        if (x->in_eof) {
+            if (used)
+                pub_one(x, h, used);
+            ep_buf_clear(&x->line);
+            x->input_done = true;
+        }
+        return;
     }
+}
+
+/* Reads one chunk of stdin (unless at its end) and publishes what fits. */
+static void pub_stdin_read(pub_ctx *x)
+{
+    if (!x->in_eof) {
+        if (ep_buf_reserve(&x->line, PUB_CHUNK) != EP_EOK) {
+            fprintf(stderr, "edgeplane pub: input line longer than %u bytes\n",
+                    (unsigned)(x->line.limit - PUB_CHUNK));
+            x->exit_code = EP_EXIT_FAILURE;
+            x->input_done = true;
+            return;
+        }
+        ssize_t r = read(STDIN_FILENO, ep_buf_tail(&x->line), PUB_CHUNK);
+        if (r < 0 && (errno == EAGAIN || errno == EINTR))
+            return;
+        if (r < 0) {
+            fprintf(stderr, "edgeplane pub: reading stdin: %s\n", strerror(errno));
+            x->exit_code = EP_EXIT_FAILURE;
+            x->input_done = true;
+            return;
+        }
+        if (r == 0)
+            x->in_eof = true;
+        else
+            x->line.len += (size_t)r;
+    }
+    pub_drain_lines(x);
 }
 
 static void pub_stdin_pause(pub_ctx *x)
@@ -492,41 +515,46 @@ static void pub_stdin_pause(pub_ctx *x)
     x->in_paused = true;
 }
 
+/* After reading: stop at the end, pause when the queue is full, otherwise
+ * keep reading (the watcher stays, or the next chunk is scheduled). */
+static void pub_stdin_after(pub_ctx *x)
+{
+    if (x->input_done) {
+        pub_stdin_pause(x);
+        x->in_paused = false;
+        pub_maybe_done(x);
+    } else if (pub_full(x, 1) || x->in_eof) {
+        pub_stdin_pause(x);
+    } else if (x->in_timer_mode) {
+        ep_timer_start(&x->feed_timer, 0);
+    } else if (!x->in_watched &&
+               ep_io_start(x->loop, &x->in_io, STDIN_FILENO, EP_IO_READ, on_stdin, x) ==
+                   EP_EOK) {
+        x->in_watched = true;
+    }
+}
+
 static void on_stdin(ep_io *io, unsigned events)
 {
     pub_ctx *x = io->data;
     (void)events;
     pub_stdin_read(x);
-    if (x->input_done) {
-        pub_stdin_pause(x);
-        x->in_paused = false;
-        pub_maybe_done(x);
-    } else if (x->sent - x->done >= PUB_WINDOW) {
-        pub_stdin_pause(x);
-    }
+    pub_stdin_after(x);
 }
 
 static void pub_stdin_resume(pub_ctx *x)
 {
     if (x->input_done || x->finishing)
         return;
-    if (x->in_paused && x->sent - x->done > PUB_RESUME)
+    if (x->in_paused && pub_full(x, 2))
         return;
     x->in_paused = false;
     if (x->in_timer_mode) {
-        /* Regular file: read one chunk per loop iteration. */
-        pub_stdin_read(x);
-        if (x->input_done)
-            pub_maybe_done(x);
-        else if (x->sent - x->done >= PUB_WINDOW)
-            x->in_paused = true;
-        else
-            ep_timer_start(&x->feed_timer, 0);
-        return;
+        pub_stdin_read(x); /* regular file: one chunk per loop iteration */
+    } else {
+        pub_drain_lines(x); /* lines read before the pause come first */
     }
-    if (!x->in_watched &&
-        ep_io_start(x->loop, &x->in_io, STDIN_FILENO, EP_IO_READ, on_stdin, x) == EP_EOK)
-        x->in_watched = true;
+    pub_stdin_after(x);
 }
 
 /* ---- client callbacks ---- */
@@ -838,6 +866,8 @@ int ep_cmd_pub(int argc, char **argv)
         goto out;
     }
     ep_mqttc_options *o = &x->m.o;
+    o->queue_max_messages = UINT32_MAX; /* bounded by pausing the input */
+    o->queue_max_bytes = SIZE_MAX;
     o->on_connect = on_pub_connect;
     o->on_disconnect = on_pub_disconnect;
     o->userdata = x;
