@@ -11,8 +11,9 @@
  * client's loop (use ep_loop_post() from other threads), except
  * ep_mqttc_options_from_env(). Callbacks run on that thread, never inside
  * the API call that caused them: a completion is never called from inside
- * ep_mqttc_publish(), for example. Any API function, including
- * ep_mqttc_free(), may be called from inside any callback.
+ * ep_mqttc_publish(), for example. The one exception is ep_mqttc_free(),
+ * which calls the pending completions before it returns. Any API function,
+ * including ep_mqttc_free(), may be called from inside any callback.
  *
  * Ownership.
  *  - Options: every string and buffer in ep_mqttc_options is copied by
@@ -27,8 +28,8 @@
  *    dropped (queue full, expired, too large for the server, client freed).
  *    The return value only tells the caller early; do clean-up in the
  *    completion. The single exception: EP_ENOMEM because not even the
- *    request record (a few dozen bytes) could be allocated - the call then
- *    returns EP_ENOMEM and never calls the completion.
+ *    request record (one small allocation) could be allocated - the call
+ *    then returns EP_ENOMEM and never calls the completion.
  *  - Received messages: everything in ep_mqttc_message is borrowed and valid
  *    only during the on_message call. Keep a message with
  *    ep_mqttc_message_to_msg().
