@@ -99,8 +99,7 @@ typedef struct ep_mqttc ep_mqttc;
  */
 typedef struct ep_mqttc_transport_ops {
     const char *name;
-    ep_err (*open)(void *ctx, const char *host, uint16_t port, void **conn,
-                   int *fd);
+    ep_err (*open)(void *ctx, const char *host, uint16_t port, void **conn, int *fd);
     ep_err (*handshake)(void *conn, unsigned *want);
     ssize_t (*read)(void *conn, void *p, size_t n);
     ssize_t (*writev)(void *conn, const struct iovec *iov, int iovcnt);
@@ -117,7 +116,7 @@ extern const ep_mqttc_transport_ops ep_mqttc_transport_tcp;
 
 /* A received PUBLISH, borrowed for the duration of on_message. */
 typedef struct ep_mqttc_message {
-    ep_mqtt_slice topic;        /* topic alias already resolved */
+    ep_mqtt_slice topic; /* topic alias already resolved */
     ep_mqtt_slice payload;
     const ep_mqtt_props *props; /* v5 properties as decoded (including
                                  * Subscription Identifiers and Message
@@ -145,9 +144,9 @@ typedef struct ep_mqttc_disconnect_info {
     ep_mqtt_rc reason;
     ep_mqtt_slice reason_string;    /* from the server, may be empty */
     ep_mqtt_slice server_reference; /* v5 "use another server", may be empty */
-    bool was_connected;  /* a CONNACK had been accepted on this connection */
-    bool will_reconnect; /* a reconnect is scheduled ... */
-    uint32_t reconnect_in_ms; /* ... in this many ms */
+    bool was_connected;             /* a CONNACK had been accepted on this connection */
+    bool will_reconnect;            /* a reconnect is scheduled ... */
+    uint32_t reconnect_in_ms;       /* ... in this many ms */
 } ep_mqttc_disconnect_info;
 
 /* on_connect: the server accepted the connection. session_present tells
@@ -155,13 +154,10 @@ typedef struct ep_mqttc_disconnect_info {
  * reconnect, the server has lost the subscriptions: re-create them here if
  * wanted (the client never does it silently). props are the CONNACK's v5
  * properties (all zero for 3.1.1), borrowed. */
-typedef void (*ep_mqttc_connect_fn)(ep_mqttc *c, bool session_present,
-                                    const ep_mqtt_props *props, void *ud);
-typedef void (*ep_mqttc_disconnect_fn)(ep_mqttc *c,
-                                       const ep_mqttc_disconnect_info *info,
-                                       void *ud);
-typedef void (*ep_mqttc_message_fn)(ep_mqttc *c, const ep_mqttc_message *m,
+typedef void (*ep_mqttc_connect_fn)(ep_mqttc *c, bool session_present, const ep_mqtt_props *props,
                                     void *ud);
+typedef void (*ep_mqttc_disconnect_fn)(ep_mqttc *c, const ep_mqttc_disconnect_info *info, void *ud);
+typedef void (*ep_mqttc_message_fn)(ep_mqttc *c, const ep_mqttc_message *m, void *ud);
 
 /* Completion of a publish. err is EP_EOK when the server answered; rc is
  * then its reason code (PUBACK for QoS 1, PUBCOMP - or a failing PUBREC -
@@ -172,16 +168,15 @@ typedef void (*ep_mqttc_message_fn)(ep_mqttc *c, const ep_mqttc_message *m,
  * EP_ETOOBIG (larger than the server's Maximum Packet Size),
  * EP_EUNSUPPORTED (QoS or retain not available on the server; rc says
  * which), EP_ECLOSED (client freed). */
-typedef void (*ep_mqttc_pub_done_fn)(ep_mqttc *c, ep_err err, ep_mqtt_rc rc,
-                                     void *ud);
+typedef void (*ep_mqttc_pub_done_fn)(ep_mqttc *c, ep_err err, ep_mqtt_rc rc, void *ud);
 /* Completion of a subscribe or unsubscribe: with err EP_EOK, rcs[0..n) holds
  * one reason code per filter, in request order (SUBACK granted QoS 0..2 or
  * an error >= 0x80; for a 3.1.1 UNSUBACK, which carries no codes, all 0).
  * Otherwise err is EP_ECLOSED (connection lost before the answer, or client
  * freed), EP_ETOOBIG (over the server's Maximum Packet Size) or EP_EPROTO
  * (answer with the wrong number of codes); rcs is then NULL and n 0. */
-typedef void (*ep_mqttc_sub_done_fn)(ep_mqttc *c, ep_err err,
-                                     const uint8_t *rcs, size_t n, void *ud);
+typedef void (*ep_mqttc_sub_done_fn)(ep_mqttc *c, ep_err err, const uint8_t *rcs, size_t n,
+                                     void *ud);
 
 /* ------------------------------------------------------------------------ */
 /* Options                                                                   */
@@ -211,8 +206,8 @@ typedef struct ep_mqttc_options {
     uint16_t keepalive;      /* seconds [60] */
     bool no_keepalive;       /* send Keep Alive 0 (no PINGREQ) */
 
-    const char *username;       /* [none] */
-    const void *password;       /* [none]; binary, password_len bytes */
+    const char *username; /* [none] */
+    const void *password; /* [none]; binary, password_len bytes */
     size_t password_len;
     /* Read the password from this file at every connection attempt (so a
      * rotated token is picked up); one trailing "\n" or "\r\n" is removed.
@@ -239,13 +234,13 @@ typedef struct ep_mqttc_options {
     uint32_t reconnect_min_ms; /* [500] */
     uint32_t reconnect_max_ms; /* [30000] */
     bool reconnect_no_jitter;
-    bool no_reconnect;         /* report the loss and stay disconnected */
+    bool no_reconnect;           /* report the loss and stay disconnected */
     uint32_t connect_timeout_ms; /* TCP + handshake + CONNACK [10000] */
 
     /* Publications waiting to be sent (offline, or beyond the in-flight
      * window). In-flight messages are not counted here. */
-    uint32_t queue_max_messages; /* [10000]; UINT32_MAX = no limit */
-    size_t queue_max_bytes;      /* [16 MiB] (ep_msg_size); SIZE_MAX = none */
+    uint32_t queue_max_messages;        /* [10000]; UINT32_MAX = no limit */
+    size_t queue_max_bytes;             /* [16 MiB] (ep_msg_size); SIZE_MAX = none */
     ep_mqttc_queue_policy queue_policy; /* [EP_MQTTC_DROP_OLDEST] */
     /* QoS 1/2 publications in flight; also capped by the server's Receive
      * Maximum. [64] */
@@ -350,8 +345,7 @@ typedef struct ep_mqttc_pub {
  * EP_ETOOBIG (message alone exceeds queue_max_bytes or the server's Maximum
  * Packet Size); EP_ENOMEM; EP_ESTATE (client being freed).
  */
-ep_err ep_mqttc_publish(ep_mqttc *c, const ep_mqttc_pub *p,
-                        ep_mqttc_pub_done_fn done, void *ud);
+ep_err ep_mqttc_publish(ep_mqttc *c, const ep_mqttc_pub *p, ep_mqttc_pub_done_fn done, void *ud);
 
 /* ep_mqttc_publish_msg is ep_mqttc_publish for an existing message: it
  * consumes one reference to m in every case. m->props is the v5 property
@@ -377,8 +371,8 @@ ep_err ep_mqttc_publish_msg(ep_mqttc *c, ep_msg *m, uint8_t qos, bool retain,
  * 2, sub_id out of range or used with 3.1.1); EP_EFULL (no packet id);
  * EP_ENOMEM; EP_ESTATE (client being freed).
  */
-ep_err ep_mqttc_subscribe(ep_mqttc *c, const ep_mqtt_sub *subs, size_t n,
-                          uint32_t sub_id, ep_mqttc_sub_done_fn done, void *ud);
+ep_err ep_mqttc_subscribe(ep_mqttc *c, const ep_mqtt_sub *subs, size_t n, uint32_t sub_id,
+                          ep_mqttc_sub_done_fn done, void *ud);
 
 /* ep_mqttc_unsubscribe sends one UNSUBSCRIBE for filters[0..n). Same rules
  * and returns as ep_mqttc_subscribe. */
@@ -411,21 +405,21 @@ ep_msg *ep_mqttc_message_to_msg(ep_mqttc *c, const ep_mqttc_message *m);
 /* Inspection                                                                */
 
 typedef struct ep_mqttc_stats {
-    uint64_t connects;          /* CONNACKs accepted */
-    uint64_t connect_failures;  /* attempts that did not reach CONNACK */
-    uint64_t disconnects;       /* established connections lost or closed */
-    uint64_t published;         /* PUBLISH packets sent, resends excluded */
-    uint64_t resent;            /* PUBLISH (DUP) and PUBREL resent */
-    uint64_t completed;         /* publications completed with EP_EOK */
-    uint64_t dropped_full;      /* evicted or refused: queue limits */
-    uint64_t dropped_expired;   /* expired while queued */
-    uint64_t dropped_other;     /* too big, QoS/retain unsupported */
-    uint64_t received;          /* PUBLISH packets delivered to on_message */
-    uint64_t received_dup;      /* QoS 2 duplicates suppressed */
-    uint32_t queued;            /* now: waiting to be sent */
-    size_t queued_bytes;        /* now */
-    uint32_t inflight;          /* now: QoS 1/2 awaiting acknowledgement */
-    uint32_t inflight_window;   /* now: min(inflight_max, server Receive Max) */
+    uint64_t connects;         /* CONNACKs accepted */
+    uint64_t connect_failures; /* attempts that did not reach CONNACK */
+    uint64_t disconnects;      /* established connections lost or closed */
+    uint64_t published;        /* PUBLISH packets sent, resends excluded */
+    uint64_t resent;           /* PUBLISH (DUP) and PUBREL resent */
+    uint64_t completed;        /* publications completed with EP_EOK */
+    uint64_t dropped_full;     /* evicted or refused: queue limits */
+    uint64_t dropped_expired;  /* expired while queued */
+    uint64_t dropped_other;    /* too big, QoS/retain unsupported */
+    uint64_t received;         /* PUBLISH packets delivered to on_message */
+    uint64_t received_dup;     /* QoS 2 duplicates suppressed */
+    uint32_t queued;           /* now: waiting to be sent */
+    size_t queued_bytes;       /* now */
+    uint32_t inflight;         /* now: QoS 1/2 awaiting acknowledgement */
+    uint32_t inflight_window;  /* now: min(inflight_max, server Receive Max) */
 } ep_mqttc_stats;
 
 /* ep_mqttc_stats_get copies the counters into *out. */

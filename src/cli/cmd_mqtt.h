@@ -38,6 +38,7 @@ enum {
 #define EP_CLI_MQTT_SHORTOPTS "h:p:i:V:u:P:k:d"
 
 /* The shared long options, to be placed first in a command's table. */
+/* clang-format off */
 #define EP_CLI_MQTT_LONGOPTS                                                   \
     {"host", required_argument, NULL, 'h'},                                    \
     {"port", required_argument, NULL, 'p'},                                    \
@@ -52,6 +53,7 @@ enum {
     {"max-inflight", required_argument, NULL, EP_CLI_OPT_MAX_INFLIGHT},        \
     {"debug", no_argument, NULL, 'd'},                                         \
     {"help", no_argument, NULL, EP_CLI_OPT_HELP}
+/* clang-format on */
 
 /* ep_cli_mqtt_init prepares m with the defaults (127.0.0.1:1883, MQTT 5,
  * log level warn). */

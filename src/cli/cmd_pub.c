@@ -44,25 +44,24 @@ void ep_cli_mqtt_init(ep_cli_mqtt *m, const char *cmd)
 
 void ep_cli_mqtt_help(FILE *f)
 {
-    fprintf(f,
-            "connection:\n"
-            "  -h, --host HOST          broker host name or address (default 127.0.0.1)\n"
-            "  -p, --port PORT          broker port (default 1883)\n"
-            "  -i, --id ID              client id (default edgeplane-<command>-<pid>-<random>)\n"
-            "  -V, --protocol 3|5       MQTT 3.1.1 or 5 (default 5)\n"
-            "  -u, --username USER      user name\n"
-            "  -P, --password PASS      password (visible in the process list: prefer\n"
-            "                           --password-file)\n"
-            "      --password-file FILE read the password from FILE (one trailing newline\n"
-            "                           is removed)\n"
-            "  -k, --keepalive SECONDS  keep alive interval (default 60; 0 = off)\n"
-            "      --no-clean           resume the session of this client id and keep it on\n"
-            "                           the broker after exit (needs -i)\n"
-            "      --session-expiry S   MQTT 5 session expiry in seconds (default 0, or never\n"
-            "                           with --no-clean)\n"
-            "      --max-inflight N     QoS 1/2 messages in flight at once (default 64)\n"
-            "  -d, --debug              log connection events and packets to stderr\n"
-            "      --help               show this help\n");
+    fprintf(f, "connection:\n"
+               "  -h, --host HOST          broker host name or address (default 127.0.0.1)\n"
+               "  -p, --port PORT          broker port (default 1883)\n"
+               "  -i, --id ID              client id (default edgeplane-<command>-<pid>-<random>)\n"
+               "  -V, --protocol 3|5       MQTT 3.1.1 or 5 (default 5)\n"
+               "  -u, --username USER      user name\n"
+               "  -P, --password PASS      password (visible in the process list: prefer\n"
+               "                           --password-file)\n"
+               "      --password-file FILE read the password from FILE (one trailing newline\n"
+               "                           is removed)\n"
+               "  -k, --keepalive SECONDS  keep alive interval (default 60; 0 = off)\n"
+               "      --no-clean           resume the session of this client id and keep it on\n"
+               "                           the broker after exit (needs -i)\n"
+               "      --session-expiry S   MQTT 5 session expiry in seconds (default 0, or never\n"
+               "                           with --no-clean)\n"
+               "      --max-inflight N     QoS 1/2 messages in flight at once (default 64)\n"
+               "  -d, --debug              log connection events and packets to stderr\n"
+               "      --help               show this help\n");
 }
 
 int ep_cli_mqtt_parse_uint(const ep_cli_mqtt *m, const char *what, const char *arg,
@@ -106,8 +105,8 @@ int ep_cli_mqtt_option(ep_cli_mqtt *m, int opt, const char *arg)
         } else if (!strcmp(arg, "5") || !strcmp(arg, "mqttv5")) {
             m->o.version = EP_MQTT_V5;
         } else {
-            fprintf(stderr, "edgeplane %s: --protocol '%s': expected 3 (MQTT 3.1.1) or 5\n",
-                    m->cmd, arg);
+            fprintf(stderr, "edgeplane %s: --protocol '%s': expected 3 (MQTT 3.1.1) or 5\n", m->cmd,
+                    arg);
             return -1;
         }
         return 1;
@@ -154,8 +153,10 @@ int ep_cli_mqtt_finish(ep_cli_mqtt *m)
     ep_mqttc_options *o = &m->o;
     if (o->client_id == NULL || o->client_id[0] == '\0') {
         if (m->no_clean) {
-            fprintf(stderr, "edgeplane %s: --no-clean needs a client id (-i ID): the session "
-                            "belongs to it\n", m->cmd);
+            fprintf(stderr,
+                    "edgeplane %s: --no-clean needs a client id (-i ID): the session "
+                    "belongs to it\n",
+                    m->cmd);
             return -1;
         }
         unsigned r = (unsigned)(ep_clock_mono_ns() ^ (uint64_t)getpid() << 20) & 0xFFFFu;
@@ -291,14 +292,13 @@ static void pub_usage(FILE *f)
             "      --correlation-data D correlation data\n"
             "      --message-expiry S   discard the message if not delivered within S seconds\n\n");
     ep_cli_mqtt_help(f);
-    fprintf(f,
-            "\nExit codes: 0 every message was acknowledged (QoS 1/2) or sent (QoS 0),\n"
-            "1 the broker could not be reached or a message was refused or dropped,\n"
-            "2 bad options.\n\n"
-            "Examples:\n"
-            "  edgeplane pub -t sensors/temp -m 21.5 -q 1\n"
-            "  edgeplane pub -t cmd/reboot -m '{}' --content-type application/json -u ops -P x\n"
-            "  tail -F app.log | edgeplane pub -t logs/app -s -q 1\n");
+    fprintf(f, "\nExit codes: 0 every message was acknowledged (QoS 1/2) or sent (QoS 0),\n"
+               "1 the broker could not be reached or a message was refused or dropped,\n"
+               "2 bad options.\n\n"
+               "Examples:\n"
+               "  edgeplane pub -t sensors/temp -m 21.5 -q 1\n"
+               "  edgeplane pub -t cmd/reboot -m '{}' --content-type application/json -u ops -P x\n"
+               "  tail -F app.log | edgeplane pub -t logs/app -s -q 1\n");
 }
 
 static void pub_stop(pub_ctx *x) { ep_loop_stop(x->loop); }
@@ -528,8 +528,7 @@ static void pub_stdin_after(pub_ctx *x)
     } else if (x->in_timer_mode) {
         ep_timer_start(&x->feed_timer, 0);
     } else if (!x->in_watched &&
-               ep_io_start(x->loop, &x->in_io, STDIN_FILENO, EP_IO_READ, on_stdin, x) ==
-                   EP_EOK) {
+               ep_io_start(x->loop, &x->in_io, STDIN_FILENO, EP_IO_READ, on_stdin, x) == EP_EOK) {
         x->in_watched = true;
     }
 }
@@ -798,11 +797,9 @@ static int pub_options(pub_ctx *x, int argc, char **argv)
             break;
         case ':':
             if (optopt == 'h')
-                fprintf(stderr,
-                        "edgeplane pub: -h needs a host name (for help, use --help)\n");
+                fprintf(stderr, "edgeplane pub: -h needs a host name (for help, use --help)\n");
             else
-                fprintf(stderr, "edgeplane pub: option '%s' needs a value\n",
-                        argv[optind - 1]);
+                fprintf(stderr, "edgeplane pub: option '%s' needs a value\n", argv[optind - 1]);
             return EP_EXIT_USAGE;
         default:
             fprintf(stderr, "edgeplane pub: unknown option '%s' (see 'edgeplane pub --help')\n",
@@ -820,8 +817,10 @@ static int pub_options(pub_ctx *x, int argc, char **argv)
         return EP_EXIT_USAGE;
     }
     if (!ep_mqtt_topic_name_valid(ep_mqtt_slice_make(x->topic, strlen(x->topic)))) {
-        fprintf(stderr, "edgeplane pub: '%s' is not a topic name one can publish to (no '+' "
-                        "or '#', not empty)\n", x->topic);
+        fprintf(stderr,
+                "edgeplane pub: '%s' is not a topic name one can publish to (no '+' "
+                "or '#', not empty)\n",
+                x->topic);
         return EP_EXIT_USAGE;
     }
     if (x->src == SRC_NONE) {

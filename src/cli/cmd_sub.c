@@ -44,30 +44,28 @@ typedef struct sub_ctx {
 
 static void sub_usage(FILE *f)
 {
-    fprintf(f,
-            "usage: edgeplane sub -t FILTER [-t FILTER ...] [options]\n\n"
-            "Subscribe to MQTT topic filters and print the messages, one per line.\n\n"
-            "subscription and output:\n"
-            "  -t, --topic FILTER       topic filter, e.g. 'sensors/+/temp' or 'plant/#'\n"
-            "                           (repeatable)\n"
-            "  -q, --qos 0|1|2          maximum QoS to receive (default 0)\n"
-            "  -v, --verbose            print the topic before the payload\n"
-            "  -N                       no newline after the payload\n"
-            "      --json               one JSON object per message: topic, qos, retain,\n"
-            "                           payload (or payload_base64 when not UTF-8), and the\n"
-            "                           MQTT 5 properties that are present\n"
-            "  -C, --count N            exit after N messages\n"
-            "  -W, --timeout SECONDS    exit after SECONDS (with -C: fail if fewer than N\n"
-            "                           messages arrived by then)\n\n");
+    fprintf(f, "usage: edgeplane sub -t FILTER [-t FILTER ...] [options]\n\n"
+               "Subscribe to MQTT topic filters and print the messages, one per line.\n\n"
+               "subscription and output:\n"
+               "  -t, --topic FILTER       topic filter, e.g. 'sensors/+/temp' or 'plant/#'\n"
+               "                           (repeatable)\n"
+               "  -q, --qos 0|1|2          maximum QoS to receive (default 0)\n"
+               "  -v, --verbose            print the topic before the payload\n"
+               "  -N                       no newline after the payload\n"
+               "      --json               one JSON object per message: topic, qos, retain,\n"
+               "                           payload (or payload_base64 when not UTF-8), and the\n"
+               "                           MQTT 5 properties that are present\n"
+               "  -C, --count N            exit after N messages\n"
+               "  -W, --timeout SECONDS    exit after SECONDS (with -C: fail if fewer than N\n"
+               "                           messages arrived by then)\n\n");
     ep_cli_mqtt_help(f);
-    fprintf(f,
-            "\nExit codes: 0 done (-C reached, -W elapsed without -C, or stopped by a\n"
-            "signal), 1 the broker could not be reached, refused every subscription, or\n"
-            "-W elapsed before -C messages arrived, 2 bad options.\n\n"
-            "Examples:\n"
-            "  edgeplane sub -t 'sensors/#' -v\n"
-            "  edgeplane sub -t jobs/in -q 1 -i worker-1 --no-clean -C 10\n"
-            "  edgeplane sub -t 'plant/+/state' --json -W 30\n");
+    fprintf(f, "\nExit codes: 0 done (-C reached, -W elapsed without -C, or stopped by a\n"
+               "signal), 1 the broker could not be reached, refused every subscription, or\n"
+               "-W elapsed before -C messages arrived, 2 bad options.\n\n"
+               "Examples:\n"
+               "  edgeplane sub -t 'sensors/#' -v\n"
+               "  edgeplane sub -t jobs/in -q 1 -i worker-1 --no-clean -C 10\n"
+               "  edgeplane sub -t 'plant/+/state' --json -W 30\n");
 }
 
 static void sub_finish(sub_ctx *x, int code)
@@ -116,8 +114,7 @@ static void put_json_string(FILE *f, const uint8_t *p, size_t n)
 
 static void put_base64(FILE *f, const uint8_t *p, size_t n)
 {
-    static const char tbl[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     fputc('"', f);
     size_t i = 0;
     for (; i + 3 <= n; i += 3) {
@@ -354,8 +351,10 @@ static int sub_options(sub_ctx *x, int argc, char **argv)
             return EP_EXIT_OK;
         case 't':
             if (!ep_mqtt_topic_filter_valid(ep_mqtt_slice_make(optarg, strlen(optarg)))) {
-                fprintf(stderr, "edgeplane sub: '%s' is not a valid topic filter ('+' and '#' "
-                                "must fill a whole level, '#' only last)\n", optarg);
+                fprintf(stderr,
+                        "edgeplane sub: '%s' is not a valid topic filter ('+' and '#' "
+                        "must fill a whole level, '#' only last)\n",
+                        optarg);
                 return EP_EXIT_USAGE;
             }
             if (x->nfilters == SUB_MAX_FILTERS) {
@@ -388,11 +387,9 @@ static int sub_options(sub_ctx *x, int argc, char **argv)
             break;
         case ':':
             if (optopt == 'h')
-                fprintf(stderr,
-                        "edgeplane sub: -h needs a host name (for help, use --help)\n");
+                fprintf(stderr, "edgeplane sub: -h needs a host name (for help, use --help)\n");
             else
-                fprintf(stderr, "edgeplane sub: option '%s' needs a value\n",
-                        argv[optind - 1]);
+                fprintf(stderr, "edgeplane sub: option '%s' needs a value\n", argv[optind - 1]);
             return EP_EXIT_USAGE;
         default:
             fprintf(stderr, "edgeplane sub: unknown option '%s' (see 'edgeplane sub --help')\n",

@@ -8,8 +8,8 @@
  */
 #include "svc/mqttc/mqttc_int.h"
 
-uint32_t ep_mqttc__backoff(uint32_t min_ms, uint32_t max_ms, uint32_t attempt,
-                           bool jitter, uint32_t rnd)
+uint32_t ep_mqttc__backoff(uint32_t min_ms, uint32_t max_ms, uint32_t attempt, bool jitter,
+                           uint32_t rnd)
 {
     if (max_ms < min_ms)
         max_ms = min_ms;

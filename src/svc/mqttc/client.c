@@ -151,9 +151,7 @@ ep_err ep_mqttc_new(ep_mqttc **out, ep_loop *loop, const ep_mqttc_options *o)
     c->client_id = dup_str(o->client_id ? o->client_id : "");
     c->clean_start = o->clean_start;
     c->session_expiry = o->session_expiry;
-    c->keepalive = o->no_keepalive ? 0
-                   : o->keepalive  ? o->keepalive
-                                   : (uint16_t)MQC_DEF_KEEPALIVE;
+    c->keepalive = o->no_keepalive ? 0 : o->keepalive ? o->keepalive : (uint16_t)MQC_DEF_KEEPALIVE;
     c->username = dup_str(o->username);
     if (o->password) {
         c->password = dup_mem(o->password, o->password_len);
@@ -534,8 +532,7 @@ void ep_mqttc__on_connack(ep_mqttc *c, const ep_mqtt_connack *ca)
     c->st.connects++;
     ep_timer_stop(&c->conn_timer);
     EP_LOG_INFO(MQC_LOG, "%s: connected to %s:%u (MQTT %s, session %s)", c->client_id, c->host,
-                c->port, c->version == EP_MQTT_V5 ? "5" : "3.1.1",
-                sp ? "resumed" : "new");
+                c->port, c->version == EP_MQTT_V5 ? "5" : "3.1.1", sp ? "resumed" : "new");
 
     uint32_t gen = c->gen;
     ep_mqttc__alias_out_reset(c);
@@ -561,8 +558,8 @@ void ep_mqttc__on_pingresp(ep_mqttc *c)
 
 /* ---- losing the connection -------------------------------------------- */
 
-void ep_mqttc__conn_lost(ep_mqttc *c, ep_err err, ep_mqtt_rc reason,
-                         ep_mqtt_slice reason_string, ep_mqtt_slice server_ref)
+void ep_mqttc__conn_lost(ep_mqttc *c, ep_err err, ep_mqtt_rc reason, ep_mqtt_slice reason_string,
+                         ep_mqtt_slice server_ref)
 {
     bool established = c->established;
     bool user = c->state == MQ_CLOSING || err == EP_EOK;
@@ -618,8 +615,8 @@ void ep_mqttc__conn_lost(ep_mqttc *c, ep_err err, ep_mqtt_rc reason,
 
 void ep_mqttc__protocol_error(ep_mqttc *c, ep_err err, ep_mqtt_rc rc, const char *what)
 {
-    EP_LOG_WARN(MQC_LOG, "%s: protocol error from %s:%u: %s (%s); closing", c->client_id,
-                c->host, c->port, what, ep_strerror(err));
+    EP_LOG_WARN(MQC_LOG, "%s: protocol error from %s:%u: %s (%s); closing", c->client_id, c->host,
+                c->port, what, ep_strerror(err));
     if (c->version == EP_MQTT_V5 && c->tconn &&
         (c->state == MQ_WAIT_CONNACK || c->state == MQ_CONNECTED || c->state == MQ_CLOSING)) {
         ep_mqtt_packet p;
@@ -732,8 +729,7 @@ static void ka_timer_cb(ep_timer *t)
         if (now >= c->ping_deadline) {
             EP_LOG_WARN(MQC_LOG, "%s: no PINGRESP from %s:%u in time", c->client_id, c->host,
                         c->port);
-            ep_mqttc__conn_lost(c, EP_ETIMEDOUT, EP_MQTT_RC_KEEP_ALIVE_TIMEOUT, no_slice,
-                                no_slice);
+            ep_mqttc__conn_lost(c, EP_ETIMEDOUT, EP_MQTT_RC_KEEP_ALIVE_TIMEOUT, no_slice, no_slice);
             ep_mqttc__leave(c);
             return;
         }

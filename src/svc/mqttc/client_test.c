@@ -27,7 +27,7 @@
 /* ---- fake network ----------------------------------------------------- */
 
 static struct {
-    int fd;          /* the test's (server's) end, -1 when none */
+    int fd; /* the test's (server's) end, -1 when none */
     int opens;
     bool refuse;
     uint8_t version; /* negotiated, from the last CONNECT */
@@ -1250,8 +1250,11 @@ static void test_message_to_msg(void **state)
     ep_mqtt_packet dec;
     assert_int_equal(ep_mqtt_packet_decode(ep_buf_head(&enc), ep_buf_used(&enc), 5, &dec, NULL),
                      EP_EOK);
-    ep_mqttc_message m = {.topic = dec.publish.topic, .payload = dec.publish.payload,
-                          .props = &dec.publish.props, .qos = 1, .retain = true};
+    ep_mqttc_message m = {.topic = dec.publish.topic,
+                          .payload = dec.publish.payload,
+                          .props = &dec.publish.props,
+                          .qos = 1,
+                          .retain = true};
     ep_msg *msg = ep_mqttc_message_to_msg(c, &m);
     assert_non_null(msg);
     assert_string_equal(msg->topic, "m/t");
@@ -1327,7 +1330,6 @@ static void test_assigned_client_id(void **state)
     ep_mqttc_free(c);
 }
 
-
 /* The password file is read at every attempt (a rotated token is picked
  * up); one trailing newline is removed; a missing file fails the attempt,
  * which is retried. */
@@ -1372,10 +1374,7 @@ static void test_password_file(void **state)
     ep_mqttc_free(c);
 }
 
-static void srv_raw(const void *p, size_t n)
-{
-    assert_int_equal(write(net.fd, p, n), (ssize_t)n);
-}
+static void srv_raw(const void *p, size_t n) { assert_int_equal(write(net.fd, p, n), (ssize_t)n); }
 
 /* Malformed or unexpected input from the server ends the connection with a
  * protocol error (and a v5 DISCONNECT saying why); random bytes never crash

@@ -12,10 +12,12 @@
 #include "svc/mqttc/mqttc_int.h"
 
 static const char *const all_vars[] = {
-    "AIO_BROKER_HOSTNAME",   "AIO_BROKER_TCP_PORT",      "AIO_MQTT_USE_TLS",
-    "AIO_TLS_CA_FILE",       "AIO_MQTT_CLEAN_START",     "AIO_MQTT_KEEP_ALIVE",
-    "AIO_MQTT_CLIENT_ID",    "AIO_MQTT_SESSION_EXPIRY",  "AIO_MQTT_USERNAME",
-    "AIO_MQTT_PASSWORD_FILE", "AIO_TLS_CERT_FILE",       "AIO_TLS_KEY_FILE",
+    "AIO_BROKER_HOSTNAME",       "AIO_BROKER_TCP_PORT",
+    "AIO_MQTT_USE_TLS",          "AIO_TLS_CA_FILE",
+    "AIO_MQTT_CLEAN_START",      "AIO_MQTT_KEEP_ALIVE",
+    "AIO_MQTT_CLIENT_ID",        "AIO_MQTT_SESSION_EXPIRY",
+    "AIO_MQTT_USERNAME",         "AIO_MQTT_PASSWORD_FILE",
+    "AIO_TLS_CERT_FILE",         "AIO_TLS_KEY_FILE",
     "AIO_TLS_KEY_PASSWORD_FILE", "AIO_SAT_FILE",
 };
 
@@ -93,8 +95,8 @@ static void test_malformed(void **state)
     setenv("AIO_BROKER_HOSTNAME", "h", 1);
     setenv("AIO_MQTT_CLIENT_ID", "c", 1);
     setenv("AIO_MQTT_USE_TLS", "false", 1);
-    const char *bad[][2] = {{"AIO_BROKER_TCP_PORT", "70000"}, {"AIO_BROKER_TCP_PORT", "0"},
-                            {"AIO_MQTT_KEEP_ALIVE", "-1"},   {"AIO_MQTT_SESSION_EXPIRY", "1h"},
+    const char *bad[][2] = {{"AIO_BROKER_TCP_PORT", "70000"},  {"AIO_BROKER_TCP_PORT", "0"},
+                            {"AIO_MQTT_KEEP_ALIVE", "-1"},     {"AIO_MQTT_SESSION_EXPIRY", "1h"},
                             {"AIO_MQTT_CLEAN_START", "maybe"}, {"AIO_MQTT_USE_TLS", "on?"}};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         char saved[64] = "";

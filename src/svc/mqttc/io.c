@@ -49,8 +49,8 @@ static ep_err flush(ep_mqttc *c)
 
 static bool can_write(const ep_mqttc *c)
 {
-    return c->tconn != NULL && (c->state == MQ_WAIT_CONNACK || c->state == MQ_CONNECTED ||
-                                c->state == MQ_CLOSING);
+    return c->tconn != NULL &&
+           (c->state == MQ_WAIT_CONNACK || c->state == MQ_CONNECTED || c->state == MQ_CLOSING);
 }
 
 void ep_mqttc__flush_now(ep_mqttc *c)
@@ -105,8 +105,7 @@ static void dispatch(ep_mqttc *c, const ep_mqtt_packet *p)
 {
     if (c->state == MQ_WAIT_CONNACK && p->type != EP_MQTT_CONNACK &&
         p->type != EP_MQTT_DISCONNECT) {
-        ep_mqttc__protocol_error(c, EP_EPROTO, EP_MQTT_RC_PROTOCOL_ERROR,
-                                 "packet before CONNACK");
+        ep_mqttc__protocol_error(c, EP_EPROTO, EP_MQTT_RC_PROTOCOL_ERROR, "packet before CONNACK");
         return;
     }
     switch (p->type) {
@@ -154,10 +153,10 @@ static void process(ep_mqttc *c)
         if (err == EP_ENEEDMORE)
             return;
         if (err) {
-            ep_mqttc__protocol_error(c, err, err == EP_ETOOBIG ? EP_MQTT_RC_PACKET_TOO_LARGE
-                                                               : EP_MQTT_RC_MALFORMED_PACKET,
-                                     err == EP_ETOOBIG ? "packet larger than our maximum"
-                                                       : "malformed fixed header");
+            ep_mqttc__protocol_error(
+                c, err,
+                err == EP_ETOOBIG ? EP_MQTT_RC_PACKET_TOO_LARGE : EP_MQTT_RC_MALFORMED_PACKET,
+                err == EP_ETOOBIG ? "packet larger than our maximum" : "malformed fixed header");
             return;
         }
         ep_mqtt_packet p;

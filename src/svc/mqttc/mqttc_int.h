@@ -52,8 +52,8 @@
 #define MQC_DEF_QUEUE_MSGS 10000u
 #define MQC_DEF_QUEUE_BYTES ((size_t)16u * 1024u * 1024u)
 #define MQC_DEF_INFLIGHT 64u
-#define MQC_STABLE_MS 10000u    /* connection age that resets the backoff */
-#define MQC_CLOSE_TIMEOUT 2000u /* DISCONNECT flush limit */
+#define MQC_STABLE_MS 10000u          /* connection age that resets the backoff */
+#define MQC_CLOSE_TIMEOUT 2000u       /* DISCONNECT flush limit */
 #define MQC_HIGH_WATER (256u * 1024u) /* stop encoding above this */
 #define MQC_READ_CHUNK 16384u
 #define MQC_ALIAS_OUT_CAP 1024u /* most outgoing aliases we use */
@@ -80,8 +80,8 @@ bool ep_mqttc__ids_in_use(const ep_mqttc__ids *ids, uint16_t id);
 /* ep_mqttc__backoff returns the delay before reconnect attempt `attempt`
  * (0-based): min(max_ms, min_ms * 2^attempt), and with jitter a value in
  * [base/2, base] picked by rnd. */
-uint32_t ep_mqttc__backoff(uint32_t min_ms, uint32_t max_ms, uint32_t attempt,
-                           bool jitter, uint32_t rnd);
+uint32_t ep_mqttc__backoff(uint32_t min_ms, uint32_t max_ms, uint32_t attempt, bool jitter,
+                           uint32_t rnd);
 /* ep_mqttc__rand is xorshift64*; *state must not be 0. */
 uint32_t ep_mqttc__rand(uint64_t *state);
 
@@ -90,16 +90,14 @@ uint32_t ep_mqttc__rand(uint64_t *state);
 /* ep_mqttc__props_dup deep-copies src into *dst (one allocation in *block;
  * free(*block) releases it). User Properties and Subscription Identifiers
  * from both `raw` and the arrays are kept. Returns EP_EOK or EP_ENOMEM. */
-ep_err ep_mqttc__props_dup(ep_mqtt_props *dst, void **block,
-                           const ep_mqtt_props *src);
+ep_err ep_mqttc__props_dup(ep_mqtt_props *dst, void **block, const ep_mqtt_props *src);
 /* ep_mqttc__pub_props_encode encodes PUBLISH properties (without the Property
  * Length) into a malloc'd block (*out, *len; NULL/0 when empty), leaving out
  * Message Expiry Interval, which it returns in *expiry / *has_expiry.
  * Returns EP_EOK, EP_EINVAL (Topic Alias, Subscription Identifier or a
  * property not allowed in PUBLISH; not encodable), EP_ENOMEM. */
-ep_err ep_mqttc__pub_props_encode(const ep_mqtt_props *p, uint8_t **out,
-                                  size_t *len, bool *has_expiry,
-                                  uint32_t *expiry);
+ep_err ep_mqttc__pub_props_encode(const ep_mqtt_props *p, uint8_t **out, size_t *len,
+                                  bool *has_expiry, uint32_t *expiry);
 
 /* ---- ops -------------------------------------------------------------- */
 
@@ -118,11 +116,11 @@ struct mq_op {
     mq_op *hnext;       /* id hash chain */
     uint8_t kind, state, qos;
     bool retain;
-    bool sent;     /* PUB: sent at least once (DUP on resend) */
-    uint16_t id;   /* 0 = none */
-    ep_msg *msg;   /* PUB */
-    size_t acct;   /* PUB: bytes counted in queue limits */
-    ep_buf pkt;    /* SUB/UNSUB: encoded packet */
+    bool sent;   /* PUB: sent at least once (DUP on resend) */
+    uint16_t id; /* 0 = none */
+    ep_msg *msg; /* PUB */
+    size_t acct; /* PUB: bytes counted in queue limits */
+    ep_buf pkt;  /* SUB/UNSUB: encoded packet */
     uint32_t nfilters;
     ep_mqttc_pub_done_fn pub_done;
     ep_mqttc_sub_done_fn sub_done;
@@ -146,12 +144,12 @@ void ep_mqttc__list_remove(mq_list *l, mq_op *op);
 /* ---- the client ------------------------------------------------------- */
 
 typedef enum mq_state {
-    MQ_IDLE = 0,       /* disconnected, nothing scheduled */
-    MQ_WAIT_RETRY,     /* an attempt is scheduled on conn_timer */
-    MQ_CONNECTING,     /* transport open/handshake in progress */
-    MQ_WAIT_CONNACK,   /* CONNECT sent */
+    MQ_IDLE = 0,     /* disconnected, nothing scheduled */
+    MQ_WAIT_RETRY,   /* an attempt is scheduled on conn_timer */
+    MQ_CONNECTING,   /* transport open/handshake in progress */
+    MQ_WAIT_CONNACK, /* CONNECT sent */
     MQ_CONNECTED,
-    MQ_CLOSING,        /* DISCONNECT queued, closing once written */
+    MQ_CLOSING, /* DISCONNECT queued, closing once written */
 } mq_state;
 
 /* One outgoing topic alias slot (LRU list + hash chain by topic). */
@@ -220,9 +218,9 @@ struct ep_mqttc {
     uint32_t gen;        /* bumped when a connection ends */
     uint32_t attempt;
     bool ever_connected;
-    bool established;    /* a CONNACK was accepted on this connection */
-    bool fatal;          /* last loss must not be retried */
-    ep_err io_err;       /* write failure seen by the hook */
+    bool established; /* a CONNACK was accepted on this connection */
+    bool fatal;       /* last loss must not be retried */
+    ep_err io_err;    /* write failure seen by the hook */
     uint64_t connected_at, last_tx, last_rx, ping_deadline;
     bool ping_out;
     uint32_t ka_ms;
@@ -267,14 +265,13 @@ void ep_mqttc__leave(ep_mqttc *c);
 void ep_mqttc__kick(ep_mqttc *c);
 /* ep_mqttc__conn_lost ends the current connection or attempt: releases the
  * transport, decides on a reconnect, calls on_disconnect. */
-void ep_mqttc__conn_lost(ep_mqttc *c, ep_err err, ep_mqtt_rc reason,
-                         ep_mqtt_slice reason_string, ep_mqtt_slice server_ref);
+void ep_mqttc__conn_lost(ep_mqttc *c, ep_err err, ep_mqtt_rc reason, ep_mqtt_slice reason_string,
+                         ep_mqtt_slice server_ref);
 /* ep_mqttc__send_connect queues CONNECT once the transport is ready. */
 ep_err ep_mqttc__send_connect(ep_mqttc *c);
 /* ep_mqttc__protocol_error sends DISCONNECT (v5) with rc and ends the
  * connection with err. */
-void ep_mqttc__protocol_error(ep_mqttc *c, ep_err err, ep_mqtt_rc rc,
-                              const char *what);
+void ep_mqttc__protocol_error(ep_mqttc *c, ep_err err, ep_mqtt_rc rc, const char *what);
 void ep_mqttc__on_connack(ep_mqttc *c, const ep_mqtt_connack *ca);
 void ep_mqttc__on_pingresp(ep_mqttc *c);
 void ep_mqttc__on_disconnect_pkt(ep_mqttc *c, const ep_mqtt_disconnect *d);
@@ -294,8 +291,7 @@ void ep_mqttc__op_hash_add(ep_mqttc *c, mq_op *op);
 void ep_mqttc__op_hash_del(ep_mqttc *c, mq_op *op);
 /* ep_mqttc__op_complete detaches op (from its list, the id hash and the id
  * allocator), records the result and queues the completion. */
-void ep_mqttc__op_complete(ep_mqttc *c, mq_list *from, mq_op *op, ep_err err,
-                           ep_mqtt_rc rc);
+void ep_mqttc__op_complete(ep_mqttc *c, mq_list *from, mq_op *op, ep_err err, ep_mqtt_rc rc);
 void ep_mqttc__op_free(mq_op *op);
 /* ep_mqttc__drain_done calls the completions in `done`. */
 void ep_mqttc__drain_done(ep_mqttc *c);
@@ -321,8 +317,7 @@ void ep_mqttc__alias_in_reset(ep_mqttc *c);
 
 /* subscribe.c */
 void ep_mqttc__ctl_send_queued(ep_mqttc *c);
-void ep_mqttc__on_suback(ep_mqttc *c, ep_mqtt_type type,
-                         const ep_mqtt_suback *s);
+void ep_mqttc__on_suback(ep_mqttc *c, ep_mqtt_type type, const ep_mqtt_suback *s);
 /* ep_mqttc__ctl_conn_lost completes requests sent but unanswered. */
 void ep_mqttc__ctl_conn_lost(ep_mqttc *c);
 

@@ -99,8 +99,7 @@ void ep_mqttc__op_free(mq_op *op)
     free(op);
 }
 
-void ep_mqttc__op_complete(ep_mqttc *c, mq_list *from, mq_op *op, ep_err err,
-                           ep_mqtt_rc rc)
+void ep_mqttc__op_complete(ep_mqttc *c, mq_list *from, mq_op *op, ep_err err, ep_mqtt_rc rc)
 {
     if (from) {
         ep_mqttc__list_remove(from, op);
@@ -176,8 +175,8 @@ void ep_mqttc__alias_out_reset(ep_mqttc *c)
         memset(c->alias_htab, 0xFF, (size_t)(c->alias_hmask + 1) * sizeof(*c->alias_htab));
     if (c->state != MQ_CONNECTED || c->freeing)
         return;
-    uint16_t cap = c->srv_alias_max < MQC_ALIAS_OUT_CAP ? c->srv_alias_max
-                                                         : (uint16_t)MQC_ALIAS_OUT_CAP;
+    uint16_t cap =
+        c->srv_alias_max < MQC_ALIAS_OUT_CAP ? c->srv_alias_max : (uint16_t)MQC_ALIAS_OUT_CAP;
     if (c->version != EP_MQTT_V5)
         cap = 0;
     if (cap > c->alias_out_cap) {
@@ -372,8 +371,7 @@ void ep_mqttc__pump(ep_mqttc *c)
             continue;
         }
         if (op->qos > c->srv_max_qos) {
-            ep_mqttc__op_complete(c, &c->queue, op, EP_EUNSUPPORTED,
-                                  EP_MQTT_RC_QOS_NOT_SUPPORTED);
+            ep_mqttc__op_complete(c, &c->queue, op, EP_EUNSUPPORTED, EP_MQTT_RC_QOS_NOT_SUPPORTED);
             continue;
         }
         if (op->retain && !c->srv_retain) {
@@ -499,8 +497,8 @@ void ep_mqttc__on_pub_ack(ep_mqttc *c, ep_mqtt_type type, const ep_mqtt_ack *a)
     default:
         break;
     }
-    EP_LOG_DEBUG(MQC_LOG, "%s: ignoring %s for packet id %u we are not waiting for",
-                 c->client_id, ep_mqtt_type_name(type), a->packet_id);
+    EP_LOG_DEBUG(MQC_LOG, "%s: ignoring %s for packet id %u we are not waiting for", c->client_id,
+                 ep_mqtt_type_name(type), a->packet_id);
 }
 
 /* ---- API -------------------------------------------------------------- */

@@ -28,19 +28,16 @@ static ep_mqtt_slice put(copier *cp, ep_mqtt_slice s)
     return out;
 }
 
-ep_err ep_mqttc__props_dup(ep_mqtt_props *dst, void **block,
-                           const ep_mqtt_props *src)
+ep_err ep_mqttc__props_dup(ep_mqtt_props *dst, void **block, const ep_mqtt_props *src)
 {
     /* Layout: user pair array | sub id array | all bytes of all strings. The
      * pair array holds pointers, so it goes first for alignment; its size is
      * a multiple of 8, which keeps the uint32_t array aligned too. */
     size_t users = (size_t)src->n_user * sizeof(ep_mqtt_user_prop);
     size_t ids = (size_t)src->n_sub_ids * sizeof(uint32_t);
-    size_t bytes = (size_t)src->raw.len + src->content_type.len +
-                   src->response_topic.len + src->correlation_data.len +
-                   src->assigned_client_identifier.len +
-                   src->authentication_method.len +
-                   src->authentication_data.len +
+    size_t bytes = (size_t)src->raw.len + src->content_type.len + src->response_topic.len +
+                   src->correlation_data.len + src->assigned_client_identifier.len +
+                   src->authentication_method.len + src->authentication_data.len +
                    src->response_information.len + src->server_reference.len +
                    src->reason_string.len;
     for (uint32_t i = 0; i < src->n_user; i++)
@@ -82,17 +79,15 @@ ep_err ep_mqttc__props_dup(ep_mqtt_props *dst, void **block,
     return EP_EOK;
 }
 
-#define PUB_ALLOWED                                                            \
-    (EP_MQTT_PROP_BIT(EP_MQTT_PROP_PAYLOAD_FORMAT_INDICATOR) |                 \
-     EP_MQTT_PROP_BIT(EP_MQTT_PROP_MESSAGE_EXPIRY_INTERVAL) |                  \
-     EP_MQTT_PROP_BIT(EP_MQTT_PROP_CONTENT_TYPE) |                             \
-     EP_MQTT_PROP_BIT(EP_MQTT_PROP_RESPONSE_TOPIC) |                           \
-     EP_MQTT_PROP_BIT(EP_MQTT_PROP_CORRELATION_DATA) |                         \
+#define PUB_ALLOWED                                                                                \
+    (EP_MQTT_PROP_BIT(EP_MQTT_PROP_PAYLOAD_FORMAT_INDICATOR) |                                     \
+     EP_MQTT_PROP_BIT(EP_MQTT_PROP_MESSAGE_EXPIRY_INTERVAL) |                                      \
+     EP_MQTT_PROP_BIT(EP_MQTT_PROP_CONTENT_TYPE) | EP_MQTT_PROP_BIT(EP_MQTT_PROP_RESPONSE_TOPIC) | \
+     EP_MQTT_PROP_BIT(EP_MQTT_PROP_CORRELATION_DATA) |                                             \
      EP_MQTT_PROP_BIT(EP_MQTT_PROP_USER_PROPERTY))
 
-ep_err ep_mqttc__pub_props_encode(const ep_mqtt_props *p, uint8_t **out,
-                                  size_t *len, bool *has_expiry,
-                                  uint32_t *expiry)
+ep_err ep_mqttc__pub_props_encode(const ep_mqtt_props *p, uint8_t **out, size_t *len,
+                                  bool *has_expiry, uint32_t *expiry)
 {
     *out = NULL;
     *len = 0;

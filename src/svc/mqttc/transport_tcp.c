@@ -13,8 +13,7 @@
 
 static int conn_fd(void *conn) { return (int)((intptr_t)conn - 1); }
 
-static ep_err tcp_open(void *ctx, const char *host, uint16_t port, void **conn,
-                       int *fd)
+static ep_err tcp_open(void *ctx, const char *host, uint16_t port, void **conn, int *fd)
 {
     (void)ctx;
     ep_hostport hp;
@@ -44,10 +43,7 @@ static ep_err tcp_handshake(void *conn, unsigned *want)
     return ep_sock_connect_result(conn_fd(conn));
 }
 
-static ssize_t tcp_read(void *conn, void *p, size_t n)
-{
-    return ep_sock_read(conn_fd(conn), p, n);
-}
+static ssize_t tcp_read(void *conn, void *p, size_t n) { return ep_sock_read(conn_fd(conn), p, n); }
 
 static ssize_t tcp_writev(void *conn, const struct iovec *iov, int iovcnt)
 {
