@@ -44,6 +44,7 @@ struct ep_loop {
     uint64_t timer_seq;
 
     ep_hook *hooks;
+    ep_hook *hook_next; /* iteration cursor: unhooking it advances it */
 
     call_vec deferred;
 
@@ -290,6 +291,9 @@ void ep_loop_unhook_before_poll(ep_loop *l, ep_hook *hook)
     for (ep_hook **pp = &l->hooks; *pp; pp = &(*pp)->_next) {
         if (*pp == hook) {
             *pp = hook->_next;
+            /* A hook may unhook another one while hooks run. */
+            if (l->hook_next == hook)
+                l->hook_next = hook->_next;
             return;
         }
     }
@@ -363,10 +367,11 @@ ep_err ep_loop_run_once(ep_loop *l, int timeout_ms)
     struct epoll_event evs[256];
     ep_loop_update_time(l);
     run_timers(l);
-    for (ep_hook *h = l->hooks, *next; h; h = next) {
-        next = h->_next;
+    for (ep_hook *h = l->hooks; h; h = l->hook_next) {
+        l->hook_next = h->_next;
         h->fn(l, h->arg);
     }
+    l->hook_next = NULL;
     int n = epoll_wait(l->epfd, evs, 256, poll_timeout(l, timeout_ms));
     if (n < 0) {
         if (errno == EINTR)

@@ -87,7 +87,9 @@ ep_err ep_loop_post(ep_loop *loop, ep_loop_fn fn, void *arg);
  * Used for deferred destruction. Returns EP_EOK or EP_ENOMEM. */
 ep_err ep_loop_defer(ep_loop *loop, ep_loop_fn fn, void *arg);
 /* ep_loop_hook_before_poll registers a hook called on every iteration just
- * before waiting for I/O. The hook storage belongs to the caller. */
+ * before waiting for I/O. The hook storage belongs to the caller. A hook may
+ * unhook itself or any other hook while hooks run (the storage of an
+ * unhooked hook may then be freed). */
 void ep_loop_hook_before_poll(ep_loop *loop, ep_hook *hook);
 void ep_loop_unhook_before_poll(ep_loop *loop, ep_hook *hook);
 

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -232,6 +233,40 @@ static void test_mailbox_fifo_per_producer_and_bounded(void **state)
     ep_loop_free(loop);
 }
 
+static ep_hook hooks[3];
+static int hook_calls[3];
+
+static void hook_fn(ep_loop *loop, void *arg)
+{
+    int i = (int)(intptr_t)arg;
+    hook_calls[i]++;
+    /* The first hook removes the next two; they must not run afterwards. */
+    if (i == 0) {
+        ep_loop_unhook_before_poll(loop, &hooks[1]);
+        ep_loop_unhook_before_poll(loop, &hooks[2]);
+        memset(&hooks[1], 0xAA, sizeof(hooks[1])); /* as if freed */
+    }
+}
+
+static void test_hook_unhooks_others(void **state)
+{
+    (void)state;
+    ep_loop *loop;
+    assert_int_equal(ep_loop_new(&loop, NULL), EP_EOK);
+    /* Registered in reverse: hooks[0] runs first. */
+    for (int i = 2; i >= 0; i--) {
+        hooks[i].fn = hook_fn;
+        hooks[i].arg = (void *)(intptr_t)i;
+        ep_loop_hook_before_poll(loop, &hooks[i]);
+    }
+    ep_loop_run_once(loop, 0);
+    ep_loop_run_once(loop, 0);
+    assert_int_equal(hook_calls[0], 2);
+    assert_int_equal(hook_calls[1], 0);
+    assert_int_equal(hook_calls[2], 0);
+    ep_loop_free(loop);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -240,6 +275,7 @@ int main(void)
         cmocka_unit_test(test_post_from_threads),
         cmocka_unit_test(test_io_and_deferred),
         cmocka_unit_test(test_mailbox_fifo_per_producer_and_bounded),
+        cmocka_unit_test(test_hook_unhooks_others),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
