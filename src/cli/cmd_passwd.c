@@ -163,8 +163,9 @@ int ep_cmd_passwd(int argc, char **argv)
     if (from_stdin) {
         n1 = read_line(stdin, pw1, sizeof(pw1));
         if (n1 < 0) {
-            fprintf(stderr, "edgeplane passwd: no password on standard input (or longer than "
-                            "%u bytes)\n",
+            fprintf(stderr,
+                    "edgeplane passwd: no password on standard input (or longer than "
+                    "%u bytes)\n",
                     EP_PASSWD_MAX_PASSWORD);
             rc = EP_EXIT_USAGE;
             goto out;

@@ -27,8 +27,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             {.client_id = "#", .username = NULL, .attrs = NULL, .n_attrs = 0},
             {.client_id = "", .username = "+", .attrs = attrs, .n_attrs = 1},
         };
-        static const char *const topics[] = {"a", "a/b", "sensors/b1/dev-1/telemetry", "#",
-                                             "+/x", "$SYS/x", "$share/g/a/#", "a//b"};
+        static const char *const topics[] = {
+            "a", "a/b", "sensors/b1/dev-1/telemetry", "#", "+/x", "$SYS/x", "$share/g/a/#", "a//b"};
         for (size_t i = 0; i < sizeof(ps) / sizeof(ps[0]); i++) {
             ep_authz_session *s = NULL;
             if (ep_authz_session_new(r, &ps[i], &s) != EP_EOK)

@@ -167,28 +167,49 @@ typedef struct ss_cfg {
 static const ep_cfg_enum br_methods[] = {
     {"Connect", M_CONNECT}, {"Publish", M_PUBLISH}, {"Subscribe", M_SUBSCRIBE}, {NULL, 0}};
 static const ep_cfg_enum ss_methods[] = {{"Read", 1}, {"Write", 2}, {"ReadWrite", 3}, {NULL, 0}};
-static const ep_cfg_enum ss_key_types[] = {
-    {"Pattern", 1}, {"String", 2}, {"Binary", 3}, {NULL, 0}};
-static const ep_cfg_field str_elem = {.type = EP_CFG_STRING, .size = sizeof(char *), .min = 1,
-                                      .max = 65535};
+static const ep_cfg_enum ss_key_types[] = {{"Pattern", 1}, {"String", 2}, {"Binary", 3}, {NULL, 0}};
+static const ep_cfg_field str_elem = {
+    .type = EP_CFG_STRING, .size = sizeof(char *), .min = 1, .max = 65535};
 
 static const ep_cfg_field br_fields[] = {
-    {.name = "method", .type = EP_CFG_ENUM, EP_CFG_AT(br_cfg, method), .flags = EP_CFG_REQUIRED,
-     .choices = br_methods, .help = "The MQTT operation granted."},
-    {.name = "clientIds", .type = EP_CFG_LIST, EP_CFG_AT(br_cfg, client_ids), .sub = &str_elem,
+    {.name = "method",
+     .type = EP_CFG_ENUM,
+     EP_CFG_AT(br_cfg, method),
+     .flags = EP_CFG_REQUIRED,
+     .choices = br_methods,
+     .help = "The MQTT operation granted."},
+    {.name = "clientIds",
+     .type = EP_CFG_LIST,
+     EP_CFG_AT(br_cfg, client_ids),
+     .sub = &str_elem,
      .help = "Connect only: client ids allowed to connect; a trailing '*' matches any suffix."},
-    {.name = "topics", .type = EP_CFG_LIST, EP_CFG_AT(br_cfg, topics), .sub = &str_elem,
+    {.name = "topics",
+     .type = EP_CFG_LIST,
+     EP_CFG_AT(br_cfg, topics),
+     .sub = &str_elem,
      .help = "Publish and Subscribe: topic filters granted."},
     {0}};
 
-static const ep_cfg_field ss_fields[] = {
-    {.name = "method", .type = EP_CFG_ENUM, EP_CFG_AT(ss_cfg, method), .flags = EP_CFG_REQUIRED,
-     .choices = ss_methods, .help = "State store access granted."},
-    {.name = "keyType", .type = EP_CFG_ENUM, EP_CFG_AT(ss_cfg, key_type),
-     .flags = EP_CFG_REQUIRED, .choices = ss_key_types, .help = "How keys are matched."},
-    {.name = "keys", .type = EP_CFG_LIST, EP_CFG_AT(ss_cfg, keys), .sub = &str_elem, .min = 1,
-     .flags = EP_CFG_REQUIRED, .help = "Keys or key patterns."},
-    {0}};
+static const ep_cfg_field ss_fields[] = {{.name = "method",
+                                          .type = EP_CFG_ENUM,
+                                          EP_CFG_AT(ss_cfg, method),
+                                          .flags = EP_CFG_REQUIRED,
+                                          .choices = ss_methods,
+                                          .help = "State store access granted."},
+                                         {.name = "keyType",
+                                          .type = EP_CFG_ENUM,
+                                          EP_CFG_AT(ss_cfg, key_type),
+                                          .flags = EP_CFG_REQUIRED,
+                                          .choices = ss_key_types,
+                                          .help = "How keys are matched."},
+                                         {.name = "keys",
+                                          .type = EP_CFG_LIST,
+                                          EP_CFG_AT(ss_cfg, keys),
+                                          .sub = &str_elem,
+                                          .min = 1,
+                                          .flags = EP_CFG_REQUIRED,
+                                          .help = "Keys or key patterns."},
+                                         {0}};
 
 typedef struct lctx {
     ep_cfg_errs *errs;
@@ -196,11 +217,13 @@ typedef struct lctx {
     bool oom;
 } lctx;
 
-static bool is_null(const ep_cfg_node *n) { return n == NULL || (n->kind == EP_CFG_NODE_SCALAR && n->is_null); }
+static bool is_null(const ep_cfg_node *n)
+{
+    return n == NULL || (n->kind == EP_CFG_NODE_SCALAR && n->is_null);
+}
 
 /* Reports every key of map n not in `known` (NULL-terminated). */
-static void check_keys(lctx *c, const ep_cfg_node *n, const char *const *known,
-                       const char *expect)
+static void check_keys(lctx *c, const ep_cfg_node *n, const char *const *known, const char *expect)
 {
     for (const ep_cfg_node *k = n->first; k != NULL; k = k->next) {
         bool ok = false;
@@ -496,8 +519,8 @@ static void parse_state_store(lctx *c, const ep_cfg_node *n)
 static ep_err rules_from_tree(const ep_cfg_node *root, ep_authz_rules **out, ep_cfg_errs *errs)
 {
     static const char *const top_keys[] = {"cache", "rules", NULL};
-    static const char *const rule_keys[] = {"principals", "brokerResources",
-                                            "stateStoreResources", NULL};
+    static const char *const rule_keys[] = {"principals", "brokerResources", "stateStoreResources",
+                                            NULL};
     arena mem = {0};
     ep_authz_rules *rs = arena_alloc(&mem, sizeof(*rs));
     if (rs == NULL)
@@ -511,9 +534,9 @@ static ep_err rules_from_tree(const ep_cfg_node *root, ep_authz_rules **out, ep_
     }
     check_keys(&c, root, top_keys, "cache or rules");
     const ep_cfg_node *cache = ep_cfg_node_get(root, "cache");
-    if (cache != NULL && !(cache->kind == EP_CFG_NODE_SCALAR &&
-                           (strcmp(cache->value, "Enabled") == 0 ||
-                            strcmp(cache->value, "Disabled") == 0)))
+    if (cache != NULL &&
+        !(cache->kind == EP_CFG_NODE_SCALAR &&
+          (strcmp(cache->value, "Enabled") == 0 || strcmp(cache->value, "Disabled") == 0)))
         ep_cfg_errs_add(errs, cache, "expected Enabled or Disabled");
     const ep_cfg_node *rules = ep_cfg_node_get(root, "rules");
     if (rules == NULL || (rules->kind != EP_CFG_NODE_LIST && !is_null(rules))) {

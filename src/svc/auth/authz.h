@@ -76,9 +76,9 @@ typedef struct ep_authz_attr {
 
 /* Who is asking. All strings NUL-terminated and borrowed for the call. */
 typedef struct ep_authz_principal {
-    const char *client_id;       /* required ("" for an empty client id) */
-    const char *username;        /* NULL: none */
-    const ep_authz_attr *attrs;  /* from X.509 mapping, custom auth ... */
+    const char *client_id;      /* required ("" for an empty client id) */
+    const char *username;       /* NULL: none */
+    const ep_authz_attr *attrs; /* from X.509 mapping, custom auth ... */
     size_t n_attrs;
 } ep_authz_principal;
 

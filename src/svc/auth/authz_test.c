@@ -75,7 +75,7 @@ static void test_matrix(void **st)
     static const row rows[] = {
         /* sensors by attributes */
         {"b1-t1", NULL, "b1", "sensor", EP_AUTHZ_CONNECT, NULL, true},
-        {"b2-t1", NULL, "b1", "sensor", EP_AUTHZ_CONNECT, NULL, false}, /* wrong prefix */
+        {"b2-t1", NULL, "b1", "sensor", EP_AUTHZ_CONNECT, NULL, false},  /* wrong prefix */
         {"b1-t1", NULL, "b1", "gateway", EP_AUTHZ_CONNECT, NULL, false}, /* role mismatch */
         {"b1-t1", NULL, "b3", "sensor", EP_AUTHZ_CONNECT, NULL, false},
         {"b1-", NULL, "b1", "sensor", EP_AUTHZ_CONNECT, NULL, true}, /* '*' matches empty */
@@ -115,7 +115,9 @@ static void test_matrix(void **st)
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
         const row *w = &rows[i];
         ep_authz_attr attrs[2] = {{"building", w->building}, {"role", w->role}};
-        ep_authz_principal p = {.client_id = w->cid, .username = w->user, .attrs = attrs,
+        ep_authz_principal p = {.client_id = w->cid,
+                                .username = w->user,
+                                .attrs = attrs,
                                 .n_attrs = w->building ? 2 : 0};
         bool got = ep_authz_check(r, &p, w->a, w->topic);
         if (got != w->want)
@@ -203,8 +205,7 @@ static void expect_errors(const char *text, const char *const *want, size_t n)
 {
     ep_cfg_errs errs = {0};
     ep_authz_rules *r = NULL;
-    assert_int_equal(ep_authz_rules_parse("rules.yaml", text, strlen(text), &r, &errs),
-                     EP_ECONFIG);
+    assert_int_equal(ep_authz_rules_parse("rules.yaml", text, strlen(text), &r, &errs), EP_ECONFIG);
     assert_null(r);
     for (size_t i = 0; i < errs.count; i++)
         print_message("  %s\n", errs.items[i].text);

@@ -128,8 +128,8 @@ typedef struct pctx {
 
 static void perr(pctx *c, size_t col, const char *msg)
 {
-    ep_cfg_node n = {.kind = EP_CFG_NODE_SCALAR, .file = c->name, .line = c->line,
-                     .col = (uint32_t)(col + 1)};
+    ep_cfg_node n = {
+        .kind = EP_CFG_NODE_SCALAR, .file = c->name, .line = c->line, .col = (uint32_t)(col + 1)};
     ep_cfg_errs_add(c->errs, &n, "%s", msg);
 }
 
@@ -206,8 +206,8 @@ static bool parse_line(pctx *c, const char *line, size_t len, ep_passwd_entry *e
     }
     size_t ulen = (size_t)(colon - line);
     if (!ep_passwd_user_valid(line, ulen)) {
-        perr(c, 0, ulen == 0 ? "empty user name"
-                             : "user name too long or contains control characters");
+        perr(c, 0,
+             ulen == 0 ? "empty user name" : "user name too long or contains control characters");
         return false;
     }
     memset(e, 0, sizeof(*e));
@@ -226,8 +226,7 @@ static bool parse_line(pctx *c, const char *line, size_t len, ep_passwd_entry *e
             perr(c, hcol, "expected $pbkdf2-sha512$ITERATIONS$SALT$HASH");
             return false;
         }
-    } else if (hlen >= sizeof(SCRAM_TAG) - 1 &&
-               memcmp(h, SCRAM_TAG, sizeof(SCRAM_TAG) - 1) == 0) {
+    } else if (hlen >= sizeof(SCRAM_TAG) - 1 && memcmp(h, SCRAM_TAG, sizeof(SCRAM_TAG) - 1) == 0) {
         e->kind = EP_PASSWD_SCRAM_SHA256;
         nf = split_dollar(h + sizeof(SCRAM_TAG) - 1, hlen - (sizeof(SCRAM_TAG) - 1), f, fl, 4);
         if (nf != 4) {
@@ -412,8 +411,8 @@ ep_err ep_passwd_load(const char *path, ep_passwd **out, ep_cfg_errs *errs)
 /* ------------------------------------------------------------------------ */
 /* Checking and making                                                       */
 
-static ep_err derive(ep_passwd_kind kind, const void *password, size_t plen,
-                     const uint8_t *salt, size_t slen, uint32_t iterations, uint8_t out[64])
+static ep_err derive(ep_passwd_kind kind, const void *password, size_t plen, const uint8_t *salt,
+                     size_t slen, uint32_t iterations, uint8_t out[64])
 {
     if (kind == EP_PASSWD_PBKDF2_SHA512)
         return ep_auth__pbkdf2(true, password, plen, salt, slen, iterations, out, 64);
@@ -432,9 +431,8 @@ ep_err ep_passwd_entry_check(const ep_passwd_entry *e, const void *password, siz
     uint8_t got[64];
     ep_err err = derive(e->kind, password, len, e->salt, e->salt_len, e->iterations, got);
     if (err == EP_EOK) {
-        bool ok = e->kind == EP_PASSWD_PBKDF2_SHA512
-                      ? ep_auth__ct_eq(got, e->hash, 64)
-                      : ep_auth__ct_eq(got, e->stored_key, 32);
+        bool ok = e->kind == EP_PASSWD_PBKDF2_SHA512 ? ep_auth__ct_eq(got, e->hash, 64)
+                                                     : ep_auth__ct_eq(got, e->stored_key, 32);
         err = ok ? EP_EOK : EP_ESECURITY;
     }
     OPENSSL_cleanse(got, sizeof(got));
@@ -452,8 +450,8 @@ ep_err ep_passwd_verify(const ep_passwd *pw, const void *user, size_t ulen, cons
     /* Same work as a real default-cost check, result thrown away. */
     static const uint8_t dummy_salt[EP_PASSWD_SALT_LEN] = {0};
     uint8_t out[64];
-    ep_err err = derive(EP_PASSWD_PBKDF2_SHA512, password, plen, dummy_salt,
-                        sizeof(dummy_salt), EP_PASSWD_DEFAULT_ITERATIONS, out);
+    ep_err err = derive(EP_PASSWD_PBKDF2_SHA512, password, plen, dummy_salt, sizeof(dummy_salt),
+                        EP_PASSWD_DEFAULT_ITERATIONS, out);
     OPENSSL_cleanse(out, sizeof(out));
     return err == EP_EOK ? EP_ENOTFOUND : err;
 }
@@ -472,8 +470,11 @@ ep_err ep_passwd_entry_make(const char *user, const void *password, size_t plen,
         return EP_EINVAL;
     if (plen > EP_PASSWD_MAX_PASSWORD)
         return EP_ETOOBIG;
-    ep_passwd_entry e = {.user = user, .user_len = strlen(user), .kind = kind,
-                         .iterations = iterations, .salt_len = EP_PASSWD_SALT_LEN};
+    ep_passwd_entry e = {.user = user,
+                         .user_len = strlen(user),
+                         .kind = kind,
+                         .iterations = iterations,
+                         .salt_len = EP_PASSWD_SALT_LEN};
     uint8_t key[64];
     ep_err err = ep_auth__random(e.salt, e.salt_len);
     if (err == EP_EOK)

@@ -38,16 +38,16 @@
 #include "core/cfg.h"
 #include "core/err.h"
 
-#define EP_PASSWD_DEFAULT_ITERATIONS 210000u      /* pbkdf2-sha512 */
-#define EP_PASSWD_SCRAM_DEFAULT_ITERATIONS 4096u  /* scram-sha-256, RFC 7677 */
-#define EP_PASSWD_MIN_ITERATIONS 1000u            /* what `edgeplane passwd` accepts */
+#define EP_PASSWD_DEFAULT_ITERATIONS 210000u     /* pbkdf2-sha512 */
+#define EP_PASSWD_SCRAM_DEFAULT_ITERATIONS 4096u /* scram-sha-256, RFC 7677 */
+#define EP_PASSWD_MIN_ITERATIONS 1000u           /* what `edgeplane passwd` accepts */
 #define EP_PASSWD_MAX_ITERATIONS 100000000u
 #define EP_PASSWD_SALT_LEN 16u
 #define EP_PASSWD_MIN_SALT 8u
 #define EP_PASSWD_MAX_SALT 64u
-#define EP_PASSWD_MAX_USER 1024u      /* bytes */
-#define EP_PASSWD_MAX_PASSWORD 65535u /* bytes, the MQTT limit */
-#define EP_PASSWD_MAX_LINE 4096u      /* bytes, without the newline */
+#define EP_PASSWD_MAX_USER 1024u       /* bytes */
+#define EP_PASSWD_MAX_PASSWORD 65535u  /* bytes, the MQTT limit */
+#define EP_PASSWD_MAX_LINE 4096u       /* bytes, without the newline */
 #define EP_PASSWD_MAX_FILE (64u << 20) /* bytes */
 
 typedef enum ep_passwd_kind {

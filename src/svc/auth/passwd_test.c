@@ -32,16 +32,20 @@ static void test_pbkdf2_sha512_vectors(void **st)
         const char *dk;
     } v[] = {
         {"password", "salt", 1,
-         "867f70cf1ade02cff3752599a3a53dc4af34c7a669815ae5d513554e1c8cf252c02d470a285a0501bad999bfe943"
+         "867f70cf1ade02cff3752599a3a53dc4af34c7a669815ae5d513554e1c8cf252c02d470a285a0501bad999bfe"
+         "943"
          "c08f050235d7d68b1da55e63f73b60a57fce"},
         {"password", "salt", 2,
-         "e1d9c16aa681708a45f5c7c4e215ceb66e011a2e9f0040713f18aefdb866d53cf76cab2868a39b9f7840edce4fef"
+         "e1d9c16aa681708a45f5c7c4e215ceb66e011a2e9f0040713f18aefdb866d53cf76cab2868a39b9f7840edce4"
+         "fef"
          "5a82be67335c77a6068e04112754f27ccf4e"},
         {"password", "salt", 4096,
-         "d197b1b33db0143e018b12f3d1d1479e6cdebdcc97c5c0f87f6902e072f457b5143f30602641b3d55cd335988cb3"
+         "d197b1b33db0143e018b12f3d1d1479e6cdebdcc97c5c0f87f6902e072f457b5143f30602641b3d55cd335988"
+         "cb3"
          "6b84376060ecd532e039b742a239434af2d5"},
         {"passwordPASSWORDpassword", "saltSALTsaltSALTsaltSALTsaltSALTsalt", 4096,
-         "8c0511f4c6e597c6ac6315d8f0362e225f3c501495ba23b868c005174dc4ee71115b59f9e60cd9532fa33e0f75ae"
+         "8c0511f4c6e597c6ac6315d8f0362e225f3c501495ba23b868c005174dc4ee71115b59f9e60cd9532fa33e0f7"
+         "5ae"
          "fe30225c583a186cd82bd4daea9724a3d3b8"},
     };
     for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
@@ -66,7 +70,8 @@ static void test_b64(void **st)
     assert_int_equal(ep_auth__b64_decode("YWI=", 4, d, sizeof(d), &n), EP_EOK);
     assert_int_equal(n, 2);
     assert_memory_equal(d, "ab", 2);
-    assert_int_equal(ep_auth__b64_decode("YWJ=", 4, d, sizeof(d), &n), EP_EINVAL); /* non-canonical */
+    assert_int_equal(ep_auth__b64_decode("YWJ=", 4, d, sizeof(d), &n),
+                     EP_EINVAL); /* non-canonical */
     assert_int_equal(ep_auth__b64_decode("YW=I", 4, d, sizeof(d), &n), EP_EINVAL);
     assert_int_equal(ep_auth__b64_decode("YWI", 3, d, sizeof(d), &n), EP_EINVAL);
     assert_int_equal(ep_auth__b64_decode("YW I", 4, d, sizeof(d), &n), EP_EINVAL);
@@ -76,13 +81,13 @@ static void test_b64(void **st)
 }
 
 /* The same vector as above, stored in a file line. */
-static const char ALICE[] =
-    "alice:$pbkdf2-sha512$4096$c2FsdFNBTFRzYWx0U0FMVHNhbHRTQUxUc2FsdFNBTFRzYWx0$jAUR9Mbll8asYxXY8DYu"
-    "Il88UBSVuiO4aMAFF03E7nERW1n55gzZUy+jPg91rv4wIlxYOhhs2CvU2uqXJKPTuA==";
+static const char ALICE[] = "alice:$pbkdf2-sha512$4096$"
+                            "c2FsdFNBTFRzYWx0U0FMVHNhbHRTQUxUc2FsdFNBTFRzYWx0$jAUR9Mbll8asYxXY8DYu"
+                            "Il88UBSVuiO4aMAFF03E7nERW1n55gzZUy+jPg91rv4wIlxYOhhs2CvU2uqXJKPTuA==";
 /* RFC 7677's user/pencil as a SCRAM entry. */
-static const char SCRAM_USER[] =
-    "user:$scram-sha-256$4096$W22ZaJ0SNY7soEsUEjb6gQ==$WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY=$"
-    "wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU=";
+static const char SCRAM_USER[] = "user:$scram-sha-256$4096$W22ZaJ0SNY7soEsUEjb6gQ==$"
+                                 "WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY=$"
+                                 "wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU=";
 
 static void test_parse_and_verify(void **st)
 {
@@ -134,17 +139,16 @@ static void expect_errors(const char *text, const char *const *want, size_t n)
 static void test_parse_errors(void **st)
 {
     (void)st;
-    static const char text[] =
-        "nocolon\n"
-        ":$pbkdf2-sha512$1$AAAAAAAAAAA=$AA==\n"
-        "u1:$md5$x\n"
-        "u2:$pbkdf2-sha512$01$AAAAAAAAAAA=$AA==\n"
-        "u3:$pbkdf2-sha512$1000$AAAA$AA==\n"
-        "u4:$pbkdf2-sha512$1000$AAAAAAAAAAA=$AA==\n"
-        "u5:$pbkdf2-sha512$1000$AAAAAAAAAAA*$AA==\n"
-        "u6:$scram-sha-256$4096$AAAAAAAAAAA=$AA==\n"
-        "u7:$pbkdf2-sha512$100000001$AAAAAAAAAAA=$AA==\n"
-        "u\x01:$pbkdf2-sha512$1$AAAAAAAAAAA=$AA==\n";
+    static const char text[] = "nocolon\n"
+                               ":$pbkdf2-sha512$1$AAAAAAAAAAA=$AA==\n"
+                               "u1:$md5$x\n"
+                               "u2:$pbkdf2-sha512$01$AAAAAAAAAAA=$AA==\n"
+                               "u3:$pbkdf2-sha512$1000$AAAA$AA==\n"
+                               "u4:$pbkdf2-sha512$1000$AAAAAAAAAAA=$AA==\n"
+                               "u5:$pbkdf2-sha512$1000$AAAAAAAAAAA*$AA==\n"
+                               "u6:$scram-sha-256$4096$AAAAAAAAAAA=$AA==\n"
+                               "u7:$pbkdf2-sha512$100000001$AAAAAAAAAAA=$AA==\n"
+                               "u\x01:$pbkdf2-sha512$1$AAAAAAAAAAA=$AA==\n";
     static const char *const want[] = {
         "bad.pw:1:1: expected USER:$SCHEME$...",
         "bad.pw:2:1: empty user name",
@@ -175,8 +179,7 @@ static void test_make_format_roundtrip(void **st)
     assert_int_equal(ep_passwd_entry_format(&e, line, sizeof(line)), EP_EOK);
     assert_true(strncmp(line, "bob:$pbkdf2-sha512$1000$", 24) == 0);
     snprintf(text, sizeof(text), "%s\n", line);
-    assert_int_equal(ep_passwd_entry_make("carol", "pw", 2, EP_PASSWD_SCRAM_SHA256, 0, &e),
-                     EP_EOK);
+    assert_int_equal(ep_passwd_entry_make("carol", "pw", 2, EP_PASSWD_SCRAM_SHA256, 0, &e), EP_EOK);
     assert_int_equal(e.iterations, EP_PASSWD_SCRAM_DEFAULT_ITERATIONS);
     assert_int_equal(ep_passwd_entry_format(&e, line, sizeof(line)), EP_EOK);
     strcat(text, line);
@@ -201,10 +204,11 @@ static void test_make_format_roundtrip(void **st)
 
     assert_int_equal(ep_passwd_entry_make("a:b", "x", 1, EP_PASSWD_PBKDF2_SHA512, 1000, &e),
                      EP_EINVAL);
-    assert_int_equal(ep_passwd_entry_make("", "x", 1, EP_PASSWD_PBKDF2_SHA512, 1000, &e), EP_EINVAL);
-    assert_int_equal(
-        ep_passwd_entry_make("a", "x", 1, EP_PASSWD_PBKDF2_SHA512, EP_PASSWD_MAX_ITERATIONS + 1, &e),
-        EP_EINVAL);
+    assert_int_equal(ep_passwd_entry_make("", "x", 1, EP_PASSWD_PBKDF2_SHA512, 1000, &e),
+                     EP_EINVAL);
+    assert_int_equal(ep_passwd_entry_make("a", "x", 1, EP_PASSWD_PBKDF2_SHA512,
+                                          EP_PASSWD_MAX_ITERATIONS + 1, &e),
+                     EP_EINVAL);
 }
 
 static char dir[64];

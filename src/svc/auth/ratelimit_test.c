@@ -23,8 +23,8 @@ static void test_backoff(void **st)
 {
     (void)st;
     ep_auth_rl *rl = NULL;
-    ep_auth_rl_opts o = {.free_failures = 3, .base_delay_ms = 1000, .max_delay_ms = 8000,
-                         .forget_ms = 60000};
+    ep_auth_rl_opts o = {
+        .free_failures = 3, .base_delay_ms = 1000, .max_delay_ms = 8000, .forget_ms = 60000};
     assert_int_equal(ep_auth_rl_new(&rl, &o), EP_EOK);
     ep_auth_rl_addr a = A("192.0.2.1"), b = A("192.0.2.2");
     uint64_t t = 1000, retry = 0;
@@ -121,8 +121,7 @@ static void test_bounded(void **st)
     /* a flood of 100000 addresses: memory stays at 100 entries, the least
      * recently seen go first */
     for (uint32_t i = 0; i < 100000; i++) {
-        uint8_t b[16] = {0x20, 0x01, 0x0d, 0xb8, (uint8_t)(i >> 16), (uint8_t)(i >> 8),
-                         (uint8_t)i};
+        uint8_t b[16] = {0x20, 0x01, 0x0d, 0xb8, (uint8_t)(i >> 16), (uint8_t)(i >> 8), (uint8_t)i};
         ep_auth_rl_addr a;
         ep_auth_rl_addr_from_bytes(b, 16, &a);
         ep_auth_rl_failure(rl, &a, 0);

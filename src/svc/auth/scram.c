@@ -94,7 +94,7 @@ static bool has_nul(const uint8_t *p, size_t n) { return n > 0 && memchr(p, 0, n
 struct ep_scram_server {
     ep_scram_lookup_fn lookup;
     void *lookup_ud;
-    uint8_t secret[32]; /* for fake salts of unknown users */
+    uint8_t secret[32];      /* for fake salts of unknown users */
     const char *fixed_nonce; /* tests only */
 };
 
@@ -232,8 +232,8 @@ static bool server_first(ep_scram_server *s, scram_state *st, const char *in, si
     if (!st->known) {
         /* a stable fake salt, so repeated probes see the same values */
         uint8_t d[32];
-        if (ep_auth__hmac256(s->secret, sizeof(s->secret), "salt", 4, st->user, ulen, NULL, 0,
-                             d) != EP_EOK)
+        if (ep_auth__hmac256(s->secret, sizeof(s->secret), "salt", 4, st->user, ulen, NULL, 0, d) !=
+            EP_EOK)
             return false;
         memcpy(st->cred.salt, d, EP_PASSWD_SALT_LEN);
         st->cred.salt_len = EP_PASSWD_SALT_LEN;

@@ -35,8 +35,8 @@
 #include "svc/auth/passwd.h"
 
 #define EP_SCRAM_METHOD "SCRAM-SHA-256"
-#define EP_SCRAM_MAX_MSG 2048u            /* bytes per SCRAM message */
-#define EP_SCRAM_MIN_ITERATIONS 4096u     /* RFC 7677: at least 4096 */
+#define EP_SCRAM_MAX_MSG 2048u                   /* bytes per SCRAM message */
+#define EP_SCRAM_MIN_ITERATIONS 4096u            /* RFC 7677: at least 4096 */
 #define EP_SCRAM_MAX_CLIENT_ITERATIONS 10000000u /* the client refuses more */
 
 /* Same values as ep_broker_auth_result (broker.h). */
@@ -58,8 +58,7 @@ typedef struct ep_scram_cred {
 /* Looks up user (len bytes, not NUL-terminated). Called on the thread
  * running the step; must not block. Returns EP_EOK with *out filled, or
  * EP_ENOTFOUND. */
-typedef ep_err (*ep_scram_lookup_fn)(void *ud, const char *user, size_t len,
-                                     ep_scram_cred *out);
+typedef ep_err (*ep_scram_lookup_fn)(void *ud, const char *user, size_t len, ep_scram_cred *out);
 
 typedef struct ep_scram_server ep_scram_server;
 

@@ -49,9 +49,9 @@ static ep_err lookup(void *ud, const char *user, size_t len, ep_scram_cred *out)
 static int setup(void **st)
 {
     (void)st;
-    static const char text[] =
-        "user:$scram-sha-256$4096$W22ZaJ0SNY7soEsUEjb6gQ==$WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY="
-        "$wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU=\n";
+    static const char text[] = "user:$scram-sha-256$4096$W22ZaJ0SNY7soEsUEjb6gQ==$"
+                               "WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY="
+                               "$wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU=\n";
     ep_cfg_errs errs = {0};
     ep_passwd *pw = NULL;
     if (ep_passwd_parse("t", text, strlen(text), &pw, &errs) != EP_EOK)
@@ -64,8 +64,8 @@ static int setup(void **st)
                : -1;
 }
 
-static ep_scram_result step(ep_scram_server *s, void **state, const char *msg,
-                            const uint8_t **out, size_t *out_len)
+static ep_scram_result step(ep_scram_server *s, void **state, const char *msg, const uint8_t **out,
+                            size_t *out_len)
 {
     return ep_scram_server_step(s, state, "cid", (const uint8_t *)msg, strlen(msg), out, out_len);
 }
@@ -118,13 +118,12 @@ static void test_rfc7677_client(void **st)
     static const char bad[] = "v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G5=";
     assert_int_equal(ep_scram_client_verify(c, (const uint8_t *)bad, strlen(bad)), EP_EPROTO);
     static const char bad2[] = "v=7rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=";
-    assert_int_equal(ep_scram_client_verify(c, (const uint8_t *)bad2, strlen(bad2)),
-                     EP_ESECURITY);
+    assert_int_equal(ep_scram_client_verify(c, (const uint8_t *)bad2, strlen(bad2)), EP_ESECURITY);
     assert_int_equal(ep_scram_client_verify(c, (const uint8_t *)"e=invalid-proof", 15),
                      EP_ESECURITY);
-    assert_int_equal(ep_scram_client_verify(c, (const uint8_t *)RFC_SERVER_FINAL,
-                                            strlen(RFC_SERVER_FINAL)),
-                     EP_EOK);
+    assert_int_equal(
+        ep_scram_client_verify(c, (const uint8_t *)RFC_SERVER_FINAL, strlen(RFC_SERVER_FINAL)),
+        EP_EOK);
     ep_scram_client_free(c);
 }
 
@@ -258,33 +257,33 @@ static void test_malformed(void **st)
 
     /* NUL bytes and oversize messages */
     state = NULL;
-    assert_int_equal(ep_scram_server_step(s, &state, "", (const uint8_t *)"n,,n=u\0,r=a", 11,
-                                          &out, &n),
-                     EP_SCRAM_FAIL);
+    assert_int_equal(
+        ep_scram_server_step(s, &state, "", (const uint8_t *)"n,,n=u\0,r=a", 11, &out, &n),
+        EP_SCRAM_FAIL);
     ep_scram_server_done(s, state);
     char big[EP_SCRAM_MAX_MSG + 2];
     memset(big, 'a', sizeof(big));
     memcpy(big, "n,,n=user,r=", 12);
     state = NULL;
-    assert_int_equal(ep_scram_server_step(s, &state, "", (const uint8_t *)big, sizeof(big), &out,
-                                          &n),
-                     EP_SCRAM_FAIL);
+    assert_int_equal(
+        ep_scram_server_step(s, &state, "", (const uint8_t *)big, sizeof(big), &out, &n),
+        EP_SCRAM_FAIL);
     ep_scram_server_done(s, state);
 
     /* client-final variants, each in a fresh RFC exchange */
     ep_scram__server_fixed_nonce(s, RFC_SERVER_NONCE);
     static const char *const bad_final[] = {
-        "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0",   /* no proof */
+        "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0", /* no proof */
         "c=eSws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,"
-        "p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=",                 /* c= for "y,," */
+        "p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=", /* c= for "y,," */
         "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k1,"
-        "p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=",                 /* nonce */
+        "p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=", /* nonce */
         "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,"
-        "p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVR=",                 /* proof */
+        "p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVR=", /* proof */
         "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,"
-        "p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ",                  /* base64 */
+        "p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ", /* base64 */
         "r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,c=biws,"
-        "p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=",                 /* order */
+        "p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=", /* order */
     };
     for (size_t i = 0; i < sizeof(bad_final) / sizeof(bad_final[0]); i++) {
         state = NULL;
@@ -302,9 +301,9 @@ static void test_client_refuses(void **st)
 {
     (void)st;
     static const char *const bad[] = {
-        "r=rOprNGfwEbeRWgbNEkqO,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096",      /* no server part */
-        "r=XXprNGfwEbeRWgbNEkqOabc,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096",   /* not our nonce */
-        "r=rOprNGfwEbeRWgbNEkqOabc,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4095",   /* too cheap */
+        "r=rOprNGfwEbeRWgbNEkqO,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096",    /* no server part */
+        "r=XXprNGfwEbeRWgbNEkqOabc,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096", /* not our nonce */
+        "r=rOprNGfwEbeRWgbNEkqOabc,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4095", /* too cheap */
         "r=rOprNGfwEbeRWgbNEkqOabc,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=99999999",
         "r=rOprNGfwEbeRWgbNEkqOabc,s=,i=4096",
         "r=rOprNGfwEbeRWgbNEkqOabc,i=4096,s=W22ZaJ0SNY7soEsUEjb6gQ==",
@@ -319,9 +318,9 @@ static void test_client_refuses(void **st)
         if (ep_scram_client_final(c, (const uint8_t *)bad[i], strlen(bad[i]), &out, &n) !=
             EP_EPROTO)
             fail_msg("client accepted '%s'", bad[i]);
-        assert_int_equal(ep_scram_client_verify(c, (const uint8_t *)RFC_SERVER_FINAL,
-                                                strlen(RFC_SERVER_FINAL)),
-                         EP_EPROTO); /* out of order */
+        assert_int_equal(
+            ep_scram_client_verify(c, (const uint8_t *)RFC_SERVER_FINAL, strlen(RFC_SERVER_FINAL)),
+            EP_EPROTO); /* out of order */
         ep_scram_client_free(c);
     }
     ep_scram_client *c = NULL;
@@ -367,14 +366,10 @@ static void test_passwd_backed(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_rfc7677_server),
-        cmocka_unit_test(test_rfc7677_client),
-        cmocka_unit_test(test_exchange),
-        cmocka_unit_test(test_unknown_user_looks_alike),
-        cmocka_unit_test(test_replayed_final),
-        cmocka_unit_test(test_malformed),
-        cmocka_unit_test(test_client_refuses),
-        cmocka_unit_test(test_passwd_backed),
+        cmocka_unit_test(test_rfc7677_server), cmocka_unit_test(test_rfc7677_client),
+        cmocka_unit_test(test_exchange),       cmocka_unit_test(test_unknown_user_looks_alike),
+        cmocka_unit_test(test_replayed_final), cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_client_refuses), cmocka_unit_test(test_passwd_backed),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -61,8 +61,7 @@ static int b64_val(char c)
     return -1;
 }
 
-ep_err ep_auth__b64_decode(const char *in, size_t len, uint8_t *out, size_t cap,
-                           size_t *out_len)
+ep_err ep_auth__b64_decode(const char *in, size_t len, uint8_t *out, size_t cap, size_t *out_len)
 {
     if (len % 4 != 0)
         return EP_EINVAL;
@@ -85,8 +84,8 @@ ep_err ep_auth__b64_decode(const char *in, size_t len, uint8_t *out, size_t cap,
             if (v[k] < 0)
                 return EP_EINVAL;
         }
-        uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 |
-                     (uint32_t)v[3];
+        uint32_t w =
+            (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
         if (last && pad == 2 && (w & 0xffff) != 0)
             return EP_EINVAL; /* non-canonical: unused bits set */
         if (last && pad == 1 && (w & 0xff) != 0)
@@ -108,13 +107,10 @@ ep_err ep_auth__random(void *p, size_t n)
     return EP_EOK;
 }
 
-bool ep_auth__ct_eq(const void *a, const void *b, size_t n)
-{
-    return CRYPTO_memcmp(a, b, n) == 0;
-}
+bool ep_auth__ct_eq(const void *a, const void *b, size_t n) { return CRYPTO_memcmp(a, b, n) == 0; }
 
-ep_err ep_auth__pbkdf2(bool sha512, const void *pass, size_t plen, const uint8_t *salt,
-                       size_t slen, uint32_t iterations, uint8_t *out, size_t out_len)
+ep_err ep_auth__pbkdf2(bool sha512, const void *pass, size_t plen, const uint8_t *salt, size_t slen,
+                       uint32_t iterations, uint8_t *out, size_t out_len)
 {
     if (plen > (size_t)INT32_MAX || slen > (size_t)INT32_MAX || iterations == 0 ||
         iterations > (uint32_t)INT32_MAX || out_len > (size_t)INT32_MAX)
@@ -132,9 +128,8 @@ static pthread_once_t hmac_once = PTHREAD_ONCE_INIT;
 
 static void hmac_fetch(void) { hmac_alg = EVP_MAC_fetch(NULL, "HMAC", NULL); }
 
-ep_err ep_auth__hmac256(const uint8_t *key, size_t klen, const void *a, size_t alen,
-                        const void *b, size_t blen, const void *c, size_t clen,
-                        uint8_t out[32])
+ep_err ep_auth__hmac256(const uint8_t *key, size_t klen, const void *a, size_t alen, const void *b,
+                        size_t blen, const void *c, size_t clen, uint8_t out[32])
 {
     pthread_once(&hmac_once, hmac_fetch);
     if (hmac_alg == NULL)
@@ -163,8 +158,8 @@ out:
     return err;
 }
 
-ep_err ep_auth__scram_keys(const uint8_t sp[32], uint8_t client_key[32],
-                           uint8_t stored_key[32], uint8_t server_key[32])
+ep_err ep_auth__scram_keys(const uint8_t sp[32], uint8_t client_key[32], uint8_t stored_key[32],
+                           uint8_t server_key[32])
 {
     uint8_t ck[32];
     ep_err err = ep_auth__hmac256(sp, 32, "Client Key", 10, NULL, 0, NULL, 0, ck);

@@ -74,10 +74,10 @@ static void test_results_and_cache(void **st)
 
     result r = {0};
     assert_int_equal(ep_auth_verifier_cached(v, pw, "alice", 5, "alice", 5), EP_ENOTFOUND);
-    assert_int_equal(ep_auth_verifier_submit(v, pw, "alice", 5, "alice", 5, loop, on_done, &r, NULL),
-                     EP_EOK);
-    assert_int_equal(ep_auth_verifier_submit(v, pw, "alice", 5, "wrong", 5, loop, on_done, &r, NULL),
-                     EP_EOK);
+    assert_int_equal(
+        ep_auth_verifier_submit(v, pw, "alice", 5, "alice", 5, loop, on_done, &r, NULL), EP_EOK);
+    assert_int_equal(
+        ep_auth_verifier_submit(v, pw, "alice", 5, "wrong", 5, loop, on_done, &r, NULL), EP_EOK);
     assert_int_equal(ep_auth_verifier_submit(v, pw, "carol", 5, "x", 1, loop, on_done, &r, NULL),
                      EP_EOK);
     wait_for(loop, &r, 3);
@@ -127,9 +127,8 @@ static void test_full_cancel_shutdown(void **st)
     result r = {0};
     uint64_t id[4];
     for (int i = 0; i < 3; i++)
-        assert_int_equal(ep_auth_verifier_submit(v, pw, "bob", 3, "bob", 3, loop, on_done, &r,
-                                                 &id[i]),
-                         EP_EOK);
+        assert_int_equal(
+            ep_auth_verifier_submit(v, pw, "bob", 3, "bob", 3, loop, on_done, &r, &id[i]), EP_EOK);
     assert_int_equal(ep_auth_verifier_submit(v, pw, "bob", 3, "bob", 3, loop, on_done, &r, &id[3]),
                      EP_EFULL);
     /* the last one is still queued behind the first */
@@ -159,9 +158,9 @@ static void test_throughput(void **st)
     result r = {0};
     uint64_t t0 = ep_clock_mono_ns();
     for (int i = 0; i < n; i++)
-        assert_int_equal(ep_auth_verifier_submit(v, pw, "alice", 5, "alice", 5, loop, on_done, &r,
-                                                 NULL),
-                         EP_EOK);
+        assert_int_equal(
+            ep_auth_verifier_submit(v, pw, "alice", 5, "alice", 5, loop, on_done, &r, NULL),
+            EP_EOK);
     wait_for(loop, &r, n);
     double secs = (double)(ep_clock_mono_ns() - t0) / 1e9;
     assert_int_equal(r.by_code[0], n);
