@@ -189,8 +189,7 @@ static int u32_cmp(const void *x, const void *y)
 }
 
 /* threads x inflight appends in sync mode; `logs` = 1 (shared) or threads. */
-static double run_sync(const char *name, uint64_t n, int threads, int inflight, int logs,
-                       bool keep)
+static double run_sync(const char *name, uint64_t n, int threads, int inflight, int logs, bool keep)
 {
     char dir[600], sub[700];
     ep_wal *w[64];
@@ -211,7 +210,9 @@ static double run_sync(const char *name, uint64_t n, int threads, int inflight, 
     uint32_t *lat = malloc(sizeof(*lat) * per * (uint64_t)threads);
     uint64_t t0 = ep_clock_mono_ns();
     for (int i = 0; i < threads; i++) {
-        a[i] = (gc_arg){.w = w[logs > 1 ? i : 0], .n = per, .inflight = inflight,
+        a[i] = (gc_arg){.w = w[logs > 1 ? i : 0],
+                        .n = per,
+                        .inflight = inflight,
                         .lat_us = lat + per * (uint64_t)i};
         pthread_create(&t[i], NULL, gc_thread, &a[i]);
     }
@@ -230,8 +231,7 @@ static double run_sync(const char *name, uint64_t n, int threads, int inflight, 
     qsort(lat, nl, sizeof(*lat), u32_cmp);
     double rate = (double)appends / ((double)(t1 - t0) / 1e9);
     printf("  %-34s %10.0f rec/s  %6.1f rec/fsync  commit latency p50 %u us p99 %u us\n", name,
-           rate, fsyncs ? (double)appends / (double)fsyncs : 0.0, lat[nl / 2],
-           lat[nl * 99 / 100]);
+           rate, fsyncs ? (double)appends / (double)fsyncs : 0.0, lat[nl / 2], lat[nl * 99 / 100]);
     free(lat);
     if (!keep)
         rm_dir(dir);
@@ -332,8 +332,7 @@ int main(int argc, char **argv)
     double one = run_sync("sync, 1 in flight (fsync/record)", n1, 1, 1, 1, false);
     printf("  group commit gain: %.0fx\n", gc / one);
 
-    printf("threads sharing one log vs a log per thread (sync, %d in flight each):\n",
-           g_inflight);
+    printf("threads sharing one log vs a log per thread (sync, %d in flight each):\n", g_inflight);
     uint64_t n2 = g_records / 4 > 20000 ? g_records / 4 : 20000;
     snprintf(name, sizeof(name), "%d threads, one shared log", g_threads);
     run_sync(name, n2, g_threads, g_inflight, 1, false);

@@ -122,9 +122,9 @@ struct ep_wal {
     batch pending;
     uint64_t next_seq;
     uint64_t written_seq, synced_seq;
-    uint64_t sync_req; /* flusher must fdatasync up to here */
-    uint64_t roll_req; /* flusher must close a segment that starts below */
-    uint64_t rolled;   /* last roll_req done */
+    uint64_t sync_req;  /* flusher must fdatasync up to here */
+    uint64_t roll_req;  /* flusher must close a segment that starts below */
+    uint64_t rolled;    /* last roll_req done */
     uint64_t unwritten; /* bytes in pending + the batch being written */
     uint64_t disk_bytes;
     uint64_t snap_reserved;
@@ -296,8 +296,8 @@ static ep_err open_segment(ep_wal *w, uint64_t first)
         return err;
     }
     pthread_mutex_lock(&w->lock);
-    err = files_add(w, (ep_wal__file){.seq = first, .bytes = EP_WAL__SEG_HDR,
-                                      .kind = EP_WAL__KIND_LOG});
+    err = files_add(
+        w, (ep_wal__file){.seq = first, .bytes = EP_WAL__SEG_HDR, .kind = EP_WAL__KIND_LOG});
     if (err == EP_EOK)
         w->disk_bytes += EP_WAL__SEG_HDR;
     pthread_mutex_unlock(&w->lock);
@@ -457,8 +457,8 @@ static void deliver(ep_wal *w, batch *b)
                 w->items = ni;
                 w->icap = cap;
             }
-            w->items[k++] = (port_item){b->ent[j].cb, b->ent[j].ud, b->ent[j].seq,
-                                        b->ent[j].status};
+            w->items[k++] =
+                (port_item){b->ent[j].cb, b->ent[j].ud, b->ent[j].seq, b->ent[j].status};
             i = j + 1;
         }
         if (k == 0) {
@@ -656,8 +656,7 @@ ep_err ep_wal_open(ep_wal **out, const ep_wal_opts *opts, ep_wal_replay_fn fn, v
     if (w->o.max_record_bytes == 0)
         w->o.max_record_bytes = DEF_RECORD;
     if (w->o.max_record_bytes > w->o.segment_bytes - EP_WAL__SEG_HDR - EP_WAL__REC_HDR)
-        w->o.max_record_bytes =
-            (uint32_t)(w->o.segment_bytes - EP_WAL__SEG_HDR - EP_WAL__REC_HDR);
+        w->o.max_record_bytes = (uint32_t)(w->o.segment_bytes - EP_WAL__SEG_HDR - EP_WAL__REC_HDR);
     if (w->o.max_pending_bytes == 0)
         w->o.max_pending_bytes = DEF_PENDING;
     if (w->o.compact_ratio == 0)
@@ -812,8 +811,8 @@ ep_err ep_wal_appendv(ep_wal *w, ep_wal_port *port, uint8_t type, const struct i
     }
     if (w->o.max_bytes) {
         uint64_t acc = w->unwritten + size;
-        uint64_t need = w->disk_bytes + w->snap_reserved + acc + seg_overhead(w, acc) +
-                        snapshot_headroom(w);
+        uint64_t need =
+            w->disk_bytes + w->snap_reserved + acc + seg_overhead(w, acc) + snapshot_headroom(w);
         if (need > w->o.max_bytes) {
             w->rejected_full++;
             w->budget_full = true;
@@ -828,8 +827,8 @@ ep_err ep_wal_appendv(ep_wal *w, ep_wal_port *port, uint8_t type, const struct i
     uint64_t seq = w->next_seq++;
     ep_wal__hdr h = {.seq = seq, .len = (uint32_t)len, .type = type, .flags = 0};
     ep_wal__rec_encode(b->buf + b->len, &h, iov, iovcnt, false);
-    b->ent[b->n++] = (entry){.seq = seq, .off = b->len, .size = size, .cb = cb, .ud = ud,
-                             .port = cb ? port : NULL};
+    b->ent[b->n++] = (entry){
+        .seq = seq, .off = b->len, .size = size, .cb = cb, .ud = ud, .port = cb ? port : NULL};
     b->len += size;
     w->unwritten += size;
     w->appends++;
@@ -937,8 +936,8 @@ static ep_err snap_flush(ep_wal_snap *s)
         uint64_t more = s->written + s->len - s->reserved;
         ep_err err = EP_EOK;
         pthread_mutex_lock(&w->lock);
-        if (w->o.max_bytes && w->disk_bytes + w->snap_reserved + w->unwritten + more >
-                                  w->o.max_bytes)
+        if (w->o.max_bytes &&
+            w->disk_bytes + w->snap_reserved + w->unwritten + more > w->o.max_bytes)
             err = EP_EFULL;
         else
             w->snap_reserved += more;
@@ -1011,7 +1010,9 @@ static ep_err snap_finish(ep_wal_snap *s, uint64_t base)
         for (int b = 0; b < 8; b++)
             trailer[i * 8 + b] = (uint8_t)(v[i] >> (8 * b));
     struct iovec iov = {.iov_base = trailer, .iov_len = sizeof(trailer)};
-    ep_wal__hdr h = {.seq = s->count, .len = sizeof(trailer), .type = EP_WAL__META_SNAP_END,
+    ep_wal__hdr h = {.seq = s->count,
+                     .len = sizeof(trailer),
+                     .type = EP_WAL__META_SNAP_END,
                      .flags = EP_WAL__F_META};
     ep_err err = snap_add(s, &h, &iov, 1, sizeof(trailer));
     if (err == EP_EOK)
@@ -1111,8 +1112,8 @@ ep_err ep_wal_compact(ep_wal *w)
     w->snap_reserved -= s.reserved;
     s.reserved = 0;
     w->disk_bytes += s.written;
-    ep_err ferr = files_add(w, (ep_wal__file){.seq = cut, .bytes = s.written,
-                                              .kind = EP_WAL__KIND_SNAP});
+    ep_err ferr =
+        files_add(w, (ep_wal__file){.seq = cut, .bytes = s.written, .kind = EP_WAL__KIND_SNAP});
     pthread_mutex_unlock(&w->lock);
     (void)ferr; /* out of memory here only makes the budget forget one file */
     for (size_t i = 0; i < nold; i++) {

@@ -107,8 +107,8 @@ typedef struct ep_wal_opts {
     uint64_t max_pending_bytes;   /* unwritten backlog before EP_EAGAIN, default 64 MiB */
     /* Automatic compaction: requested when total size > compact_ratio x the
      * live estimate (and > compact_min_bytes), or > max_bytes / 2. */
-    uint32_t compact_ratio;     /* default 4 */
-    uint64_t compact_min_bytes; /* default 4 x segment_bytes */
+    uint32_t compact_ratio;      /* default 4 */
+    uint64_t compact_min_bytes;  /* default 4 x segment_bytes */
     ep_wal_snapshot_fn snapshot; /* NULL: no compaction */
     void *snapshot_ud;
     ep_loop *owner; /* loop of the owner thread that runs automatic compaction;
@@ -130,11 +130,11 @@ enum { EP_WAL_MAX_LOSSES = 8 };
 
 /* What ep_wal_open() found. */
 typedef struct ep_wal_report {
-    uint64_t records;          /* log records replayed */
-    uint64_t snapshot_records; /* snapshot records replayed */
-    uint64_t bytes;            /* bytes read from valid records and headers */
-    uint32_t segments;         /* log segments read */
-    uint64_t snapshot_base;    /* base of the snapshot used, 0 = none */
+    uint64_t records;             /* log records replayed */
+    uint64_t snapshot_records;    /* snapshot records replayed */
+    uint64_t bytes;               /* bytes read from valid records and headers */
+    uint32_t segments;            /* log segments read */
+    uint64_t snapshot_base;       /* base of the snapshot used, 0 = none */
     uint64_t first_seq, last_seq; /* log records replayed, 0 if none */
     /* Torn tail: the last segment ended in an incomplete or corrupt record;
      * the file was truncated at torn_offset, dropping torn_bytes. */
@@ -145,8 +145,8 @@ typedef struct ep_wal_report {
     uint32_t nlosses;                      /* total, may exceed EP_WAL_MAX_LOSSES */
     ep_wal_loss losses[EP_WAL_MAX_LOSSES]; /* the first ones */
     uint64_t lost_bytes;                   /* sum over all losses */
-    uint32_t removed_files; /* obsolete segments/snapshots and temp files deleted */
-    uint64_t elapsed_us;    /* time spent in recovery */
+    uint32_t removed_files;                /* obsolete segments/snapshots and temp files deleted */
+    uint64_t elapsed_us;                   /* time spent in recovery */
 } ep_wal_report;
 
 typedef struct ep_wal_stats {
@@ -262,7 +262,7 @@ enum {
     EP_WAL__VERSION = 1,
     EP_WAL__KIND_LOG = 0,
     EP_WAL__KIND_SNAP = 1,
-    EP_WAL__F_META = 1, /* record flag: written by the log itself */
+    EP_WAL__F_META = 1,        /* record flag: written by the log itself */
     EP_WAL__META_SNAP_END = 1, /* meta type: snapshot trailer (count, base, bytes) */
 };
 
@@ -277,8 +277,8 @@ typedef struct ep_wal__hdr {
  * EP_WAL__REC_HDR + total iov length); returns the size. With seal the CRC
  * is filled in, else left zero for ep_wal__rec_seal (the writer seals on
  * its flusher thread, outside the append lock). */
-size_t ep_wal__rec_encode(uint8_t *dst, const ep_wal__hdr *h, const struct iovec *iov,
-                          int iovcnt, bool seal);
+size_t ep_wal__rec_encode(uint8_t *dst, const ep_wal__hdr *h, const struct iovec *iov, int iovcnt,
+                          bool seal);
 /* ep_wal__rec_seal computes and stores the CRC of an encoded record whose
  * CRC field is still zero. */
 void ep_wal__rec_seal(uint8_t *rec, size_t size);

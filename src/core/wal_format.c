@@ -45,9 +45,9 @@ uint32_t ep_wal_crc32c(uint32_t crc, const void *p, size_t n)
     while (n >= 8) {
         uint32_t lo = crc ^ ((uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
                              (uint32_t)b[3] << 24);
-        crc = crc_tab[7][lo & 0xff] ^ crc_tab[6][(lo >> 8) & 0xff] ^
-              crc_tab[5][(lo >> 16) & 0xff] ^ crc_tab[4][lo >> 24] ^ crc_tab[3][b[4]] ^
-              crc_tab[2][b[5]] ^ crc_tab[1][b[6]] ^ crc_tab[0][b[7]];
+        crc = crc_tab[7][lo & 0xff] ^ crc_tab[6][(lo >> 8) & 0xff] ^ crc_tab[5][(lo >> 16) & 0xff] ^
+              crc_tab[4][lo >> 24] ^ crc_tab[3][b[4]] ^ crc_tab[2][b[5]] ^ crc_tab[1][b[6]] ^
+              crc_tab[0][b[7]];
         b += 8;
         n -= 8;
     }
@@ -75,15 +75,18 @@ static uint32_t get32(const uint8_t *p)
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-static uint64_t get64(const uint8_t *p) { return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32; }
+static uint64_t get64(const uint8_t *p)
+{
+    return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
+}
 
 void ep_wal__rec_seal(uint8_t *rec, size_t size)
 {
     put32(rec, ep_wal_crc32c(0, rec + 4, size - 4));
 }
 
-size_t ep_wal__rec_encode(uint8_t *dst, const ep_wal__hdr *h, const struct iovec *iov,
-                          int iovcnt, bool seal)
+size_t ep_wal__rec_encode(uint8_t *dst, const ep_wal__hdr *h, const struct iovec *iov, int iovcnt,
+                          bool seal)
 {
     size_t off = EP_WAL__REC_HDR;
     for (int i = 0; i < iovcnt; i++) {

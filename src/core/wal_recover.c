@@ -90,8 +90,8 @@ typedef struct scan {
     uint64_t size;
     uint8_t *buf;
     size_t cap, pos, end;
-    uint64_t base;   /* file offset of buf[0] */
-    uint64_t good;   /* offset just past the last accepted header/record */
+    uint64_t base; /* file offset of buf[0] */
+    uint64_t good; /* offset just past the last accepted header/record */
     uint32_t max_len;
 } scan;
 
@@ -256,11 +256,8 @@ static ep_err replay_snapshot(int dirfd, scan *s, ep_wal__file *f, rec_ctx *c)
             c->rep->bytes += EP_WAL__REC_HDR + h.len;
             continue;
         }
-        ep_wal_rec r = {.seq = h.seq,
-                        .data = h.len ? p : NULL,
-                        .len = h.len,
-                        .type = h.type,
-                        .snapshot = true};
+        ep_wal_rec r = {
+            .seq = h.seq, .data = h.len ? p : NULL, .len = h.len, .type = h.type, .snapshot = true};
         if (c->fn && (err = c->fn(c->ud, &r)) != EP_EOK)
             goto out;
         c->rep->snapshot_records++;
@@ -456,8 +453,7 @@ ep_err ep_wal__recover(int dirfd, uint32_t max_record, ep_wal_replay_fn fn, void
      * the process died (creation follows the sealing of its predecessor):
      * drop it first, so that the segment before it is treated as the last
      * one - the same verdict a second recovery would reach. */
-    while (n > 0 && files[n - 1].kind == EP_WAL__KIND_LOG &&
-           !header_ok(dirfd, &files[n - 1])) {
+    while (n > 0 && files[n - 1].kind == EP_WAL__KIND_LOG && !header_ok(dirfd, &files[n - 1])) {
         if (!unlink_file(dirfd, EP_WAL__KIND_LOG, files[n - 1].seq)) {
             err = EP_EIO;
             goto fail;
@@ -484,8 +480,7 @@ ep_err ep_wal__recover(int dirfd, uint32_t max_record, ep_wal_replay_fn fn, void
         bool remove;
         uint64_t next_first = i + 1 < n ? files[i + 1].seq : 0;
         max_first = files[i].seq;
-        if ((err = replay_segment(dirfd, &s, &files[i], next_first, &prev, &c, &remove)) !=
-            EP_EOK)
+        if ((err = replay_segment(dirfd, &s, &files[i], next_first, &prev, &c, &remove)) != EP_EOK)
             goto fail;
         if (rep->torn_bytes)
             dirty = true;
@@ -512,8 +507,8 @@ ep_err ep_wal__recover(int dirfd, uint32_t max_record, ep_wal_replay_fn fn, void
     out->nfiles = n;
     free(s.buf);
     clock_gettime(CLOCK_MONOTONIC, &t1);
-    rep->elapsed_us = (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000u +
-                      (uint64_t)(t1.tv_nsec - t0.tv_nsec) / 1000u;
+    rep->elapsed_us =
+        (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000u + (uint64_t)(t1.tv_nsec - t0.tv_nsec) / 1000u;
     return EP_EOK;
 fail:
     free(s.buf);

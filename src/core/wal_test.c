@@ -283,8 +283,7 @@ static void test_record_encode_decode(void **state)
     memset(rec_buf, 0, sizeof(rec_buf));
     ep_wal__hdr d;
     size_t size;
-    assert_int_equal(ep_wal__rec_decode(rec_buf, sizeof(rec_buf), 1000, &d, &size),
-                     EP_EMALFORMED);
+    assert_int_equal(ep_wal__rec_decode(rec_buf, sizeof(rec_buf), 1000, &d, &size), EP_EMALFORMED);
 
     /* Segment header. */
     uint8_t sh[EP_WAL__SEG_HDR];
@@ -357,8 +356,7 @@ static void test_append_reopen(void **state)
     assert_int_equal(rep.segments, 2);
     /* Limits. */
     static uint8_t big[(16u << 20) + 1];
-    assert_int_equal(ep_wal_append(w, NULL, 1, big, sizeof(big), NULL, NULL, NULL),
-                     EP_ETOOBIG);
+    assert_int_equal(ep_wal_append(w, NULL, 1, big, sizeof(big), NULL, NULL, NULL), EP_ETOOBIG);
     ep_wal_close(w);
     recs_clear(&rs);
     ep_wal_opts bad = opts_for(NULL);

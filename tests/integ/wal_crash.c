@@ -376,8 +376,7 @@ static int parent_main(int iters, int reset_every, uint64_t seed, const char *di
             }
         }
         total_torn += rep.torn_bytes;
-        bool ok = missing == 0 && x.v.bad_content == 0 && x.v.mismatched == 0 &&
-                  rep.nlosses == 0;
+        bool ok = missing == 0 && x.v.bad_content == 0 && x.v.mismatched == 0 && rep.nlosses == 0;
         printf("iter %3d: killed after %3" PRIu64 " ms, %6zu acked (%zu in log so far), "
                "%7" PRIu64 " records recovered in %" PRIu64 " ms, torn %" PRIu64
                " bytes, missing %zu, bad %" PRIu64 "/%" PRIu64 ", losses %u: %s\n",
