@@ -24,6 +24,7 @@
  * line ending arrived since the last attempt.
  */
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,6 +71,7 @@ struct ep_http_response {
     ep_buf body;
     const http_route *route;
     uint64_t start_ns;
+    bool suspended; /* ep_http_response_suspend called, finish pending */
 };
 
 struct http_conn {
@@ -111,7 +113,7 @@ struct ep_http_server {
     http_route *routes;
     size_t nroutes;
     http_conn *conns;
-    unsigned nconns;
+    atomic_uint nconns; /* read from any thread */
     http_conn *flush_head;
     ep_hook flush_hook;
     char date[40];
@@ -180,6 +182,7 @@ static void res_reset(ep_http_response *res)
 {
     res->status = 200;
     res->route = NULL;
+    res->suspended = false;
     ep_buf_clear(&res->hdrs);
     ep_buf_clear(&res->body);
 }
@@ -263,7 +266,7 @@ static void res_write(http_conn *c, bool head_only)
     int n = snprintf(line, sizeof(line), "HTTP/1.1 %d %s\r\nDate: %s\r\n", st,
                      ep_http_status_reason(st), http_date(s));
     ep_err err = ep_buf_append(&c->out, line, (size_t)n);
-    if (!no_body || st == 304) {
+    if (!no_body) {
         n = snprintf(line, sizeof(line), "Content-Length: %zu\r\n", ep_buf_used(&res->body));
         if (!err)
             err = ep_buf_append(&c->out, line, (size_t)n);
@@ -374,7 +377,7 @@ static bool dispatch(http_conn *c)
     c->in_handler = true;
     hit->fn(req, res, hit->ud);
     c->in_handler = false;
-    return res->status > 0;
+    return !res->suspended;
 }
 
 /* ---- the request pipeline ---- */
@@ -485,19 +488,12 @@ static void conn_process(http_conn *c)
     conn_rearm(c);
 }
 
-void ep_http_response_suspend(ep_http_response *res)
-{
-    /* A negative status marks "suspended"; the real one is kept in the
-     * magnitude and restored by finish. */
-    if (res->status > 0)
-        res->status = -res->status;
-}
+void ep_http_response_suspend(ep_http_response *res) { res->suspended = true; }
 
 void ep_http_response_finish(ep_http_response *res)
 {
     http_conn *c = res->conn;
-    if (res->status < 0)
-        res->status = -res->status;
+    res->suspended = false;
     if (c->in_handler)
         return; /* finished before the handler returned: dispatch completes it */
     if (c->free_on_finish) {
@@ -551,7 +547,7 @@ static void conn_close(http_conn *c)
         }
         c->in_flush = false;
     }
-    s->nconns--;
+    atomic_fetch_sub_explicit(&s->nconns, 1, memory_order_relaxed);
     if (s->m_open)
         ep_gauge_dec(s->m_open);
     if (suspended)
@@ -755,7 +751,7 @@ static void on_accept(ep_io *io, unsigned events)
         ep_err err = ep_sock_accept(l->fd, &fd, NULL, 0);
         if (err)
             return; /* EAGAIN, or EMFILE & co: try again on the next wakeup */
-        if (s->nconns >= s->o.max_conns) {
+        if (atomic_load_explicit(&s->nconns, memory_order_relaxed) >= s->o.max_conns) {
             if (s->m_rejected)
                 ep_counter_inc(s->m_rejected);
             reject_busy(fd);
@@ -785,7 +781,7 @@ static void on_accept(ep_io *io, unsigned events)
         if (s->conns)
             s->conns->prev = c;
         s->conns = c;
-        s->nconns++;
+        atomic_fetch_add_explicit(&s->nconns, 1, memory_order_relaxed);
         if (s->m_open) {
             ep_gauge_inc(s->m_open);
             ep_counter_inc(s->m_accepted);
@@ -941,7 +937,10 @@ ep_err ep_http_route(ep_http_server *s, unsigned methods, const char *path, unsi
     return EP_EOK;
 }
 
-unsigned ep_http_server_nconns(const ep_http_server *s) { return s->nconns; }
+unsigned ep_http_server_nconns(const ep_http_server *s)
+{
+    return atomic_load_explicit(&s->nconns, memory_order_relaxed);
+}
 
 void ep_http_server_free(ep_http_server *s)
 {

@@ -151,7 +151,7 @@ ep_err ep_http_server_listen(ep_http_server *s, const ep_hostport *hp, uint16_t 
 /* ep_http_server_free closes listeners and connections and frees the
  * server. A suspended response must be finished first. NULL is accepted. */
 void ep_http_server_free(ep_http_server *s);
-/* ep_http_server_nconns returns the number of open connections. */
+/* ep_http_server_nconns returns the number of open connections. Any thread. */
 unsigned ep_http_server_nconns(const ep_http_server *s);
 
 enum {

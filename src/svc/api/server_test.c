@@ -83,6 +83,7 @@ static void h_slow(const ep_http_request *req, ep_http_response *res, void *ud)
     j->res = res;
     j->loop = ep_api_server_loop(api);
     ep_http_response_suspend(res);
+    ep_http_response_status(res, 202); /* still suspended */
     pthread_t t;
     pthread_create(&t, NULL, slow_thread, j);
     pthread_detach(t);
@@ -433,10 +434,10 @@ static void test_suspended_handler(void **state)
     (void)state;
     char cmd[512], out[1024];
     /* Two requests on one connection: the second waits for the first. */
-    snprintf(cmd, sizeof(cmd), "curl -sS %s/slow %s/healthz", base, base);
+    snprintf(cmd, sizeof(cmd), "curl -sS -w '%%{http_code}\\n' %s/slow %s/healthz", base, base);
     uint64_t t0 = ep_clock_mono_ms();
     assert_int_equal(run(cmd, out, sizeof(out)), 0);
-    assert_string_equal(out, "late answer\nok\n");
+    assert_string_equal(out, "late answer\n202\nok\n200\n");
     assert_true(ep_clock_mono_ms() - t0 >= 190);
     /* The client leaves while the handler is suspended: no crash, no leak. */
     int fd = raw_connect();
