@@ -203,7 +203,7 @@ ep_err ep_mqttc_new(ep_mqttc **out, ep_loop *loop, const ep_mqttc_options *o)
 
     ep_mqttc__ids_init(&c->ids);
     uint32_t hsize = pow2_at_least(2u * c->inflight_max);
-    c->htab = calloc(hsize, sizeof(*c->htab));
+    c->htab = calloc(hsize, sizeof(mq_op *));
     if (c->htab == NULL)
         goto nomem;
     c->hmask = hsize - 1;

@@ -52,9 +52,9 @@
 #define MQC_DEF_QUEUE_MSGS 10000u
 #define MQC_DEF_QUEUE_BYTES ((size_t)16u * 1024u * 1024u)
 #define MQC_DEF_INFLIGHT 64u
-#define MQC_STABLE_MS 10000u          /* connection age that resets the backoff */
-#define MQC_CLOSE_TIMEOUT 2000u       /* DISCONNECT flush limit */
-#define MQC_HIGH_WATER (256u * 1024u) /* stop encoding above this */
+#define MQC_STABLE_MS 10000u                  /* connection age that resets the backoff */
+#define MQC_CLOSE_TIMEOUT 2000u               /* DISCONNECT flush limit */
+#define MQC_HIGH_WATER ((size_t)256u * 1024u) /* stop encoding above this */
 #define MQC_READ_CHUNK 16384u
 #define MQC_ALIAS_OUT_CAP 1024u /* most outgoing aliases we use */
 
@@ -140,6 +140,8 @@ typedef struct mq_list {
 void ep_mqttc__list_push(mq_list *l, mq_op *op);
 void ep_mqttc__list_push_front(mq_list *l, mq_op *op);
 void ep_mqttc__list_remove(mq_list *l, mq_op *op);
+/* ep_mqttc__list_pop removes and returns the head, or NULL. */
+mq_op *ep_mqttc__list_pop(mq_list *l);
 
 /* ---- the client ------------------------------------------------------- */
 

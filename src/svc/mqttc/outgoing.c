@@ -49,6 +49,21 @@ void ep_mqttc__list_push_front(mq_list *l, mq_op *op)
     l->n++;
 }
 
+mq_op *ep_mqttc__list_pop(mq_list *l)
+{
+    mq_op *op = l->head;
+    if (op == NULL)
+        return NULL;
+    l->head = op->next;
+    if (l->head)
+        l->head->prev = NULL;
+    else
+        l->tail = NULL;
+    op->next = op->prev = NULL;
+    l->n--;
+    return op;
+}
+
 void ep_mqttc__list_remove(mq_list *l, mq_op *op)
 {
     if (op->prev)
@@ -132,8 +147,7 @@ void ep_mqttc__op_complete(ep_mqttc *c, mq_list *from, mq_op *op, ep_err err, ep
 void ep_mqttc__drain_done(ep_mqttc *c)
 {
     mq_op *op;
-    while ((op = c->done.head) != NULL) {
-        ep_mqttc__list_remove(&c->done, op);
+    while ((op = ep_mqttc__list_pop(&c->done)) != NULL) {
         if (op->kind == MQ_OP_PUB) {
             if (op->pub_done)
                 op->pub_done(c, op->err, op->rc, op->ud);

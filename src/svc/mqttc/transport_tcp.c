@@ -32,7 +32,7 @@ static ep_err tcp_open(void *ctx, const char *host, uint16_t port, void **conn, 
     ep_err err = ep_sock_connect(&hp, &s);
     if (err != EP_EOK && err != EP_EAGAIN)
         return err;
-    *conn = (void *)(intptr_t)(s + 1);
+    *conn = (void *)(intptr_t)(s + 1); /* NOLINT(performance-no-int-to-ptr): fd+1 */
     *fd = s;
     return err;
 }
