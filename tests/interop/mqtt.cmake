@@ -22,7 +22,8 @@ set(_ep_mqtt_tests
     paho               test_paho.py              300
     hostile            test_hostile.py           300
     mqttjs             test_mqttjs.py            240
-    tls_ws             test_tls_ws.py            240)
+    tls_ws             test_tls_ws.py            240
+    auth               test_auth.py              300)
 
 list(LENGTH _ep_mqtt_tests _n)
 math(EXPR _last "${_n} - 1")

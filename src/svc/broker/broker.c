@@ -545,6 +545,7 @@ static ep_err load_tls(ep_broker *b)
 
 void ep_broker_reload(ep_broker *b)
 {
+    bk_auth_reload(b, true);
     for (int l = 0; l < b->cfg.n_listeners; l++) {
         char why[300], name[300];
         if (b->tls[l] == NULL)
@@ -569,7 +570,9 @@ static void tls_watch(ep_timer *t)
             ep_broker_reload(b);
             break;
         }
-    ep_timer_start(t, 5000);
+    /* Password and rule files: one stat each unless they changed. */
+    bk_auth_reload(b, false);
+    ep_timer_start(t, 2000);
 }
 
 ep_err ep_broker_start(ep_broker *b)
@@ -577,9 +580,11 @@ ep_err ep_broker_start(ep_broker *b)
     b->start_ms = ep_clock_mono_ms();
     raise_fd_limit(b);
     ep_err terr = load_tls(b);
+    if (terr == EP_EOK)
+        terr = bk_auth_init(b);
     if (terr)
         return terr;
-    ep_timer_start(&b->workers[0]->tls_timer, 5000);
+    ep_timer_start(&b->workers[0]->tls_timer, 2000);
     ep_err err = bind_listeners(b);
     if (err)
         return err;
@@ -636,6 +641,7 @@ void ep_broker_free(ep_broker *b)
         free(b->workers);
     }
     bk_tree_fini(&b->tree);
+    bk_auth_fini(b);
     for (int l = 0; l < EP_BROKER_MAX_LISTENERS; l++)
         ep_tls_ctx_free(b->tls[l]);
     free(b);

@@ -84,6 +84,28 @@ typedef enum ep_broker_protocol {
     EP_BROKER_WEBSOCKETS = 1, /* MQTT over WebSockets, subprotocol "mqtt" */
 } ep_broker_protocol;
 
+/* Authentication methods of a chain, tried in order; the first one the
+ * client's credentials are relevant to decides (as the reference does). */
+typedef enum ep_broker_authn_method {
+    EP_BROKER_AUTHN_PASSWORD = 0, /* user name + password against the password file */
+    EP_BROKER_AUTHN_X509 = 1,     /* verified client certificate; CN = user name */
+    EP_BROKER_AUTHN_SCRAM = 2,    /* MQTT 5 enhanced auth SCRAM-SHA-256 */
+} ep_broker_authn_method;
+
+#define EP_BROKER_MAX_CHAINS 4
+
+typedef struct ep_broker_authn {
+    char name[64];
+    int methods[4];
+    int n_methods;
+    char password_file[256];
+} ep_broker_authn;
+
+typedef struct ep_broker_authz {
+    char name[64];
+    char rules_file[256];
+} ep_broker_authz;
+
 /* One listener: address, protocol and optional TLS. Empty tls_cert = plain. */
 typedef struct ep_broker_listener {
     ep_hostport addr;
@@ -92,6 +114,8 @@ typedef struct ep_broker_listener {
     char tls_key[256];      /* PEM private key */
     char tls_ca[256];       /* PEM CA bundle for client certificates */
     int tls_verify;         /* ep_tls_verify: none, optional, required */
+    int authn;              /* 1 + index into authn[], 0 = no authentication */
+    int authz;              /* 1 + index into authz[], 0 = no authorization */
 } ep_broker_listener;
 
 typedef struct ep_broker_config {
@@ -102,6 +126,10 @@ typedef struct ep_broker_config {
     uint32_t sys_interval_s;  /* $SYS publish period; 0 = off */
     ep_broker_auth_method auth_methods[EP_BROKER_MAX_AUTH_METHODS];
     int n_auth_methods;
+    ep_broker_authn authn[EP_BROKER_MAX_CHAINS];
+    int n_authn;
+    ep_broker_authz authz[EP_BROKER_MAX_CHAINS];
+    int n_authz;
 } ep_broker_config;
 
 typedef struct ep_broker ep_broker;

@@ -279,6 +279,12 @@ struct bk_conn {
     bool clean_disconnect; /* DISCONNECT without will */
     int handoff_to;        /* worker to move to after CONNECT, or -1 */
     struct bk_conn_auth *auth; /* enhanced authentication, NULL if none */
+    struct bk_pending_auth *pending; /* password check running elsewhere */
+    struct ep_authz_session *authz;  /* compiled grants, NULL = no rules */
+    char *username;                  /* authenticated user name, or NULL */
+    uint64_t cred_expiry_ms;         /* credentials expire then (0: never) */
+    bool authn_done;
+    bool paused;                     /* not reading: waiting for a check */
     struct bk_held_ack *held; /* acks held back while a target is congested */
     uint32_t held_head, held_n, held_cap;
     bool in_held_list;
@@ -365,8 +371,18 @@ struct bk_worker {
     bool stopping;
 };
 
+struct bk_authn_rt {
+    struct ep_passwd_file *pwf;
+    struct ep_scram_server *scram;
+};
+
 struct ep_broker {
     ep_broker_config cfg;
+    struct bk_authn_rt authn_rt[EP_BROKER_MAX_CHAINS];
+    struct ep_authz *authz_rt[EP_BROKER_MAX_CHAINS];
+    struct ep_auth_verifier *verifier;
+    struct ep_auth_rl *rl;
+    atomic_ulong auth_failures, authz_denied;
     ep_tls_ctx *tls[EP_BROKER_MAX_LISTENERS];
     int nworkers;
     bk_worker **workers;
@@ -378,6 +394,24 @@ struct ep_broker {
     uint16_t ports[EP_BROKER_MAX_LISTENERS];
     atomic_int stopped;
 };
+
+/* auth.c */
+ep_err bk_auth_init(ep_broker *b);
+void bk_auth_fini(ep_broker *b);
+void bk_auth_reload(ep_broker *b, bool force);
+/* bk_auth_connect authenticates and authorizes a CONNECT on the session's
+ * worker: EP_EOK to go on, EP_EAGAIN when paused for a check (the CONNECT
+ * is handled again on resume), another error when refused (closed). */
+ep_err bk_auth_connect(bk_conn *c, const ep_mqtt_connect *cn, ep_mqtt_slice cid);
+/* bk_auth_method_allowed: may this listener use enhanced method `name`? */
+bool bk_auth_method_allowed(const bk_conn *c, const char *method);
+/* bk_authz_allows checks a PUBLISH topic or SUBSCRIBE filter (action is an
+ * ep_authz_action). */
+bool bk_authz_allows(bk_conn *c, int action, ep_mqtt_slice topic);
+void bk_auth_conn_free(bk_conn *c);
+void bk_conn_pause(bk_conn *c);
+void bk_conn_arm_timer(bk_conn *c);
+void bk_conn_resume(bk_conn *c);
 
 /* transport.c */
 /* bk_tx_read reads transport bytes (decrypted for TLS, still framed for

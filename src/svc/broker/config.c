@@ -3,6 +3,7 @@
  * defaults, bounds and help, bound with core/cfg into ep_broker_config. The
  * same table generates docs/broker-config.md and the JSON Schema.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -20,7 +21,20 @@ typedef struct yaml_listener {
     ep_cfg_hostport address;
     int32_t protocol;
     yaml_tls tls;
+    char *authentication;
+    char *authorization;
 } yaml_listener;
+
+typedef struct yaml_authn {
+    char *name;
+    char *password_file;
+    ep_cfg_list methods; /* of int32_t */
+} yaml_authn;
+
+typedef struct yaml_authz {
+    char *name;
+    char *rules_file;
+} yaml_authz;
 
 typedef struct yaml_limits {
     uint32_t max_connections;
@@ -43,6 +57,8 @@ typedef struct yaml_limits {
 
 typedef struct yaml_broker {
     ep_cfg_list listeners;
+    ep_cfg_list authentication;
+    ep_cfg_list authorization;
     uint32_t workers;
     uint64_t sys_interval_ms;
     yaml_limits limits;
@@ -148,8 +164,50 @@ static const ep_cfg_field listener_fields[] = {
     {.name = "tls", .type = EP_CFG_MAP, EP_CFG_AT(yaml_listener, tls), .sub = tls_fields,
      .help = "TLS 1.2/1.3 for this listener; certificates reload on SIGHUP or file change.",
      .validate = tls_valid},
+    {.name = "authentication", .type = EP_CFG_STRING, EP_CFG_AT(yaml_listener, authentication),
+     .min = 1, .max = 63,
+     .help = "Name of the authentication chain clients must pass; leave out to accept all."},
+    {.name = "authorization", .type = EP_CFG_STRING, EP_CFG_AT(yaml_listener, authorization),
+     .min = 1, .max = 63,
+     .help = "Name of the authorization rules applied; leave out to allow everything."},
     {0},
 };
+
+static const ep_cfg_enum authn_methods[] = {
+    {"password", EP_BROKER_AUTHN_PASSWORD},
+    {"x509", EP_BROKER_AUTHN_X509},
+    {"scram-sha-256", EP_BROKER_AUTHN_SCRAM},
+    {NULL, 0},
+};
+
+static const ep_cfg_field authn_method_elem = {
+    .type = EP_CFG_ENUM, .size = sizeof(int32_t), .choices = authn_methods};
+
+static const ep_cfg_field authn_fields[] = {
+    {.name = "name", .type = EP_CFG_STRING, EP_CFG_AT(yaml_authn, name), .flags = EP_CFG_REQUIRED,
+     .min = 1, .max = 63, .help = "Name listeners refer to."},
+    {.name = "methods", .type = EP_CFG_LIST, EP_CFG_AT(yaml_authn, methods),
+     .sub = &authn_method_elem, .flags = EP_CFG_REQUIRED, .min = 1, .max = 3,
+     .help = "Ordered methods; the first one the credentials are relevant to decides."},
+    {.name = "password_file", .type = EP_CFG_STRING, EP_CFG_AT(yaml_authn, password_file),
+     .max = 255, .help = "Password file (edgeplane passwd) for password and scram-sha-256."},
+    {0},
+};
+
+static const ep_cfg_field authn_elem = {
+    .type = EP_CFG_MAP, .size = sizeof(yaml_authn), .sub = authn_fields};
+
+static const ep_cfg_field authz_fields[] = {
+    {.name = "name", .type = EP_CFG_STRING, EP_CFG_AT(yaml_authz, name), .flags = EP_CFG_REQUIRED,
+     .min = 1, .max = 63, .help = "Name listeners refer to."},
+    {.name = "rules_file", .type = EP_CFG_STRING, EP_CFG_AT(yaml_authz, rules_file),
+     .flags = EP_CFG_REQUIRED, .min = 1, .max = 255,
+     .help = "Rules file (docs/security.md); reloaded on SIGHUP and when it changes."},
+    {0},
+};
+
+static const ep_cfg_field authz_elem = {
+    .type = EP_CFG_MAP, .size = sizeof(yaml_authz), .sub = authz_fields};
 
 static const ep_cfg_field listener_elem = {
     .type = EP_CFG_MAP, .size = sizeof(yaml_listener), .sub = listener_fields};
@@ -158,6 +216,12 @@ static const ep_cfg_field broker_fields[] = {
     {.name = "listeners", .type = EP_CFG_LIST, EP_CFG_AT(yaml_broker, listeners),
      .sub = &listener_elem, .def = "[{address: '127.0.0.1:1883'}]", .min = 1,
      .max = EP_BROKER_MAX_LISTENERS, .help = "MQTT over TCP listeners."},
+    {.name = "authentication", .type = EP_CFG_LIST, EP_CFG_AT(yaml_broker, authentication),
+     .sub = &authn_elem, .max = EP_BROKER_MAX_CHAINS,
+     .help = "Named authentication chains (docs/security.md)."},
+    {.name = "authorization", .type = EP_CFG_LIST, EP_CFG_AT(yaml_broker, authorization),
+     .sub = &authz_elem, .max = EP_BROKER_MAX_CHAINS,
+     .help = "Named authorization rule sets (docs/security.md)."},
     {.name = "workers", .type = EP_CFG_UINT, EP_CFG_AT(yaml_broker, workers), .def = "0",
      .max = 64, .help = "Worker threads; 0 means one per CPU."},
     {.name = "sys_interval", .type = EP_CFG_DURATION, EP_CFG_AT(yaml_broker, sys_interval_ms),
@@ -168,6 +232,58 @@ static const ep_cfg_field broker_fields[] = {
 };
 
 const ep_cfg_field *ep_broker_config_table(void) { return broker_fields; }
+
+static int find_named(const ep_cfg_list *l, size_t elem, size_t name_off, const char *name)
+{
+    for (size_t i = 0; i < l->count; i++) {
+        const char *n = *(char *const *)((const char *)l->items + i * elem + name_off);
+        if (n && strcmp(n, name) == 0)
+            return (int)i;
+    }
+    return -1;
+}
+
+/* Cross references and method requirements, which a table cannot say. */
+static bool check_refs(const yaml_broker *y, const ep_cfg_node *root, ep_cfg_errs *errs)
+{
+    bool ok = true;
+    const ep_cfg_node *ls = ep_cfg_node_get(root, "listeners");
+    for (size_t i = 0; i < y->listeners.count; i++) {
+        const yaml_listener *l = EP_CFG_LIST_AT(y->listeners, yaml_listener, i);
+        const ep_cfg_node *ln = ls ? ls->first : NULL;
+        for (size_t k = 0; ln && k < i; k++)
+            ln = ln->next;
+        if (l->authentication &&
+            find_named(&y->authentication, sizeof(yaml_authn), offsetof(yaml_authn, name),
+                       l->authentication) < 0) {
+            ep_cfg_errs_add(errs, ep_cfg_node_get(ln, "authentication"),
+                            "no authentication chain named '%s'", l->authentication);
+            ok = false;
+        }
+        if (l->authorization &&
+            find_named(&y->authorization, sizeof(yaml_authz), offsetof(yaml_authz, name),
+                       l->authorization) < 0) {
+            ep_cfg_errs_add(errs, ep_cfg_node_get(ln, "authorization"),
+                            "no authorization rules named '%s'", l->authorization);
+            ok = false;
+        }
+    }
+    const ep_cfg_node *as = ep_cfg_node_get(root, "authentication");
+    const ep_cfg_node *an = as ? as->first : NULL;
+    for (size_t i = 0; i < y->authentication.count; i++, an = an ? an->next : NULL) {
+        const yaml_authn *a = EP_CFG_LIST_AT(y->authentication, yaml_authn, i);
+        for (size_t k = 0; k < a->methods.count; k++) {
+            int32_t m = *EP_CFG_LIST_AT(a->methods, int32_t, k);
+            if (m != EP_BROKER_AUTHN_X509 && a->password_file == NULL) {
+                ep_cfg_errs_add(errs, an, "method %s needs 'password_file'",
+                                m == EP_BROKER_AUTHN_SCRAM ? "scram-sha-256" : "password");
+                ok = false;
+                break;
+            }
+        }
+    }
+    return ok;
+}
 
 static void to_config(const yaml_broker *y, ep_broker_config *cfg)
 {
@@ -183,6 +299,30 @@ static void to_config(const yaml_broker *y, ep_broker_config *cfg)
         snprintf(d->tls_key, sizeof(d->tls_key), "%s", l->tls.key ? l->tls.key : "");
         snprintf(d->tls_ca, sizeof(d->tls_ca), "%s", l->tls.client_ca ? l->tls.client_ca : "");
         d->tls_verify = (int)l->tls.client_certs;
+        if (l->authentication)
+            d->authn = 1 + find_named(&y->authentication, sizeof(yaml_authn),
+                                      offsetof(yaml_authn, name), l->authentication);
+        if (l->authorization)
+            d->authz = 1 + find_named(&y->authorization, sizeof(yaml_authz),
+                                      offsetof(yaml_authz, name), l->authorization);
+    }
+    cfg->n_authn = (int)y->authentication.count;
+    for (size_t i = 0; i < y->authentication.count; i++) {
+        const yaml_authn *a = EP_CFG_LIST_AT(y->authentication, yaml_authn, i);
+        ep_broker_authn *d = &cfg->authn[i];
+        memset(d, 0, sizeof(*d));
+        snprintf(d->name, sizeof(d->name), "%s", a->name);
+        snprintf(d->password_file, sizeof(d->password_file), "%s",
+                 a->password_file ? a->password_file : "");
+        d->n_methods = (int)a->methods.count;
+        for (size_t k = 0; k < a->methods.count; k++)
+            d->methods[k] = (int)*EP_CFG_LIST_AT(a->methods, int32_t, k);
+    }
+    cfg->n_authz = (int)y->authorization.count;
+    for (size_t i = 0; i < y->authorization.count; i++) {
+        const yaml_authz *a = EP_CFG_LIST_AT(y->authorization, yaml_authz, i);
+        snprintf(cfg->authz[i].name, sizeof(cfg->authz[i].name), "%s", a->name);
+        snprintf(cfg->authz[i].rules_file, sizeof(cfg->authz[i].rules_file), "%s", a->rules_file);
     }
     cfg->workers = (int)y->workers;
     cfg->sys_interval_s = (uint32_t)(y->sys_interval_ms / 1000u);
@@ -212,6 +352,8 @@ ep_err ep_broker_config_bind(const ep_cfg_node *root, ep_broker_config *cfg, ep_
     yaml_broker y;
     memset(&y, 0, sizeof(y));
     ep_err err = ep_cfg_bind(broker_fields, root, &y, errs);
+    if (err == EP_EOK && !check_refs(&y, root, errs))
+        err = EP_ECONFIG;
     if (err == EP_EOK)
         to_config(&y, cfg);
     ep_cfg_clear(broker_fields, &y);

@@ -151,6 +151,7 @@ void bk_conn_close(bk_conn *c, int v5_rc, const char *why)
         bk_conn_send_packet(c, &p);
     }
     flush_now(c); /* best effort: the DISCONNECT and anything pending */
+    bk_auth_conn_free(c);
     bool had_session = c->state == BK_CONN_ACTIVE && c->s;
     c->state = BK_CONN_CLOSED;
     ep_io_stop(&c->io);
@@ -438,6 +439,8 @@ static ssize_t parse(bk_conn *c, const uint8_t *p, size_t n)
                 bk_handoff(c, p + off, n - off);
             return -1;
         }
+        if (c->paused)
+            return (ssize_t)off; /* this packet is handled again on resume */
         off += total;
     }
     return (ssize_t)off;
@@ -501,7 +504,7 @@ static void conn_read_layered(bk_conn *c)
         ep_buf_consume(&c->in, (size_t)used);
         if (ep_buf_used(&c->in) == 0)
             ep_buf_shrink(&c->in, 0);
-        if (c->tls == NULL && n < BK_READ_CHUNK)
+        if ((c->tls == NULL && n < BK_READ_CHUNK) || c->paused)
             return;
     }
 }
@@ -533,7 +536,7 @@ static void conn_read(bk_conn *c)
                 bk_conn_close(c, EP_MQTT_RC_PACKET_TOO_LARGE, "input buffer limit");
                 return;
             }
-            if (n < BK_READ_CHUNK)
+            if (n < BK_READ_CHUNK || c->paused)
                 return;
         } else {
             if (ep_buf_reserve(&c->in, 16384) != EP_EOK) {
@@ -555,7 +558,7 @@ static void conn_read(bk_conn *c)
             ep_buf_consume(&c->in, (size_t)used);
             if (ep_buf_used(&c->in) == 0)
                 ep_buf_shrink(&c->in, 0);
-            if ((size_t)n < room)
+            if ((size_t)n < room || c->paused)
                 return;
         }
     }
@@ -585,6 +588,39 @@ static void conn_on_io(ep_io *io, unsigned events)
     }
 }
 
+void bk_conn_pause(bk_conn *c)
+{
+    c->paused = true;
+    ep_io_modify(&c->io, c->want_write ? EP_IO_WRITE : 0);
+}
+
+void bk_conn_resume(bk_conn *c)
+{
+    c->paused = false;
+    ep_io_modify(&c->io, EP_IO_READ | (c->want_write ? EP_IO_WRITE : 0));
+    /* What arrived while paused (starting with the held CONNECT). */
+    ssize_t used = parse(c, ep_buf_head(&c->in), ep_buf_used(&c->in));
+    if (used >= 0)
+        ep_buf_consume(&c->in, (size_t)used);
+}
+
+/* The keep alive timer also enforces the connect timeout (before CONNECT)
+ * and the expiry of the client's credentials (a client certificate's end
+ * of validity): then the socket is closed without a DISCONNECT, as the
+ * reference does. */
+void bk_conn_arm_timer(bk_conn *c)
+{
+    uint64_t due = UINT64_MAX;
+    if (c->keepalive)
+        due = c->last_rx_ms + (uint64_t)c->keepalive * 1500u;
+    if (c->cred_expiry_ms && c->cred_expiry_ms < due)
+        due = c->cred_expiry_ms;
+    if (due != UINT64_MAX)
+        ep_timer_start_at(&c->ka_timer, due);
+    else
+        ep_timer_stop(&c->ka_timer);
+}
+
 static void conn_ka_check(ep_timer *t)
 {
     bk_conn *c = t->data;
@@ -593,14 +629,15 @@ static void conn_ka_check(ep_timer *t)
         bk_conn_close(c, -1, "no CONNECT within the connect timeout");
         return;
     }
-    if (c->keepalive == 0)
+    if (c->cred_expiry_ms && now >= c->cred_expiry_ms) {
+        bk_conn_close(c, -1, "client credentials expired");
         return;
-    uint64_t limit = (uint64_t)c->keepalive * 1500u;
-    if (now - c->last_rx_ms >= limit) {
+    }
+    if (c->keepalive && now - c->last_rx_ms >= (uint64_t)c->keepalive * 1500u) {
         bk_conn_close(c, EP_MQTT_RC_KEEP_ALIVE_TIMEOUT, "keep alive timeout");
         return;
     }
-    ep_timer_start_at(t, c->last_rx_ms + limit);
+    bk_conn_arm_timer(c);
 }
 
 static void unlink_conn(bk_conn *c)

@@ -124,8 +124,9 @@ static ep_err start_auth(bk_conn *c, const ep_mqtt_connect *cn, ep_mqtt_slice ci
 {
     char id[300];
     const ep_broker_auth_method *method = find_method(c->w, cn->props.authentication_method);
-    if (method == NULL)
-        return refuse(c, EP_MQTT_RC_BAD_AUTHENTICATION_METHOD, "unknown authentication method");
+    if (method == NULL || !bk_auth_method_allowed(c, method->name))
+        return refuse(c, EP_MQTT_RC_BAD_AUTHENTICATION_METHOD,
+                      "authentication method not offered on this listener");
     c->auth = calloc(1, sizeof(*c->auth));
     if (c->auth == NULL)
         return refuse(c, EP_MQTT_RC_SERVER_UNAVAILABLE, "out of memory");
@@ -219,10 +220,13 @@ ep_err bk_handle_connect(bk_conn *c, const ep_mqtt_packet *p)
         return EP_EAGAIN;
     }
     if (v5 && EP_MQTT_PROPS_HAS(&cn->props, EP_MQTT_PROP_AUTHENTICATION_METHOD) && !(c->auth && c->auth->ok)) {
-        ep_err aerr = start_auth(c, cn, cid);
-        if (aerr != EP_EOK)
-            return aerr;
+        ep_err serr = start_auth(c, cn, cid);
+        if (serr != EP_EOK)
+            return serr;
     }
+    ep_err aerr = bk_auth_connect(c, cn, cid);
+    if (aerr != EP_EOK)
+        return aerr;
     if ((uint32_t)atomic_load(&w->b->nconnected) > lim->max_connections)
         return refuse(c, EP_MQTT_RC_SERVER_BUSY, "connection limit reached");
     if (cn->has_will) {
@@ -349,9 +353,7 @@ ep_err bk_handle_connect(bk_conn *c, const ep_mqtt_packet *p)
     s->conn = c;
     c->state = BK_CONN_ACTIVE;
     connack(c, EP_MQTT_RC_SUCCESS, present, &props);
-    ep_timer_stop(&c->ka_timer);
-    if (c->keepalive)
-        ep_timer_start(&c->ka_timer, (uint64_t)c->keepalive * 1500u);
+    bk_conn_arm_timer(c);
     if (present)
         bk_session_resend(s);
     if (ep_log_threshold <= EP_LOG_DEBUG) {

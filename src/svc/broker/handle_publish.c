@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "svc/auth/authz.h"
 #include "svc/broker/broker_int.h"
 
 static void send_ack(bk_conn *c, ep_mqtt_type type, uint16_t pid, ep_mqtt_rc rc)
@@ -148,6 +149,19 @@ ep_err bk_handle_publish(bk_conn *c, const ep_mqtt_packet *p)
             return reject(c, pub, EP_MQTT_RC_PAYLOAD_FORMAT_INVALID, "payload is not UTF-8");
     }
 
+    if (!bk_authz_allows(c, EP_AUTHZ_PUBLISH, topic)) {
+        /* v5: the ack says 0x87. 3.1.1 has no way to say it: the message
+         * is acknowledged and dropped, as the spec allows. Never routed. */
+        if (pub->qos == 1)
+            bk_conn_ack(c, EP_MQTT_PUBACK, pub->packet_id,
+                        c->version == EP_MQTT_V5 ? EP_MQTT_RC_NOT_AUTHORIZED : 0, NULL);
+        else if (pub->qos == 2 && c->version == EP_MQTT_V5)
+            /* A PUBREC >= 0x80 ends the exchange: no PUBREL follows. */
+            bk_conn_ack(c, EP_MQTT_PUBREC, pub->packet_id, EP_MQTT_RC_NOT_AUTHORIZED, NULL);
+        else if (pub->qos == 2 && bk_session_qos2_add(s, pub->packet_id) == EP_EOK)
+            bk_conn_ack(c, EP_MQTT_PUBREC, pub->packet_id, 0, NULL);
+        return EP_EOK;
+    }
     ep_msg *m = make_msg(c, pub, topic);
     if (m == NULL)
         return reject(c, pub, EP_MQTT_RC_QUOTA_EXCEEDED, "out of memory");

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "svc/auth/authz.h"
 #include "svc/broker/broker_int.h"
 
 static bk_sub *find_sub(bk_session *s, ep_mqtt_slice filter)
@@ -66,6 +67,8 @@ static uint8_t subscribe_one(bk_session *s, const ep_mqtt_sub *e, uint32_t sub_i
     if (e->filter.len > lim->max_topic_length ||
         ep_mqtt_topic_levels(e->share_group.p ? e->share_filter : e->filter) > lim->max_topic_levels)
         return EP_MQTT_RC_TOPIC_FILTER_INVALID;
+    if (s->conn && !bk_authz_allows(s->conn, EP_AUTHZ_SUBSCRIBE, e->filter))
+        return EP_MQTT_RC_NOT_AUTHORIZED; /* 3.1.1 SUBACK encodes it as 0x80 */
     bk_sub *sub = find_sub(s, e->filter);
     bool existed = sub != NULL;
     if (!existed) {
