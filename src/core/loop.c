@@ -188,6 +188,8 @@ static uint32_t to_epoll(unsigned ev)
         e |= EPOLLIN | EPOLLRDHUP;
     if (ev & EP_IO_WRITE)
         e |= EPOLLOUT;
+    if (ev & EP_IO_EXCLUSIVE) /* the kernel allows no RDHUP with it */
+        e = (e & ~(uint32_t)EPOLLRDHUP) | EPOLLEXCLUSIVE;
     return e;
 }
 

@@ -31,6 +31,10 @@ enum {
     EP_IO_READ = 1u,
     EP_IO_WRITE = 2u,
     EP_IO_HUP = 4u, /* error or hang-up; always reported */
+    /* With EP_IO_READ on an fd watched by several loops (a shared listening
+     * socket): wake only one of them per event (EPOLLEXCLUSIVE). Such a
+     * watcher cannot be modified, only stopped and started again. */
+    EP_IO_EXCLUSIVE = 8u,
 };
 
 typedef void (*ep_io_cb)(ep_io *io, unsigned events);

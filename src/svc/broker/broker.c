@@ -282,7 +282,7 @@ static void on_accept(ep_io *io, unsigned events)
                 EP_LOG_WARN(BK_LOG, "accept failed: %s (open files limit?); pausing accepts for 100 ms",
                             ep_strerror(err));
             for (int k = 0; k < w->b->cfg.n_listeners; k++)
-                ep_io_modify(&w->lio[k], 0);
+                ep_io_stop(&w->lio[k]);
             ep_timer_start(&w->accept_timer, 100);
             return;
         }
@@ -366,7 +366,7 @@ static void accept_resume(ep_timer *t)
 {
     bk_worker *w = t->data;
     for (int l = 0; l < w->b->cfg.n_listeners; l++)
-        ep_io_modify(&w->lio[l], EP_IO_READ);
+        ep_io_start(w->loop, &w->lio[l], w->lfd[l], EP_IO_READ | EP_IO_EXCLUSIVE, on_accept, w);
 }
 
 static void held_tick(ep_timer *t)
@@ -382,8 +382,7 @@ static void worker_free(bk_worker *w)
         return;
     for (int i = 0; i < EP_BROKER_MAX_LISTENERS; i++) {
         ep_io_stop(&w->lio[i]);
-        if (w->lfd[i] >= 0)
-            ep_sock_close(w->lfd[i]);
+        w->lfd[i] = -1; /* shared: closed once by the broker */
     }
     if (w->outq) {
         for (int i = 0; i < w->b->nworkers; i++) {
@@ -449,6 +448,8 @@ ep_err ep_broker_new(ep_broker **out, const ep_broker_config *cfg)
     if (b->nworkers > 64)
         b->nworkers = 64;
     atomic_init(&b->next_session_id, 1);
+    for (int l = 0; l < EP_BROKER_MAX_LISTENERS; l++)
+        b->lfd[l] = -1;
     bk_tree_init(&b->tree);
     b->workers = calloc((size_t)b->nworkers, sizeof(*b->workers));
     if (b->workers == NULL) {
@@ -484,20 +485,26 @@ static ep_err bind_listeners(ep_broker *b)
         char name[300];
         for (int i = 0; i < b->nworkers; i++) {
             bk_worker *w = b->workers[i];
-            /* With port 0 the first socket picks the port, the rest share it. */
-            if (i > 0)
-                hp.port = b->ports[l];
-            ep_err err = ep_sock_listen(&hp, 1024, 1, &w->lfd[l]);
+            /* One listening socket per listener, watched by every worker:
+             * the kernel wakes one of them per connection (EPOLLEXCLUSIVE).
+             * No SO_REUSEPORT, so a second broker on the same port fails to
+             * bind instead of silently sharing it. */
+            if (i == 0) {
+                ep_err err = ep_sock_listen(&hp, 1024, 0, &b->lfd[l]);
+                if (err) {
+                    ep_hostport_format(&b->cfg.listeners[l].addr, name, sizeof(name));
+                    EP_LOG_ERROR(BK_LOG, "cannot listen on %s: %s", name, ep_strerror(err));
+                    return err;
+                }
+                b->ports[l] = ep_sock_local_port(b->lfd[l]);
+            }
+            w->lfd[l] = b->lfd[l];
+            ep_err err = ep_io_start(w->loop, &w->lio[l], w->lfd[l],
+                                     EP_IO_READ | EP_IO_EXCLUSIVE, on_accept, w);
             if (err) {
-                ep_hostport_format(&b->cfg.listeners[l].addr, name, sizeof(name));
-                EP_LOG_ERROR(BK_LOG, "cannot listen on %s: %s", name, ep_strerror(err));
+                EP_LOG_ERROR(BK_LOG, "cannot watch the listening socket: %s", ep_strerror(err));
                 return err;
             }
-            if (i == 0)
-                b->ports[l] = ep_sock_local_port(w->lfd[l]);
-            err = ep_io_start(w->loop, &w->lio[l], w->lfd[l], EP_IO_READ, on_accept, w);
-            if (err)
-                return err;
         }
     }
     return EP_EOK;
@@ -642,6 +649,9 @@ void ep_broker_free(ep_broker *b)
     }
     bk_tree_fini(&b->tree);
     bk_auth_fini(b);
+    for (int l = 0; l < EP_BROKER_MAX_LISTENERS; l++)
+        if (b->lfd[l] >= 0)
+            ep_sock_close(b->lfd[l]);
     for (int l = 0; l < EP_BROKER_MAX_LISTENERS; l++)
         ep_tls_ctx_free(b->tls[l]);
     free(b);

@@ -392,6 +392,7 @@ struct ep_broker {
     atomic_int nsessions;
     uint64_t start_ms;
     uint16_t ports[EP_BROKER_MAX_LISTENERS];
+    int lfd[EP_BROKER_MAX_LISTENERS]; /* listening sockets, shared by workers */
     atomic_int stopped;
 };
 
