@@ -13,6 +13,14 @@
 #include "cli/config.h"
 #include "core/log.h"
 #include "svc/broker/broker.h"
+#ifdef HAVE_EP_SVC_API
+#include "svc/api/observe.h"
+#endif
+
+static const char *http_addr;
+#ifdef HAVE_EP_SVC_API
+static ep_api_server *http_server;
+#endif
 
 static void broker_usage(FILE *f)
 {
@@ -24,6 +32,7 @@ static void broker_usage(FILE *f)
             "                           listeners of the configuration; port 0 = any free)\n"
             "  -c, --config FILE        YAML configuration file (see docs/broker.md)\n"
             "  -w, --workers N          worker threads (default: one per CPU)\n"
+            "      --http HOST:PORT     serve /metrics (Prometheus), /healthz and /readyz\n"
             "      --log-level LEVEL    trace, debug, info, warn, error (default info)\n"
             "  -h, --help               show this help\n\n"
             "Exit codes: 0 stopped by a signal, 1 runtime failure (e.g. address in use),\n"
@@ -39,6 +48,7 @@ int ep_cli_broker_options(int argc, char **argv, ep_broker_config *cfg, const ch
         {"config", required_argument, NULL, 'c'},
         {"workers", required_argument, NULL, 'w'},
         {"log-level", required_argument, NULL, 'L'},
+        {"http", required_argument, NULL, 'H'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -64,6 +74,13 @@ int ep_cli_broker_options(int argc, char **argv, ep_broker_config *cfg, const ch
             break;
         case 'c':
             config = optarg;
+            break;
+        case 'H':
+            if (ep_hostport_parse(optarg, &listen[EP_BROKER_MAX_LISTENERS - 1], &why) != EP_EOK) {
+                fprintf(stderr, "edgeplane %s: --http %s: %s\n", cmd, optarg, why);
+                return EP_EXIT_USAGE;
+            }
+            http_addr = optarg;
             break;
         case 'w':
             workers = atoi(optarg);
@@ -118,6 +135,23 @@ int ep_cli_broker_start(ep_broker_config *cfg, ep_broker **out)
         ep_broker_free(b);
         return EP_EXIT_FAILURE;
     }
+    if (http_addr) {
+#ifdef HAVE_EP_SVC_API
+        ep_api_opts ao = {0};
+        err = ep_api_server_start_thread(http_addr, &ao, &http_server);
+        if (err) {
+            EP_LOG_ERROR("broker", "cannot serve HTTP on %s: %s", http_addr, ep_strerror(err));
+            ep_broker_stop(b);
+            ep_broker_wait(b);
+            ep_broker_free(b);
+            return EP_EXIT_FAILURE;
+        }
+        EP_LOG_INFO("broker", "metrics and health on http://%s (/metrics, /healthz, /readyz)",
+                    http_addr);
+#else
+        EP_LOG_WARN("broker", "--http ignored: built without the API module");
+#endif
+    }
     for (int i = 0; i < cfg->n_listeners; i++) {
         ep_hostport hp = cfg->listeners[i].addr;
         char addr[300];
@@ -148,6 +182,9 @@ int ep_cmd_broker(int argc, char **argv)
     EP_LOG_INFO("broker", "signal %d received, stopping", sig);
     ep_broker_stop(b);
     ep_broker_wait(b);
+#ifdef HAVE_EP_SVC_API
+    ep_api_server_stop(http_server);
+#endif
     ep_broker_free(b);
     EP_LOG_INFO("broker", "stopped");
     return EP_EXIT_OK;

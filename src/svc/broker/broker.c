@@ -589,6 +589,8 @@ ep_err ep_broker_start(ep_broker *b)
     ep_err terr = load_tls(b);
     if (terr == EP_EOK)
         terr = bk_auth_init(b);
+    if (terr == EP_EOK)
+        terr = bk_metrics_init(b);
     if (terr)
         return terr;
     ep_timer_start(&b->workers[0]->tls_timer, 2000);
@@ -606,6 +608,7 @@ ep_err ep_broker_start(ep_broker *b)
         }
         w->thread_started = true;
     }
+    bk_metrics_ready(b, true);
     return EP_EOK;
 }
 
@@ -616,6 +619,7 @@ uint16_t ep_broker_listener_port(const ep_broker *b, int i)
 
 void ep_broker_stop(ep_broker *b)
 {
+    bk_metrics_ready(b, false);
     atomic_store(&b->stopped, 1);
     for (int i = 0; i < b->nworkers; i++)
         if (b->workers[i])
@@ -649,6 +653,7 @@ void ep_broker_free(ep_broker *b)
     }
     bk_tree_fini(&b->tree);
     bk_auth_fini(b);
+    bk_metrics_fini(b);
     for (int l = 0; l < EP_BROKER_MAX_LISTENERS; l++)
         if (b->lfd[l] >= 0)
             ep_sock_close(b->lfd[l]);

@@ -334,6 +334,8 @@ typedef enum bk_drop {
 
 typedef struct bk_counters {
     atomic_ulong msgs_in, msgs_out, bytes_in, bytes_out;
+    atomic_ulong msgs_in_qos[3], msgs_out_qos[3];
+    atomic_long queued; /* messages in this worker's session queues */
     atomic_ulong dropped[BK_DROP__COUNT];
 } bk_counters;
 
@@ -383,6 +385,7 @@ struct ep_broker {
     struct ep_auth_verifier *verifier;
     struct ep_auth_rl *rl;
     atomic_ulong auth_failures, authz_denied;
+    struct bk_metrics *metrics;
     ep_tls_ctx *tls[EP_BROKER_MAX_LISTENERS];
     int nworkers;
     bk_worker **workers;
@@ -395,6 +398,11 @@ struct ep_broker {
     int lfd[EP_BROKER_MAX_LISTENERS]; /* listening sockets, shared by workers */
     atomic_int stopped;
 };
+
+/* metrics.c */
+ep_err bk_metrics_init(ep_broker *b);
+void bk_metrics_ready(ep_broker *b, bool ready);
+void bk_metrics_fini(ep_broker *b);
 
 /* auth.c */
 ep_err bk_auth_init(ep_broker *b);

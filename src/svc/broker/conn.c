@@ -306,6 +306,7 @@ ep_err bk_conn_send_publish(bk_conn *c, ep_msg *m, uint8_t qos, uint16_t pid,
     memcpy(ep_buf_tail(&c->out), m->payload, m->payload_len);
     c->out.len += m->payload_len;
     atomic_fetch_add_explicit(&c->w->ctr.msgs_out, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&c->w->ctr.msgs_out_qos[qos], 1, memory_order_relaxed);
     bk_conn_want_flush(c);
     return EP_EOK;
 }

@@ -120,6 +120,7 @@ ep_err bk_handle_publish(bk_conn *c, const ep_mqtt_packet *p)
     ep_err err;
 
     atomic_fetch_add_explicit(&c->w->ctr.msgs_in, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&c->w->ctr.msgs_in_qos[pub->qos], 1, memory_order_relaxed);
     if (c->version == EP_MQTT_V5) {
         if (EP_MQTT_PROPS_HAS(&pub->props, EP_MQTT_PROP_SUBSCRIPTION_IDENTIFIER)) {
             bk_conn_close(c, EP_MQTT_RC_PROTOCOL_ERROR, "subscription identifier in PUBLISH");

@@ -164,6 +164,7 @@ static void queue_clear(bk_session *s)
 {
     for (uint32_t i = 0; i < s->q_count; i++)
         ep_msg_unref(s->queue[(s->q_head + i) % s->q_cap].msg);
+    atomic_fetch_sub_explicit(&s->w->ctr.queued, (long)s->q_count, memory_order_relaxed);
     s->q_count = s->q_head = 0;
     s->q_bytes = 0;
     for (uint32_t i = 0; i < s->if_count; i++)
@@ -276,6 +277,7 @@ static bool queue_push(bk_session *s, ep_msg *m, uint8_t qos, uint8_t retain)
             ep_msg_unref(h->msg);
             s->q_head = (s->q_head + 1) % s->q_cap;
             s->q_count--;
+            atomic_fetch_sub_explicit(&s->w->ctr.queued, 1, memory_order_relaxed);
             bk_count_drop(s->w, BK_DROP_QUEUE_FULL, 1);
         }
     }
@@ -296,6 +298,7 @@ static bool queue_push(bk_session *s, ep_msg *m, uint8_t qos, uint8_t retain)
     it->qos = qos;
     it->retain = retain;
     s->q_count++;
+    atomic_fetch_add_explicit(&s->w->ctr.queued, 1, memory_order_relaxed);
     s->q_bytes += sz;
     bk_session_update_flow(s);
     return true;
@@ -381,6 +384,7 @@ void bk_session_pump(bk_session *s)
         bk_qitem it = s->queue[s->q_head];
         s->q_head = (s->q_head + 1) % s->q_cap;
         s->q_count--;
+        atomic_fetch_sub_explicit(&s->w->ctr.queued, 1, memory_order_relaxed);
         s->q_bytes -= ep_msg_size(it.msg);
         if (expired(s, it.msg)) {
             bk_count_drop(s->w, BK_DROP_EXPIRED, 1);

@@ -1,0 +1,143 @@
+/*
+ * metrics.c - the broker's Prometheus metrics (edgeplane_broker_*).
+ *
+ * Hot paths only bump the per-worker atomic counters they already keep;
+ * a collector copies them into the registry when /metrics is scraped, so
+ * exporting metrics adds nothing per message.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "core/metrics.h"
+#include "svc/broker/broker_int.h"
+
+static const char *const drop_reason[BK_DROP__COUNT] = {
+    "queue_full", "expired", "too_large", "slow_consumer", "no_memory"};
+
+typedef struct bk_metrics {
+    ep_gauge *connections, *sessions, *subscriptions, *retained, *queued;
+    ep_counter *msgs[2][3];   /* direction, qos */
+    ep_counter *bytes[2];
+    ep_counter *dropped[BK_DROP__COUNT];
+    ep_counter *auth_failures, *authz_denied;
+    ep_metrics_collector *collector;
+    ep_metrics_check *ready;
+} bk_metrics;
+
+static void collect(ep_metrics *reg, void *ud)
+{
+    ep_broker *b = ud;
+    bk_metrics *m = b->metrics;
+    uint64_t msgs[2][3] = {{0}}, bytes[2] = {0}, dropped[BK_DROP__COUNT] = {0};
+    long long queued = 0;
+    (void)reg;
+    for (int i = 0; i < b->nworkers; i++) {
+        bk_counters *c = &b->workers[i]->ctr;
+        for (int q = 0; q < 3; q++) {
+            msgs[0][q] += atomic_load_explicit(&c->msgs_in_qos[q], memory_order_relaxed);
+            msgs[1][q] += atomic_load_explicit(&c->msgs_out_qos[q], memory_order_relaxed);
+        }
+        bytes[0] += atomic_load_explicit(&c->bytes_in, memory_order_relaxed);
+        bytes[1] += atomic_load_explicit(&c->bytes_out, memory_order_relaxed);
+        for (int r = 0; r < BK_DROP__COUNT; r++)
+            dropped[r] += atomic_load_explicit(&c->dropped[r], memory_order_relaxed);
+        queued += atomic_load_explicit(&c->queued, memory_order_relaxed);
+    }
+    for (int d = 0; d < 2; d++) {
+        for (int q = 0; q < 3; q++)
+            ep_counter_set(m->msgs[d][q], (double)msgs[d][q]);
+        ep_counter_set(m->bytes[d], (double)bytes[d]);
+    }
+    for (int r = 0; r < BK_DROP__COUNT; r++)
+        ep_counter_set(m->dropped[r], (double)dropped[r]);
+    ep_counter_set(m->auth_failures, (double)atomic_load(&b->auth_failures));
+    ep_counter_set(m->authz_denied, (double)atomic_load(&b->authz_denied));
+    ep_gauge_set(m->connections, (double)atomic_load(&b->nconnected));
+    ep_gauge_set(m->sessions, (double)atomic_load(&b->nsessions));
+    ep_gauge_set(m->subscriptions, (double)atomic_load(&b->tree.nsubs));
+    ep_gauge_set(m->retained, (double)atomic_load(&b->tree.nretained));
+    ep_gauge_set(m->queued, (double)queued);
+}
+
+static ep_err reg(ep_metrics *r, ep_metric_type t, const char *name, const char *help,
+                  const char *labels, ep_metric **out)
+{
+    ep_metric_desc d = {.type = t, .name = name, .help = help, .labels = labels};
+    return ep_metrics_register(r, &d, out);
+}
+
+ep_err bk_metrics_init(ep_broker *b)
+{
+    ep_metrics *r = ep_metrics_default();
+    bk_metrics *m = calloc(1, sizeof(*m));
+    ep_metric *f;
+    ep_err err = EP_EOK;
+    if (m == NULL)
+        return EP_ENOMEM;
+    b->metrics = m;
+    err = err ? err
+              : ep_metrics_gauge_simple(r, "edgeplane_broker_connections",
+                                        "Client connections open now.", &m->connections);
+    err = err ? err
+              : ep_metrics_gauge_simple(r, "edgeplane_broker_sessions",
+                                        "Sessions, connected or kept for a disconnected client.",
+                                        &m->sessions);
+    err = err ? err
+              : ep_metrics_gauge_simple(r, "edgeplane_broker_subscriptions",
+                                        "Subscriptions in the topic tree.", &m->subscriptions);
+    err = err ? err
+              : ep_metrics_gauge_simple(r, "edgeplane_broker_retained_messages",
+                                        "Retained messages stored.", &m->retained);
+    err = err ? err
+              : ep_metrics_gauge_simple(r, "edgeplane_broker_queued_messages",
+                                        "Messages waiting in session queues (all sessions).",
+                                        &m->queued);
+    if (err == EP_EOK && (err = reg(r, EP_METRIC_COUNTER, "edgeplane_broker_messages_total",
+                                    "PUBLISH packets received (in) and sent (out), by QoS.",
+                                    "direction,qos", &f)) == EP_EOK) {
+        static const char *const dir[2] = {"in", "out"}, *const qos[3] = {"0", "1", "2"};
+        for (int d = 0; d < 2 && !err; d++)
+            for (int q = 0; q < 3 && !err; q++)
+                err = ep_metric_counter(f, EP_LABELS(dir[d], qos[q]), &m->msgs[d][q]);
+    }
+    if (err == EP_EOK && (err = reg(r, EP_METRIC_COUNTER, "edgeplane_broker_bytes_total",
+                                    "Bytes received (in) and sent (out) on client connections.",
+                                    "direction", &f)) == EP_EOK) {
+        err = ep_metric_counter(f, EP_LABELS("in"), &m->bytes[0]);
+        err = err ? err : ep_metric_counter(f, EP_LABELS("out"), &m->bytes[1]);
+    }
+    if (err == EP_EOK && (err = reg(r, EP_METRIC_COUNTER, "edgeplane_broker_dropped_total",
+                                    "Deliveries dropped, by reason (docs/broker.md).", "reason",
+                                    &f)) == EP_EOK)
+        for (int i = 0; i < BK_DROP__COUNT && !err; i++)
+            err = ep_metric_counter(f, EP_LABELS(drop_reason[i]), &m->dropped[i]);
+    err = err ? err
+              : ep_metrics_counter_simple(r, "edgeplane_broker_auth_failures_total",
+                                          "Failed authentications (all methods).",
+                                          &m->auth_failures);
+    err = err ? err
+              : ep_metrics_counter_simple(r, "edgeplane_broker_authz_denied_total",
+                                          "Requests denied by authorization.", &m->authz_denied);
+    err = err ? err : ep_metrics_collector_add(r, collect, b, &m->collector);
+    err = err ? err : ep_metrics_check_add(r, "broker_listeners", NULL, NULL, &m->ready);
+    return err;
+}
+
+void bk_metrics_ready(ep_broker *b, bool ready)
+{
+    if (b->metrics && b->metrics->ready)
+        ep_metrics_check_set(b->metrics->ready, ready, ready ? NULL : "broker stopping");
+}
+
+void bk_metrics_fini(ep_broker *b)
+{
+    bk_metrics *m = b->metrics;
+    if (m == NULL)
+        return;
+    if (m->collector)
+        ep_metrics_collector_remove(ep_metrics_default(), m->collector);
+    if (m->ready)
+        ep_metrics_check_remove(ep_metrics_default(), m->ready);
+    free(m);
+    b->metrics = NULL;
+}
