@@ -22,6 +22,9 @@
 #ifdef HAVE_EP_SVC_AUTH
 #include "cli/cmd_passwd.h"
 #endif
+#ifdef HAVE_EP_SVC_CONNECTOR
+#include "cli/cmd_connector.h"
+#endif
 
 static int cmd_help(int argc, char **argv);
 
@@ -37,6 +40,12 @@ static const ep_cli_cmd commands[] = {
 #endif
 #ifdef HAVE_EP_SVC_OPCUA_CLIENT
     {"opcua", "OPC UA client: endpoints, browse, read, write, call, subscribe, trust", ep_cmd_opcua},
+#endif
+#ifdef HAVE_EP_SVC_CONNECTOR
+    {"connector", "run the OPC UA connector alone (assets come from the broker)", ep_cmd_connector},
+    {"apply", "validate assets and endpoint profiles and load them into the product", ep_cmd_apply},
+    {"get", "list assets or endpoint profiles with their status", ep_cmd_get},
+    {"delete", "delete an asset or an endpoint profile", ep_cmd_delete},
 #endif
 #ifdef HAVE_EP_SVC_OPCUA
     {"opcua-sim", "run an OPC UA server with a simulated plant", ep_cmd_opcua_sim},

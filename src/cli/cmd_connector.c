@@ -1,0 +1,198 @@
+/*
+ * cmd_connector.c - `edgeplane connector`: the OPC UA connector alone
+ * (src/svc/connector). It connects to the broker given by --broker, takes
+ * its assets from the resource topics there (written by `edgeplane apply`)
+ * and, with --resources, applies the resources of a file or directory
+ * first. When started it prints one line on stdout:
+ *   connector ready: broker HOST:PORT
+ */
+#ifdef HAVE_EP_SVC_CONNECTOR
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "cli/cmd_connector.h"
+#include "core/log.h"
+#include "core/sock.h"
+#include "svc/connector/connector.h"
+
+int ep_cli_broker_addr(const char *cmd, const char *arg, char *host, size_t hostn,
+                       uint16_t *port)
+{
+    ep_hostport hp;
+    const char *why = NULL;
+    char buf[300];
+    /* a bare host gets the default port */
+    if (strchr(arg, ':') == NULL) {
+        snprintf(buf, sizeof(buf), "%.290s:1883", arg);
+        arg = buf;
+    }
+    if (ep_hostport_parse(arg, &hp, &why) != EP_EOK || hp.port == 0) {
+        fprintf(stderr, "edgeplane %s: --broker %s: %s\n", cmd, arg,
+                why ? why : "expected HOST:PORT");
+        return -1;
+    }
+    snprintf(host, hostn, "%s", hp.host[0] ? hp.host : "127.0.0.1");
+    *port = hp.port;
+    return 0;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: edgeplane connector [options]\n\n"
+            "Run the OPC UA connector: read assets and endpoint profiles from the\n"
+            "broker (edgeplane apply), connect to their OPC UA servers and publish\n"
+            "their datasets and events to MQTT (docs/connector.md).\n\n"
+            "options:\n"
+            "      --broker HOST:PORT     MQTT broker (default 127.0.0.1:1883)\n"
+            "      --resources PATH       apply the resources in this file or directory\n"
+            "                             (*.yaml, *.yml) at start, as edgeplane apply does\n"
+            "      --pki DIR              OPC UA certificate store (default\n"
+            "                             ~/.edgeplane/connector-pki; created when a profile\n"
+            "                             uses security or user authentication)\n"
+            "      --secrets DIR          directory of the secret files named by profiles\n"
+            "                             (default: the current directory)\n"
+            "      --id ID                MQTT client id (default edgeplane-connector)\n"
+            "      --username NAME        broker user name\n"
+            "      --password-file FILE   broker password, read at each connection\n"
+            "      --buffer-messages N    messages kept while the broker is unreachable\n"
+            "                             (default 100000; oldest dropped and counted)\n"
+            "      --buffer-mb N          the same, in MiB (default 64)\n"
+            "      --status-interval MS   counters in status messages at most this often\n"
+            "                             (default 5000)\n"
+            "      --log-level LEVEL      trace, debug, info, warn, error (default info)\n"
+            "  -h, --help                 show this help\n\n"
+            "Exit codes: 0 stopped by a signal, 1 runtime failure, 2 bad options or\n"
+            "resources.\n");
+}
+
+static int parse_num(const char *what, const char *s, unsigned long lo, unsigned long hi,
+                     unsigned long *out)
+{
+    char *end;
+    unsigned long v = strtoul(s, &end, 10);
+    if (*s == 0 || *end != 0 || v < lo || v > hi) {
+        fprintf(stderr, "edgeplane connector: %s %s: expected a number in %lu..%lu\n", what,
+                s, lo, hi);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int ep_cmd_connector(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"broker", required_argument, NULL, 'b'},
+        {"resources", required_argument, NULL, 'r'},
+        {"pki", required_argument, NULL, 'p'},
+        {"secrets", required_argument, NULL, 's'},
+        {"id", required_argument, NULL, 'i'},
+        {"username", required_argument, NULL, 'u'},
+        {"password-file", required_argument, NULL, 'P'},
+        {"buffer-messages", required_argument, NULL, 'n'},
+        {"buffer-mb", required_argument, NULL, 'm'},
+        {"status-interval", required_argument, NULL, 'S'},
+        {"log-level", required_argument, NULL, 'L'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    ep_connector_opts o;
+    memset(&o, 0, sizeof(o));
+    char host[256] = "127.0.0.1";
+    uint16_t port = 1883;
+    const char *resources = NULL;
+    unsigned long v;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        ep_log_level lvl;
+        switch (c) {
+        case 'b':
+            if (ep_cli_broker_addr("connector", optarg, host, sizeof(host), &port) != 0)
+                return EP_EXIT_USAGE;
+            break;
+        case 'r': resources = optarg; break;
+        case 'p': o.pki_dir = optarg; break;
+        case 's': o.secrets_dir = optarg; break;
+        case 'i': o.client_id = optarg; break;
+        case 'u': o.username = optarg; break;
+        case 'P': o.password_file = optarg; break;
+        case 'n':
+            if (parse_num("--buffer-messages", optarg, 1, 100000000, &v) != 0)
+                return EP_EXIT_USAGE;
+            o.buffer_messages = (uint32_t)v;
+            break;
+        case 'm':
+            if (parse_num("--buffer-mb", optarg, 1, 65536, &v) != 0)
+                return EP_EXIT_USAGE;
+            o.buffer_bytes = (size_t)v << 20;
+            break;
+        case 'S':
+            if (parse_num("--status-interval", optarg, 100, 3600000, &v) != 0)
+                return EP_EXIT_USAGE;
+            o.status_interval_ms = (uint32_t)v;
+            break;
+        case 'L':
+            if (ep_log_level_parse(optarg, &lvl) != 0) {
+                fprintf(stderr, "edgeplane connector: --log-level %s: expected trace, debug, "
+                                "info, warn or error\n", optarg);
+                return EP_EXIT_USAGE;
+            }
+            ep_log_set_level(lvl);
+            break;
+        case 'h':
+            usage(stdout);
+            return EP_EXIT_OK;
+        default:
+            usage(stderr);
+            return EP_EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "edgeplane connector: unexpected argument '%s'\n", argv[optind]);
+        return EP_EXIT_USAGE;
+    }
+    ep_conn_res_list seed = {0};
+    if (resources) {
+        ep_cfg_errs errs = {.max = 200};
+        ep_err err = ep_conn_res_load_path(resources, &seed, &errs);
+        ep_cfg_errs_print(&errs, stderr);
+        ep_cfg_errs_fini(&errs);
+        if (err != EP_EOK) {
+            fprintf(stderr, "edgeplane connector: --resources %s: not started\n", resources);
+            ep_conn_res_list_fini(&seed);
+            return err == EP_EIO ? EP_EXIT_FAILURE : EP_EXIT_USAGE;
+        }
+        o.seed = &seed;
+    }
+    o.broker_host = host;
+    o.broker_port = port;
+    ep_cli_block_signals();
+    ep_connector *cn = NULL;
+    int rc = EP_EXIT_FAILURE;
+    ep_err err = ep_connector_new(&cn, &o);
+    if (err == EP_EOK)
+        err = ep_connector_start(cn);
+    if (err != EP_EOK) {
+        fprintf(stderr, "edgeplane connector: cannot start: %s\n", ep_strerror(err));
+    } else {
+        printf("connector ready: broker %s:%u\n", host, port);
+        fflush(stdout);
+        int sig;
+        while ((sig = ep_cli_wait_signal()) == SIGHUP)
+            ;
+        EP_LOG_INFO("connector", "signal %d received, stopping", sig);
+        ep_connector_stop(cn);
+        rc = EP_EXIT_OK;
+    }
+    ep_connector_wait(cn);
+    ep_connector_free(cn);
+    ep_conn_res_list_fini(&seed);
+    return rc;
+}
+#endif
