@@ -53,9 +53,9 @@ MOSQUITTO=${MOSQUITTO:-mosquitto}
 BENCH_ARGS=${BENCH_ARGS:-}
 
 # Limits equivalent to edgeplane's defaults (docs/broker.md, limits.*):
-# max_queued_messages 1000, max_queued_bytes 16 MiB, max_inflight 64.
-QUEUED_MESSAGES=1000
-QUEUED_BYTES=16777216
+# max_queued_messages 10000, max_queued_bytes 64 MiB, max_inflight 64.
+QUEUED_MESSAGES=10000
+QUEUED_BYTES=67108864
 INFLIGHT=64
 
 IDLE_CONNS=10000
