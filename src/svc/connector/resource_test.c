@@ -1,0 +1,271 @@
+/*
+ * resource_test.c - resource parsing: a full profile and asset, the
+ * reference's JSON-in-a-string configuration, defaults, multi-document
+ * files with line numbers, and errors that name the resource, the field
+ * and what was expected.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "svc/connector/resource.h"
+
+static ep_conn_res *parse_ok(const char *text)
+{
+    ep_cfg_errs errs = {0};
+    ep_conn_res *r = NULL;
+    ep_err rc = ep_conn_res_parse("t.yaml", 1, text, strlen(text), &r, &errs);
+    if (rc != EP_EOK)
+        ep_cfg_errs_print(&errs, stderr);
+    assert_int_equal(rc, EP_EOK);
+    assert_int_equal(errs.nerr, 0);
+    ep_cfg_errs_fini(&errs);
+    return r;
+}
+
+/* parse_err returns every error joined by '\n' (static buffer) */
+static const char *parse_err(const char *text)
+{
+    static char out[8192];
+    ep_cfg_errs errs = {0};
+    ep_conn_res *r = NULL;
+    ep_err rc = ep_conn_res_parse("t.yaml", 1, text, strlen(text), &r, &errs);
+    assert_int_equal(rc, EP_ECONFIG);
+    assert_null(r);
+    out[0] = 0;
+    for (size_t i = 0; i < errs.count; i++) {
+        strncat(out, errs.items[i].text, sizeof(out) - strlen(out) - 2);
+        strcat(out, "\n");
+    }
+    ep_cfg_errs_fini(&errs);
+    return out;
+}
+
+static void test_profile_full(void **state)
+{
+    (void)state;
+    ep_conn_res *r = parse_ok(
+        "apiVersion: edgeplane.io/v1\n"
+        "kind: AssetEndpointProfile\n"
+        "metadata: {name: line-1}\n"
+        "spec:\n"
+        "  targetAddress: opc.tcp://plc:4840\n"
+        "  endpointProfileType: Microsoft.OpcUa\n"
+        "  authentication:\n"
+        "    method: UsernamePassword\n"
+        "    usernamePasswordCredentials: {usernameSecretName: u, passwordSecretName: p}\n"
+        "  additionalConfiguration: '{\"applicationName\":\"x\",\"defaults\":"
+        "{\"publishingIntervalMilliseconds\":500,\"samplingIntervalMilliseconds\":100,"
+        "\"queueSize\":5,\"keyFrameCount\":3},\"session\":{\"timeoutMilliseconds\":30000},"
+        "\"subscription\":{\"maxItems\":200},\"security\":{\"securityPolicy\":"
+        "\"http://opcfoundation.org/UA/SecurityPolicy#Basic256Sha256\",\"securityMode\":"
+        "\"SignAndEncrypt\",\"autoAcceptUntrustedServerCertificates\":true},\"shared\":true}'\n");
+    assert_int_equal(r->kind, EP_CONN_KIND_PROFILE);
+    assert_string_equal(r->name, "line-1");
+    const ep_conn_profile *p = &r->u.profile;
+    assert_string_equal(p->target_address, "opc.tcp://plc:4840");
+    assert_int_equal(p->auth_method, EP_CONN_AUTH_USERNAME);
+    assert_string_equal(p->username_secret, "u");
+    assert_int_equal(p->defaults.publishing_ms, 500);
+    assert_int_equal(p->defaults.sampling_ms, 100);
+    assert_int_equal(p->defaults.queue_size, 5);
+    assert_int_equal(p->defaults.key_frame_count, 3);
+    assert_int_equal(p->session_timeout_ms, 30000);
+    assert_int_equal(p->max_items, 200);
+    assert_string_equal(p->security_policy, "Basic256Sha256");
+    assert_int_equal(p->security_mode, 3);
+    assert_true(p->auto_accept);
+    assert_true(p->shared);
+    ep_conn_res_free(r);
+}
+
+static void test_profile_defaults(void **state)
+{
+    (void)state;
+    ep_conn_res *r = parse_ok("kind: AssetEndpointProfile\nmetadata: {name: a}\n"
+                              "spec: {targetAddress: 'opc.tcp://h:1'}\n");
+    const ep_conn_profile *p = &r->u.profile;
+    assert_int_equal(p->auth_method, EP_CONN_AUTH_ANONYMOUS);
+    assert_int_equal(p->defaults.publishing_ms, 1000);
+    assert_int_equal(p->defaults.sampling_ms, 1000);
+    assert_int_equal(p->defaults.queue_size, 1);
+    assert_int_equal(p->defaults.key_frame_count, 0);
+    assert_int_equal(p->max_items, 1000);
+    assert_int_equal(p->reconnect_period_ms, 2000);
+    assert_string_equal(p->security_policy, "None");
+    assert_int_equal(p->security_mode, 1);
+    assert_false(p->shared);
+    ep_conn_res_free(r);
+}
+
+static void test_asset_full(void **state)
+{
+    (void)state;
+    ep_conn_res *r = parse_ok(
+        "kind: Asset\n"
+        "metadata: {name: oven-1}\n"
+        "spec:\n"
+        "  assetEndpointProfileRef: line-1\n"
+        "  externalAssetId: 1234\n"
+        "  attributes: {site: north, floor: 2}\n"
+        "  defaultTopic: {path: plant/oven, retain: Keep}\n"
+        "  defaultDatasetsConfiguration: '{\"publishingInterval\":200}'\n"
+        "  datasets:\n"
+        "    - name: fast\n"
+        "      dataSource: ns=2;s=Oven\n"
+        "      datasetConfiguration: {keyFrameCount: 5}\n"
+        "      destinations: [{target: Mqtt, configuration: {topic: x/y, qos: Qos0}}]\n"
+        "      dataPoints:\n"
+        "        - {name: t, dataSource: 'ns=2;s=T', dataPointConfiguration: "
+        "'{\"samplingInterval\":50,\"queueSize\":10}'}\n"
+        "        - {dataSource: /2:Plant/2:P}\n"
+        "  events:\n"
+        "    - name: alarms\n"
+        "      eventNotifier: i=2253\n"
+        "      eventConfiguration: '{\"eventFilter\":{\"selectClauses\":["
+        "{\"browsePath\":\"/Message\",\"fieldId\":\"msg\"},{\"browsePath\":\"/2:A/2:Sev\"}]}}'\n");
+    const ep_conn_asset *a = &r->u.asset;
+    assert_string_equal(a->profile, "line-1");
+    assert_true(a->enabled);
+    assert_string_equal(a->external_id, "1234");
+    assert_string_equal(a->default_dest.topic, "plant/oven");
+    assert_true(a->default_dest.retain);
+    assert_int_equal(a->ds_defaults.publishing_ms, 200);
+    assert_int_equal(a->ds_defaults.sampling_ms, -1);
+    assert_int_equal(a->ndatasets, 1);
+    const ep_conn_dataset *d = &a->datasets[0];
+    assert_string_equal(d->start_node, "ns=2;s=Oven");
+    assert_int_equal(d->cfg.key_frame_count, 5);
+    assert_int_equal(d->cfg.publishing_ms, -1);
+    assert_string_equal(d->dest.topic, "x/y");
+    assert_int_equal(d->dest.qos, 0);
+    assert_int_equal(d->npoints, 2);
+    assert_int_equal(d->points[0].cfg.sampling_ms, 50);
+    assert_int_equal(d->points[0].cfg.queue_size, 10);
+    assert_string_equal(d->points[1].name, "/2:Plant/2:P"); /* name defaults to source */
+    assert_int_equal(a->nevents, 1);
+    assert_int_equal(a->events[0].nselect, 2);
+    assert_string_equal(a->events[0].select[0].browse_path, "Message");
+    assert_string_equal(a->events[0].select[0].field, "msg");
+    assert_string_equal(a->events[0].select[1].browse_path, "2:A/2:Sev");
+    assert_string_equal(a->events[0].select[1].field, "Sev");
+    ep_conn_res_free(r);
+}
+
+static void test_errors_name_resource_field(void **state)
+{
+    (void)state;
+    const char *e = parse_err("kind: Asset\n"
+                              "metadata: {name: oven-1}\n"
+                              "spec:\n"
+                              "  assetEndpointProfileRef: line-1\n"
+                              "  datasets:\n"
+                              "    - name: d\n"
+                              "      datasetConfiguration: '{\"queueSize\": \"many\"}'\n"
+                              "      dataPoints:\n"
+                              "        - {name: t, dataSorce: x}\n"
+                              "        - {name: u, dataSource: 'not a node'}\n");
+    assert_non_null(strstr(e, "Asset oven-1: t.yaml:9:"));
+    assert_non_null(strstr(e, "dataSorce: unknown key; did you mean 'dataSource'?"));
+    assert_non_null(strstr(e, "missing required key 'dataSource'"));
+    assert_non_null(strstr(e, "queueSize: expected"));
+    assert_non_null(strstr(e, "spec.datasets[0].dataPoints[1].dataSource: expected a NodeId"));
+
+    e = parse_err("kind: AssetEndpointProfile\nmetadata: {name: Bad_Name}\n"
+                  "spec: {targetAddress: 'http://x', additionalConfiguration: "
+                  "'{\"security\":{\"securityPolicy\":\"Basic128Rsa15\",\"securityMode\":\"Sign\"}}'}\n");
+    assert_non_null(strstr(e, "AssetEndpointProfile Bad_Name: "));
+    assert_non_null(strstr(e, "expected metadata.name"));
+    assert_non_null(strstr(e, "expected an opc.tcp://HOST:PORT address"));
+    assert_non_null(strstr(e, "deprecated by OPC UA"));
+
+    e = parse_err("kind: Widget\nmetadata: {name: x}\nspec: {}\n");
+    assert_non_null(strstr(e, "expected kind AssetEndpointProfile or Asset"));
+
+    e = parse_err("kind: Asset\nmetadata: {name: a}\nspec:\n  assetEndpointProfileRef: p\n"
+                  "  datasets:\n    - name: d\n      topic: {path: 'a/#'}\n"
+                  "      dataPoints: [{dataSource: i=1}]\n");
+    assert_non_null(strstr(e, "without wildcards"));
+
+    e = parse_err("kind: AssetEndpointProfile\nmetadata: {name: a}\nspec:\n"
+                  "  targetAddress: opc.tcp://h:1\n  authentication:\n"
+                  "    method: UsernamePassword\n    usernamePasswordCredentials:\n"
+                  "      {usernameSecretName: ../../etc/passwd, passwordSecretName: p}\n");
+    assert_non_null(strstr(e, "without '/'"));
+
+    e = parse_err("kind: AssetEndpointProfile\nmetadata: {name: a}\nspec:\n"
+                  "  targetAddress: opc.tcp://h:1\n"
+                  "  additionalConfiguration: '{\"subscription\":{\"maxItems\":5000}}'\n");
+    assert_non_null(strstr(e, "maxItems"));
+}
+
+static void test_multi_document_lines(void **state)
+{
+    (void)state;
+    const char *text = "# resources\n"
+                       "---\n"
+                       "kind: AssetEndpointProfile\n"
+                       "metadata: {name: p}\n"
+                       "spec: {targetAddress: 'opc.tcp://h:1'}\n"
+                       "---\n"
+                       "\n"
+                       "kind: Asset\n"
+                       "metadata: {name: a}\n"
+                       "spec:\n"
+                       "  assetEndpointProfileRef: p\n"
+                       "  datasets: [{name: d, dataPoints: [{name: x, dataSource: 7}]}]\n"
+                       "---\n"
+                       "kind: Asset\n"
+                       "metadata: {name: b}\n"
+                       "spec:\n"
+                       "  assetEndpointProfileRef: p\n"
+                       "  datasets: [{name: d, dataPoints: [{nme: x}]}]\n";
+    ep_conn_res_list l = {0};
+    ep_cfg_errs errs = {0};
+    assert_int_equal(ep_conn_res_parse_multi("f.yaml", text, strlen(text), &l, &errs),
+                     EP_ECONFIG);
+    assert_int_equal(l.n, 2);
+    assert_string_equal(l.items[0]->name, "p");
+    assert_string_equal(l.items[1]->name, "a");
+    assert_int_equal(l.items[1]->u.asset.datasets[0].npoints, 1);
+    /* the error of the third document points at its line in the file */
+    assert_true(errs.count >= 1);
+    assert_non_null(strstr(errs.items[0].text, "Asset b: f.yaml:18:"));
+    /* the stored text is the document alone, as sent to the broker */
+    assert_ptr_equal(strstr(l.items[1]->text, "kind: Asset"), l.items[1]->text + 1);
+    ep_cfg_errs_fini(&errs);
+    ep_conn_res_list_fini(&l);
+}
+
+static void test_kinds_names(void **state)
+{
+    (void)state;
+    assert_int_equal(ep_conn_kind_parse("assets"), EP_CONN_KIND_ASSET);
+    assert_int_equal(ep_conn_kind_parse("AEP"), EP_CONN_KIND_PROFILE);
+    assert_int_equal(ep_conn_kind_parse("nope"), EP_CONN_KIND_NONE);
+    assert_true(ep_conn_name_valid("oven-1.a"));
+    assert_false(ep_conn_name_valid("-oven"));
+    assert_false(ep_conn_name_valid("Oven"));
+    assert_false(ep_conn_name_valid("a/b"));
+    assert_false(ep_conn_name_valid(""));
+    char t[128];
+    ep_conn_res_topic(EP_CONN_KIND_ASSET, "x", t, sizeof(t));
+    assert_string_equal(t, "$edgeplane/resources/asset/x");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_profile_full),
+        cmocka_unit_test(test_profile_defaults),
+        cmocka_unit_test(test_asset_full),
+        cmocka_unit_test(test_errors_name_resource_field),
+        cmocka_unit_test(test_multi_document_lines),
+        cmocka_unit_test(test_kinds_names),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
