@@ -103,7 +103,7 @@ static void rt_free(conn_asset *a)
             conn_point *pt = &ds->pts[j];
             free(pt->key);
             free(pt->last);
-            if (pt->has_node)
+            if (pt->node_owned)
                 ep_ua_clear(&pt->node, EP_UA_T(NodeId));
         }
         free(ds->pts);
@@ -195,9 +195,9 @@ static bool rt_build(conn_asset *a, const ep_conn_profile *p)
             const char *src = d->points[j].source;
             if (src[0] == '/')
                 continue; /* browse path: resolved at setup */
-            ep_ua_nodeid tmp;
-            if (ep_uac_nodeid_parse(src, &tmp) != EP_EOK ||
-                ep_ua_copy(&tmp, &pt->node, EP_UA_T(NodeId)) != EP_EOK) {
+            /* string identifiers point into the resource, which outlives
+             * this run-time state */
+            if (ep_uac_nodeid_parse(src, &pt->node) != EP_EOK) {
                 pt->bad = true;
                 a->bad_points++;
                 if (!first_bad[0])
@@ -632,10 +632,10 @@ static void on_translated(ep_uac *c, ep_err err, ep_ua_status st, const void *re
                                                                   : EP_UA_STATUS_BadNoMatch));
             continue;
         }
-        if (pt->has_node)
+        if (pt->node_owned)
             ep_ua_clear(&pt->node, EP_UA_T(NodeId));
-        pt->has_node = ep_ua_copy(&br->targets[0].target_id.node_id, &pt->node,
-                                  EP_UA_T(NodeId)) == EP_EOK;
+        pt->has_node = pt->node_owned = ep_ua_copy(&br->targets[0].target_id.node_id,
+                                                   &pt->node, EP_UA_T(NodeId)) == EP_EOK;
         if (!pt->has_node)
             point_bad(a, ds, j, "out of memory");
     }

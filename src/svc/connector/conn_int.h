@@ -79,8 +79,9 @@ struct conn_session {
 typedef struct conn_point {
     char *key;            /* "\"name\":" JSON-escaped, with the colon */
     size_t key_len;
-    ep_ua_nodeid node;    /* owned (ep_ua_copy) */
+    ep_ua_nodeid node;    /* string ids point into the resource, or owned */
     bool has_node;
+    bool node_owned;      /* node's identifier is a heap copy */
     bool pending;         /* has a value in the current frame */
     bool bad;             /* not monitored: see the asset's error */
     char *last;           /* last value JSON, kept for key frames */

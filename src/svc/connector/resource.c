@@ -1212,10 +1212,10 @@ static ep_err load_file(const char *path, ep_conn_res_list *list, ep_cfg_errs *e
     while (buf && (k = fread(buf + n, 1, cap - n, f)) > 0) {
         n += k;
         if (n == cap) {
-            if (cap >= (4u << 20)) {
+            if (cap >= (64u << 20)) {
                 fclose(f);
                 free(buf);
-                ep_cfg_errs_add(errs, NULL, "%s: file too large (at most 4 MiB)", path);
+                ep_cfg_errs_add(errs, NULL, "%s: file too large (at most 64 MiB)", path);
                 return EP_ECONFIG;
             }
             char *nb = realloc(buf, cap * 2);

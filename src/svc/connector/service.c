@@ -314,6 +314,11 @@ static void on_asset(ep_connector *cn, const char *name, const char *text, size_
         return;
     }
     ep_cfg_errs_fini(&errs);
+    /* a->text is what is compared with the next version; the parsed copy
+     * of the text is not needed */
+    free(r->text);
+    r->text = NULL;
+    r->text_len = 0;
     EP_LOG_INFO(CONN_LOG, "asset %s %s", name, a->res ? "updated" : "created");
     ep_conn__asset_stop(a);
     ep_conn_res_free(a->res);
