@@ -1,7 +1,8 @@
 /*
  * cmd_broker.c - `edgeplane broker`: run the MQTT broker alone.
  * Flags scripts rely on (keep stable): --listen HOST:PORT (repeatable,
- * overrides the configured listeners), --config FILE, --log-level LEVEL.
+ * overrides the configured listeners), --config FILE, --log-level LEVEL,
+ * --data-dir DIR, --durability sync|periodic|none.
  */
 #include <getopt.h>
 #include <signal.h>
@@ -32,6 +33,11 @@ static void broker_usage(FILE *f)
             "                           listeners of the configuration; port 0 = any free)\n"
             "  -c, --config FILE        YAML configuration file (see docs/broker.md)\n"
             "  -w, --workers N          worker threads (default: one per CPU)\n"
+            "  -d, --data-dir DIR       persist sessions, subscriptions, retained and queued\n"
+            "                           messages in DIR (survive restarts and crashes)\n"
+            "      --durability MODE    sync (ack after fsync, default), periodic (fsync\n"
+            "                           every persistence.period) or none; see\n"
+            "                           docs/persistence.md\n"
             "      --http HOST:PORT     serve /metrics (Prometheus), /healthz and /readyz\n"
             "      --log-level LEVEL    trace, debug, info, warn, error (default info)\n"
             "  -h, --help               show this help\n\n"
@@ -49,14 +55,17 @@ int ep_cli_broker_options(int argc, char **argv, ep_broker_config *cfg, const ch
         {"workers", required_argument, NULL, 'w'},
         {"log-level", required_argument, NULL, 'L'},
         {"http", required_argument, NULL, 'H'},
+        {"data-dir", required_argument, NULL, 'd'},
+        {"durability", required_argument, NULL, 'D'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     ep_hostport listen[EP_BROKER_MAX_LISTENERS];
     int nlisten = 0, workers = -1, c;
-    const char *config = NULL;
+    const char *config = NULL, *data_dir = NULL;
+    int durability = -1;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "l:c:w:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "l:c:w:d:h", opts, NULL)) != -1) {
         const char *why = NULL;
         ep_log_level lvl;
         switch (c) {
@@ -74,6 +83,27 @@ int ep_cli_broker_options(int argc, char **argv, ep_broker_config *cfg, const ch
             break;
         case 'c':
             config = optarg;
+            break;
+        case 'd':
+            if (optarg[0] == '\0' || strlen(optarg) >= sizeof(cfg->persist.data_dir)) {
+                fprintf(stderr, "edgeplane %s: --data-dir: empty or longer than %zu bytes\n",
+                        cmd, sizeof(cfg->persist.data_dir) - 1);
+                return EP_EXIT_USAGE;
+            }
+            data_dir = optarg;
+            break;
+        case 'D':
+            if (strcmp(optarg, "sync") == 0)
+                durability = EP_BROKER_DURABILITY_SYNC;
+            else if (strcmp(optarg, "periodic") == 0)
+                durability = EP_BROKER_DURABILITY_PERIODIC;
+            else if (strcmp(optarg, "none") == 0)
+                durability = EP_BROKER_DURABILITY_NONE;
+            else {
+                fprintf(stderr, "edgeplane %s: --durability %s: expected sync, periodic or "
+                                "none\n", cmd, optarg);
+                return EP_EXIT_USAGE;
+            }
             break;
         case 'H':
             if (ep_hostport_parse(optarg, &listen[EP_BROKER_MAX_LISTENERS - 1], &why) != EP_EOK) {
@@ -119,6 +149,10 @@ int ep_cli_broker_options(int argc, char **argv, ep_broker_config *cfg, const ch
     }
     if (workers > 0)
         cfg->workers = workers;
+    if (data_dir)
+        snprintf(cfg->persist.data_dir, sizeof(cfg->persist.data_dir), "%s", data_dir);
+    if (durability >= 0)
+        cfg->persist.durability = durability;
     return -1;
 }
 

@@ -7,6 +7,9 @@
  * at the highest granted QoS; targets on this worker are delivered at once,
  * the others are batched per worker and posted to that worker's mailbox in
  * the before-poll hook (one push and one wakeup per worker per iteration).
+ * A delivery posted for a PUBLISH that waits for the disk carries its
+ * durability ticket, so the acknowledgement also waits for the records the
+ * receiving worker appends for its sessions (persist.c).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,6 +90,7 @@ static void deliver_to(bk_worker *w, const bk_target *t, ep_msg *msg)
     }
     q->v[q->n].session_id = t->session_id;
     q->v[q->n].msg = ep_msg_ref(msg);
+    q->v[q->n].ticket = bk_ticket_hold(w->cur_ticket);
     q->v[q->n].opts = t->opts;
     q->n++;
 }
@@ -142,8 +146,11 @@ void bk_worker_post_deliveries(bk_worker *w)
         if (q->n == 0)
             continue;
         if (ep_mailbox_push_many(w->b->workers[i]->mbox, q->v, q->n) != EP_EOK) {
-            for (uint32_t k = 0; k < q->n; k++)
+            for (uint32_t k = 0; k < q->n; k++) {
                 ep_msg_unref(q->v[k].msg);
+                bk_ticket_fail(q->v[k].ticket, EP_ENOMEM);
+                bk_ticket_done(q->v[k].ticket);
+            }
             bk_count_drop(w, BK_DROP_NO_MEMORY, q->n);
         }
         q->n = 0;
@@ -159,9 +166,12 @@ static void on_deliveries(ep_mailbox *mb, void *items, size_t n, void *ud)
         bk_session *s = bk_session_find_id(w, d[i].session_id);
         if (s) {
             atomic_fetch_sub_explicit(&s->flow->pending, 1, memory_order_relaxed);
+            w->cur_ticket = d[i].ticket;
             bk_session_deliver(s, d[i].msg, d[i].opts, false);
+            w->cur_ticket = NULL;
         }
         ep_msg_unref(d[i].msg);
+        bk_ticket_done(d[i].ticket);
     }
 }
 
@@ -386,8 +396,10 @@ static void worker_free(bk_worker *w)
     }
     if (w->outq) {
         for (int i = 0; i < w->b->nworkers; i++) {
-            for (uint32_t k = 0; k < w->outq[i].n; k++)
+            for (uint32_t k = 0; k < w->outq[i].n; k++) {
                 ep_msg_unref(w->outq[i].v[k].msg);
+                bk_ticket_done(w->outq[i].v[k].ticket);
+            }
             free(w->outq[i].v);
         }
         free(w->outq);
@@ -397,6 +409,7 @@ static void worker_free(bk_worker *w)
     ep_mailbox_free(w->mbox);
     ep_loop_free(w->loop);
     free(w->targets.v);
+    free(w->wsend);
     free(w->held);
     free(w->rbuf);
     free(w);
@@ -473,8 +486,10 @@ static void *worker_main(void *arg)
     if (err)
         EP_LOG_ERROR(BK_LOG, "worker %u: event loop failed: %s", w->idx, ep_strerror(err));
     /* Shutdown: close connections, then let deferred frees run. */
+    w->stopping = true;
     bk_conn_free_all(w);
     ep_loop_run_once(w->loop, 0);
+    bk_persist_worker_exit(w);
     return NULL;
 }
 
@@ -591,6 +606,8 @@ ep_err ep_broker_start(ep_broker *b)
         terr = bk_auth_init(b);
     if (terr == EP_EOK)
         terr = bk_metrics_init(b);
+    if (terr == EP_EOK)
+        terr = bk_persist_open(b); /* replays the log before anyone connects */
     if (terr)
         return terr;
     ep_timer_start(&b->workers[0]->tls_timer, 2000);
@@ -608,6 +625,7 @@ ep_err ep_broker_start(ep_broker *b)
         }
         w->thread_started = true;
     }
+    bk_persist_start(b);
     bk_metrics_ready(b, true);
     return EP_EOK;
 }
@@ -621,6 +639,7 @@ void ep_broker_stop(ep_broker *b)
 {
     bk_metrics_ready(b, false);
     atomic_store(&b->stopped, 1);
+    bk_persist_stop(b);
     for (int i = 0; i < b->nworkers; i++)
         if (b->workers[i])
             ep_loop_stop(b->workers[i]->loop);
@@ -635,12 +654,14 @@ void ep_broker_wait(ep_broker *b)
             w->thread_started = false;
         }
     }
+    bk_persist_close(b); /* snapshot of the final state, then close the log */
 }
 
 void ep_broker_free(ep_broker *b)
 {
     if (b == NULL)
         return;
+    bk_persist_close(b); /* no-op after ep_broker_wait */
     if (b->workers) {
         /* Sessions first (they unsubscribe from the shared tree), then the
          * workers' loops and queues. */

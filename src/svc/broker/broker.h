@@ -118,6 +118,21 @@ typedef struct ep_broker_listener {
     int authz;              /* 1 + index into authz[], 0 = no authorization */
 } ep_broker_listener;
 
+/* Persistence (docs/persistence.md). An empty data_dir turns it off: the
+ * broker then keeps everything in memory only. */
+typedef enum ep_broker_durability {
+    EP_BROKER_DURABILITY_SYNC = 0,     /* PUBACK/PUBREC after fdatasync (group commit) */
+    EP_BROKER_DURABILITY_PERIODIC = 1, /* ack at once; fdatasync every period_ms */
+    EP_BROKER_DURABILITY_NONE = 2,     /* ack at once; the kernel writes back */
+} ep_broker_durability;
+
+typedef struct ep_broker_persistence {
+    char data_dir[256]; /* "" = no persistence */
+    int durability;     /* ep_broker_durability */
+    uint32_t period_ms; /* periodic fsync period; 0 = 10 ms */
+    uint64_t max_size;  /* disk budget in bytes; 0 = 1 GiB */
+} ep_broker_persistence;
+
 typedef struct ep_broker_config {
     ep_broker_listener listeners[EP_BROKER_MAX_LISTENERS];
     int n_listeners;
@@ -130,6 +145,7 @@ typedef struct ep_broker_config {
     int n_authn;
     ep_broker_authz authz[EP_BROKER_MAX_CHAINS];
     int n_authz;
+    ep_broker_persistence persist;
 } ep_broker_config;
 
 typedef struct ep_broker ep_broker;
@@ -141,9 +157,12 @@ void ep_broker_config_defaults(ep_broker_config *cfg);
 /* ep_broker_new validates cfg (copied) and allocates the broker; nothing
  * listens yet. Returns EP_EOK, EP_EINVAL (bad config) or EP_ENOMEM. */
 ep_err ep_broker_new(ep_broker **out, const ep_broker_config *cfg);
-/* ep_broker_start binds every listener and starts the worker threads.
- * Returns EP_EOK or the bind error (EP_EADDRINUSE, EP_EPERM...), in which
- * case nothing is left running. The bound ports (useful with port 0) are
+/* ep_broker_start loads the persisted state (when persist.data_dir is set:
+ * replays the log, then compacts it), binds every listener and starts the
+ * worker threads. Returns EP_EOK, the bind error (EP_EADDRINUSE,
+ * EP_EPERM...), EP_ESTATE (data directory used by another process) or a
+ * file system error of the data directory, in which case nothing is left
+ * running. The bound ports (useful with port 0) are
  * available from ep_broker_listener_port. */
 ep_err ep_broker_start(ep_broker *b);
 /* ep_broker_reload re-reads what can change without a restart: TLS
@@ -152,7 +171,8 @@ ep_err ep_broker_start(ep_broker *b);
 void ep_broker_reload(ep_broker *b);
 /* ep_broker_listener_port returns the actual port of listener i. */
 uint16_t ep_broker_listener_port(const ep_broker *b, int i);
-/* ep_broker_wait blocks until the broker has stopped (worker threads joined). */
+/* ep_broker_wait blocks until the broker has stopped (worker threads
+ * joined); with persistence it then writes a snapshot and closes the log. */
 void ep_broker_wait(ep_broker *b);
 /* ep_broker_stop asks every worker to close its connections and exit.
  * Any thread. Idempotent. */

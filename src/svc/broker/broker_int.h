@@ -168,12 +168,32 @@ ep_err bk_tree_retain(bk_tree *t, ep_mqtt_slice topic, ep_msg *msg);
 typedef void (*bk_retained_fn)(ep_msg *m, void *ud);
 void bk_tree_retained_match(bk_tree *t, ep_mqtt_slice filter, bk_retained_fn fn,
                             void *ud);
+/* Call fn for every retained message, '$' topics included (lock held). */
+void bk_tree_retained_each(bk_tree *t, bk_retained_fn fn, void *ud);
 
 /* ---- worker-to-worker delivery ---- */
+
+/*
+ * Durability ticket (persistence in sync mode, persist.c). A PUBLISH that
+ * must not be acknowledged before its records are on disk takes a ticket;
+ * `pending` counts the log appends it caused that have not completed plus
+ * the deliveries posted to other workers that have not been taken in yet
+ * (each of which may append for its session). The held PUBACK/PUBREC goes
+ * out when pending is 0; status is the first failure (EP_EFULL, EP_EIO...).
+ * Refcounted: the acknowledgement, each posted delivery and each append
+ * completion hold a reference. Any thread.
+ */
+typedef struct bk_ticket {
+    atomic_uint refs;
+    atomic_uint pending;
+    atomic_int status;
+    uint64_t t0_ns; /* creation, for the commit latency histogram */
+} bk_ticket;
 
 typedef struct bk_delivery {
     uint64_t session_id;
     ep_msg *msg;        /* one reference travels with the item */
+    bk_ticket *ticket;  /* one reference and one pending unit, or NULL */
     uint8_t opts;       /* merged subscription options (max QoS, RAP, ...) */
 } bk_delivery;
 
@@ -186,6 +206,8 @@ typedef struct bk_outq {
 
 typedef struct bk_qitem {
     ep_msg *msg;
+    uint64_t pmid; /* message id within the session (persistence key) */
+    uint64_t seq;  /* log seq to be on disk before it is sent (QoS 2, sync); 0 = none */
     uint8_t qos;
     uint8_t retain;
 } bk_qitem;
@@ -194,10 +216,13 @@ enum { BK_IF_PUBACK = 1, BK_IF_PUBREC = 2, BK_IF_PUBCOMP = 3 };
 
 typedef struct bk_inflight {
     ep_msg *msg; /* NULL once PUBREC'd (only the id is kept) */
+    uint64_t pmid; /* as bk_qitem.pmid */
+    uint64_t seq;  /* as bk_qitem.seq */
     uint16_t pid;
     uint8_t qos;
     uint8_t state;
     uint8_t retain;
+    uint8_t unsent; /* waits for its record to be on disk (see bk_session_send_durable) */
 } bk_inflight;
 
 typedef struct bk_sub {
@@ -243,6 +268,12 @@ struct bk_session {
     ep_msg *will;
     uint32_t will_delay;
     ep_timer will_timer;
+
+    /* Persistence: the session is in the log (persistent and the broker
+     * has a data directory); next message id; replay scratch. */
+    bool plogged;
+    uint64_t next_pmid;
+    struct bk_replay_msgs *replay;
 };
 
 /* ---- transport (transport.c): TLS and WebSocket under MQTT ---- */
@@ -261,6 +292,7 @@ typedef struct bk_ws {
  * congested; later acks queue behind it to keep the order the spec requires. */
 typedef struct bk_held_ack {
     bk_flow *flow; /* owned reference, or NULL */
+    bk_ticket *ticket; /* owned reference, or NULL: also wait for the disk */
     uint16_t pid;
     uint8_t type;
     uint8_t rc;
@@ -371,6 +403,16 @@ struct bk_worker {
     ep_timer sys_timer;
     ep_ratelimit err_rl;
     bool stopping;
+    /* persistence (persist.c) */
+    struct ep_wal_port *wal_port;
+    bk_ticket *cur_ticket; /* ticket of the PUBLISH being routed/delivered */
+    ep_err cur_fail;       /* an append failed while cur_* was set */
+    uint64_t paused_for;   /* last compaction barrier generation joined */
+    /* QoS 2 messages waiting for their record before the first send, in
+     * log order, and the highest seq known to be on disk. */
+    uint64_t durable_seq;
+    struct bk_wait_send *wsend;
+    uint32_t ws_head, ws_n, ws_cap;
 };
 
 struct bk_authn_rt {
@@ -397,7 +439,70 @@ struct ep_broker {
     uint16_t ports[EP_BROKER_MAX_LISTENERS];
     int lfd[EP_BROKER_MAX_LISTENERS]; /* listening sockets, shared by workers */
     atomic_int stopped;
+    struct bk_persist *persist; /* NULL without a data directory */
 };
+
+/* persist.c: the broker's state in the write-ahead log (docs/persistence.md).
+ * Every bk_persist_* hook below is a no-op without a data directory or for
+ * a session that is not persistent (s->plogged false). Hooks run on the
+ * session's worker and append with w->cur_ticket (sync mode), so the
+ * acknowledgement of the PUBLISH being handled waits for them. */
+enum {
+    BK_PSTATE_QUEUED = 0, /* in the queue, not sent */
+    /* in flight: BK_IF_PUBACK / BK_IF_PUBREC / BK_IF_PUBCOMP */
+};
+ep_err bk_persist_open(ep_broker *b);  /* ep_broker_start, before the workers run */
+void bk_persist_start(ep_broker *b);   /* after the worker threads started */
+void bk_persist_stop(ep_broker *b);    /* ep_broker_stop: any thread, only signals */
+void bk_persist_close(ep_broker *b);   /* ep_broker_wait: snapshot and close */
+void bk_persist_worker_exit(bk_worker *w); /* worker thread, on its way out */
+/* bk_persist_on: appends are wanted (log open, replay over). */
+bool bk_persist_on(const ep_broker *b);
+/* bk_persist_sync: acknowledgements wait for the disk (sync mode). */
+bool bk_persist_sync(const ep_broker *b);
+/* bk_persist_full: QoS > 0 publishes are refused for now (0x97). */
+bool bk_persist_full(bk_worker *w);
+bk_ticket *bk_ticket_new(void);
+/* bk_ticket_settle drops one pending unit; bk_ticket_done also drops one
+ * reference. NULL ok. */
+void bk_ticket_settle(bk_ticket *t);
+void bk_ticket_done(bk_ticket *t);
+void bk_ticket_unref(bk_ticket *t);
+void bk_ticket_fail(bk_ticket *t, ep_err err);
+static inline bk_ticket *bk_ticket_hold(bk_ticket *t)
+{
+    if (t) {
+        atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&t->pending, 1, memory_order_relaxed);
+    }
+    return t;
+}
+/* Session-level records; the return value matters only for message puts
+ * (EP_EOK or the append error: the caller then drops the message). */
+void bk_persist_session(bk_session *s);       /* upsert (or delete if no longer persistent) */
+void bk_persist_session_del(bk_session *s);
+void bk_persist_sub(bk_session *s, const bk_sub *sub);
+void bk_persist_unsub(bk_session *s, const bk_sub *sub);
+/* *seq_out: 0, or (QoS 2 in sync mode) the log seq that must be on disk
+ * before the message is first sent: a subscriber must not see a QoS 2
+ * message that a crash could make the broker accept a second time. */
+ep_err bk_persist_msg_put(bk_session *s, uint64_t pmid, uint8_t qos, uint8_t retain,
+                          uint8_t state, uint16_t pid, ep_msg *m, uint64_t *seq_out);
+void bk_persist_msg_state(bk_session *s, uint64_t pmid, uint8_t state, uint16_t pid);
+void bk_persist_msg_del(bk_session *s, uint64_t pmid);
+void bk_persist_qos2(bk_session *s, uint16_t pid, bool add);
+/* bk_persist_retain records a retained message (m) or its removal (NULL). */
+void bk_persist_retain(bk_worker *w, ep_mqtt_slice topic, ep_msg *m);
+/* Metrics (metrics.c reads these). */
+typedef struct bk_persist_stats {
+    uint64_t appends, append_failed, refused_full, disk_bytes, fsyncs, compactions;
+    uint64_t snapshot_records, replayed_records, dropped_bytes;
+    bool full;
+} bk_persist_stats;
+bool bk_persist_stats_get(ep_broker *b, bk_persist_stats *out);
+void bk_persist_count_refused(ep_broker *b);
+struct ep_histogram;
+void bk_persist_set_histogram(ep_broker *b, struct ep_histogram *h);
 
 /* metrics.c */
 ep_err bk_metrics_init(ep_broker *b);
@@ -460,9 +565,12 @@ ep_err bk_conn_send_publish(bk_conn *c, ep_msg *m, uint8_t qos, uint16_t pid,
                             bool retain, bool dup);
 void bk_worker_flush(ep_loop *loop, void *arg);
 void bk_conn_free_all(bk_worker *w);
-/* bk_conn_ack sends PUBACK/PUBREC now, or holds it (taking `flow`) while
- * flow is congested or earlier acks are held. */
-void bk_conn_ack(bk_conn *c, uint8_t type, uint16_t pid, uint8_t rc, bk_flow *flow);
+/* bk_conn_ack sends PUBACK/PUBREC (or PUBREL/PUBCOMP) now, or holds it
+ * (taking `flow` and `ticket`) while flow is congested, the ticket's
+ * records are not yet on disk, or earlier acks are held. A failed ticket
+ * turns a PUBACK/PUBREC into 0x97/0x80 (v5) or closes a 3.1.1 connection. */
+void bk_conn_ack(bk_conn *c, uint8_t type, uint16_t pid, uint8_t rc, bk_flow *flow,
+                 bk_ticket *ticket);
 /* bk_worker_release_acks sends every held ack whose flow has cleared. */
 void bk_worker_release_acks(bk_worker *w);
 /* bk_conn_release detaches c from its worker without closing the fd and
@@ -497,5 +605,8 @@ ep_err bk_session_qos2_add(bk_session *s, uint16_t pid);
 bool bk_session_qos2_remove(bk_session *s, uint16_t pid);
 void bk_sessions_free_all(bk_worker *w);
 void bk_session_update_flow(bk_session *s);
+/* bk_session_send_durable sends the QoS 2 messages whose record is now on
+ * disk (w->durable_seq). */
+void bk_session_send_durable(bk_worker *w);
 
 #endif

@@ -55,6 +55,13 @@ typedef struct yaml_limits {
     uint32_t max_client_id_length;
 } yaml_limits;
 
+typedef struct yaml_persistence {
+    char *data_dir;
+    int32_t durability;
+    uint64_t period_ms;
+    uint64_t max_size;
+} yaml_persistence;
+
 typedef struct yaml_broker {
     ep_cfg_list listeners;
     ep_cfg_list authentication;
@@ -62,7 +69,34 @@ typedef struct yaml_broker {
     uint32_t workers;
     uint64_t sys_interval_ms;
     yaml_limits limits;
+    yaml_persistence persistence;
 } yaml_broker;
+
+static const ep_cfg_enum durabilities[] = {
+    {"sync", EP_BROKER_DURABILITY_SYNC},
+    {"periodic", EP_BROKER_DURABILITY_PERIODIC},
+    {"none", EP_BROKER_DURABILITY_NONE},
+    {NULL, 0},
+};
+
+#define P(m) EP_CFG_AT(yaml_persistence, m)
+static const ep_cfg_field persistence_fields[] = {
+    {.name = "data_dir", .type = EP_CFG_STRING, P(data_dir), .min = 1, .max = 255,
+     .help = "Directory of the write-ahead log (one broker per directory); leave out to keep "
+             "everything in memory only."},
+    {.name = "durability", .type = EP_CFG_ENUM, P(durability), .def = "sync",
+     .choices = durabilities,
+     .help = "sync: PUBACK/PUBREC once the message's records are on disk (group commit); "
+             "periodic: ack at once, fdatasync every `period`; none: ack at once, the OS "
+             "writes back."},
+    {.name = "period", .type = EP_CFG_DURATION, P(period_ms), .def = "10ms", .min = 1,
+     .max = 60000, .help = "fdatasync period with durability periodic."},
+    {.name = "max_size", .type = EP_CFG_SIZE, P(max_size), .def = "1GiB", .min = 1048576,
+     .help = "Disk budget of the log (capped at 90% of the file system); when full, QoS 1/2 "
+             "publishes are refused with 0x97."},
+    {0},
+};
+#undef P
 
 static const ep_cfg_enum queue_policies[] = {
     {"drop_oldest", EP_BROKER_DROP_OLDEST},
@@ -228,6 +262,10 @@ static const ep_cfg_field broker_fields[] = {
      .def = "10s", .max = 86400000, .help = "Period of $SYS/broker statistics; 0 turns them off."},
     {.name = "limits", .type = EP_CFG_MAP, EP_CFG_AT(yaml_broker, limits), .sub = limit_fields,
      .help = "Resource limits and their policies (docs/broker.md)."},
+    {.name = "persistence", .type = EP_CFG_MAP, EP_CFG_AT(yaml_broker, persistence),
+     .sub = persistence_fields,
+     .help = "Crash-safe storage of sessions, subscriptions, retained and queued messages "
+             "(docs/persistence.md)."},
     {0},
 };
 
@@ -345,6 +383,12 @@ static void to_config(const yaml_broker *y, ep_broker_config *cfg)
     d->topic_alias_maximum = s->topic_alias_maximum;
     d->connect_timeout_ms = (uint32_t)s->connect_timeout_ms;
     d->max_client_id_length = s->max_client_id_length;
+    const yaml_persistence *yp = &y->persistence;
+    ep_broker_persistence *pp = &cfg->persist;
+    snprintf(pp->data_dir, sizeof(pp->data_dir), "%s", yp->data_dir ? yp->data_dir : "");
+    pp->durability = (int)yp->durability;
+    pp->period_ms = (uint32_t)yp->period_ms;
+    pp->max_size = yp->max_size;
 }
 
 ep_err ep_broker_config_bind(const ep_cfg_node *root, ep_broker_config *cfg, ep_cfg_errs *errs)

@@ -110,8 +110,10 @@ static void conn_free(ep_loop *loop, void *arg)
     for (uint16_t i = 0; i < c->alias_out_n; i++)
         free(c->alias_out[i]);
     free(c->alias_out);
-    for (uint32_t i = 0; i < c->held_n; i++)
+    for (uint32_t i = 0; i < c->held_n; i++) {
         bk_flow_unref(c->held[(c->held_head + i) % c->held_cap].flow);
+        bk_ticket_unref(c->held[(c->held_head + i) % c->held_cap].ticket);
+    }
     free(c->held);
     if (c->auth) {
         if (c->auth->method->done)
@@ -396,6 +398,7 @@ static bool dispatch(bk_conn *c, const uint8_t *pkt, size_t len)
                 }
                 uint32_t max = c->w->b->cfg.limits.max_session_expiry;
                 c->s->expiry_interval = pr->session_expiry_interval > max ? max : pr->session_expiry_interval;
+                bk_persist_session(c->s);
             }
         }
         c->clean_disconnect = !(c->version == EP_MQTT_V5 &&
@@ -710,10 +713,41 @@ static void send_ack_now(bk_conn *c, uint8_t type, uint16_t pid, uint8_t rc)
     bk_conn_send_packet(c, &a);
 }
 
-void bk_conn_ack(bk_conn *c, uint8_t type, uint16_t pid, uint8_t rc, bk_flow *flow)
+static bool ticket_pending(const bk_ticket *t)
+{
+    return t && atomic_load_explicit(&t->pending, memory_order_acquire) > 0;
+}
+
+/* A ticket whose records did not reach the log: the publisher is told
+ * (v5 PUBACK/PUBREC 0x97 Quota exceeded, or 0x80 after an I/O error). A
+ * 3.1.1 client cannot be told: returns false, the connection must close. */
+static bool ticket_outcome(bk_conn *c, const bk_ticket *t, uint8_t type, uint16_t pid,
+                           uint8_t *rc)
+{
+    int st = t ? atomic_load_explicit(&t->status, memory_order_acquire) : EP_EOK;
+    if (st == EP_EOK || (type != EP_MQTT_PUBACK && type != EP_MQTT_PUBREC))
+        return true;
+    bk_persist_count_refused(c->w->b);
+    if (c->version != EP_MQTT_V5)
+        return false;
+    *rc = st == EP_EFULL || st == EP_EAGAIN ? EP_MQTT_RC_QUOTA_EXCEEDED
+                                            : EP_MQTT_RC_UNSPECIFIED_ERROR;
+    if (type == EP_MQTT_PUBREC && c->s)
+        bk_session_qos2_remove(c->s, pid); /* a PUBREC >= 0x80 ends the exchange */
+    return true;
+}
+
+void bk_conn_ack(bk_conn *c, uint8_t type, uint16_t pid, uint8_t rc, bk_flow *flow,
+                 bk_ticket *ticket)
 {
     bk_worker *w = c->w;
-    if (flow == NULL && c->held_n == 0) {
+    if (flow == NULL && c->held_n == 0 && !ticket_pending(ticket)) {
+        bool ok = ticket_outcome(c, ticket, type, pid, &rc);
+        bk_ticket_unref(ticket);
+        if (!ok) {
+            bk_conn_close(c, -1, "persistent storage full");
+            return;
+        }
         send_ack_now(c, type, pid, rc);
         return;
     }
@@ -721,8 +755,14 @@ void bk_conn_ack(bk_conn *c, uint8_t type, uint16_t pid, uint8_t rc, bk_flow *fl
         uint32_t cap = c->held_cap ? c->held_cap * 2 : 16;
         bk_held_ack *v = malloc(cap * sizeof(*v));
         if (v == NULL) {
-            /* Cannot hold it: acknowledge now rather than never. */
+            /* Cannot hold it: with a ticket, the message cannot be promised;
+             * without one, acknowledge now rather than never. */
             bk_flow_unref(flow);
+            if (ticket) {
+                bk_ticket_unref(ticket);
+                bk_conn_close(c, EP_MQTT_RC_UNSPECIFIED_ERROR, "out of memory");
+                return;
+            }
             send_ack_now(c, type, pid, rc);
             return;
         }
@@ -735,6 +775,7 @@ void bk_conn_ack(bk_conn *c, uint8_t type, uint16_t pid, uint8_t rc, bk_flow *fl
     }
     bk_held_ack *h = &c->held[(c->held_head + c->held_n) % c->held_cap];
     h->flow = flow;
+    h->ticket = ticket;
     h->pid = pid;
     h->type = type;
     h->rc = rc;
@@ -757,14 +798,27 @@ void bk_worker_release_acks(bk_worker *w)
 {
     for (uint32_t i = 0; i < w->nheld;) {
         bk_conn *c = w->held[i];
+        bool refuse = false;
         while (c->held_n > 0) {
             bk_held_ack *h = &c->held[c->held_head];
-            if (bk_flow_congested(h->flow, ep_loop_now(w->loop)))
+            if (ticket_pending(h->ticket) || bk_flow_congested(h->flow, ep_loop_now(w->loop)))
                 break;
-            send_ack_now(c, h->type, h->pid, h->rc);
+            uint8_t rc = h->rc;
+            if (!ticket_outcome(c, h->ticket, h->type, h->pid, &rc)) {
+                refuse = true;
+                break;
+            }
+            send_ack_now(c, h->type, h->pid, rc);
             bk_flow_unref(h->flow);
+            bk_ticket_unref(h->ticket);
             c->held_head = (c->held_head + 1) % c->held_cap;
             c->held_n--;
+        }
+        if (refuse) {
+            /* 3.1.1 has no way to refuse a PUBLISH: close. Closing takes c
+             * off the held list (slot i now holds another connection). */
+            bk_conn_close(c, -1, "persistent storage full");
+            continue;
         }
         if (c->held_n == 0) {
             c->held_head = 0;

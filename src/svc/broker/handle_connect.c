@@ -291,6 +291,9 @@ ep_err bk_handle_connect(bk_conn *c, const ep_mqtt_packet *p)
             return refuse(c, EP_MQTT_RC_SERVER_UNAVAILABLE, "out of memory");
         }
     }
+    /* Persistent (expiry > 0): the session, its will and expiry go to the
+     * log; a session that stops being persistent leaves it. */
+    bk_persist_session(s);
 
     /* Client limits. */
     c->client_receive_max = 65535;

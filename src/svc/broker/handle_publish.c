@@ -5,6 +5,13 @@
  * QoS 2 is delivered on PUBLISH (the spec's "method B"): the packet id is
  * remembered until PUBREL, and a duplicate PUBLISH with the same id is
  * acknowledged again but not routed again, so subscribers get it once.
+ *
+ * Durability (persistence in sync mode): a QoS 1/2 PUBLISH takes a ticket
+ * (bk_ticket) before anything is changed; every record it causes - the
+ * incoming QoS 2 id, the retained message, the deliveries queued for
+ * persistent sessions here and on other workers - is appended under that
+ * ticket, and the PUBACK/PUBREC is held (bk_conn_ack) until all of them are
+ * on disk. While the log is full, QoS 1/2 publishes are refused with 0x97.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -155,43 +162,81 @@ ep_err bk_handle_publish(bk_conn *c, const ep_mqtt_packet *p)
          * is acknowledged and dropped, as the spec allows. Never routed. */
         if (pub->qos == 1)
             bk_conn_ack(c, EP_MQTT_PUBACK, pub->packet_id,
-                        c->version == EP_MQTT_V5 ? EP_MQTT_RC_NOT_AUTHORIZED : 0, NULL);
+                        c->version == EP_MQTT_V5 ? EP_MQTT_RC_NOT_AUTHORIZED : 0, NULL, NULL);
         else if (pub->qos == 2 && c->version == EP_MQTT_V5)
             /* A PUBREC >= 0x80 ends the exchange: no PUBREL follows. */
-            bk_conn_ack(c, EP_MQTT_PUBREC, pub->packet_id, EP_MQTT_RC_NOT_AUTHORIZED, NULL);
+            bk_conn_ack(c, EP_MQTT_PUBREC, pub->packet_id, EP_MQTT_RC_NOT_AUTHORIZED, NULL,
+                        NULL);
         else if (pub->qos == 2 && bk_session_qos2_add(s, pub->packet_id) == EP_EOK)
-            bk_conn_ack(c, EP_MQTT_PUBREC, pub->packet_id, 0, NULL);
+            bk_conn_ack(c, EP_MQTT_PUBREC, pub->packet_id, 0, NULL, NULL);
         return EP_EOK;
+    }
+    bk_worker *w = c->w;
+    bool persist = pub->qos > 0 && bk_persist_on(w->b);
+    if (persist && bk_persist_full(w)) {
+        bk_persist_count_refused(w->b);
+        return reject(c, pub, EP_MQTT_RC_QUOTA_EXCEEDED, "persistent storage full");
     }
     ep_msg *m = make_msg(c, pub, topic);
     if (m == NULL)
         return reject(c, pub, EP_MQTT_RC_QUOTA_EXCEEDED, "out of memory");
+    bk_ticket *ticket = NULL;
+    if (persist && bk_persist_sync(w->b) && (ticket = bk_ticket_new()) == NULL) {
+        ep_msg_unref(m);
+        return reject(c, pub, EP_MQTT_RC_QUOTA_EXCEEDED, "out of memory");
+    }
+    w->cur_ticket = ticket;
+    w->cur_fail = EP_EOK;
+    /* The QoS 2 id is recorded before the deliveries, so a log that keeps
+     * any of them keeps the id too (no second delivery of a re-sent
+     * PUBLISH after a restart). */
+    if (pub->qos == 2 && bk_session_qos2_add(s, pub->packet_id) != EP_EOK) {
+        w->cur_ticket = NULL;
+        bk_ticket_done(ticket);
+        ep_msg_unref(m);
+        return EP_ENOMEM;
+    }
     if (pub->retain) {
-        bk_tree *t = &c->w->b->tree;
+        bk_tree *t = &w->b->tree;
         pthread_rwlock_wrlock(&t->lock);
         err = bk_tree_retain(t, topic, pub->payload.len ? m : NULL);
         pthread_rwlock_unlock(&t->lock);
+        if (err == EP_EOK)
+            bk_persist_retain(w, topic, pub->payload.len ? m : NULL);
         if (err) {
+            w->cur_ticket = NULL;
+            if (pub->qos == 2)
+                bk_session_qos2_remove(s, pub->packet_id);
+            bk_ticket_done(ticket);
             ep_msg_unref(m);
             return reject(c, pub, EP_MQTT_RC_QUOTA_EXCEEDED, "retained store full");
         }
     }
     bk_flow *congested = NULL;
-    uint32_t n = bk_route(c->w, m, s, find_partition(&pub->props),
-                          pub->qos ? &congested : NULL);
+    uint32_t n = bk_route(w, m, s, find_partition(&pub->props), pub->qos ? &congested : NULL);
     ep_msg_unref(m);
+    w->cur_ticket = NULL;
     ep_mqtt_rc rc = n ? EP_MQTT_RC_SUCCESS : EP_MQTT_RC_NO_MATCHING_SUBSCRIBERS;
     if (c->version != EP_MQTT_V5)
         rc = 0;
-    if (pub->qos == 1) {
-        bk_conn_ack(c, EP_MQTT_PUBACK, pub->packet_id, rc, congested);
-    } else if (pub->qos == 2) {
-        if (bk_session_qos2_add(s, pub->packet_id) != EP_EOK) {
+    if (persist && ticket == NULL && w->cur_fail) {
+        /* periodic/none: an append here failed at once. */
+        bk_persist_count_refused(w->b);
+        if (c->version != EP_MQTT_V5) {
             bk_flow_unref(congested);
-            return EP_ENOMEM;
+            bk_conn_close(c, -1, "persistent storage full");
+            return EP_EPROTO;
         }
-        bk_conn_ack(c, EP_MQTT_PUBREC, pub->packet_id, rc, congested);
+        if (pub->qos == 2)
+            bk_session_qos2_remove(s, pub->packet_id);
+        rc = EP_MQTT_RC_QUOTA_EXCEEDED;
     }
+    if (ticket) {
+        bk_ticket_fail(ticket, w->cur_fail);
+        bk_ticket_settle(ticket); /* the publisher's own unit; the ack keeps the reference */
+    }
+    bk_conn_ack(c, pub->qos == 1 ? EP_MQTT_PUBACK : EP_MQTT_PUBREC, pub->packet_id, rc,
+                congested, ticket);
     return EP_EOK;
 }
 
@@ -205,22 +250,51 @@ ep_err bk_handle_ack(bk_conn *c, const ep_mqtt_packet *p)
         /* An unknown id is ignored: it may be a late ack after a resend. */
         bk_session_ack(s, (uint8_t)p->type, pid);
         return EP_EOK;
-    case EP_MQTT_PUBREC:
-        if (bk_session_ack(s, EP_MQTT_PUBREC, pid) != EP_EOK) {
+    case EP_MQTT_PUBREC: {
+        /* In sync mode the PUBREL waits until "awaiting PUBCOMP" is on
+         * disk: after a restart the broker then never sends the message
+         * again to a client that may already have released it. */
+        bk_ticket *t = NULL;
+        if (s->plogged && bk_persist_sync(c->w->b))
+            t = bk_ticket_new();
+        c->w->cur_ticket = t;
+        ep_err err = bk_session_ack(s, EP_MQTT_PUBREC, pid);
+        c->w->cur_ticket = NULL;
+        if (err != EP_EOK) {
+            bk_ticket_done(t);
             send_ack(c, EP_MQTT_PUBREL, pid, EP_MQTT_RC_PACKET_IDENTIFIER_NOT_FOUND);
             return EP_EOK;
         }
         if (p->ack.rc >= 0x80) {
             /* The client refused it: the exchange ends here. */
+            bk_ticket_done(t);
             bk_session_ack(s, EP_MQTT_PUBCOMP, pid);
             return EP_EOK;
         }
-        send_ack(c, EP_MQTT_PUBREL, pid, EP_MQTT_RC_SUCCESS);
+        if (t == NULL) {
+            send_ack(c, EP_MQTT_PUBREL, pid, EP_MQTT_RC_SUCCESS);
+            return EP_EOK;
+        }
+        bk_ticket_settle(t);
+        bk_conn_ack(c, EP_MQTT_PUBREL, pid, 0, NULL, t);
         return EP_EOK;
+    }
     case EP_MQTT_PUBREL: {
+        /* In sync mode the PUBCOMP waits until the removal of the id is on
+         * disk: the client may reuse the id right after it. */
+        bk_ticket *t = NULL;
+        if (s->plogged && bk_persist_sync(c->w->b))
+            t = bk_ticket_new();
+        c->w->cur_ticket = t;
         bool known = bk_session_qos2_remove(s, pid);
-        send_ack(c, EP_MQTT_PUBCOMP, pid,
-                 known ? EP_MQTT_RC_SUCCESS : EP_MQTT_RC_PACKET_IDENTIFIER_NOT_FOUND);
+        c->w->cur_ticket = NULL;
+        ep_mqtt_rc rc = known ? EP_MQTT_RC_SUCCESS : EP_MQTT_RC_PACKET_IDENTIFIER_NOT_FOUND;
+        if (t == NULL) {
+            send_ack(c, EP_MQTT_PUBCOMP, pid, rc);
+            return EP_EOK;
+        }
+        bk_ticket_settle(t);
+        bk_conn_ack(c, EP_MQTT_PUBCOMP, pid, c->version == EP_MQTT_V5 ? rc : 0, NULL, t);
         return EP_EOK;
     }
     default:

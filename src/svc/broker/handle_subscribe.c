@@ -110,6 +110,7 @@ static uint8_t subscribe_one(bk_session *s, const ep_mqtt_sub *e, uint32_t sub_i
         s->nsubs++;
     if (sub_id)
         s->has_subids = true;
+    bk_persist_sub(s, sub);
     bool send_retained = !sub->group.p &&
                          (e->retain_handling == 0 || (e->retain_handling == 1 && !existed));
     if (send_retained) {
@@ -179,6 +180,7 @@ ep_err bk_handle_unsubscribe(bk_conn *c, const ep_mqtt_packet *p)
         pthread_rwlock_wrlock(&t->lock);
         bk_tree_sub_remove(t, sub->match, sub->group, s->id);
         pthread_rwlock_unlock(&t->lock);
+        bk_persist_unsub(s, sub);
         free(sub->filter);
         *sub = s->subs[--s->nsubs];
         rc[i++] = EP_MQTT_RC_SUCCESS;

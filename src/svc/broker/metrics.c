@@ -20,6 +20,10 @@ typedef struct bk_metrics {
     ep_counter *bytes[2];
     ep_counter *dropped[BK_DROP__COUNT];
     ep_counter *auth_failures, *authz_denied;
+    /* persistence (only with a data directory) */
+    ep_counter *p_appends, *p_append_failed, *p_refused, *p_fsyncs, *p_compactions;
+    ep_gauge *p_disk_bytes, *p_full;
+    ep_histogram *p_commit;
     ep_metrics_collector *collector;
     ep_metrics_check *ready;
 } bk_metrics;
@@ -57,6 +61,56 @@ static void collect(ep_metrics *reg, void *ud)
     ep_gauge_set(m->subscriptions, (double)atomic_load(&b->tree.nsubs));
     ep_gauge_set(m->retained, (double)atomic_load(&b->tree.nretained));
     ep_gauge_set(m->queued, (double)queued);
+    bk_persist_stats ps;
+    if (m->p_appends && bk_persist_stats_get(b, &ps)) {
+        ep_counter_set(m->p_appends, (double)ps.appends);
+        ep_counter_set(m->p_append_failed, (double)ps.append_failed);
+        ep_counter_set(m->p_refused, (double)ps.refused_full);
+        ep_counter_set(m->p_fsyncs, (double)ps.fsyncs);
+        ep_counter_set(m->p_compactions, (double)ps.compactions);
+        ep_gauge_set(m->p_disk_bytes, (double)ps.disk_bytes);
+        ep_gauge_set(m->p_full, ps.full ? 1.0 : 0.0);
+    }
+}
+
+static ep_err persist_metrics_init(ep_broker *b, ep_metrics *r, bk_metrics *m)
+{
+    ep_err err = ep_metrics_counter_simple(r, "edgeplane_broker_persist_appends_total",
+                                           "Records appended to the persistence log.",
+                                           &m->p_appends);
+    err = err ? err
+              : ep_metrics_counter_simple(r, "edgeplane_broker_persist_append_failures_total",
+                                          "Appends refused by the log (full, backlog, I/O error).",
+                                          &m->p_append_failed);
+    err = err ? err
+              : ep_metrics_counter_simple(r, "edgeplane_broker_persist_refused_total",
+                                          "QoS 1/2 publishes refused (0x97, or a 3.1.1 close) "
+                                          "because the log was full.",
+                                          &m->p_refused);
+    err = err ? err
+              : ep_metrics_counter_simple(r, "edgeplane_broker_persist_fsyncs_total",
+                                          "fdatasync calls of the log (one per group commit).",
+                                          &m->p_fsyncs);
+    err = err ? err
+              : ep_metrics_counter_simple(r, "edgeplane_broker_persist_compactions_total",
+                                          "Snapshots written (compactions).", &m->p_compactions);
+    err = err ? err
+              : ep_metrics_gauge_simple(r, "edgeplane_broker_persist_disk_bytes",
+                                        "Bytes of log segments and snapshot on disk.",
+                                        &m->p_disk_bytes);
+    err = err ? err
+              : ep_metrics_gauge_simple(r, "edgeplane_broker_persist_full",
+                                        "1 while the log refuses appends (disk budget or file "
+                                        "system full).",
+                                        &m->p_full);
+    err = err ? err
+              : ep_metrics_histogram_simple(r, "edgeplane_broker_persist_commit_seconds",
+                                            "Time from a QoS 1/2 PUBLISH to all its records on "
+                                            "disk (durability sync).",
+                                            NULL, 0, &m->p_commit);
+    if (err == EP_EOK)
+        bk_persist_set_histogram(b, m->p_commit);
+    return err;
 }
 
 static ep_err reg(ep_metrics *r, ep_metric_type t, const char *name, const char *help,
@@ -118,6 +172,8 @@ ep_err bk_metrics_init(ep_broker *b)
     err = err ? err
               : ep_metrics_counter_simple(r, "edgeplane_broker_authz_denied_total",
                                           "Requests denied by authorization.", &m->authz_denied);
+    if (err == EP_EOK && b->cfg.persist.data_dir[0])
+        err = persist_metrics_init(b, r, m);
     err = err ? err : ep_metrics_collector_add(r, collect, b, &m->collector);
     err = err ? err : ep_metrics_check_add(r, "broker_listeners", NULL, NULL, &m->ready);
     return err;
@@ -136,6 +192,7 @@ void bk_metrics_fini(ep_broker *b)
         return;
     if (m->collector)
         ep_metrics_collector_remove(ep_metrics_default(), m->collector);
+    bk_persist_set_histogram(b, NULL);
     if (m->ready)
         ep_metrics_check_remove(ep_metrics_default(), m->ready);
     free(m);

@@ -10,6 +10,11 @@
  * DROP_OLDEST drops the head, REFUSE_NEW drops the arriving message. Either
  * way the drop is counted in publish_dropped. Expired messages are dropped
  * when they reach the head (passive expiry, as the reference does).
+ *
+ * Persistence. Each QoS 1/2 message of a session gets a message id (pmid);
+ * for a persistent session every change of the window, the queue, the
+ * incoming QoS 2 set and the will is also written to the log through the
+ * bk_persist_* hooks (persist.c), in the same callback as the change.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -181,6 +186,7 @@ void bk_session_destroy(bk_session *s)
         ep_timer_stop(&s->will_timer);
         bk_session_publish_will(s);
     }
+    bk_persist_session_del(s);
     ep_timer_stop(&s->expiry_timer);
     bk_session_unsubscribe_all(s);
     unlink_session(s);
@@ -203,12 +209,14 @@ void bk_session_publish_will(bk_session *s)
         return;
     s->will = NULL;
     ep_timer_stop(&s->will_timer);
+    bk_persist_session(s); /* the will is gone */
     if (will->retain) {
         bk_tree *t = &s->w->b->tree;
+        ep_mqtt_slice topic = ep_mqtt_slice_make(will->topic, will->topic_len);
         pthread_rwlock_wrlock(&t->lock);
-        bk_tree_retain(t, ep_mqtt_slice_make(will->topic, will->topic_len),
-                       will->payload_len ? will : NULL);
+        bk_tree_retain(t, topic, will->payload_len ? will : NULL);
         pthread_rwlock_unlock(&t->lock);
+        bk_persist_retain(s->w, topic, will->payload_len ? will : NULL);
     }
     bk_route(s->w, will, NULL, (ep_mqtt_slice){NULL, 0}, NULL);
     ep_msg_unref(will);
@@ -219,10 +227,13 @@ void bk_session_detach(bk_session *s, bool publish_will)
 {
     s->conn = NULL;
     bk_session_update_flow(s);
+    if (s->w->stopping && s->plogged)
+        return; /* shutting down: the session, will included, waits for the next start */
     if (s->will) {
         if (!publish_will) {
             ep_msg_unref(s->will);
             s->will = NULL;
+            bk_persist_session(s);
         } else if (s->will_delay == 0 || s->expiry_interval == 0) {
             bk_session_publish_will(s);
         } else {
@@ -262,17 +273,22 @@ void bk_session_update_flow(bk_session *s)
         atomic_store_explicit(&s->flow->congested, want, memory_order_relaxed);
 }
 
-static bool queue_push(bk_session *s, ep_msg *m, uint8_t qos, uint8_t retain)
+/* queue_push returns EP_EOK, EP_EFULL (queue limit: the caller counts the
+ * drop), EP_ENOMEM, or EP_EIO when the log refused the record (counted by
+ * the persistence metrics; the message is not queued). */
+static ep_err queue_push(bk_session *s, ep_msg *m, uint8_t qos, uint8_t retain)
 {
     const ep_broker_limits *lim = &s->w->b->cfg.limits;
     size_t sz = ep_msg_size(m);
     if (s->q_count >= lim->max_queued_messages || s->q_bytes + sz > lim->max_queued_bytes) {
         if (lim->queue_policy == EP_BROKER_REFUSE_NEW || s->q_count == 0)
-            return false;
+            return EP_EFULL;
         /* Drop oldest until the new one fits. */
         while (s->q_count > 0 && (s->q_count >= lim->max_queued_messages ||
                                   s->q_bytes + sz > lim->max_queued_bytes)) {
             bk_qitem *h = &s->queue[s->q_head];
+            if (h->qos)
+                bk_persist_msg_del(s, h->pmid);
             s->q_bytes -= ep_msg_size(h->msg);
             ep_msg_unref(h->msg);
             s->q_head = (s->q_head + 1) % s->q_cap;
@@ -285,7 +301,7 @@ static bool queue_push(bk_session *s, ep_msg *m, uint8_t qos, uint8_t retain)
         uint32_t cap = s->q_cap ? s->q_cap * 2 : 8;
         bk_qitem *v = malloc(cap * sizeof(*v));
         if (v == NULL)
-            return false;
+            return EP_ENOMEM;
         for (uint32_t i = 0; i < s->q_count; i++)
             v[i] = s->queue[(s->q_head + i) % s->q_cap];
         free(s->queue);
@@ -293,15 +309,29 @@ static bool queue_push(bk_session *s, ep_msg *m, uint8_t qos, uint8_t retain)
         s->q_cap = cap;
         s->q_head = 0;
     }
+    uint64_t pmid = s->next_pmid++, seq = 0;
+    if (qos && bk_persist_msg_put(s, pmid, qos, retain, BK_PSTATE_QUEUED, 0, m, &seq) != EP_EOK)
+        return EP_EIO;
     bk_qitem *it = &s->queue[(s->q_head + s->q_count) % s->q_cap];
     it->msg = ep_msg_ref(m);
+    it->pmid = pmid;
+    it->seq = seq;
     it->qos = qos;
     it->retain = retain;
     s->q_count++;
     atomic_fetch_add_explicit(&s->w->ctr.queued, 1, memory_order_relaxed);
     s->q_bytes += sz;
     bk_session_update_flow(s);
-    return true;
+    return EP_EOK;
+}
+
+static void queue_push_counted(bk_session *s, ep_msg *m, uint8_t qos, uint8_t retain)
+{
+    ep_err err = queue_push(s, m, qos, retain);
+    if (err == EP_EFULL)
+        bk_count_drop(s->w, BK_DROP_QUEUE_FULL, 1);
+    else if (err == EP_ENOMEM)
+        bk_count_drop(s->w, BK_DROP_NO_MEMORY, 1);
 }
 
 static uint32_t window_size(const bk_session *s)
@@ -355,24 +385,93 @@ static bool expired(const bk_session *s, const ep_msg *m)
     return m->has_expiry && ep_loop_now(s->w->loop) >= m->expiry_at_ms;
 }
 
-/* send_qos_msg starts delivery of a QoS 1/2 message in a free window slot. */
-static void send_qos_msg(bk_session *s, ep_msg *m, uint8_t qos, uint8_t retain)
+/* send_qos_msg starts delivery of a QoS 1/2 message in a free window slot;
+ * `queued` says it comes from the queue (already logged, as pmid). */
+typedef struct bk_wait_send {
+    uint64_t session_id, pmid, seq;
+} bk_wait_send;
+
+static bool wait_send_push(bk_worker *w, const bk_wait_send *e)
 {
+    if (w->ws_n == w->ws_cap) {
+        uint32_t cap = w->ws_cap ? w->ws_cap * 2 : 64;
+        bk_wait_send *v = malloc(cap * sizeof(*v));
+        if (v == NULL)
+            return false;
+        for (uint32_t i = 0; i < w->ws_n; i++)
+            v[i] = w->wsend[(w->ws_head + i) % w->ws_cap];
+        free(w->wsend);
+        w->wsend = v;
+        w->ws_cap = cap;
+        w->ws_head = 0;
+    }
+    w->wsend[(w->ws_head + w->ws_n) % w->ws_cap] = *e;
+    w->ws_n++;
+    return true;
+}
+
+void bk_session_send_durable(bk_worker *w)
+{
+    while (w->ws_n > 0 && w->wsend[w->ws_head].seq <= w->durable_seq) {
+        bk_wait_send e = w->wsend[w->ws_head];
+        w->ws_head = (w->ws_head + 1) % w->ws_cap;
+        w->ws_n--;
+        bk_session *s = bk_session_find_id(w, e.session_id);
+        if (s == NULL || s->conn == NULL)
+            continue; /* sent by bk_session_resend on reconnect */
+        for (uint32_t i = 0; i < s->if_count; i++) {
+            bk_inflight *f = &s->inflight[(s->if_head + i) % s->if_cap];
+            if (f->pmid == e.pmid && f->unsent) {
+                f->unsent = 0;
+                bk_conn_send_publish(s->conn, f->msg, f->qos, f->pid, f->retain, false);
+                break;
+            }
+        }
+    }
+    if (w->ws_n == 0)
+        w->ws_head = 0;
+}
+
+static void send_qos_msg(bk_session *s, ep_msg *m, uint8_t qos, uint8_t retain, bool queued,
+                         uint64_t pmid, uint64_t seq)
+{
+    uint16_t pid = next_pid(s);
+    uint8_t state = qos == 1 ? BK_IF_PUBACK : BK_IF_PUBREC;
+    if (queued) {
+        bk_persist_msg_state(s, pmid, state, pid);
+    } else {
+        pmid = s->next_pmid++;
+        if (bk_persist_msg_put(s, pmid, qos, retain, state, pid, m, &seq) != EP_EOK)
+            return; /* the log refused it (counted there): not delivered */
+    }
     bk_inflight *f = inflight_push(s);
     if (f == NULL) {
+        bk_persist_msg_del(s, pmid);
         bk_count_drop(s->w, BK_DROP_NO_MEMORY, 1);
         return;
     }
-    f->pid = next_pid(s);
+    f->pid = pid;
+    f->pmid = pmid;
     f->msg = ep_msg_ref(m);
     f->qos = qos;
-    f->state = qos == 1 ? BK_IF_PUBACK : BK_IF_PUBREC;
+    f->state = state;
     f->retain = retain;
+    f->seq = seq;
+    f->unsent = 0;
+    if (seq > s->w->durable_seq) {
+        /* QoS 2, sync: sent once its record is on disk. */
+        bk_wait_send ws = {.session_id = s->id, .pmid = pmid, .seq = seq};
+        if (wait_send_push(s->w, &ws)) {
+            f->unsent = 1;
+            return;
+        }
+    }
     ep_err err = bk_conn_send_publish(s->conn, m, qos, f->pid, retain, false);
     if (err == EP_ETOOBIG) {
         /* Too large for this client: discarded as if delivered (v5 4.13). */
         s->if_count--;
         ep_msg_unref(f->msg);
+        bk_persist_msg_del(s, pmid);
         bk_count_drop(s->w, BK_DROP_TOO_LARGE, 1);
     }
     /* EP_EFULL: stays in flight and is resent on reconnect. */
@@ -387,11 +486,13 @@ void bk_session_pump(bk_session *s)
         atomic_fetch_sub_explicit(&s->w->ctr.queued, 1, memory_order_relaxed);
         s->q_bytes -= ep_msg_size(it.msg);
         if (expired(s, it.msg)) {
+            if (it.qos)
+                bk_persist_msg_del(s, it.pmid);
             bk_count_drop(s->w, BK_DROP_EXPIRED, 1);
         } else if (it.qos == 0) {
             bk_conn_send_publish(s->conn, it.msg, 0, 0, it.retain, false);
         } else {
-            send_qos_msg(s, it.msg, it.qos, it.retain);
+            send_qos_msg(s, it.msg, it.qos, it.retain, true, it.pmid, it.seq);
         }
         ep_msg_unref(it.msg);
     }
@@ -411,8 +512,7 @@ void bk_session_deliver(bk_session *s, ep_msg *m, uint8_t opts, bool retained)
     if (s->conn == NULL) {
         if (qos == 0)
             return; /* QoS 0 is not queued for offline sessions */
-        if (!queue_push(s, m, qos, retain))
-            bk_count_drop(s->w, BK_DROP_QUEUE_FULL, 1);
+        queue_push_counted(s, m, qos, retain);
         return;
     }
     if (qos == 0) {
@@ -424,11 +524,10 @@ void bk_session_deliver(bk_session *s, ep_msg *m, uint8_t opts, bool retained)
         return;
     }
     if (s->q_count == 0 && s->if_count < window_size(s)) {
-        send_qos_msg(s, m, qos, retain);
+        send_qos_msg(s, m, qos, retain, false, 0, 0);
         return;
     }
-    if (!queue_push(s, m, qos, retain))
-        bk_count_drop(s->w, BK_DROP_QUEUE_FULL, 1);
+    queue_push_counted(s, m, qos, retain);
 }
 
 /* bk_session_resend repeats the in-flight window in order after a reconnect
@@ -441,8 +540,11 @@ void bk_session_resend(bk_session *s)
             ep_mqtt_packet p = {.type = EP_MQTT_PUBREL};
             p.ack.packet_id = f->pid;
             bk_conn_send_packet(s->conn, &p);
+        } else if (f->unsent && f->seq > s->w->durable_seq) {
+            continue; /* bk_session_send_durable sends it */
         } else if (f->msg) {
-            bk_conn_send_publish(s->conn, f->msg, f->qos, f->pid, f->retain, true);
+            bk_conn_send_publish(s->conn, f->msg, f->qos, f->pid, f->retain, !f->unsent);
+            f->unsent = 0;
         }
     }
     bk_session_pump(s);
@@ -467,6 +569,7 @@ ep_err bk_session_ack(bk_session *s, uint8_t type, uint16_t pid)
         f->state = BK_IF_PUBCOMP;
         ep_msg_unref(f->msg);
         f->msg = NULL;
+        bk_persist_msg_state(s, f->pmid, BK_IF_PUBCOMP, f->pid);
         return EP_EOK;
     }
     bk_flow_progress(s->flow, ep_loop_now(s->w->loop));
@@ -474,6 +577,7 @@ ep_err bk_session_ack(bk_session *s, uint8_t type, uint16_t pid)
         (type == EP_MQTT_PUBCOMP && f->state != BK_IF_PUBCOMP))
         return EP_ENOTFOUND;
     ep_msg_unref(f->msg);
+    bk_persist_msg_del(s, f->pmid);
     /* Remove slot i keeping send order (acks normally arrive in order, so
      * this is the head and costs nothing). */
     for (uint32_t j = i; j > 0; j--)
@@ -505,6 +609,7 @@ ep_err bk_session_qos2_add(bk_session *s, uint16_t pid)
         s->cap_qos2_in = cap;
     }
     s->qos2_in[s->n_qos2_in++] = pid;
+    bk_persist_qos2(s, pid, true);
     return EP_EOK;
 }
 
@@ -513,6 +618,7 @@ bool bk_session_qos2_remove(bk_session *s, uint16_t pid)
     for (uint32_t i = 0; i < s->n_qos2_in; i++) {
         if (s->qos2_in[i] == pid) {
             s->qos2_in[i] = s->qos2_in[--s->n_qos2_in];
+            bk_persist_qos2(s, pid, false);
             return true;
         }
     }

@@ -401,3 +401,8 @@ void bk_tree_retained_match(bk_tree *t, ep_mqtt_slice filter, bk_retained_fn fn,
 {
     retained_rec(&t->root, filter, 0, true, fn, ud);
 }
+
+void bk_tree_retained_each(bk_tree *t, bk_retained_fn fn, void *ud)
+{
+    retained_all(&t->root, false, fn, ud);
+}
