@@ -99,14 +99,17 @@ class Proc:
         raise RuntimeError("%s: no line matching %r" % (self.name, pattern))
 
     def stop(self):
+        """SIGTERM, wait; returns the exit status (0 for a clean stop)."""
         if self.p.poll() is None:
             self.p.send_signal(signal.SIGTERM)
             try:
-                self.p.wait(10)
+                self.p.wait(20)
             except subprocess.TimeoutExpired:
                 self.p.kill()
                 self.p.wait()
-        self.log.close()
+        if not self.log.closed:
+            self.log.close()
+        return self.p.returncode
 
 
 class Relay:
@@ -352,11 +355,14 @@ class Env:
         return holder.get("s")
 
     def stop(self):
+        """Stops everything; returns the connector's exit status."""
+        rc = self.conn.stop() if hasattr(self, "conn") else 0
         for r in self.relays:
             r.close()
         for p in reversed(self.procs):
             p.stop()
         self.broker.stop()
+        return rc
 
 
 PROFILE = """apiVersion: edgeplane.io/v1
@@ -705,7 +711,12 @@ def main():
             env.sub.close()
         except Exception:
             pass
-        env.stop()
+        rc = env.stop()
+        if rc != 0:
+            failed += 1
+            print("FAIL connector exit status %s on SIGTERM (sanitizer report in its log?)" % rc)
+        else:
+            print("PASS connector stopped cleanly on SIGTERM")
     if failed:
         print("logs kept in %s" % env.work)
     else:

@@ -986,14 +986,22 @@ void ep_conn_res_free(ep_conn_res *r)
     free(r);
 }
 
+/* copy_errs copies the messages with the resource prefix, each on one
+ * line: keys and values quoted in messages may hold line breaks and other
+ * control characters, which would break the status message and logs. */
 static void copy_errs(ep_cfg_errs *dst, const ep_cfg_errs *src, const char *prefix)
 {
     for (size_t i = 0; i < src->count; i++) {
         const ep_cfg_msg *m = &src->items[i];
+        char line[1200];
+        snprintf(line, sizeof(line), "%s%s", prefix, m->text);
+        for (char *p = line; *p; p++)
+            if ((unsigned char)*p < 0x20 || *p == 0x7f)
+                *p = ' ';
         if (m->warning)
-            ep_cfg_errs_warn(dst, NULL, "%s%s", prefix, m->text);
+            ep_cfg_errs_warn(dst, NULL, "%s", line);
         else
-            ep_cfg_errs_add(dst, NULL, "%s%s", prefix, m->text);
+            ep_cfg_errs_add(dst, NULL, "%s", line);
     }
     if (src->dropped)
         ep_cfg_errs_add(dst, NULL, "%s%zu more errors not shown", prefix, src->dropped);
