@@ -93,8 +93,8 @@ static int read_secret(const ep_connector *cn, const char *name, char **out, cha
 static ep_ua_pki *get_pki(ep_connector *cn, bool auto_accept, char *err, size_t errn)
 {
     ep_ua_pki **slot = auto_accept ? &cn->pki_auto : &cn->pki;
-    if (*slot)
-        return *slot;
+    if (*slot != NULL)
+        return *slot; /* opened before */
     char def[PATH_MAX];
     const char *dir = cn->o.pki_dir;
     if (dir == NULL) {
