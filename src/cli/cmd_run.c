@@ -321,10 +321,10 @@ int ep_cmd_run(int argc, char **argv)
         printf("  OPC UA simulation    %s (ovens, pumps, thermostats)\n", sim_url);
 #ifdef HAVE_EP_SVC_CONNECTOR
     if (cn) {
-        printf("  OPC UA connector     ");
+        printf("  OPC UA connector     assets");
         for (size_t i = 0; i < seed.n; i++)
             if (seed.items[i]->kind == EP_CONN_KIND_ASSET)
-                printf("%s ", seed.items[i]->name);
+                printf(" %s", seed.items[i]->name);
         printf("\n\nWatch the plant data:\n"
                "  %s sub -h %s -p %u -t 'plant/#' -v\n"
                "Asset health:\n"
