@@ -100,6 +100,16 @@ typedef struct ua_event {
     ep_ua_variant *fields; /* heap, item->nsel entries */
 } ua_event;
 
+/* A notification taken from an item's queue at the start of a publishing
+ * cycle, waiting to be sent (ua_sub.harv). */
+typedef struct ua_notif {
+    uint32_t client_handle;
+    bool is_event;
+    uint32_t nsel;          /* event: number of fields */
+    ep_ua_datavalue dv;     /* data change (owned) */
+    ep_ua_variant *fields;  /* event: heap, nsel entries */
+} ua_notif;
+
 struct ua_item {
     uint32_t id, client_handle;
     ua_sub *sub;
@@ -167,7 +177,9 @@ struct ua_sub {
     size_t ihash_cap, nitems;
     uint32_t next_item_id;
     ua_item *ready_head, *ready_tail;
-    size_t pending;   /* queued notifications */
+    size_t pending;   /* notifications queued on the items */
+    ua_notif *harv;   /* this cycle's notifications, not sent yet */
+    size_t harv_head, harv_len, harv_cap;
     ua_retx *retx;    /* ring */
     unsigned nretx, retx_head;
     ep_ua_status status_change; /* pending StatusChangeNotification */

@@ -9,12 +9,17 @@
  * and queued on the item. Items with queued values sit on their
  * subscription's ready list.
  *
- * Each subscription has a publishing timer. On every cycle it either sends
- * a NotificationMessage (at most max_notif notifications, more_notifications
- * set when the ready list is not drained, in which case the next queued
- * Publish request is used at once), a keep-alive when keepalive_count
- * cycles passed silently, or, lacking a Publish request, marks itself late
- * and is served when the next Publish request arrives. Sent messages are
+ * Each subscription has a publishing timer. On every cycle it first takes
+ * every queued notification off the ready items (harvest, into sub->harv),
+ * then either sends them in NotificationMessages (at most max_notif
+ * notifications each, more_notifications set while harvested ones remain,
+ * in which case the next Publish request is answered at once), a keep-alive
+ * when keepalive_count cycles passed silently, or, lacking a Publish
+ * request, marks itself late and is served when the next Publish request
+ * arrives. Harvesting at the tick means a sampling timer firing in the
+ * middle of a burst neither overwrites values of the cycle being sent (queue
+ * size 1) nor stretches the burst: what it samples waits for the next
+ * cycle. Sent messages are
  * kept encoded in a bounded retransmission ring until acknowledged, so
  * Republish and TransferSubscriptions can return what the client missed.
  * lifetime_count cycles without any Publish request delete the
@@ -226,6 +231,72 @@ static void clear_queues(ua_item *it)
     if (it->sub)
         it->sub->pending -= it->qlen + it->eqlen;
     it->qlen = it->qhead = it->eqlen = it->eqhead = 0;
+}
+
+static void harv_clear(ua_sub *sub)
+{
+    for (size_t k = 0; k < sub->harv_len; k++) {
+        ua_notif *x = &sub->harv[sub->harv_head + k];
+        if (x->is_event) {
+            for (uint32_t f = 0; f < x->nsel; f++)
+                ep_ua_clear(&x->fields[f], EP_UA_T(Variant));
+            free(x->fields);
+        } else {
+            ep_ua_clear(&x->dv, EP_UA_T(DataValue));
+        }
+    }
+    sub->harv_head = sub->harv_len = 0;
+}
+
+/* Moves every queued notification of the ready items to sub->harv, in
+ * ready-list order. On allocation failure the rest stay queued. */
+static void harvest(ua_sub *sub)
+{
+    if (sub->pending == 0)
+        return;
+    if (sub->harv_head && sub->harv_len)
+        memmove(sub->harv, sub->harv + sub->harv_head, sub->harv_len * sizeof(*sub->harv));
+    sub->harv_head = 0;
+    if (sub->harv_len + sub->pending > sub->harv_cap) {
+        size_t cap = sub->harv_cap ? sub->harv_cap : 64;
+        while (cap < sub->harv_len + sub->pending)
+            cap *= 2;
+        ua_notif *h = realloc(sub->harv, cap * sizeof(*h));
+        if (h == NULL)
+            return;
+        sub->harv = h;
+        sub->harv_cap = cap;
+    }
+    while (sub->ready_head) {
+        ua_item *it = sub->ready_head;
+        while (it->qlen) {
+            ua_notif *x = &sub->harv[sub->harv_len++];
+            x->client_handle = it->client_handle;
+            x->is_event = false;
+            x->nsel = 0;
+            x->fields = NULL;
+            x->dv = it->q[it->qhead];
+            memset(&it->q[it->qhead], 0, sizeof(it->q[it->qhead]));
+            it->qhead = (it->qhead + 1) % it->queue_size;
+            it->qlen--;
+            sub->pending--;
+        }
+        while (it->eqlen) {
+            ua_notif *x = &sub->harv[sub->harv_len++];
+            memset(x, 0, sizeof(*x));
+            x->client_handle = it->client_handle;
+            x->is_event = true;
+            x->nsel = (uint32_t)it->nsel;
+            x->fields = it->eq[it->eqhead].fields;
+            it->eq[it->eqhead].fields = NULL;
+            it->eqhead = (it->eqhead + 1) % it->queue_size;
+            it->eqlen--;
+            sub->pending--;
+        }
+        sub->ready_head = it->ready_next;
+        it->ready = false;
+    }
+    sub->ready_tail = NULL;
 }
 
 static bool numeric_value(const ep_ua_variant *v, double *out)
@@ -796,6 +867,8 @@ static void sub_free(ep_ua_server *srv, ua_sub *sub)
             item_free(srv, it);
         }
     free(sub->ihash);
+    harv_clear(sub);
+    free(sub->harv);
     for (unsigned k = 0; k < sub->nretx; k++)
         ep_buf_fini(&sub->retx[(sub->retx_head + k) % srv->lim.max_retransmit].msg);
     free(sub->retx);
@@ -1066,7 +1139,7 @@ static void send_publish(ua_sub *sub, const ua_pub *p, ep_ua_status *ack_results
     nm->notification_data = EP_UA_EMPTY;
     ep_ua_datavalue **taken = NULL;
     size_t ntaken = 0;
-    bool data = sub->enabled && (sub->pending || sub->status_change);
+    bool data = sub->enabled && (sub->harv_len || sub->status_change);
     if (data) {
         size_t budget = sub->max_notif;
         ep_ua_monitored_item_notification *mi =
@@ -1085,39 +1158,28 @@ static void send_publish(ua_sub *sub, const ua_pub *p, ep_ua_status *ack_results
         }
         ep_ua_datavalue *vals = ep_ua__alloc(&a, budget, sizeof(*vals));
         ua_event *evs = ep_ua__alloc(&a, budget, sizeof(*evs));
-        while (sub->ready_head && nmi + nev < budget && vals && evs) {
-            ua_item *it = sub->ready_head;
-            while (it->qlen && nmi + nev < budget) {
-                vals[nmi] = it->q[it->qhead];
-                memset(&it->q[it->qhead], 0, sizeof(it->q[it->qhead]));
-                it->qhead = (it->qhead + 1) % it->queue_size;
-                it->qlen--;
-                sub->pending--;
-                mi[nmi].client_handle = it->client_handle;
+        while (sub->harv_len && nmi + nev < budget && vals && evs) {
+            ua_notif *x = &sub->harv[sub->harv_head++];
+            sub->harv_len--;
+            if (!x->is_event) {
+                vals[nmi] = x->dv;
+                mi[nmi].client_handle = x->client_handle;
                 mi[nmi].value = vals[nmi];
                 taken[ntaken++] = &vals[nmi];
                 nmi++;
-            }
-            while (it->eqlen && nmi + nev < budget) {
-                evs[netaken] = it->eq[it->eqhead];
-                it->eqhead = (it->eqhead + 1) % it->queue_size;
-                it->eqlen--;
-                sub->pending--;
-                ev[nev].client_handle = it->client_handle;
-                ev[nev].event_fields = evs[netaken].fields;
-                ev[nev].event_fields_len = it->nsel;
-                ensel[netaken] = it->nsel;
+            } else {
+                evs[netaken].fields = x->fields;
+                ev[nev].client_handle = x->client_handle;
+                ev[nev].event_fields = x->fields;
+                ev[nev].event_fields_len = x->nsel;
+                ensel[netaken] = x->nsel;
                 etaken[netaken] = &evs[netaken];
                 netaken++;
                 nev++;
             }
-            if (it->qlen == 0 && it->eqlen == 0) {
-                sub->ready_head = it->ready_next;
-                if (sub->ready_head == NULL)
-                    sub->ready_tail = NULL;
-                it->ready = false;
-            }
         }
+        if (sub->harv_len == 0)
+            sub->harv_head = 0;
         ep_ua_extensionobject *eo = ep_ua__alloc(&a, 3, sizeof(*eo));
         ep_ua_data_change_notification dcn;
         memset(&dcn, 0, sizeof(dcn));
@@ -1153,7 +1215,7 @@ static void send_publish(ua_sub *sub, const ua_pub *p, ep_ua_status *ack_results
             nm->notification_data_len = neo;
             nm->sequence_number = sub->next_seq;
             sub->next_seq = sub->next_seq == UINT32_MAX ? 1 : sub->next_seq + 1;
-            r.more_notifications = sub->pending > 0;
+            r.more_notifications = sub->harv_len > 0;
             retx_store(sub, nm);
             srv->notifications_sent += nmi + nev;
         } else {
@@ -1181,8 +1243,9 @@ static void send_publish(ua_sub *sub, const ua_pub *p, ep_ua_status *ack_results
     srv->publish_responses++;
     sub->keepalive_ctr = 0;
     sub->lifetime_ctr = 0;
-    /* more_notifications: the next Publish request is answered at once */
-    sub->late = sub->enabled && sub->pending > 0;
+    /* more notifications of this cycle: the next Publish request is
+     * answered at once */
+    sub->late = sub->enabled && sub->harv_len > 0;
     ep_ua_arena_fini(&a);
 }
 
@@ -1199,6 +1262,7 @@ static void expire_sub(ua_sub *sub)
             for (ua_item *it = sub->ihash[i]; it; it = it->hnext)
                 clear_queues(it);
         sub->ready_head = sub->ready_tail = NULL;
+        harv_clear(sub);
         sub->status_change = EP_UA_STATUS_BadTimeout;
         sub->enabled = true;
         send_publish(sub, &p, NULL, 0);
@@ -1212,13 +1276,15 @@ static void sub_tick(ep_timer *t)
     ua_sub *sub = t->data;
     ua_session *s = sub->s;
     ep_timer_start(&sub->timer, sub->interval_ms);
-    bool has = sub->enabled && (sub->pending || sub->status_change);
+    if (sub->enabled)
+        harvest(sub);
+    bool has = sub->enabled && (sub->harv_len || sub->status_change);
     if (has || ++sub->keepalive_ctr >= sub->keepalive_count) {
         ua_pub p;
         if (pop_pub(s, &p)) {
             send_publish(sub, &p, NULL, 0);
-            /* more queued? use further requests right away */
-            while (sub->enabled && sub->pending && s->npubs && pop_pub(s, &p))
+            /* more harvested? use further queued requests right away */
+            while (sub->enabled && sub->harv_len && s->npubs && pop_pub(s, &p))
                 send_publish(sub, &p, NULL, 0);
             return;
         }
