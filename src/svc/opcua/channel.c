@@ -248,12 +248,22 @@ static ep_err set_peer_cert(ep_ua_channel *ch, const uint8_t *der, size_t len)
     return EP_EOK;
 }
 
+/* channels allocated and not yet released, by role (lingering ones
+ * included); changed on loop threads, read by any thread */
+static unsigned long live_channels[2];
+
+unsigned long ep_ua_channels_live(ep_ua_channel_role role)
+{
+    return __atomic_load_n(&live_channels[role == EP_UA_CHANNEL_SERVER], __ATOMIC_RELAXED);
+}
+
 static ep_ua_channel *ch_new(ep_loop *loop, ep_ua_channel_role role,
                              const ep_ua_channel_opts *opts)
 {
     ep_ua_channel *ch = calloc(1, sizeof(*ch));
     if (ch == NULL)
         return NULL;
+    __atomic_add_fetch(&live_channels[role == EP_UA_CHANNEL_SERVER], 1, __ATOMIC_RELAXED);
     ch->loop = loop;
     ch->fd = -1;
     ch->role = role;
@@ -302,6 +312,7 @@ static void ch_release(ep_ua_channel *ch)
     free(ch->peer_der);
     free(ch->url);
     free(ch->rhe_server_uri);
+    __atomic_sub_fetch(&live_channels[ch->role == EP_UA_CHANNEL_SERVER], 1, __ATOMIC_RELAXED);
     free(ch);
 }
 

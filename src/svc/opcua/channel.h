@@ -239,6 +239,13 @@ ep_ua_arena *ep_ua_channel_take_arena(ep_ua_channel *ch);
  * no-op. Any thread. */
 void ep_ua_channel_arena_free(ep_ua_arena *a);
 
+/* ep_ua_channels_live returns how many channels of role exist in this
+ * process: created and not yet released, lingering ones (closed, waiting
+ * for the peer to close its side, at most about a second) included. A
+ * program that exits runs its loops until this is 0 for its roles. Any
+ * thread. */
+unsigned long ep_ua_channels_live(ep_ua_channel_role role);
+
 /* ---- accessors (loop thread; borrowed results valid until on_close) ---- */
 
 bool ep_ua_channel_is_open(const ep_ua_channel *ch);

@@ -132,7 +132,9 @@ typedef void (*ep_uac_done_cb)(ep_uac *c, ep_err err, ep_ua_status st,
 ep_err ep_uac_connect(ep_uac *c, ep_uac_done_cb cb, void *ud);
 
 /* ep_uac_disconnect deletes the subscriptions, closes the session and the
- * channel. cb (may be NULL) runs when done. Returns EP_EOK or EP_ESTATE. */
+ * channel. No subscription callback runs after this call (notifications
+ * still arriving are dropped). cb (may be NULL) runs when done. Returns
+ * EP_EOK or EP_ESTATE. */
 ep_err ep_uac_disconnect(ep_uac *c, ep_uac_done_cb cb, void *ud);
 
 ep_uac_state ep_uac_get_state(const ep_uac *c);
@@ -297,9 +299,10 @@ ep_err ep_uac_mon_delete(ep_uac *c, uint32_t sub_id, size_t n,
                          void *ud);
 
 /* ep_uac_channels_alive returns how many secure channels opened by clients
- * of this process are not closed yet (a channel outlives ep_uac_free until
- * its CloseSecureChannel went out). A program that exits runs its loop
- * until this is 0. Any thread. */
+ * of this process are not released yet (a channel outlives ep_uac_free until
+ * its CloseSecureChannel went out and the server closed its side, or at
+ * most about a second). A program that exits runs its loop until this is
+ * 0. Any thread. */
 unsigned long ep_uac_channels_alive(void);
 
 /* ---- synchronous helpers (sync.c): CLI and tests only ------------------ */

@@ -25,7 +25,11 @@ static unsigned long live_channels;
 
 unsigned long ep_uac_channels_alive(void)
 {
-    return __atomic_load_n(&live_channels, __ATOMIC_RELAXED);
+    /* links whose channel has not reported on_close yet, plus closed
+     * channels still lingering (those hold loop resources until released) */
+    unsigned long links = __atomic_load_n(&live_channels, __ATOMIC_RELAXED);
+    unsigned long chans = ep_ua_channels_live(EP_UA_CHANNEL_CLIENT);
+    return links > chans ? links : chans;
 }
 
 static void on_open(ep_ua_channel *ch, void *ud)

@@ -116,20 +116,13 @@ static void held_clear(ep_uac_sub *s)
     s->nmissing = 0;
 }
 
-static void mon_clear(ep_uac_mon *m)
-{
-    ep_ua_clear(&m->req, EP_UA_T(MonitoredItemCreateRequest));
-}
-
 static void sub_free(ep_uac_sub *s)
 {
     held_clear(s);
     free(s->held);
     free(s->missing);
     free(s->missing_state);
-    for (size_t i = 0; i < s->nmons; i++)
-        mon_clear(&s->mons[i]);
-    free(s->mons);
+    ep_uac__montab_fini(&s->mons);
     free(s);
 }
 
@@ -215,6 +208,11 @@ static void deliver(ep_uac *c, ep_uac_sub *s,
                     const ep_ua_notification_message *m)
 {
     uint32_t id = s->id;
+    /* ep_uac_disconnect ends the subscriptions for the application at once,
+     * even though the server may still answer Publish requests until the
+     * session is closed */
+    if (c->state == EP_UAC_CLOSING)
+        return;
     EP_LOG_TRACE(EP_UAC_LOG, "subscription %u: deliver seq %u", id,
                  m->sequence_number);
     c->in_callback++;
@@ -727,16 +725,16 @@ static void create_sub_done(ep_uac *c, ep_uac_req *r, ep_err err,
     s->next_seq = 0;
     held_clear(s);
     c->no_subscription_on_server = false;
-    if (x->recreate && s->nmons) {
-        ep_ua_monitored_item_create_request *items =
-            calloc(s->nmons, sizeof(*items));
+    if (x->recreate && s->mons.n) {
+        size_t n = s->mons.n;
+        ep_ua_monitored_item_create_request *items = calloc(n, sizeof(*items));
         if (items) {
-            for (size_t i = 0; i < s->nmons; i++) {
-                items[i] = s->mons[i].req; /* shallow: borrowed for the call */
-                s->mons[i].server_id = 0;
+            for (size_t i = 0; i < n; i++) {
+                /* shallow: borrowed for the call */
+                ep_uac__mon_request(&s->mons.v[i], &items[i]);
+                s->mons.v[i].server_id = 0;
             }
-            send_create_monitored(c, s, s->nmons, items, recreate_items_done,
-                                  NULL);
+            send_create_monitored(c, s, n, items, recreate_items_done, NULL);
             free(items);
         }
         if (s->h.on_status) {
@@ -910,21 +908,12 @@ ep_err ep_uac_sub_delete(ep_uac *c, uint32_t sub_id, ep_uac_sub_cb cb,
 
 static ep_uac_mon *mon_find(ep_uac_sub *s, uint32_t handle)
 {
-    for (size_t i = 0; i < s->nmons; i++)
-        if (s->mons[i].client_handle == handle)
-            return &s->mons[i];
-    return NULL;
+    return ep_uac__mon_find(&s->mons, handle);
 }
 
 static void mon_remove(ep_uac_sub *s, uint32_t handle)
 {
-    for (size_t i = 0; i < s->nmons; i++)
-        if (s->mons[i].client_handle == handle) {
-            mon_clear(&s->mons[i]);
-            s->mons[i] = s->mons[s->nmons - 1];
-            s->nmons--;
-            return;
-        }
+    ep_uac__mon_remove(&s->mons, handle);
 }
 
 static void create_mon_done(ep_uac *c, ep_uac_req *r, ep_err err,
@@ -1082,33 +1071,19 @@ ep_err ep_uac_mon_create(ep_uac *c, uint32_t sub_id, size_t n,
         err = build_params(&items[i], &a, &reqs[i].requested_parameters);
     }
     /* remember them for re-creation */
-    if (err == EP_EOK && s->nmons + n > s->capmons) {
-        size_t ncap = s->capmons ? s->capmons : 16;
-        while (ncap < s->nmons + n)
-            ncap *= 2;
-        void *p = realloc(s->mons, ncap * sizeof(*s->mons));
-        if (p == NULL)
-            err = EP_ENOMEM;
-        else {
-            s->mons = p;
-            s->capmons = ncap;
-        }
-    }
-    size_t base = s->nmons;
+    if (err == EP_EOK)
+        err = ep_uac__mon_reserve(&s->mons, n);
+    size_t added = 0;
     for (size_t i = 0; err == EP_EOK && i < n; i++) {
-        ep_uac_mon *m = &s->mons[s->nmons];
-        memset(m, 0, sizeof(*m));
-        m->client_handle = items[i].client_handle;
-        err = ep_ua_copy(&reqs[i], &m->req,
-                         EP_UA_T(MonitoredItemCreateRequest));
+        err = ep_uac__mon_add(&s->mons, &reqs[i]);
         if (err == EP_EOK)
-            s->nmons++;
+            added++;
     }
     if (err == EP_EOK)
         err = send_create_monitored(c, s, n, reqs, cb, ud);
     if (err != EP_EOK) {
-        while (s->nmons > base)
-            mon_clear(&s->mons[--s->nmons]);
+        for (size_t i = 0; i < added; i++)
+            mon_remove(s, items[i].client_handle);
     }
     ep_ua_arena_fini(&a);
     return err;
@@ -1141,17 +1116,8 @@ ep_err ep_uac_mon_modify(ep_uac *c, uint32_t sub_id, size_t n,
         }
         mods[i].monitored_item_id = m->server_id;
         err = build_params(&items[i], &a, &mods[i].requested_parameters);
-        if (err == EP_EOK) {
-            /* keep the record current for re-creation */
-            ep_ua_monitoring_parameters np;
-            err = ep_ua_copy(&mods[i].requested_parameters, &np,
-                             EP_UA_T(MonitoringParameters));
-            if (err == EP_EOK) {
-                ep_ua_clear(&m->req.requested_parameters,
-                            EP_UA_T(MonitoringParameters));
-                m->req.requested_parameters = np;
-            }
-        }
+        if (err == EP_EOK) /* keep the record current for re-creation */
+            err = ep_uac__mon_set_params(m, &mods[i].requested_parameters);
     }
     sub_ctx *x = NULL;
     ep_uac_req *r = NULL;
@@ -1236,7 +1202,7 @@ static void recreate(ep_uac *c, ep_uac_sub *s)
     EP_LOG_INFO(EP_UAC_LOG,
                 "subscription %u unknown to the server: creating it again "
                 "with %zu monitored item(s)",
-                s->id, s->nmons);
+                s->id, s->mons.n);
     if (s->nmissing || s->nheld) {
         uint32_t lost = (uint32_t)s->nmissing;
         c->stats.lost += lost;

@@ -92,11 +92,45 @@ const ep_ua_type *ep_uac__response_type(const ep_ua_type *req);
 
 /* ---- subscriptions (sub.c) ---- */
 
+/* ---- monitored item records (monrec.c) ---- */
+
+/* What the client keeps of a monitored item to create it again. */
 typedef struct ep_uac_mon {
     uint32_t client_handle;
-    uint32_t server_id;
-    ep_ua_monitored_item_create_request req; /* heap copy (ep_ua_copy) */
+    uint32_t server_id;           /* 0 until the server answered */
+    uint32_t attribute_id;
+    uint32_t queue_size;
+    double sampling_ms;
+    ep_ua_nodeid node;            /* identifier on the heap */
+    ep_ua_extensionobject *filter; /* heap copy, NULL: none */
+    int8_t mode;
+    bool discard_oldest;
 } ep_uac_mon;
+
+/* A subscription's records: a flat array and an index by client handle.
+ * Pointers into v are valid until the next add or remove. */
+typedef struct ep_uac_montab {
+    ep_uac_mon *v;
+    size_t n, cap;
+    uint32_t *slots; /* record index + 1, 0 = empty */
+    size_t nslots;   /* power of two, at least 2 n */
+} ep_uac_montab;
+
+ep_uac_mon *ep_uac__mon_find(const ep_uac_montab *t, uint32_t handle);
+/* ep_uac__mon_reserve makes room for extra more records (EP_ENOMEM) */
+ep_err ep_uac__mon_reserve(ep_uac_montab *t, size_t extra);
+/* ep_uac__mon_add records r (borrowed, copied). EP_EEXIST if its client
+ * handle is recorded already, EP_ENOMEM. */
+ep_err ep_uac__mon_add(ep_uac_montab *t,
+                       const ep_ua_monitored_item_create_request *r);
+/* ep_uac__mon_set_params updates sampling, queue and filter (copied) */
+ep_err ep_uac__mon_set_params(ep_uac_mon *m,
+                              const ep_ua_monitoring_parameters *p);
+void ep_uac__mon_remove(ep_uac_montab *t, uint32_t handle);
+/* ep_uac__mon_request fills a request that borrows m's node and filter */
+void ep_uac__mon_request(const ep_uac_mon *m,
+                         ep_ua_monitored_item_create_request *out);
+void ep_uac__montab_fini(ep_uac_montab *t);
 
 typedef struct ep_uac_held {
     uint32_t seq;
@@ -125,8 +159,7 @@ typedef struct ep_uac_sub {
     uint8_t *missing_state;  /* 0 to request, 1 in flight, 2 lost */
     size_t nheld, capheld;
     ep_uac_held *held;       /* sorted by seq */
-    size_t nmons, capmons;
-    ep_uac_mon *mons;
+    ep_uac_montab mons;
     struct ep_uac_sub *next;
 } ep_uac_sub;
 
