@@ -280,4 +280,8 @@ void ep_ua__groups_free(ep_ua_server *srv);
 void ep_ua__event_raise(ep_ua_server *srv, ep_ua_node *src, uint16_t sev,
                         const char *msg);
 
+/* ep_ua__timer_again re-arms periodic timer t (from its callback) at its
+ * last due time plus interval_ms (server_sub.c) */
+void ep_ua__timer_again(ep_timer *t, uint64_t interval_ms);
+
 #endif

@@ -119,7 +119,7 @@ static void on_update(ep_timer *t)
 {
     ep_ua_sim *sim = t->data;
     ep_ua_server *srv = sim->srv;
-    ep_timer_start(&sim->update, sim->update_ms);
+    ep_ua__timer_again(&sim->update, sim->update_ms);
     double k = (double)++sim->tick;
     for (int i = 0; i < NOVENS; i++) {
         oven *o = &sim->ovens[i];
