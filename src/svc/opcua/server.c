@@ -228,7 +228,23 @@ static ua_session *session_by_token(ep_ua_server *srv, const ep_ua_nodeid *tok)
     return NULL;
 }
 
-static void session_free(ep_ua_server *srv, ua_session *s, const char *why)
+static void session_release(ua_session *s)
+{
+    ep_timer_stop(&s->timer);
+    free(s->pubs);
+    free(s->client_cert);
+    ep_ua_clear(&s->auth_token, EP_UA_T(NodeId));
+    free(s);
+}
+
+/* Ends a session. With keep_subs (timeout, CloseSession with
+ * deleteSubscriptions false) its subscriptions live on without a session,
+ * sampling and counting down their lifetime, until a session of the same
+ * user takes them with TransferSubscriptions (OPC 10000-4 6.7: a client
+ * that finds its session gone creates a new one and transfers its
+ * subscriptions) or the lifetime expires. The ended session stays as an
+ * "orphan" holder, unknown to every session service. */
+static void session_end(ep_ua_server *srv, ua_session *s, const char *why, bool keep_subs)
 {
     for (ua_session **pp = &srv->sessions; *pp; pp = &(*pp)->next)
         if (*pp == s) {
@@ -237,12 +253,42 @@ static void session_free(ep_ua_server *srv, ua_session *s, const char *why)
         }
     srv->nsessions--;
     EP_LOG_INFO(UA_LOG, "session %u \"%s\" closed: %s", s->num, s->name, why);
-    ep_ua__subs_delete_all(srv, s);
     ep_timer_stop(&s->timer);
-    free(s->pubs);
-    free(s->client_cert);
-    ep_ua_clear(&s->auth_token, EP_UA_T(NodeId));
-    free(s);
+    if (keep_subs && s->subs) {
+        unsigned n = 0;
+        for (ua_sub *sub = s->subs; sub; sub = sub->next)
+            n++;
+        EP_LOG_INFO(UA_LOG, "session %u: %u subscription(s) kept for transfer until their "
+                            "lifetime ends",
+                    s->num, n);
+        ep_ua__session_detached(srv, s);
+        s->ch = NULL;
+        s->activated = false;
+        s->orphan = true;
+        s->next = srv->orphans;
+        srv->orphans = s;
+        return;
+    }
+    ep_ua__subs_delete_all(srv, s);
+    session_release(s);
+}
+
+static void session_free(ep_ua_server *srv, ua_session *s, const char *why)
+{
+    session_end(srv, s, why, false);
+}
+
+void ep_ua__orphan_release(ep_ua_server *srv, ua_session *s)
+{
+    if (!s->orphan || s->subs)
+        return;
+    for (ua_session **pp = &srv->orphans; *pp; pp = &(*pp)->next)
+        if (*pp == s) {
+            *pp = s->next;
+            break;
+        }
+    EP_LOG_DEBUG(UA_LOG, "session %u: no subscription left", s->num);
+    session_release(s);
 }
 
 static void session_touch(ua_session *s)
@@ -253,7 +299,7 @@ static void session_touch(ua_session *s)
 static void session_timeout(ep_timer *t)
 {
     ua_session *s = t->data;
-    session_free(s->srv, s, "timed out");
+    session_end(s->srv, s, "timed out", true);
 }
 
 static ep_err sign_data(const ep_ua_policy *pol, const ep_ua_key *key,
@@ -600,9 +646,10 @@ static void svc_activate_session(ep_ua_server *srv, ep_ua_channel *ch,
 static void svc_close_session(ep_ua_server *srv, ua_session *s, ep_ua_channel *ch,
                               const ep_ua_channel_msg *m)
 {
+    const ep_ua_close_session_request *req = m->body;
     ep_ua_close_session_response r;
     ep_ua__resp_header(&r.response_header, m->request_handle, EP_UA_STATUS_Good);
-    session_free(srv, s, "closed by the client");
+    session_end(srv, s, "closed by the client", !req->delete_subscriptions);
     ep_ua__send(ch, m->request_id, EP_UA_T(CloseSessionResponse), &r,
                 &r.response_header);
 }
@@ -817,6 +864,12 @@ void ep_ua_server_free(ep_ua_server *srv)
         return;
     while (srv->sessions)
         session_free(srv, srv->sessions, "server shutting down");
+    while (srv->orphans) {
+        ua_session *o = srv->orphans;
+        srv->orphans = o->next;
+        ep_ua__subs_delete_all(srv, o);
+        session_release(o);
+    }
     ep_ua_listener_free(srv->listener);
     ep_ua__groups_free(srv);
     ep_ua__space_free(srv);

@@ -89,6 +89,7 @@ struct ua_session {
     ua_pub *pubs; /* ring of queued Publish requests */
     unsigned npubs, pub_head;
     ua_sub *subs;
+    bool orphan; /* ended; only holds subscriptions kept for transfer */
     ua_cp cps[UA_MAX_CP];
     unsigned ncps;
     ua_session *next;
@@ -208,6 +209,7 @@ struct ep_ua_server {
     ep_timer status_timer;
     /* sessions and subscriptions */
     ua_session *sessions;
+    ua_session *orphans; /* ended sessions still holding subscriptions */
     unsigned nsessions;
     uint32_t next_session, next_sub_id;
     ua_group *groups;
@@ -283,5 +285,9 @@ void ep_ua__event_raise(ep_ua_server *srv, ep_ua_node *src, uint16_t sev,
 /* ep_ua__timer_again re-arms periodic timer t (from its callback) at its
  * last due time plus interval_ms (server_sub.c) */
 void ep_ua__timer_again(ep_timer *t, uint64_t interval_ms);
+
+/* ep_ua__orphan_release frees an orphan session once its last
+ * subscription is gone (server.c) */
+void ep_ua__orphan_release(ep_ua_server *srv, ua_session *s);
 
 #endif

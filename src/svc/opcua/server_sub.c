@@ -1282,6 +1282,7 @@ static void expire_sub(ua_sub *sub)
     }
     sub_unlink(s, sub);
     sub_free(srv, sub);
+    ep_ua__orphan_release(srv, s);
 }
 
 static void sub_tick(ep_timer *t)
@@ -1418,6 +1419,9 @@ void ep_ua__svc_transfer(ep_ua_server *srv, ua_session *s, ep_ua_channel *ch,
         for (ua_session *x = srv->sessions; x && !sub; x = x->next)
             if ((sub = find_sub(x, req->subscription_ids[i])) != NULL)
                 owner = x;
+        for (ua_session *x = srv->orphans; x && !sub; x = x->next)
+            if ((sub = find_sub(x, req->subscription_ids[i])) != NULL)
+                owner = x;
         if (sub == NULL) {
             res->status_code = EP_UA_STATUS_BadSubscriptionIdInvalid;
             continue;
@@ -1454,6 +1458,7 @@ void ep_ua__svc_transfer(ep_ua_server *srv, ua_session *s, ep_ua_channel *ch,
             sub->s = s;
             sub->next = s->subs;
             s->subs = sub;
+            ep_ua__orphan_release(srv, owner);
         }
         if (req->send_initial_values)
             for (size_t k = 0; k < sub->ihash_cap; k++)
