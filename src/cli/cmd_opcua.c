@@ -1183,6 +1183,7 @@ typedef struct sub_state {
     ep_ua_status st;
     char **select;
     size_t nselect;
+    bool done; /* the command returned: late notifications are ignored */
 } sub_state;
 
 static void now_text(char *buf, size_t n)
@@ -1201,6 +1202,8 @@ static void on_sub_data(ep_uac *c, uint32_t sub_id, uint32_t h,
     (void)c;
     (void)sub_id;
     sub_state *s = ud;
+    if (s->done)
+        return;
     if (s->first_ms == 0)
         s->first_ms = ep_clock_mono_ms();
     if (s->u->quiet) {
@@ -1234,6 +1237,8 @@ static void on_sub_event(ep_uac *c, uint32_t sub_id, uint32_t h, size_t n,
     (void)c;
     (void)sub_id;
     sub_state *s = ud;
+    if (s->done)
+        return;
     const char *node = h < (uint32_t)s->u->npos ? s->u->pos[h] : "?";
     if (s->u->count && s->seen >= s->u->count)
         return;
@@ -1264,6 +1269,8 @@ static void on_sub_status(ep_uac *c, uint32_t sub_id, ep_ua_status st,
     (void)c;
     (void)sub_id;
     sub_state *s = ud;
+    if (s->done)
+        return;
     if (s->u->json)
         printf("{\"status\":\"%s\",\"lost\":%u}\n", ep_ua_status_name(st), lost);
     else
@@ -1378,7 +1385,9 @@ static int cmd_subscribe(ua_cli *u)
     int rc = ua_setup(u, false);
     if (rc != EP_EXIT_OK)
         goto out;
-    sub_state s;
+    /* Static: the client may still deliver a notification while it shuts
+     * down after this function returned; `done` makes it a no-op. */
+    static sub_state s;
     memset(&s, 0, sizeof(s));
     s.u = u;
     s.select = sel;
@@ -1451,6 +1460,7 @@ static int cmd_subscribe(ua_cli *u)
     }
     rc = EP_EXIT_OK;
 out:
+    s.done = true;
     if (items != items_fixed)
         free(items);
     free(pnames);
