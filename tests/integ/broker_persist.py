@@ -367,6 +367,11 @@ def main():
                 scenario(binary, work, v5, crash)
         corrupted(binary, work)
         full_disk(binary, work)
+        for log in glob.glob(os.path.join(work, "*.log")):
+            rep = Broker(binary, work, log=log).sanitizer_report()
+            check(not rep, "no sanitizer report in %s" % os.path.basename(log))
+            if rep:
+                print(rep)
     finally:
         if failed:
             print("logs kept in %s" % work)

@@ -57,6 +57,18 @@ class Broker:
             os.kill(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
 
+    def sanitizer_report(self):
+        """Sanitizer findings in the broker's log (ASan/UBSan builds), or ''."""
+        if not self.log or not os.path.exists(self.log):
+            return ""
+        text = open(self.log, errors="replace").read()
+        for mark in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                     "WARNING: ThreadSanitizer"):
+            i = text.find(mark)
+            if i >= 0:
+                return text[i:i + 2000]
+        return ""
+
     def stop(self, timeout=30):
         if self.proc and self.proc.poll() is None:
             os.kill(self.proc.pid, signal.SIGTERM)

@@ -174,7 +174,7 @@ void bk_tree_retained_each(bk_tree *t, bk_retained_fn fn, void *ud);
 /* ---- worker-to-worker delivery ---- */
 
 /*
- * Durability ticket (persistence in sync mode, persist.c). A PUBLISH that
+ * Durability ticket (persistence, persist.c). A PUBLISH that
  * must not be acknowledged before its records are on disk takes a ticket;
  * `pending` counts the log appends it caused that have not completed plus
  * the deliveries posted to other workers that have not been taken in yet
@@ -188,6 +188,13 @@ typedef struct bk_ticket {
     atomic_uint pending;
     atomic_int status;
     uint64_t t0_ns; /* creation, for the commit latency histogram */
+    /* QoS 2 from a persistent session: once every delivery is on disk a
+     * second record marks the incoming packet id "done" (the PUBREC waits
+     * for it too). After a crash only done ids are kept: a re-sent PUBLISH
+     * whose routing may have been cut short is routed again (at least
+     * once, never lost). Set and read on the publisher's worker only. */
+    uint16_t qos2_pid;
+    uint8_t qos2_rec;
 } bk_ticket;
 
 typedef struct bk_delivery {
@@ -207,7 +214,7 @@ typedef struct bk_outq {
 typedef struct bk_qitem {
     ep_msg *msg;
     uint64_t pmid; /* message id within the session (persistence key) */
-    uint64_t seq;  /* log seq to be on disk before it is sent (QoS 2, sync); 0 = none */
+    uint64_t seq;  /* log seq to be on disk before it is sent (QoS 2); 0 = none */
     uint8_t qos;
     uint8_t retain;
 } bk_qitem;
@@ -260,6 +267,7 @@ struct bk_session {
 
     /* Incoming QoS 2 packet ids awaiting PUBREL. */
     uint16_t *qos2_in;
+    uint8_t *qos2_done; /* per entry: every delivery of that PUBLISH is logged */
     uint32_t n_qos2_in, cap_qos2_in;
 
     bk_flow *flow;
@@ -407,6 +415,7 @@ struct bk_worker {
     struct ep_wal_port *wal_port;
     bk_ticket *cur_ticket; /* ticket of the PUBLISH being routed/delivered */
     ep_err cur_fail;       /* an append failed while cur_* was set */
+    ep_ratelimit persist_rl; /* log lines about refused appends */
     uint64_t paused_for;   /* last compaction barrier generation joined */
     /* QoS 2 messages waiting for their record before the first send, in
      * log order, and the highest seq known to be on disk. */
@@ -445,7 +454,7 @@ struct ep_broker {
 /* persist.c: the broker's state in the write-ahead log (docs/persistence.md).
  * Every bk_persist_* hook below is a no-op without a data directory or for
  * a session that is not persistent (s->plogged false). Hooks run on the
- * session's worker and append with w->cur_ticket (sync mode), so the
+ * session's worker and append with w->cur_ticket, so the
  * acknowledgement of the PUBLISH being handled waits for them. */
 enum {
     BK_PSTATE_QUEUED = 0, /* in the queue, not sent */
@@ -458,7 +467,8 @@ void bk_persist_close(ep_broker *b);   /* ep_broker_wait: snapshot and close */
 void bk_persist_worker_exit(bk_worker *w); /* worker thread, on its way out */
 /* bk_persist_on: appends are wanted (log open, replay over). */
 bool bk_persist_on(const ep_broker *b);
-/* bk_persist_sync: acknowledgements wait for the disk (sync mode). */
+/* bk_persist_sync: acknowledgements wait for the log (fdatasync in sync
+ * mode, write() in periodic and none). */
 bool bk_persist_sync(const ep_broker *b);
 /* bk_persist_full: QoS > 0 publishes are refused for now (0x97). */
 bool bk_persist_full(bk_worker *w);
@@ -483,14 +493,15 @@ void bk_persist_session(bk_session *s);       /* upsert (or delete if no longer 
 void bk_persist_session_del(bk_session *s);
 void bk_persist_sub(bk_session *s, const bk_sub *sub);
 void bk_persist_unsub(bk_session *s, const bk_sub *sub);
-/* *seq_out: 0, or (QoS 2 in sync mode) the log seq that must be on disk
- * before the message is first sent: a subscriber must not see a QoS 2
+/* *seq_out: 0, or (QoS 2) the log seq that must be on disk (written in
+ * periodic/none) before the message is first sent: a subscriber must not see a QoS 2
  * message that a crash could make the broker accept a second time. */
 ep_err bk_persist_msg_put(bk_session *s, uint64_t pmid, uint8_t qos, uint8_t retain,
                           uint8_t state, uint16_t pid, ep_msg *m, uint64_t *seq_out);
 void bk_persist_msg_state(bk_session *s, uint64_t pmid, uint8_t state, uint16_t pid);
 void bk_persist_msg_del(bk_session *s, uint64_t pmid);
 void bk_persist_qos2(bk_session *s, uint16_t pid, bool add);
+void bk_persist_qos2_done(bk_session *s, uint16_t pid);
 /* bk_persist_retain records a retained message (m) or its removal (NULL). */
 void bk_persist_retain(bk_worker *w, ep_mqtt_slice topic, ep_msg *m);
 /* Metrics (metrics.c reads these). */
@@ -603,6 +614,8 @@ ep_err bk_session_ack(bk_session *s, uint8_t type, uint16_t pid);
 bool bk_session_qos2_has(bk_session *s, uint16_t pid);
 ep_err bk_session_qos2_add(bk_session *s, uint16_t pid);
 bool bk_session_qos2_remove(bk_session *s, uint16_t pid);
+/* bk_session_qos2_done marks pid as fully routed (and logs it). */
+void bk_session_qos2_done(bk_session *s, uint16_t pid);
 void bk_sessions_free_all(bk_worker *w);
 void bk_session_update_flow(bk_session *s);
 /* bk_session_send_durable sends the QoS 2 messages whose record is now on

@@ -713,9 +713,25 @@ static void send_ack_now(bk_conn *c, uint8_t type, uint16_t pid, uint8_t rc)
     bk_conn_send_packet(c, &a);
 }
 
+/* Once the deliveries of a QoS 2 PUBLISH are on disk, its packet id is
+ * marked done (under the same ticket). Publisher's worker. */
+static void ticket_qos2_record(bk_conn *c, bk_ticket *t)
+{
+    if (t == NULL || !t->qos2_rec || atomic_load_explicit(&t->pending, memory_order_acquire))
+        return;
+    t->qos2_rec = 0;
+    if (c->s == NULL || atomic_load_explicit(&t->status, memory_order_acquire) != EP_EOK)
+        return;
+    atomic_fetch_add_explicit(&t->pending, 1, memory_order_acq_rel);
+    c->w->cur_ticket = t;
+    bk_session_qos2_done(c->s, t->qos2_pid);
+    c->w->cur_ticket = NULL;
+    bk_ticket_settle(t);
+}
+
 static bool ticket_pending(const bk_ticket *t)
 {
-    return t && atomic_load_explicit(&t->pending, memory_order_acquire) > 0;
+    return t && (t->qos2_rec || atomic_load_explicit(&t->pending, memory_order_acquire) > 0);
 }
 
 /* A ticket whose records did not reach the log: the publisher is told
@@ -741,6 +757,7 @@ void bk_conn_ack(bk_conn *c, uint8_t type, uint16_t pid, uint8_t rc, bk_flow *fl
                  bk_ticket *ticket)
 {
     bk_worker *w = c->w;
+    ticket_qos2_record(c, ticket);
     if (flow == NULL && c->held_n == 0 && !ticket_pending(ticket)) {
         bool ok = ticket_outcome(c, ticket, type, pid, &rc);
         bk_ticket_unref(ticket);
@@ -801,6 +818,7 @@ void bk_worker_release_acks(bk_worker *w)
         bool refuse = false;
         while (c->held_n > 0) {
             bk_held_ack *h = &c->held[c->held_head];
+            ticket_qos2_record(c, h->ticket);
             if (ticket_pending(h->ticket) || bk_flow_congested(h->flow, ep_loop_now(w->loop)))
                 break;
             uint8_t rc = h->rc;

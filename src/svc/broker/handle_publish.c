@@ -6,7 +6,7 @@
  * remembered until PUBREL, and a duplicate PUBLISH with the same id is
  * acknowledged again but not routed again, so subscribers get it once.
  *
- * Durability (persistence in sync mode): a QoS 1/2 PUBLISH takes a ticket
+ * Durability (with persistence): a QoS 1/2 PUBLISH takes a ticket
  * (bk_ticket) before anything is changed; every record it causes - the
  * incoming QoS 2 id, the retained message, the deliveries queued for
  * persistent sessions here and on other workers - is appended under that
@@ -142,7 +142,19 @@ ep_err bk_handle_publish(bk_conn *c, const ep_mqtt_packet *p)
         return EP_EPROTO;
     }
     if (pub->qos == 2 && bk_session_qos2_has(s, pub->packet_id)) {
-        send_ack(c, EP_MQTT_PUBREC, pub->packet_id, EP_MQTT_RC_SUCCESS);
+        bk_ticket *t = s->plogged && bk_persist_sync(c->w->b) ? bk_ticket_new() : NULL;
+        if (t == NULL) {
+            send_ack(c, EP_MQTT_PUBREC, pub->packet_id, EP_MQTT_RC_SUCCESS);
+            return EP_EOK;
+        }
+        /* Re-sent while the first copy's records may still be on their
+         * way: mark the id done and acknowledge once that (and so every
+         * record appended before it) is on disk. */
+        c->w->cur_ticket = t;
+        bk_session_qos2_done(s, pub->packet_id);
+        c->w->cur_ticket = NULL;
+        bk_ticket_settle(t);
+        bk_conn_ack(c, EP_MQTT_PUBREC, pub->packet_id, 0, NULL, t);
         return EP_EOK;
     }
     if (pub->qos == 2 && s->n_qos2_in >= lim->receive_maximum) {
@@ -187,9 +199,12 @@ ep_err bk_handle_publish(bk_conn *c, const ep_mqtt_packet *p)
     }
     w->cur_ticket = ticket;
     w->cur_fail = EP_EOK;
-    /* The QoS 2 id is recorded before the deliveries, so a log that keeps
-     * any of them keeps the id too (no second delivery of a re-sent
-     * PUBLISH after a restart). */
+    if (ticket && pub->qos == 2 && s->plogged) {
+        /* The id is logged before the deliveries and marked done after
+         * them (bk_conn_ack), before the PUBREC: see bk_ticket. */
+        ticket->qos2_rec = 1;
+        ticket->qos2_pid = pub->packet_id;
+    }
     if (pub->qos == 2 && bk_session_qos2_add(s, pub->packet_id) != EP_EOK) {
         w->cur_ticket = NULL;
         bk_ticket_done(ticket);
@@ -251,7 +266,7 @@ ep_err bk_handle_ack(bk_conn *c, const ep_mqtt_packet *p)
         bk_session_ack(s, (uint8_t)p->type, pid);
         return EP_EOK;
     case EP_MQTT_PUBREC: {
-        /* In sync mode the PUBREL waits until "awaiting PUBCOMP" is on
+        /* With persistence the PUBREL waits until "awaiting PUBCOMP" is on
          * disk: after a restart the broker then never sends the message
          * again to a client that may already have released it. */
         bk_ticket *t = NULL;
@@ -280,7 +295,7 @@ ep_err bk_handle_ack(bk_conn *c, const ep_mqtt_packet *p)
         return EP_EOK;
     }
     case EP_MQTT_PUBREL: {
-        /* In sync mode the PUBCOMP waits until the removal of the id is on
+        /* With persistence the PUBCOMP waits until the removal of the id is in
          * disk: the client may reuse the id right after it. */
         bk_ticket *t = NULL;
         if (s->plogged && bk_persist_sync(c->w->b))

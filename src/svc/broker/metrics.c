@@ -106,7 +106,7 @@ static ep_err persist_metrics_init(ep_broker *b, ep_metrics *r, bk_metrics *m)
     err = err ? err
               : ep_metrics_histogram_simple(r, "edgeplane_broker_persist_commit_seconds",
                                             "Time from a QoS 1/2 PUBLISH to all its records on "
-                                            "disk (durability sync).",
+                                            "disk (fdatasync in sync mode, write() otherwise).",
                                             NULL, 0, &m->p_commit);
     if (err == EP_EOK)
         bk_persist_set_histogram(b, m->p_commit);

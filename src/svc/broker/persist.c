@@ -14,8 +14,9 @@
  *
  * Threads. A hook runs on the worker owning the session (or, for retained
  * messages, the worker handling the PUBLISH) and appends from there; in
- * sync mode the append carries the ticket of the PUBLISH being handled
- * (w->cur_ticket) and its completion comes back on that worker's port.
+ * every mode the append carries the ticket of the PUBLISH being handled
+ * (w->cur_ticket) and its completion (after the fdatasync in sync mode,
+ * after the write() in periodic and none) comes back on that worker's port.
  * Memory state and record are changed in the same loop callback, so a
  * worker never stops between the two. The log's owner thread is the
  * persistence thread (its own loop): automatic compaction runs there, and
@@ -50,6 +51,7 @@ enum {
     R_MSG_DEL = 9,     /* cid, pmid u64 */
     R_QOS2 = 10,       /* cid, pid u16: incoming QoS 2 awaiting PUBREL */
     R_QOS2_DEL = 11,   /* cid, pid u16 */
+    R_QOS2_DONE = 12,  /* cid, pid u16: every delivery of that PUBLISH is logged */
 };
 
 /* How long QoS > 0 publishes are refused after the log said it was full
@@ -90,9 +92,13 @@ bool bk_persist_on(const ep_broker *b)
     return b->persist && atomic_load_explicit(&b->persist->on, memory_order_relaxed);
 }
 
+/* Acknowledgements wait for the log in every mode: in sync until the
+ * fdatasync, in periodic and none until the write() (the log completes
+ * there), so a kill -9 never loses an acknowledged message and a fast
+ * publisher is throttled by the disk instead of growing the backlog. */
 bool bk_persist_sync(const ep_broker *b)
 {
-    return bk_persist_on(b) && b->persist->mode == EP_BROKER_DURABILITY_SYNC;
+    return bk_persist_on(b);
 }
 
 bool bk_persist_full(bk_worker *w)
@@ -121,6 +127,8 @@ bk_ticket *bk_ticket_new(void)
     atomic_init(&t->pending, 1);
     atomic_init(&t->status, EP_EOK);
     t->t0_ns = ep_clock_mono_ns();
+    t->qos2_pid = 0;
+    t->qos2_rec = 0;
     return t;
 }
 
@@ -333,10 +341,14 @@ static void append_failed(bk_worker *w, ep_err err)
     bk_persist *p = w->b->persist;
     atomic_fetch_add_explicit(&p->append_failed, 1, memory_order_relaxed);
     w->cur_fail = err;
-    if (err == EP_EFULL || err == EP_EAGAIN)
+    if (err == EP_EFULL) /* EP_EAGAIN (backlog) refuses only this message */
         atomic_store_explicit(&p->full_until_ms, ep_clock_mono_ms() + FULL_BACKOFF_MS,
                               memory_order_relaxed);
-    if (ep_ratelimit_allow(&w->err_rl, ep_loop_now(w->loop)))
+    if (w->persist_rl.period_ms == 0) {
+        w->persist_rl.period_ms = 10000;
+        w->persist_rl.burst = 1;
+    }
+    if (ep_ratelimit_allow(&w->persist_rl, ep_loop_now(w->loop)))
         EP_LOG_WARN(BK_LOG, "persistence: log append failed: %s%s", ep_strerror(err),
                     err == EP_EFULL || err == EP_EAGAIN
                         ? " (disk budget or file system full); QoS 1/2 publishes that need "
@@ -349,7 +361,7 @@ static ep_err p_append(bk_worker *w, uint8_t type, penc *e)
     bk_persist *p = w->b->persist;
     bk_ticket *t = w->cur_ticket;
     ep_err err;
-    if (t && p->mode == EP_BROKER_DURABILITY_SYNC && w->wal_port) {
+    if (t && w->wal_port) {
         bk_ticket_hold(t);
         err = ep_wal_appendv(p->wal, w->wal_port, type, e->iov, e->n, on_appended, t, NULL);
         if (err) {
@@ -494,6 +506,8 @@ static ep_err emit_session_full(psink *k, const bk_session *s)
         penc eq = {0};
         enc_qos2(&eq, s, s->qos2_in[i]);
         err = sink_put(k, R_QOS2, &eq);
+        if (!err && s->qos2_done[i])
+            err = sink_put(k, R_QOS2_DONE, &eq);
     }
     return err;
 }
@@ -561,7 +575,7 @@ ep_err bk_persist_msg_put(bk_session *s, uint64_t pmid, uint8_t qos, uint8_t ret
         return EP_EOK;
     penc e = {0};
     enc_msg(&e, s, pmid, qos, retain, state, pid, m);
-    if (qos == 2 && s->w->b->persist->mode == EP_BROKER_DURABILITY_SYNC && s->w->wal_port)
+    if (qos == 2 && s->w->wal_port)
         return p_append_wait(s->w, R_MSG, &e, seq_out);
     return p_append(s->w, R_MSG, &e);
 }
@@ -595,6 +609,15 @@ void bk_persist_qos2(bk_session *s, uint16_t pid, bool add)
     penc e = {0};
     enc_qos2(&e, s, pid);
     p_append(s->w, add ? R_QOS2 : R_QOS2_DEL, &e);
+}
+
+void bk_persist_qos2_done(bk_session *s, uint16_t pid)
+{
+    if (!logged(s))
+        return;
+    penc e = {0};
+    enc_qos2(&e, s, pid);
+    p_append(s->w, R_QOS2_DONE, &e);
 }
 
 static bool sys_topic(ep_mqtt_slice t)
@@ -833,15 +856,17 @@ static ep_err replay_rec(ep_broker *b, uint8_t type, pdec *d)
         return d->bad ? EP_EOK : op_push(s, &op);
     }
     case R_QOS2:
-    case R_QOS2_DEL: {
+    case R_QOS2_DEL:
+    case R_QOS2_DONE: {
         uint16_t pid = pd_u16(d);
         if (d->bad)
             return EP_EOK;
-        if (type == R_QOS2_DEL)
-            bk_session_qos2_remove(s, pid);
-        else if (!bk_session_qos2_has(s, pid))
-            return bk_session_qos2_add(s, pid);
-        return EP_EOK;
+        if (type == R_QOS2_DONE) {
+            bk_session_qos2_done(s, pid);
+            return EP_EOK;
+        }
+        bk_session_qos2_remove(s, pid); /* a new R_QOS2 starts a new exchange */
+        return type == R_QOS2 ? bk_session_qos2_add(s, pid) : EP_EOK;
     }
     default:
         d->bad = true;
@@ -968,6 +993,15 @@ static ep_err replay_finish(ep_broker *b, uint64_t *nmsgs)
                 if (err)
                     return err;
                 *nmsgs += s->q_count + s->if_count;
+                /* An incoming QoS 2 id whose deliveries were not all logged
+                 * is forgotten: the publisher, never acknowledged, sends
+                 * the PUBLISH again and it is routed again. */
+                for (uint32_t q = 0; q < s->n_qos2_in;) {
+                    if (s->qos2_done[q])
+                        q++;
+                    else
+                        bk_session_qos2_remove(s, s->qos2_in[q]);
+                }
                 if (s->expiry_interval != UINT32_MAX)
                     ep_timer_start(&s->expiry_timer, (uint64_t)s->expiry_interval * 1000u);
                 if (s->will) {
@@ -1089,10 +1123,15 @@ static ep_err on_snapshot(ep_wal_snap *snap, void *ud)
         barrier_leave(p, gen);
     atomic_store_explicit(&p->snapshot_records, k.records, memory_order_relaxed);
     uint64_t t2 = ep_clock_mono_ns();
-    EP_LOG_INFO(BK_LOG, "persistence: snapshot of %llu records%s (workers paused %.1f ms, waited "
-                "%.1f ms for them)%s%s", (unsigned long long)k.records,
-                barrier ? "" : " (no workers running)", (double)(t2 - t1) / 1e6,
-                (double)(t1 - t0) / 1e6, err ? ": " : "", err ? ep_strerror(err) : "");
+    if (barrier)
+        EP_LOG_INFO(BK_LOG, "persistence: snapshot of %llu records (workers paused %.1f ms, "
+                    "%.1f ms to reach the barrier)%s%s", (unsigned long long)k.records,
+                    (double)(t2 - t1) / 1e6, (double)(t1 - t0) / 1e6, err ? ": " : "",
+                    err ? ep_strerror(err) : "");
+    else
+        EP_LOG_INFO(BK_LOG, "persistence: snapshot of %llu records in %.1f ms%s%s",
+                    (unsigned long long)k.records, (double)(t2 - t0) / 1e6, err ? ": " : "",
+                    err ? ep_strerror(err) : "");
     return err;
 }
 
@@ -1202,12 +1241,12 @@ ep_err bk_persist_open(ep_broker *b)
     }
     uint64_t t1 = ep_clock_mono_ns();
     EP_LOG_INFO(BK_LOG, "persistence: %s, durability %s, budget %llu bytes: loaded %llu snapshot + "
-                "%llu log records (%llu bytes) in %.3f s (log recovery %.3f s): %d sessions, "
+                "%llu log records (%llu bytes) in %.3f s: %d sessions, "
                 "%llu queued/in-flight messages, %lu retained",
                 c->data_dir, ep_wal_durability_name(o.durability),
                 (unsigned long long)o.max_bytes, (unsigned long long)rep.snapshot_records,
                 (unsigned long long)rep.records, (unsigned long long)rep.bytes,
-                (double)(t1 - t0) / 1e9, (double)rep.elapsed_us / 1e6,
+                (double)(t1 - t0) / 1e9,
                 atomic_load(&b->nsessions), (unsigned long long)nmsgs,
                 (unsigned long)atomic_load(&b->tree.nretained));
     if (rep.torn_bytes)

@@ -198,6 +198,7 @@ void bk_session_destroy(bk_session *s)
     free(s->inflight);
     free(s->queue);
     free(s->qos2_in);
+    free(s->qos2_done);
     free(s->client_id);
     free(s);
 }
@@ -606,8 +607,13 @@ ep_err bk_session_qos2_add(bk_session *s, uint16_t pid)
         if (v == NULL)
             return EP_ENOMEM;
         s->qos2_in = v;
+        uint8_t *d = realloc(s->qos2_done, cap);
+        if (d == NULL)
+            return EP_ENOMEM;
+        s->qos2_done = d;
         s->cap_qos2_in = cap;
     }
+    s->qos2_done[s->n_qos2_in] = 0;
     s->qos2_in[s->n_qos2_in++] = pid;
     bk_persist_qos2(s, pid, true);
     return EP_EOK;
@@ -618,11 +624,23 @@ bool bk_session_qos2_remove(bk_session *s, uint16_t pid)
     for (uint32_t i = 0; i < s->n_qos2_in; i++) {
         if (s->qos2_in[i] == pid) {
             s->qos2_in[i] = s->qos2_in[--s->n_qos2_in];
+            s->qos2_done[i] = s->qos2_done[s->n_qos2_in];
             bk_persist_qos2(s, pid, false);
             return true;
         }
     }
     return false;
+}
+
+void bk_session_qos2_done(bk_session *s, uint16_t pid)
+{
+    for (uint32_t i = 0; i < s->n_qos2_in; i++) {
+        if (s->qos2_in[i] == pid) {
+            s->qos2_done[i] = 1;
+            bk_persist_qos2_done(s, pid);
+            return;
+        }
+    }
 }
 
 uint32_t bk_session_collect_subids(bk_session *s, const ep_msg *m, uint32_t *ids,
