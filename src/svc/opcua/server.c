@@ -692,6 +692,8 @@ static svc_fn session_service(const ep_ua_type *t)
 static void on_message(ep_ua_channel *ch, const ep_ua_channel_msg *m, void *ud)
 {
     ep_ua_server *srv = ud;
+    if (srv == NULL) /* a reverse channel outliving its server */
+        return;
     srv->requests++;
     if (m->status != EP_UA_STATUS_Good) {
         ep_ua__send_fault(ch, m->request_id, m->request_handle, m->status);
@@ -751,6 +753,13 @@ static void on_close(ep_ua_channel *ch, ep_ua_status status, void *ud)
 {
     ep_ua_server *srv = ud;
     (void)status;
+    if (srv == NULL)
+        return;
+    for (unsigned i = 0; i < srv->nreverse; i++)
+        if (srv->reverse[i] == ch) {
+            srv->reverse[i] = srv->reverse[--srv->nreverse];
+            break;
+        }
     for (ua_session *s = srv->sessions; s; s = s->next)
         if (s->ch == ch) {
             ep_ua__session_detached(srv, s);
@@ -832,6 +841,7 @@ ep_err ep_ua_server_new(ep_loop *loop, const ep_ua_server_opts *opts,
     if (policies & ~(1u << EP_UA_POLICY_NONE))
         co.allowed_modes |= 1u << EP_UA_MESSAGE_SECURITY_MODE_SIGN |
                             1u << EP_UA_MESSAGE_SECURITY_MODE_SIGN_AND_ENCRYPT;
+    srv->chopts = co;
     if (e == EP_EOK)
         e = ep_ua_listener_new(loop, opts->url, &co, srv->lim.max_sessions * 2, NULL,
                                NULL, &srv->listener);
@@ -864,6 +874,12 @@ void ep_ua_server_free(ep_ua_server *srv)
         return;
     while (srv->sessions)
         session_free(srv, srv->sessions, "server shutting down");
+    /* reverse channels close on their own; they must not call back */
+    for (unsigned i = 0; i < srv->nreverse; i++) {
+        ep_ua_channel_set_ud(srv->reverse[i], NULL);
+        ep_ua_channel_close(srv->reverse[i], EP_UA_STATUS_BadServerHalted, "server shutting down");
+    }
+    srv->nreverse = 0;
     while (srv->orphans) {
         ua_session *o = srv->orphans;
         srv->orphans = o->next;
@@ -883,6 +899,22 @@ void ep_ua_server_free(ep_ua_server *srv)
     free(srv->product_uri);
     free(srv->url);
     free(srv);
+}
+
+ep_err ep_ua_server_reverse_connect(ep_ua_server *srv, const char *client_url)
+{
+    if (srv == NULL || client_url == NULL)
+        return EP_EINVAL;
+    if (srv->nreverse == UA_MAX_REVERSE)
+        return EP_EFULL;
+    ep_ua_channel *ch = NULL;
+    ep_err e = ep_ua_channel_reverse(srv->loop, client_url, srv->app_uri, srv->url, &srv->chopts,
+                                     &ch);
+    if (e != EP_EOK)
+        return e;
+    srv->reverse[srv->nreverse++] = ch;
+    EP_LOG_INFO(UA_LOG, "reverse connect to %s", client_url);
+    return EP_EOK;
 }
 
 uint16_t ep_ua_server_port(const ep_ua_server *srv)

@@ -86,6 +86,15 @@ ep_err ep_ua_server_new(ep_loop *loop, const ep_ua_server_opts *opts,
 /* ep_ua_server_free closes every channel and session and frees the address
  * space. NULL is a no-op. */
 void ep_ua_server_free(ep_ua_server *srv);
+/* ep_ua_server_reverse_connect connects out to a client's reverse-connect
+ * listener at client_url ("opc.tcp://host:port") and sends a ReverseHello
+ * (ServerUri = the application URI, EndpointUrl = the server's endpoint
+ * URL); the client then opens a secure channel and sessions on that
+ * connection as on an accepted one. One connection per call, not redialled
+ * when it closes. Loop thread. Returns EP_EOK (the connection is being
+ * made), EP_EINVAL, EP_EFULL (16 reverse connections open), EP_ENOMEM or a
+ * connect error. */
+ep_err ep_ua_server_reverse_connect(ep_ua_server *srv, const char *client_url);
 /* ep_ua_server_port returns the bound TCP port. */
 uint16_t ep_ua_server_port(const ep_ua_server *srv);
 /* ep_ua_server_endpoint_url returns the URL clients should use (the listen

@@ -187,9 +187,14 @@ struct ua_sub {
     ua_sub *next;
 };
 
+#define UA_MAX_REVERSE 16
+
 struct ep_ua_server {
     ep_loop *loop;
     ep_ua_listener *listener;
+    ep_ua_channel_opts chopts;             /* for reverse connections */
+    ep_ua_channel *reverse[UA_MAX_REVERSE]; /* reverse channels not closed */
+    unsigned nreverse;
     ep_ua_pki *pki;
     ep_ua_server_limits lim;
     ep_ua_channel_limits chlim;
