@@ -13,6 +13,7 @@
 #include "cli/cli.h"
 #include "cli/config.h"
 #include "core/log.h"
+#include "core/log_kv.h"
 #include "svc/broker/broker.h"
 #ifdef HAVE_EP_SVC_API
 #include "svc/api/observe.h"
@@ -40,6 +41,7 @@ static void broker_usage(FILE *f)
             "                           docs/persistence.md\n"
             "      --http HOST:PORT     serve /metrics (Prometheus), /healthz and /readyz\n"
             "      --log-level LEVEL    trace, debug, info, warn, error (default info)\n"
+            "      --log-format FORMAT  text (default), kv (key=value) or json lines\n"
             "  -h, --help               show this help\n\n"
             "Exit codes: 0 stopped by a signal, 1 runtime failure (e.g. address in use),\n"
             "2 bad flags or configuration.\n");
@@ -54,6 +56,7 @@ int ep_cli_broker_options(int argc, char **argv, ep_broker_config *cfg, const ch
         {"config", required_argument, NULL, 'c'},
         {"workers", required_argument, NULL, 'w'},
         {"log-level", required_argument, NULL, 'L'},
+        {"log-format", required_argument, NULL, 'F'},
         {"http", required_argument, NULL, 'H'},
         {"data-dir", required_argument, NULL, 'd'},
         {"durability", required_argument, NULL, 'D'},
@@ -119,6 +122,16 @@ int ep_cli_broker_options(int argc, char **argv, ep_broker_config *cfg, const ch
                 return EP_EXIT_USAGE;
             }
             break;
+        case 'F': {
+            ep_log_format fmt;
+            if (ep_log_format_parse(optarg, &fmt) != 0) {
+                fprintf(stderr, "edgeplane %s: --log-format %s: expected text, kv or json\n", cmd,
+                        optarg);
+                return EP_EXIT_USAGE;
+            }
+            ep_log_use_format(fmt);
+            break;
+        }
         case 'L':
             if (ep_log_level_parse(optarg, &lvl) != 0) {
                 fprintf(stderr, "edgeplane %s: --log-level %s: expected trace, debug, info, "
@@ -191,7 +204,8 @@ int ep_cli_broker_start(ep_broker_config *cfg, ep_broker **out)
         char addr[300];
         hp.port = ep_broker_listener_port(b, i);
         ep_hostport_format(&hp, addr, sizeof(addr));
-        EP_LOG_INFO("broker", "MQTT broker listening on %s (mqtt://%s)", addr, addr);
+        EP_LOG_ID_INFO("broker", "broker.listening", "MQTT broker listening on %s (mqtt://%s)",
+                       addr, addr);
     }
     *out = b;
     return EP_EXIT_OK;
