@@ -376,10 +376,22 @@ class AuthTests(unittest.TestCase):
         c = Client(b.port, "bob", "builder")
         self.assertEqual(c.wait_connack(), 0x86)
         c.close()
+        # Restore, and wait until the broker uses the restored files, so the
+        # other tests see the initial state whatever their order.
         with open(b.rules, "w") as f:
             f.write(RULES)
-        b.proc.send_signal(signal.SIGHUP)
         b.set_password("bob", "builder")
+        b.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while True:
+            c = Client(b.port, "bob", "builder")
+            rc = c.wait_connack()
+            ok = rc == 0 and c.subscribe("users/bob/#") == 0x87
+            c.close()
+            if ok:
+                break
+            self.assertLess(time.monotonic(), deadline, "initial files not restored")
+            time.sleep(0.3)
 
     @timeout(120)
     def test_failed_login_flood_keeps_serving(self):
