@@ -240,7 +240,6 @@ class AuthTests(unittest.TestCase):
         cls.pki = Pki(cls.dir)
         cls.pki.client("x509-user", cls.pki.ca, cls.pki.ca_key,
                        *cls._validity())
-        cls.broker = Broker(cls.dir, cls.pki)
 
     @staticmethod
     def _validity():
@@ -250,11 +249,14 @@ class AuthTests(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        cls.broker.stop()
         shutil.rmtree(cls.dir, ignore_errors=True)
 
     def setUp(self):
-        self.assertIsNone(self.broker.proc.poll(), "broker died:\n" + self.broker.output())
+        # A broker per test: failed logins are rate-limited per source
+        # address, and every test connects from 127.0.0.1.
+        root = tempfile.mkdtemp(dir=self.dir)
+        self.broker = Broker(root, self.pki)
+        self.addCleanup(self.broker.stop)
 
     @timeout(60)
     def test_password_matrix(self):
@@ -395,12 +397,7 @@ class AuthTests(unittest.TestCase):
 
     @timeout(120)
     def test_failed_login_flood_keeps_serving(self):
-        # Its own broker: the flood leaves 127.0.0.1 rate-limited, which
-        # must not leak into the other tests.
-        root = os.path.join(self.dir, "flood")
-        os.makedirs(root, exist_ok=True)
-        b = Broker(root, self.pki)
-        self.addCleanup(b.stop)
+        b = self.broker
         alice = Client(b.port, "alice", "wonderland")
         self.assertEqual(alice.wait_connack(), 0)
         self.assertEqual(alice.subscribe("users/alice/#"), 1)
