@@ -263,11 +263,13 @@ class AuthTests(unittest.TestCase):
         b = self.broker
         cases = [  # user, password, expected v5 rc, expected 3.1.1 rc
             ("alice", "wonderland", 0, 0),
+            ("mallory", "x", 0x87, 5),      # authenticated, CONNECT not granted
             ("alice", "wrong", 0x86, 4),
             ("nobody", "wonderland", 0x86, 4),
             (None, None, 0x87, 5),          # no relevant method
-            ("mallory", "x", 0x87, 5),      # authenticated, CONNECT not granted
         ]
+        # The failures come last: after a few from one address the limiter
+        # answers 0x9F (tested in test_failed_login_flood_keeps_serving).
         for user, pw, want5, want3 in cases:
             for version, want in ((mqtt.MQTTv5, want5), (mqtt.MQTTv311, want3)):
                 c = Client(b.port, user, pw, version)
