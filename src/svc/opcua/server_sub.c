@@ -19,9 +19,9 @@
  * arrives. Harvesting at the tick means a sampling timer firing in the
  * middle of a burst neither overwrites values of the cycle being sent (queue
  * size 1) nor stretches the burst: what it samples waits for the next
- * cycle. Sent messages are
- * kept encoded in a bounded retransmission ring until acknowledged, so
- * Republish and TransferSubscriptions can return what the client missed.
+ * cycle. Sent messages are kept encoded in a bounded retransmission ring
+ * until acknowledged, so Republish and TransferSubscriptions can return
+ * what the client missed.
  * lifetime_count cycles without any Publish request delete the
  * subscription.
  */
