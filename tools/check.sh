@@ -13,6 +13,16 @@ if grep -rn --include='*.[ch]' -E '#include "(svc|cli)/' src/codec; then bad=1; 
 if grep -rn --include='*.[ch]' -E '#include "cli/' src/svc; then bad=1; fi
 if [ $bad -ne 0 ]; then echo "check: layering violated (see above)" >&2; exit 1; fi
 
+echo "check: clang-format"
+unformatted=""
+for f in $(git ls-files '*.c' '*.h' | grep -v '^src/codec/opcua/gen/'); do
+    clang-format "$f" | cmp -s - "$f" || unformatted="$unformatted $f"
+done
+if [ -n "$unformatted" ]; then
+    echo "check: not formatted with .clang-format (run clang-format -i):$unformatted" >&2
+    exit 1
+fi
+
 echo "check: cppcheck"
 cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
     --inline-suppr --suppress=missingIncludeSystem -I src -I include \

@@ -205,8 +205,8 @@ static void bench_fanout(void *ctx, uint64_t iters)
     size_t w;
     for (uint64_t i = 0; i < iters; i++) {
         f->h.packet_id = (uint16_t)(i | 1);
-        acc += (uint64_t)ep_mqtt_publish_header_write(&f->h, 5, 1u << 20, f->out,
-                                                      sizeof(f->out), &w);
+        acc +=
+            (uint64_t)ep_mqtt_publish_header_write(&f->h, 5, 1u << 20, f->out, sizeof(f->out), &w);
         acc += w;
     }
     sink += acc;
@@ -287,8 +287,7 @@ int main(int argc, char **argv)
 
     pkt_case cs[5];
     make_cases(cs);
-    printf("%-28s %7s %12s %12s %12s\n", "packet", "bytes", "frame ns", "decode ns",
-           "encode ns");
+    printf("%-28s %7s %12s %12s %12s\n", "packet", "bytes", "frame ns", "decode ns", "encode ns");
     for (int i = 0; i < 5; i++) {
         prepare(&cs[i]);
         double fr = run(bench_frame, &cs[i]);
@@ -309,8 +308,7 @@ int main(int argc, char **argv)
     f.h.payload_len = in.publish.payload.len;
     f.h.props = ep_mqtt_slice_make(
         fwd, ep_mqtt_props_filter(in.publish.props.raw,
-                                  EP_MQTT_PROP_BIT(EP_MQTT_PROP_MESSAGE_EXPIRY_INTERVAL),
-                                  fwd));
+                                  EP_MQTT_PROP_BIT(EP_MQTT_PROP_MESSAGE_EXPIRY_INTERVAL), fwd));
     f.h.has_message_expiry = true;
     f.h.message_expiry = 3599;
     f.h.sub_ids = ids;

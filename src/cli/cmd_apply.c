@@ -41,7 +41,7 @@ typedef struct cli_conn {
     ep_mqttc *c;
     bool connected, failed;
     char why[256];
-    size_t pending;   /* publications not acknowledged */
+    size_t pending; /* publications not acknowledged */
     size_t refused;
     bool subscribed;
     bool probe_seen;
@@ -51,7 +51,7 @@ typedef struct cli_conn {
         char *name;
         char *status; /* JSON or NULL */
         bool has_resource;
-    } *items;
+    } * items;
     size_t nitems, capitems;
     bool profiles;
 } cli_conn;
@@ -229,8 +229,8 @@ static int connect_or_fail(cli_conn *x, const char *host, uint16_t port)
         return EP_EXIT_FAILURE;
     }
     if (!conn_wait(x, &x->connected, NULL, 6000)) {
-        fprintf(stderr, "edgeplane %s: cannot reach the broker at %s:%u: %s\n", x->cmd, host,
-                port, x->why[0] ? x->why : "timed out");
+        fprintf(stderr, "edgeplane %s: cannot reach the broker at %s:%u: %s\n", x->cmd, host, port,
+                x->why[0] ? x->why : "timed out");
         return EP_EXIT_FAILURE;
     }
     return EP_EXIT_OK;
@@ -241,20 +241,19 @@ static int connect_or_fail(cli_conn *x, const char *host, uint16_t port)
 
 static void apply_usage(FILE *f)
 {
-    fprintf(f,
-            "usage: edgeplane apply -f FILE|DIR [-f ...] [--broker HOST:PORT] [--dry-run]\n\n"
-            "Validate AssetEndpointProfile and Asset resources (YAML, several per file\n"
-            "separated by ---; a directory means its *.yaml and *.yml files) and load\n"
-            "them into the running product: each is published as a retained message on\n"
-            "$edgeplane/resources/<kind>/<name>, where the connector picks it up.\n"
-            "Applying the same resource again changes nothing.\n\n"
-            "options:\n"
-            "  -f, --filename PATH      file or directory (repeatable)\n"
-            "      --broker HOST:PORT   MQTT broker (default 127.0.0.1:1883)\n"
-            "      --dry-run            validate only\n"
-            "  -h, --help               show this help\n\n"
-            "Exit codes: 0 applied, 1 broker unreachable or refused, 2 invalid resources\n"
-            "(every error is printed and nothing is applied).\n");
+    fprintf(f, "usage: edgeplane apply -f FILE|DIR [-f ...] [--broker HOST:PORT] [--dry-run]\n\n"
+               "Validate AssetEndpointProfile and Asset resources (YAML, several per file\n"
+               "separated by ---; a directory means its *.yaml and *.yml files) and load\n"
+               "them into the running product: each is published as a retained message on\n"
+               "$edgeplane/resources/<kind>/<name>, where the connector picks it up.\n"
+               "Applying the same resource again changes nothing.\n\n"
+               "options:\n"
+               "  -f, --filename PATH      file or directory (repeatable)\n"
+               "      --broker HOST:PORT   MQTT broker (default 127.0.0.1:1883)\n"
+               "      --dry-run            validate only\n"
+               "  -h, --help               show this help\n\n"
+               "Exit codes: 0 applied, 1 broker unreachable or refused, 2 invalid resources\n"
+               "(every error is printed and nothing is applied).\n");
 }
 
 int ep_cmd_apply(int argc, char **argv)
@@ -287,9 +286,15 @@ int ep_cmd_apply(int argc, char **argv)
             if (ep_cli_broker_addr("apply", optarg, host, sizeof(host), &port) != 0)
                 return EP_EXIT_USAGE;
             break;
-        case 'n': dry = true; break;
-        case 'h': apply_usage(stdout); return EP_EXIT_OK;
-        default: apply_usage(stderr); return EP_EXIT_USAGE;
+        case 'n':
+            dry = true;
+            break;
+        case 'h':
+            apply_usage(stdout);
+            return EP_EXIT_OK;
+        default:
+            apply_usage(stderr);
+            return EP_EXIT_USAGE;
         }
     }
     if (optind < argc || npaths == 0) {
@@ -336,8 +341,7 @@ int ep_cmd_apply(int argc, char **argv)
     }
     if (dry) {
         for (size_t i = 0; i < list.n; i++)
-            printf("%s/%s valid\n", ep_conn_kind_topic(list.items[i]->kind),
-                   list.items[i]->name);
+            printf("%s/%s valid\n", ep_conn_kind_topic(list.items[i]->kind), list.items[i]->name);
         ep_conn_res_list_fini(&list);
         return EP_EXIT_OK;
     }
@@ -354,8 +358,11 @@ int ep_cmd_apply(int argc, char **argv)
                 continue;
             char topic[256];
             ep_conn_res_topic(r->kind, r->name, topic, sizeof(topic));
-            ep_mqttc_pub p = {.topic = topic, .payload = r->text, .payload_len = r->text_len,
-                              .qos = 1, .retain = true};
+            ep_mqttc_pub p = {.topic = topic,
+                              .payload = r->text,
+                              .payload_len = r->text_len,
+                              .qos = 1,
+                              .retain = true};
             x.pending++;
             if (ep_mqttc_publish(x.c, &p, pub_done, &x) == EP_ENOMEM)
                 x.pending--;
@@ -414,8 +421,10 @@ int ep_cmd_delete(int argc, char **argv)
     }
     ep_conn_kind k = ep_conn_kind_parse(argv[optind]);
     if (k == EP_CONN_KIND_NONE) {
-        fprintf(stderr, "edgeplane delete: unknown kind '%s' (expected asset or "
-                        "assetendpointprofile)\n", argv[optind]);
+        fprintf(stderr,
+                "edgeplane delete: unknown kind '%s' (expected asset or "
+                "assetendpointprofile)\n",
+                argv[optind]);
         return EP_EXIT_USAGE;
     }
     for (int i = optind + 1; i < argc; i++)
@@ -430,8 +439,8 @@ int ep_cmd_delete(int argc, char **argv)
     for (int i = optind + 1; rc == EP_EXIT_OK && i < argc; i++) {
         char topic[256];
         ep_conn_res_topic(k, argv[i], topic, sizeof(topic));
-        ep_mqttc_pub p = {.topic = topic, .payload = "", .payload_len = 0, .qos = 1,
-                          .retain = true};
+        ep_mqttc_pub p = {
+            .topic = topic, .payload = "", .payload_len = 0, .qos = 1, .retain = true};
         x.pending++;
         if (ep_mqttc_publish(x.c, &p, pub_done, &x) == EP_ENOMEM)
             x.pending--;
@@ -505,7 +514,9 @@ int ep_cmd_get(int argc, char **argv)
             if (ep_cli_broker_addr("get", optarg, host, sizeof(host), &port) != 0)
                 return EP_EXIT_USAGE;
             break;
-        case 'j': json = true; break;
+        case 'j':
+            json = true;
+            break;
         case 'h':
             printf("usage: edgeplane get assets|assetendpointprofiles [--json] "
                    "[--broker HOST:PORT]\n\nList resources with the status the connector "
@@ -523,8 +534,10 @@ int ep_cmd_get(int argc, char **argv)
     }
     ep_conn_kind k = ep_conn_kind_parse(argv[optind]);
     if (k == EP_CONN_KIND_NONE) {
-        fprintf(stderr, "edgeplane get: unknown kind '%s' (expected assets or "
-                        "assetendpointprofiles)\n", argv[optind]);
+        fprintf(stderr,
+                "edgeplane get: unknown kind '%s' (expected assets or "
+                "assetendpointprofiles)\n",
+                argv[optind]);
         return EP_EXIT_USAGE;
     }
     cli_conn x;
@@ -546,8 +559,7 @@ int ep_cmd_get(int argc, char **argv)
         };
         ep_mqttc_subscribe(x.c, subs, 3, 0, sub_done, &x);
         if (!conn_wait(&x, &x.probe_seen, NULL, 5000)) {
-            fprintf(stderr, "edgeplane get: %s\n",
-                    x.why[0] ? x.why : "no answer from the broker");
+            fprintf(stderr, "edgeplane get: %s\n", x.why[0] ? x.why : "no answer from the broker");
             rc = EP_EXIT_FAILURE;
         }
     }
@@ -562,8 +574,7 @@ int ep_cmd_get(int argc, char **argv)
                 if (it->status)
                     printf("%s", it->status);
                 else
-                    printf("{\"name\":\"%s\",\"state\":\"pending\",\"connected\":false}",
-                           it->name);
+                    printf("{\"name\":\"%s\",\"state\":\"pending\",\"connected\":false}", it->name);
             }
             printf("%s]\n", x.nitems ? "\n" : "");
         } else if (x.profiles) {
@@ -582,9 +593,8 @@ int ep_cmd_get(int argc, char **argv)
                 ep_cfg_errs_fini(&e);
             }
         } else {
-            printf("%-20s %-16s %-12s %-9s %-10s %9s %9s %7s  %s\n", "NAME", "ENDPOINT",
-                   "STATE", "CONNECTED", "LAST VALUE", "VALUES", "MESSAGES", "DROPPED",
-                   "ERROR");
+            printf("%-20s %-16s %-12s %-9s %-10s %9s %9s %7s  %s\n", "NAME", "ENDPOINT", "STATE",
+                   "CONNECTED", "LAST VALUE", "VALUES", "MESSAGES", "DROPPED", "ERROR");
             for (size_t i = 0; i < x.nitems; i++) {
                 struct item *it = &x.items[i];
                 ep_cfg_tree *t = NULL;
@@ -601,8 +611,8 @@ int ep_cmd_get(int argc, char **argv)
                 printf("%-20s %-16s %-12s %-9s %-10s %9s %9s %7s  %s\n", it->name,
                        jget(r, "endpointProfile", "-"), state,
                        strcmp(jget(r, "connected", "false"), "true") == 0 ? "yes" : "no", age,
-                       jget(cn, "values", "0"), jget(cn, "messages", "0"),
-                       jget(cn, "dropped", "0"), jget(r, "lastError", ""));
+                       jget(cn, "values", "0"), jget(cn, "messages", "0"), jget(cn, "dropped", "0"),
+                       jget(r, "lastError", ""));
                 ep_cfg_tree_free(t);
                 ep_cfg_errs_fini(&e);
             }

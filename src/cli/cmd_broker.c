@@ -26,25 +26,24 @@ static ep_api_server *http_server;
 
 static void broker_usage(FILE *f)
 {
-    fprintf(f,
-            "usage: edgeplane broker [options]\n\n"
-            "Run the MQTT 3.1.1/5.0 broker.\n\n"
-            "options:\n"
-            "  -l, --listen HOST:PORT   listen on this address (repeatable; overrides the\n"
-            "                           listeners of the configuration; port 0 = any free)\n"
-            "  -c, --config FILE        YAML configuration file (see docs/broker.md)\n"
-            "  -w, --workers N          worker threads (default: one per CPU)\n"
-            "  -d, --data-dir DIR       persist sessions, subscriptions, retained and queued\n"
-            "                           messages in DIR (survive restarts and crashes)\n"
-            "      --durability MODE    sync (ack after fsync, default), periodic (fsync\n"
-            "                           every persistence.period) or none; see\n"
-            "                           docs/persistence.md\n"
-            "      --http HOST:PORT     serve /metrics (Prometheus), /healthz and /readyz\n"
-            "      --log-level LEVEL    trace, debug, info, warn, error (default info)\n"
-            "      --log-format FORMAT  text (default), kv (key=value) or json lines\n"
-            "  -h, --help               show this help\n\n"
-            "Exit codes: 0 stopped by a signal, 1 runtime failure (e.g. address in use),\n"
-            "2 bad flags or configuration.\n");
+    fprintf(f, "usage: edgeplane broker [options]\n\n"
+               "Run the MQTT 3.1.1/5.0 broker.\n\n"
+               "options:\n"
+               "  -l, --listen HOST:PORT   listen on this address (repeatable; overrides the\n"
+               "                           listeners of the configuration; port 0 = any free)\n"
+               "  -c, --config FILE        YAML configuration file (see docs/broker.md)\n"
+               "  -w, --workers N          worker threads (default: one per CPU)\n"
+               "  -d, --data-dir DIR       persist sessions, subscriptions, retained and queued\n"
+               "                           messages in DIR (survive restarts and crashes)\n"
+               "      --durability MODE    sync (ack after fsync, default), periodic (fsync\n"
+               "                           every persistence.period) or none; see\n"
+               "                           docs/persistence.md\n"
+               "      --http HOST:PORT     serve /metrics (Prometheus), /healthz and /readyz\n"
+               "      --log-level LEVEL    trace, debug, info, warn, error (default info)\n"
+               "      --log-format FORMAT  text (default), kv (key=value) or json lines\n"
+               "  -h, --help               show this help\n\n"
+               "Exit codes: 0 stopped by a signal, 1 runtime failure (e.g. address in use),\n"
+               "2 bad flags or configuration.\n");
 }
 
 /* ep_cli_broker_options parses the broker's flags into cfg. Returns -1 to
@@ -89,8 +88,8 @@ int ep_cli_broker_options(int argc, char **argv, ep_broker_config *cfg, const ch
             break;
         case 'd':
             if (optarg[0] == '\0' || strlen(optarg) >= sizeof(cfg->persist.data_dir)) {
-                fprintf(stderr, "edgeplane %s: --data-dir: empty or longer than %zu bytes\n",
-                        cmd, sizeof(cfg->persist.data_dir) - 1);
+                fprintf(stderr, "edgeplane %s: --data-dir: empty or longer than %zu bytes\n", cmd,
+                        sizeof(cfg->persist.data_dir) - 1);
                 return EP_EXIT_USAGE;
             }
             data_dir = optarg;
@@ -103,8 +102,10 @@ int ep_cli_broker_options(int argc, char **argv, ep_broker_config *cfg, const ch
             else if (strcmp(optarg, "none") == 0)
                 durability = EP_BROKER_DURABILITY_NONE;
             else {
-                fprintf(stderr, "edgeplane %s: --durability %s: expected sync, periodic or "
-                                "none\n", cmd, optarg);
+                fprintf(stderr,
+                        "edgeplane %s: --durability %s: expected sync, periodic or "
+                        "none\n",
+                        cmd, optarg);
                 return EP_EXIT_USAGE;
             }
             break;
@@ -134,8 +135,10 @@ int ep_cli_broker_options(int argc, char **argv, ep_broker_config *cfg, const ch
         }
         case 'L':
             if (ep_log_level_parse(optarg, &lvl) != 0) {
-                fprintf(stderr, "edgeplane %s: --log-level %s: expected trace, debug, info, "
-                                "warn or error\n", cmd, optarg);
+                fprintf(stderr,
+                        "edgeplane %s: --log-level %s: expected trace, debug, info, "
+                        "warn or error\n",
+                        cmd, optarg);
                 return EP_EXIT_USAGE;
             }
             ep_log_set_level(lvl);

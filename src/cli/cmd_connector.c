@@ -19,8 +19,7 @@
 #include "core/sock.h"
 #include "svc/connector/connector.h"
 
-int ep_cli_broker_addr(const char *cmd, const char *arg, char *host, size_t hostn,
-                       uint16_t *port)
+int ep_cli_broker_addr(const char *cmd, const char *arg, char *host, size_t hostn, uint16_t *port)
 {
     ep_hostport hp;
     const char *why = NULL;
@@ -42,32 +41,31 @@ int ep_cli_broker_addr(const char *cmd, const char *arg, char *host, size_t host
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: edgeplane connector [options]\n\n"
-            "Run the OPC UA connector: read assets and endpoint profiles from the\n"
-            "broker (edgeplane apply), connect to their OPC UA servers and publish\n"
-            "their datasets and events to MQTT (docs/connector.md).\n\n"
-            "options:\n"
-            "      --broker HOST:PORT     MQTT broker (default 127.0.0.1:1883)\n"
-            "      --resources PATH       apply the resources in this file or directory\n"
-            "                             (*.yaml, *.yml) at start, as edgeplane apply does\n"
-            "      --pki DIR              OPC UA certificate store (default\n"
-            "                             ~/.edgeplane/connector-pki; created when a profile\n"
-            "                             uses security or user authentication)\n"
-            "      --secrets DIR          directory of the secret files named by profiles\n"
-            "                             (default: the current directory)\n"
-            "      --id ID                MQTT client id (default edgeplane-connector)\n"
-            "      --username NAME        broker user name\n"
-            "      --password-file FILE   broker password, read at each connection\n"
-            "      --buffer-messages N    messages kept while the broker is unreachable\n"
-            "                             (default 100000; oldest dropped and counted)\n"
-            "      --buffer-mb N          the same, in MiB (default 64)\n"
-            "      --status-interval MS   counters in status messages at most this often\n"
-            "                             (default 5000)\n"
-            "      --log-level LEVEL      trace, debug, info, warn, error (default info)\n"
-            "  -h, --help                 show this help\n\n"
-            "Exit codes: 0 stopped by a signal, 1 runtime failure, 2 bad options or\n"
-            "resources.\n");
+    fprintf(f, "usage: edgeplane connector [options]\n\n"
+               "Run the OPC UA connector: read assets and endpoint profiles from the\n"
+               "broker (edgeplane apply), connect to their OPC UA servers and publish\n"
+               "their datasets and events to MQTT (docs/connector.md).\n\n"
+               "options:\n"
+               "      --broker HOST:PORT     MQTT broker (default 127.0.0.1:1883)\n"
+               "      --resources PATH       apply the resources in this file or directory\n"
+               "                             (*.yaml, *.yml) at start, as edgeplane apply does\n"
+               "      --pki DIR              OPC UA certificate store (default\n"
+               "                             ~/.edgeplane/connector-pki; created when a profile\n"
+               "                             uses security or user authentication)\n"
+               "      --secrets DIR          directory of the secret files named by profiles\n"
+               "                             (default: the current directory)\n"
+               "      --id ID                MQTT client id (default edgeplane-connector)\n"
+               "      --username NAME        broker user name\n"
+               "      --password-file FILE   broker password, read at each connection\n"
+               "      --buffer-messages N    messages kept while the broker is unreachable\n"
+               "                             (default 100000; oldest dropped and counted)\n"
+               "      --buffer-mb N          the same, in MiB (default 64)\n"
+               "      --status-interval MS   counters in status messages at most this often\n"
+               "                             (default 5000)\n"
+               "      --log-level LEVEL      trace, debug, info, warn, error (default info)\n"
+               "  -h, --help                 show this help\n\n"
+               "Exit codes: 0 stopped by a signal, 1 runtime failure, 2 bad options or\n"
+               "resources.\n");
 }
 
 static int parse_num(const char *what, const char *s, unsigned long lo, unsigned long hi,
@@ -76,8 +74,8 @@ static int parse_num(const char *what, const char *s, unsigned long lo, unsigned
     char *end;
     unsigned long v = strtoul(s, &end, 10);
     if (*s == 0 || *end != 0 || v < lo || v > hi) {
-        fprintf(stderr, "edgeplane connector: %s %s: expected a number in %lu..%lu\n", what,
-                s, lo, hi);
+        fprintf(stderr, "edgeplane connector: %s %s: expected a number in %lu..%lu\n", what, s, lo,
+                hi);
         return -1;
     }
     *out = v;
@@ -116,12 +114,24 @@ int ep_cmd_connector(int argc, char **argv)
             if (ep_cli_broker_addr("connector", optarg, host, sizeof(host), &port) != 0)
                 return EP_EXIT_USAGE;
             break;
-        case 'r': resources = optarg; break;
-        case 'p': o.pki_dir = optarg; break;
-        case 's': o.secrets_dir = optarg; break;
-        case 'i': o.client_id = optarg; break;
-        case 'u': o.username = optarg; break;
-        case 'P': o.password_file = optarg; break;
+        case 'r':
+            resources = optarg;
+            break;
+        case 'p':
+            o.pki_dir = optarg;
+            break;
+        case 's':
+            o.secrets_dir = optarg;
+            break;
+        case 'i':
+            o.client_id = optarg;
+            break;
+        case 'u':
+            o.username = optarg;
+            break;
+        case 'P':
+            o.password_file = optarg;
+            break;
         case 'n':
             if (parse_num("--buffer-messages", optarg, 1, 100000000, &v) != 0)
                 return EP_EXIT_USAGE;
@@ -139,8 +149,10 @@ int ep_cmd_connector(int argc, char **argv)
             break;
         case 'L':
             if (ep_log_level_parse(optarg, &lvl) != 0) {
-                fprintf(stderr, "edgeplane connector: --log-level %s: expected trace, debug, "
-                                "info, warn or error\n", optarg);
+                fprintf(stderr,
+                        "edgeplane connector: --log-level %s: expected trace, debug, "
+                        "info, warn or error\n",
+                        optarg);
                 return EP_EXIT_USAGE;
             }
             ep_log_set_level(lvl);

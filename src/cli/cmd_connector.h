@@ -16,7 +16,6 @@ int ep_cmd_get(int argc, char **argv);
 /* ep_cli_broker_addr parses --broker HOST:PORT (default port 1883) into
  * host/port; prints "edgeplane CMD: --broker ...: why" and returns -1 on a
  * bad value. */
-int ep_cli_broker_addr(const char *cmd, const char *arg, char *host, size_t hostn,
-                       uint16_t *port);
+int ep_cli_broker_addr(const char *cmd, const char *arg, char *host, size_t hostn, uint16_t *port);
 
 #endif

@@ -93,18 +93,17 @@ static const char *const common_help =
 
 static void usage_main(FILE *f)
 {
-    fprintf(f,
-            "usage: edgeplane opcua <subcommand> URL [args] [options]\n\n"
-            "subcommands:\n"
-            "  endpoints URL                 list the server's endpoints\n"
-            "  browse URL [NODE]             show the address space as a tree\n"
-            "  read URL NODE...              read attribute values\n"
-            "  write URL NODE VALUE          write a value\n"
-            "  call URL OBJECT METHOD [ARG]  call a method (ARG as type:value)\n"
-            "  subscribe URL NODE...         print value changes (or events)\n"
-            "  trust NAME --pki DIR          trust a rejected server certificate\n"
-            "\nNODE is an OPC UA NodeId: i=85, ns=2;s=Demo.Counter, ns=1;g=GUID.\n"
-            "Run 'edgeplane opcua <subcommand> --help' for details.\n");
+    fprintf(f, "usage: edgeplane opcua <subcommand> URL [args] [options]\n\n"
+               "subcommands:\n"
+               "  endpoints URL                 list the server's endpoints\n"
+               "  browse URL [NODE]             show the address space as a tree\n"
+               "  read URL NODE...              read attribute values\n"
+               "  write URL NODE VALUE          write a value\n"
+               "  call URL OBJECT METHOD [ARG]  call a method (ARG as type:value)\n"
+               "  subscribe URL NODE...         print value changes (or events)\n"
+               "  trust NAME --pki DIR          trust a rejected server certificate\n"
+               "\nNODE is an OPC UA NodeId: i=85, ns=2;s=Demo.Counter, ns=1;g=GUID.\n"
+               "Run 'edgeplane opcua <subcommand> --help' for details.\n");
 }
 
 static void usage_sub(FILE *f, const char *sub)
@@ -246,8 +245,7 @@ static int parse_args(ua_cli *u, int argc, char **argv, bool *list)
     opterr = 0;
     int ch;
     double d;
-    while ((ch = getopt_long(argc, argv, "+vh", opts, NULL)) != -1 ||
-           optind < argc) {
+    while ((ch = getopt_long(argc, argv, "+vh", opts, NULL)) != -1 || optind < argc) {
         if (ch == -1) {
             /* a positional argument: keep it and go on */
             if (u->npos < 16)
@@ -352,15 +350,14 @@ static int parse_args(ua_cli *u, int argc, char **argv, bool *list)
         case 'h':
             return 1;
         default:
-            fprintf(stderr, "edgeplane opcua %s: unknown option '%s'\n",
-                    u->sub, argv[optind - 1]);
+            fprintf(stderr, "edgeplane opcua %s: unknown option '%s'\n", u->sub, argv[optind - 1]);
             return -1;
         }
     }
     return 0;
 bad:
-    fprintf(stderr, "edgeplane opcua %s: bad value '%s' for %s\n", u->sub,
-            optarg, argv[optind - 1]);
+    fprintf(stderr, "edgeplane opcua %s: bad value '%s' for %s\n", u->sub, optarg,
+            argv[optind - 1]);
     return -1;
 }
 
@@ -418,8 +415,10 @@ static int ua_setup(ua_cli *u, bool discovery)
     const char *policy = u->policy ? u->policy : "None";
     bool secure = strcmp(policy, "None") != 0;
     if (secure && mode == EP_UA_MESSAGE_SECURITY_MODE_NONE) {
-        fprintf(stderr, "edgeplane opcua: --policy %s needs --mode Sign or "
-                        "SignAndEncrypt\n", policy);
+        fprintf(stderr,
+                "edgeplane opcua: --policy %s needs --mode Sign or "
+                "SignAndEncrypt\n",
+                policy);
         return EP_EXIT_USAGE;
     }
     if ((u->cert == NULL) != (u->key == NULL)) {
@@ -461,8 +460,7 @@ static int ua_setup(ua_cli *u, bool discovery)
         const char *dir = u->pki_dir;
         if (dir == NULL) {
             const char *home = getenv("HOME");
-            snprintf(def, sizeof(def), "%s/.edgeplane/opcua-client-pki",
-                     home ? home : ".");
+            snprintf(def, sizeof(def), "%s/.edgeplane/opcua-client-pki", home ? home : ".");
             dir = def;
             char parent[PATH_MAX];
             snprintf(parent, sizeof(parent), "%s/.edgeplane", home ? home : ".");
@@ -491,13 +489,11 @@ static int ua_setup(ua_cli *u, bool discovery)
     ep_err err = ep_uac_new(u->loop, &o, &u->c);
     if (err != EP_EOK) {
         fprintf(stderr, "edgeplane opcua: %s\n",
-                err == EP_EINVAL ? "invalid URL, policy or mode"
-                                 : ep_strerror(err));
+                err == EP_EINVAL ? "invalid URL, policy or mode" : ep_strerror(err));
         return EP_EXIT_USAGE;
     }
     ep_ua_status st = 0;
-    err = discovery ? ep_uac_sync_discover(u->c, &st)
-                    : ep_uac_sync_connect(u->c, &st);
+    err = discovery ? ep_uac_sync_discover(u->c, &st) : ep_uac_sync_connect(u->c, &st);
     if (err != EP_EOK) {
         const char *why = ep_uac_last_error(u->c);
         fprintf(stderr, "edgeplane opcua: cannot connect to %s: %s\n", u->url,
@@ -518,8 +514,7 @@ typedef struct ua_wait {
     void *resp;
 } ua_wait;
 
-static void wait_cb(ep_uac *c, ep_err err, ep_ua_status st, const void *resp,
-                    void *ud)
+static void wait_cb(ep_uac *c, ep_err err, ep_ua_status st, const void *resp, void *ud)
 {
     (void)c;
     ua_wait *w = ud;
@@ -546,13 +541,11 @@ static void wait_free(ua_wait *w)
 }
 
 /* returns an exit code; on success w->resp holds the response */
-static int ua_run(ua_cli *u, const ep_ua_type *req_type, const void *req,
-                  ua_wait *w)
+static int ua_run(ua_cli *u, const ep_ua_type *req_type, const void *req, ua_wait *w)
 {
     memset(w, 0, sizeof(*w));
     char name[128];
-    snprintf(name, sizeof(name), "%.*sResponse",
-             (int)(strlen(req_type->name) - 7), req_type->name);
+    snprintf(name, sizeof(name), "%.*sResponse", (int)(strlen(req_type->name) - 7), req_type->name);
     w->type = ep_ua_type_by_name(name);
     ep_err err = ep_uac_request(u->c, req_type, req, wait_cb, w);
     if (err == EP_EOK)
@@ -562,8 +555,7 @@ static int ua_run(ua_cli *u, const ep_ua_type *req_type, const void *req,
     if (err != EP_EOK) {
         fprintf(stderr, "edgeplane opcua: %s failed: %s%s%s\n", req_type->name,
                 w->st ? ep_ua_status_name(w->st) : ep_strerror(err),
-                ep_uac_last_error(u->c)[0] ? " - " : "",
-                ep_uac_last_error(u->c));
+                ep_uac_last_error(u->c)[0] ? " - " : "", ep_uac_last_error(u->c));
         wait_free(w);
         if (err == EP_ECLOSED)
             return EP_EXIT_UA_CONNECT;
@@ -585,8 +577,7 @@ static int ua_run(ua_cli *u, const ep_ua_type *req_type, const void *req,
 
 static void print_str(const ep_ua_string *s)
 {
-    fwrite(s->data ? (const char *)s->data : "", 1, s->data ? s->len : 0,
-           stdout);
+    fwrite(s->data ? (const char *)s->data : "", 1, s->data ? s->len : 0, stdout);
 }
 
 static void json_str(const ep_ua_string *s)
@@ -616,17 +607,16 @@ static const char *policy_short(const ep_ua_string *uri)
 
 static const char *mode_name(int32_t m)
 {
-    return m == EP_UA_MESSAGE_SECURITY_MODE_NONE   ? "None"
-           : m == EP_UA_MESSAGE_SECURITY_MODE_SIGN ? "Sign"
-           : m == EP_UA_MESSAGE_SECURITY_MODE_SIGN_AND_ENCRYPT
-               ? "SignAndEncrypt"
-               : "Invalid";
+    return m == EP_UA_MESSAGE_SECURITY_MODE_NONE               ? "None"
+           : m == EP_UA_MESSAGE_SECURITY_MODE_SIGN             ? "Sign"
+           : m == EP_UA_MESSAGE_SECURITY_MODE_SIGN_AND_ENCRYPT ? "SignAndEncrypt"
+                                                               : "Invalid";
 }
 
 static const char *token_name(int32_t t)
 {
-    return t == EP_UA_USER_TOKEN_TYPE_ANONYMOUS   ? "Anonymous"
-           : t == EP_UA_USER_TOKEN_TYPE_USER_NAME ? "UserName"
+    return t == EP_UA_USER_TOKEN_TYPE_ANONYMOUS     ? "Anonymous"
+           : t == EP_UA_USER_TOKEN_TYPE_USER_NAME   ? "UserName"
            : t == EP_UA_USER_TOKEN_TYPE_CERTIFICATE ? "Certificate"
                                                     : "IssuedToken";
 }
@@ -682,23 +672,18 @@ static int cmd_endpoints(ua_cli *u)
             const ep_ua_endpoint_description *e = &g->endpoints[i];
             printf("%s{\"url\":", i ? "," : "");
             json_str(&e->endpoint_url);
-            printf(",\"policy\":\"%s\",\"policyUri\":",
-                   policy_short(&e->security_policy_uri));
+            printf(",\"policy\":\"%s\",\"policyUri\":", policy_short(&e->security_policy_uri));
             json_str(&e->security_policy_uri);
             printf(",\"mode\":\"%s\",\"securityLevel\":%u,\"applicationUri\":",
                    mode_name(e->security_mode), e->security_level);
             json_str(&e->server.application_uri);
-            printf(",\"certificateBytes\":%zu,\"userTokens\":[",
-                   e->server_certificate.len);
+            printf(",\"certificateBytes\":%zu,\"userTokens\":[", e->server_certificate.len);
             for (size_t k = 0; k < e->user_identity_tokens_len; k++) {
                 const ep_ua_user_token_policy *t = &e->user_identity_tokens[k];
-                printf("%s{\"type\":\"%s\",\"policyId\":", k ? "," : "",
-                       token_name(t->token_type));
+                printf("%s{\"type\":\"%s\",\"policyId\":", k ? "," : "", token_name(t->token_type));
                 json_str(&t->policy_id);
                 printf(",\"securityPolicy\":\"%s\"}",
-                       t->security_policy_uri.len
-                           ? policy_short(&t->security_policy_uri)
-                           : "");
+                       t->security_policy_uri.len ? policy_short(&t->security_policy_uri) : "");
             }
             printf("]}");
         }
@@ -724,8 +709,8 @@ static int cmd_endpoints(ua_cli *u)
             printf("%2zu  ", i + 1);
             print_str(&e->endpoint_url);
             printf("\n    security: %s / %s (level %u)\n    user tokens:",
-                   policy_short(&e->security_policy_uri),
-                   mode_name(e->security_mode), e->security_level);
+                   policy_short(&e->security_policy_uri), mode_name(e->security_mode),
+                   e->security_level);
             for (size_t k = 0; k < e->user_identity_tokens_len; k++) {
                 const ep_ua_user_token_policy *t = &e->user_identity_tokens[k];
                 printf(" %s", token_name(t->token_type));
@@ -787,14 +772,12 @@ static int browse_one(ua_cli *u, const ep_ua_nodeid *id, bnode *n)
         }
         if (r == NULL || (r->status_code & 0x80000000u)) {
             if (r)
-                fprintf(stderr, "edgeplane opcua: browse: %s\n",
-                        ep_ua_status_name(r->status_code));
+                fprintf(stderr, "edgeplane opcua: browse: %s\n", ep_ua_status_name(r->status_code));
             wait_free(&w);
             return EP_EXIT_UA_REQUEST;
         }
         if (r->references_len) {
-            bnode *k = realloc(n->kids, (n->nkids + r->references_len) *
-                                            sizeof(*k));
+            bnode *k = realloc(n->kids, (n->nkids + r->references_len) * sizeof(*k));
             if (k == NULL) {
                 wait_free(&w);
                 return EP_EXIT_FAILURE;
@@ -803,8 +786,7 @@ static int browse_one(ua_cli *u, const ep_ua_nodeid *id, bnode *n)
             for (size_t i = 0; i < r->references_len; i++) {
                 bnode *c = &n->kids[n->nkids];
                 memset(c, 0, sizeof(*c));
-                if (ep_ua_copy(&r->references[i], &c->ref,
-                               EP_UA_T(ReferenceDescription)) == EP_EOK)
+                if (ep_ua_copy(&r->references[i], &c->ref, EP_UA_T(ReferenceDescription)) == EP_EOK)
                     n->nkids++;
             }
         }
@@ -932,8 +914,7 @@ static void print_dv(const char *node, const ep_ua_datavalue *dv, bool json)
 {
     char val[8192];
     ep_uac_variant_format(&dv->value, json, val, sizeof(val));
-    const char *st = ep_ua_status_name(
-        (dv->mask & EP_UA_DATAVALUE_STATUS) ? dv->status : 0);
+    const char *st = ep_ua_status_name((dv->mask & EP_UA_DATAVALUE_STATUS) ? dv->status : 0);
     char ts[64] = "";
     if (dv->mask & EP_UA_DATAVALUE_SOURCE_TIMESTAMP) {
         ep_ua_variant t;
@@ -943,16 +924,15 @@ static void print_dv(const char *node, const ep_ua_datavalue *dv, bool json)
         ep_uac_variant_format(&t, json, ts, sizeof(ts));
     }
     if (json) {
-        printf("{\"node\":\"%s\",\"value\":%s,\"type\":\"%s\",\"status\":\"%s\"",
-               node, val, dv->value.type ? dv->value.type->name : "Null", st);
+        printf("{\"node\":\"%s\",\"value\":%s,\"type\":\"%s\",\"status\":\"%s\"", node, val,
+               dv->value.type ? dv->value.type->name : "Null", st);
         if (ts[0])
             printf(",\"sourceTimestamp\":%s", ts);
         printf("}");
     } else {
         printf("%s = %s", node, val);
         if (dv->value.type)
-            printf("  (%s%s)", dv->value.type->name,
-                   dv->value.is_array ? "[]" : "");
+            printf("  (%s%s)", dv->value.type->name, dv->value.is_array ? "[]" : "");
         if (strcmp(st, "Good") != 0)
             printf("  [%s]", st);
         if (ts[0])
@@ -968,16 +948,14 @@ static int cmd_read(ua_cli *u)
     }
     uint32_t attr = u->attr ? attr_by_name(u->attr) : EP_UA_ATTR_Value;
     if (attr == 0) {
-        fprintf(stderr, "edgeplane opcua read: unknown attribute '%s'\n",
-                u->attr);
+        fprintf(stderr, "edgeplane opcua read: unknown attribute '%s'\n", u->attr);
         return EP_EXIT_USAGE;
     }
     ep_ua_read_value_id ids[16];
     memset(ids, 0, sizeof(ids));
     for (int i = 0; i < u->npos; i++) {
         if (ep_uac_nodeid_parse(u->pos[i], &ids[i].node_id) != EP_EOK) {
-            fprintf(stderr, "edgeplane opcua read: bad NodeId '%s'\n",
-                    u->pos[i]);
+            fprintf(stderr, "edgeplane opcua read: bad NodeId '%s'\n", u->pos[i]);
             return EP_EXIT_USAGE;
         }
         ids[i].attribute_id = attr;
@@ -1003,8 +981,7 @@ static int cmd_read(ua_cli *u)
         print_dv(u->pos[i], &r->results[i], u->json);
         if (!u->json)
             printf("\n");
-        if ((r->results[i].mask & EP_UA_DATAVALUE_STATUS) &&
-            (r->results[i].status & 0x80000000u))
+        if ((r->results[i].mask & EP_UA_DATAVALUE_STATUS) && (r->results[i].status & 0x80000000u))
             rc = EP_EXIT_UA_REQUEST;
     }
     if (u->json)
@@ -1031,8 +1008,7 @@ static int cmd_write(ua_cli *u)
     if (u->type) {
         const ep_ua_type *t = ep_ua_type_by_name(u->type);
         if (t == NULL || t->kind > EP_UA_KIND_STRING) {
-            fprintf(stderr, "edgeplane opcua write: unsupported --type '%s'\n",
-                    u->type);
+            fprintf(stderr, "edgeplane opcua write: unsupported --type '%s'\n", u->type);
             return EP_EXIT_USAGE;
         }
         type_id = t->type_id;
@@ -1056,25 +1032,23 @@ static int cmd_write(ua_cli *u)
         if (rc != EP_EXIT_OK)
             return rc;
         const ep_ua_read_response *r = w.resp;
-        if (r->results_len == 1 && r->results[0].value.type &&
-            !r->results[0].value.is_array)
+        if (r->results_len == 1 && r->results[0].value.type && !r->results[0].value.is_array)
             type_id = r->results[0].value.type->type_id;
         wait_free(&w);
         if (type_id == 0) {
-            fprintf(stderr, "edgeplane opcua write: cannot tell the type of "
-                            "%s; use --type\n", u->pos[0]);
+            fprintf(stderr,
+                    "edgeplane opcua write: cannot tell the type of "
+                    "%s; use --type\n",
+                    u->pos[0]);
             return EP_EXIT_UA_REQUEST;
         }
     }
     _Alignas(max_align_t) uint8_t storage[32];
     wv.attribute_id = EP_UA_ATTR_Value;
     wv.value.mask = EP_UA_DATAVALUE_VALUE;
-    if (ep_uac_variant_parse(u->pos[1], type_id, storage, &wv.value.value) !=
-        EP_EOK) {
-        fprintf(stderr, "edgeplane opcua write: '%s' is not a valid %s\n",
-                u->pos[1], ep_ua_type_builtin(type_id)
-                               ? ep_ua_type_builtin(type_id)->name
-                               : "value");
+    if (ep_uac_variant_parse(u->pos[1], type_id, storage, &wv.value.value) != EP_EOK) {
+        fprintf(stderr, "edgeplane opcua write: '%s' is not a valid %s\n", u->pos[1],
+                ep_ua_type_builtin(type_id) ? ep_ua_type_builtin(type_id)->name : "value");
         return EP_EXIT_USAGE;
     }
     ep_ua_write_request req;
@@ -1088,8 +1062,7 @@ static int cmd_write(ua_cli *u)
     const ep_ua_write_response *r = w.resp;
     ep_ua_status st = r->results_len ? r->results[0] : EP_UA_STATUS_BadUnexpectedError;
     if (u->json)
-        printf("{\"node\":\"%s\",\"status\":\"%s\"}\n", u->pos[0],
-               ep_ua_status_name(st));
+        printf("{\"node\":\"%s\",\"status\":\"%s\"}\n", u->pos[0], ep_ua_status_name(st));
     else
         printf("%s: %s\n", u->pos[0], ep_ua_status_name(st));
     wait_free(&w);
@@ -1117,17 +1090,14 @@ static int cmd_call(ua_cli *u)
     for (int i = 2; i < u->npos && nargs < 14; i++) {
         char *colon = strchr(u->pos[i], ':');
         if (colon == NULL) {
-            fprintf(stderr, "edgeplane opcua call: argument '%s' wants TYPE:VALUE\n",
-                    u->pos[i]);
+            fprintf(stderr, "edgeplane opcua call: argument '%s' wants TYPE:VALUE\n", u->pos[i]);
             return EP_EXIT_USAGE;
         }
         *colon = 0;
         const ep_ua_type *t = ep_ua_type_by_name(u->pos[i]);
         if (t == NULL || t->kind > EP_UA_KIND_STRING ||
-            ep_uac_variant_parse(colon + 1, t->type_id, storage[nargs],
-                                 &args[nargs]) != EP_EOK) {
-            fprintf(stderr, "edgeplane opcua call: bad argument %s:%s\n",
-                    u->pos[i], colon + 1);
+            ep_uac_variant_parse(colon + 1, t->type_id, storage[nargs], &args[nargs]) != EP_EOK) {
+            fprintf(stderr, "edgeplane opcua call: bad argument %s:%s\n", u->pos[i], colon + 1);
             return EP_EXIT_USAGE;
         }
         nargs++;
@@ -1152,14 +1122,12 @@ static int cmd_call(ua_cli *u)
     }
     const ep_ua_call_method_result *res = &r->results[0];
     if (u->json)
-        printf("{\"status\":\"%s\",\"outputs\":[",
-               ep_ua_status_name(res->status_code));
+        printf("{\"status\":\"%s\",\"outputs\":[", ep_ua_status_name(res->status_code));
     else
         printf("status: %s\n", ep_ua_status_name(res->status_code));
     for (size_t i = 0; i < res->output_arguments_len; i++) {
         char val[4096];
-        ep_uac_variant_format(&res->output_arguments[i], u->json, val,
-                              sizeof(val));
+        ep_uac_variant_format(&res->output_arguments[i], u->json, val, sizeof(val));
         if (u->json)
             printf("%s%s", i ? "," : "", val);
         else
@@ -1196,8 +1164,7 @@ static void now_text(char *buf, size_t n)
     ep_uac_variant_format(&t, false, buf, n);
 }
 
-static void on_sub_data(ep_uac *c, uint32_t sub_id, uint32_t h,
-                        const ep_ua_datavalue *v, void *ud)
+static void on_sub_data(ep_uac *c, uint32_t sub_id, uint32_t h, const ep_ua_datavalue *v, void *ud)
 {
     (void)c;
     (void)sub_id;
@@ -1231,8 +1198,8 @@ static void on_sub_data(ep_uac *c, uint32_t sub_id, uint32_t h,
     s->seen++;
 }
 
-static void on_sub_event(ep_uac *c, uint32_t sub_id, uint32_t h, size_t n,
-                         const ep_ua_variant *f, void *ud)
+static void on_sub_event(ep_uac *c, uint32_t sub_id, uint32_t h, size_t n, const ep_ua_variant *f,
+                         void *ud)
 {
     (void)c;
     (void)sub_id;
@@ -1263,8 +1230,7 @@ static void on_sub_event(ep_uac *c, uint32_t sub_id, uint32_t h, size_t n,
     s->seen++;
 }
 
-static void on_sub_status(ep_uac *c, uint32_t sub_id, ep_ua_status st,
-                          uint32_t lost, void *ud)
+static void on_sub_status(ep_uac *c, uint32_t sub_id, ep_ua_status st, uint32_t lost, void *ud)
 {
     (void)c;
     (void)sub_id;
@@ -1279,8 +1245,8 @@ static void on_sub_status(ep_uac *c, uint32_t sub_id, ep_ua_status st,
     fflush(stdout);
 }
 
-static void sub_created(ep_uac *c, ep_err err, ep_ua_status st, uint32_t id,
-                        const void *resp, void *ud)
+static void sub_created(ep_uac *c, ep_err err, ep_ua_status st, uint32_t id, const void *resp,
+                        void *ud)
 {
     (void)c;
     (void)id;
@@ -1291,8 +1257,8 @@ static void sub_created(ep_uac *c, ep_err err, ep_ua_status st, uint32_t id,
     s->created = 1;
 }
 
-static void mon_created(ep_uac *c, ep_err err, ep_ua_status st, uint32_t id,
-                        const void *resp, void *ud)
+static void mon_created(ep_uac *c, ep_err err, ep_ua_status st, uint32_t id, const void *resp,
+                        void *ud)
 {
     (void)c;
     (void)id;
@@ -1303,8 +1269,8 @@ static void mon_created(ep_uac *c, ep_err err, ep_ua_status st, uint32_t id,
         const ep_ua_create_monitored_items_response *r = resp;
         for (size_t i = 0; i < r->results_len; i++)
             if (r->results[i].status_code & 0x80000000u) {
-                fprintf(stderr, "edgeplane opcua subscribe: item %zu (%s): %s\n",
-                        i, i < (size_t)s->u->npos ? s->u->pos[i] : "pattern",
+                fprintf(stderr, "edgeplane opcua subscribe: item %zu (%s): %s\n", i,
+                        i < (size_t)s->u->npos ? s->u->pos[i] : "pattern",
                         ep_ua_status_name(r->results[i].status_code));
                 s->err = EP_EPROTO;
                 s->st = r->results[i].status_code;
@@ -1352,19 +1318,17 @@ static int cmd_subscribe(ua_cli *u)
     size_t nsel = 0;
     snprintf(selbuf, sizeof(selbuf), "%s",
              u->select ? u->select : "EventId,Time,SourceName,Severity,Message");
-    for (char *save = NULL, *t = strtok_r(selbuf, ",", &save);
-         t && nsel < 32; t = strtok_r(NULL, ",", &save))
+    for (char *save = NULL, *t = strtok_r(selbuf, ",", &save); t && nsel < 32;
+         t = strtok_r(NULL, ",", &save))
         sel[nsel++] = t;
     for (int i = 0; i < u->npos; i++) {
         if (ep_uac_nodeid_parse(u->pos[i], &items[i].node) != EP_EOK) {
-            fprintf(stderr, "edgeplane opcua subscribe: bad NodeId '%s'\n",
-                    u->pos[i]);
+            fprintf(stderr, "edgeplane opcua subscribe: bad NodeId '%s'\n", u->pos[i]);
             return EP_EXIT_USAGE;
         }
         items[i].client_handle = (uint32_t)i;
         items[i].sampling_ms = u->sampling_ms;
-        items[i].queue_size = u->queue ? (uint32_t)u->queue
-                                       : u->events ? 100 : 10;
+        items[i].queue_size = u->queue ? (uint32_t)u->queue : u->events ? 100 : 10;
         if (u->events) {
             items[i].nselect = nsel;
             items[i].select = (const char *const *)sel;
@@ -1425,11 +1389,9 @@ static int cmd_subscribe(ua_cli *u)
     }
     signal(SIGINT, on_sigint);
     signal(SIGTERM, on_sigint);
-    uint64_t end = u->duration_s > 0
-                       ? ep_clock_mono_ms() + (uint64_t)(u->duration_s * 1000)
-                       : UINT64_MAX;
-    while (!g_stop && (u->count == 0 || s.seen < u->count) &&
-           ep_clock_mono_ms() < end) {
+    uint64_t end =
+        u->duration_s > 0 ? ep_clock_mono_ms() + (uint64_t)(u->duration_s * 1000) : UINT64_MAX;
+    while (!g_stop && (u->count == 0 || s.seen < u->count) && ep_clock_mono_ms() < end) {
         ep_loop_run_once(u->loop, 100);
         ep_loop_update_time(u->loop);
     }
@@ -1446,16 +1408,11 @@ static int cmd_subscribe(ua_cli *u)
                 "\"keepalives\":%llu,\"republished\":%llu,\"lost\":%llu,"
                 "\"reconnects\":%llu,\"session_recreated\":%llu,"
                 "\"transfers\":%llu,\"timeouts\":%llu}}\n",
-                nitems, span / 1000.0,
-                span ? (double)s.seen * 1000.0 / (double)span : 0.0,
-                (unsigned long long)st.notifications,
-                (unsigned long long)st.publish_responses,
-                (unsigned long long)st.keepalives,
-                (unsigned long long)st.republished,
-                (unsigned long long)st.lost,
-                (unsigned long long)st.reconnects,
-                (unsigned long long)st.session_recreated,
-                (unsigned long long)st.transfers,
+                nitems, span / 1000.0, span ? (double)s.seen * 1000.0 / (double)span : 0.0,
+                (unsigned long long)st.notifications, (unsigned long long)st.publish_responses,
+                (unsigned long long)st.keepalives, (unsigned long long)st.republished,
+                (unsigned long long)st.lost, (unsigned long long)st.reconnects,
+                (unsigned long long)st.session_recreated, (unsigned long long)st.transfers,
                 (unsigned long long)st.timeouts);
     }
     rc = EP_EXIT_OK;
@@ -1500,10 +1457,8 @@ static int cmd_trust(ua_cli *u, bool list)
     }
     err = ep_ua_pki_trust(u->pki, u->url, detail, sizeof(detail));
     if (err != EP_EOK) {
-        fprintf(stderr, "edgeplane opcua trust: %s\n",
-                detail[0] ? detail : ep_strerror(err));
-        return err == EP_EINVAL || err == EP_ENOTFOUND ? EP_EXIT_USAGE
-                                                       : EP_EXIT_FAILURE;
+        fprintf(stderr, "edgeplane opcua trust: %s\n", detail[0] ? detail : ep_strerror(err));
+        return err == EP_EINVAL || err == EP_ENOTFOUND ? EP_EXIT_USAGE : EP_EXIT_FAILURE;
     }
     printf("%s\n", detail[0] ? detail : "trusted");
     return EP_EXIT_OK;
@@ -1513,13 +1468,13 @@ static int cmd_trust(ua_cli *u, bool list)
 
 int ep_cmd_opcua(int argc, char **argv)
 {
-    if (argc < 2 || strcmp(argv[1], "--help") == 0 ||
-        strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
         usage_main(argc < 2 ? stderr : stdout);
         return argc < 2 ? EP_EXIT_USAGE : EP_EXIT_OK;
     }
-    static const char *const subs[] = {"endpoints", "browse", "read", "write",
-                                       "call", "subscribe", "trust"};
+    static const char *const subs[] = {"endpoints", "browse",    "read", "write",
+                                       "call",      "subscribe", "trust"};
     bool known = false;
     for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++)
         known |= strcmp(argv[1], subs[i]) == 0;
@@ -1544,7 +1499,7 @@ int ep_cmd_opcua(int argc, char **argv)
     if (prc < 0)
         return EP_EXIT_USAGE;
     ep_log_set_level(u.verbose ? (getenv("EP_UA_TRACE") ? EP_LOG_TRACE : EP_LOG_DEBUG)
-                                : EP_LOG_ERROR);
+                               : EP_LOG_ERROR);
     if (u.npos < 1 && !(list && strcmp(u.sub, "trust") == 0)) {
         fprintf(stderr, "edgeplane opcua %s: %s missing\n\n", u.sub,
                 strcmp(u.sub, "trust") == 0 ? "NAME" : "URL");
@@ -1557,8 +1512,7 @@ int ep_cmd_opcua(int argc, char **argv)
         u.npos--;
     }
     if (strcmp(u.sub, "trust") != 0 && strncmp(u.url, "opc.tcp://", 10) != 0) {
-        fprintf(stderr, "edgeplane opcua %s: URL must start with opc.tcp://\n",
-                u.sub);
+        fprintf(stderr, "edgeplane opcua %s: URL must start with opc.tcp://\n", u.sub);
         return EP_EXIT_USAGE;
     }
     int rc;

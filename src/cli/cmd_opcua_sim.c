@@ -96,8 +96,12 @@ int ep_cmd_opcua_sim(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         ep_log_level lvl;
         switch (c) {
-        case 'l': listen = optarg; break;
-        case 'p': pki_dir = optarg; break;
+        case 'l':
+            listen = optarg;
+            break;
+        case 'p':
+            pki_dir = optarg;
+            break;
         case 'x':
             if (parse_u32(optarg, 10000000, &so.extra_nodes) != 0) {
                 fprintf(stderr, "edgeplane opcua-sim: --extra-nodes: 0..10000000\n");
@@ -138,13 +142,21 @@ int ep_cmd_opcua_sim(int argc, char **argv)
             nusers++;
             break;
         }
-        case 'A': no_anon = true; break;
-        case 'X': x509 = false; break;
-        case 'a': auto_accept = true; break;
+        case 'A':
+            no_anon = true;
+            break;
+        case 'X':
+            x509 = false;
+            break;
+        case 'a':
+            auto_accept = true;
+            break;
         case 'L':
             if (ep_log_level_parse(optarg, &lvl) != 0) {
-                fprintf(stderr, "edgeplane opcua-sim: --log-level %s: expected trace, "
-                                "debug, info, warn or error\n", optarg);
+                fprintf(stderr,
+                        "edgeplane opcua-sim: --log-level %s: expected trace, "
+                        "debug, info, warn or error\n",
+                        optarg);
                 goto out;
             }
             ep_log_set_level(lvl);
@@ -182,8 +194,8 @@ int ep_cmd_opcua_sim(int argc, char **argv)
         char detail[512] = "";
         ep_err e = ep_ua_pki_open(pki_dir, &po, &pki, detail, sizeof(detail));
         if (e != EP_EOK) {
-            fprintf(stderr, "edgeplane opcua-sim: --pki %s: %s%s%s\n", pki_dir,
-                    ep_strerror(e), detail[0] ? ": " : "", detail);
+            fprintf(stderr, "edgeplane opcua-sim: --pki %s: %s%s%s\n", pki_dir, ep_strerror(e),
+                    detail[0] ? ": " : "", detail);
             goto out;
         }
         const char *w = ep_ua_pki_warning(pki);
@@ -208,8 +220,7 @@ int ep_cmd_opcua_sim(int argc, char **argv)
     o.pki = pki;
     o.policies = 1u << EP_UA_POLICY_NONE;
     if (pki)
-        o.policies |= 1u << EP_UA_POLICY_BASIC256SHA256 |
-                      1u << EP_UA_POLICY_AES128_SHA256_RSAOAEP |
+        o.policies |= 1u << EP_UA_POLICY_BASIC256SHA256 | 1u << EP_UA_POLICY_AES128_SHA256_RSAOAEP |
                       1u << EP_UA_POLICY_AES256_SHA256_RSAPSS;
     o.no_anonymous = no_anon;
     o.allow_x509_users = x509 && pki != NULL;
@@ -218,8 +229,7 @@ int ep_cmd_opcua_sim(int argc, char **argv)
     o.limits.max_sessions = max_sessions;
     ep_err e = ep_ua_server_new(loop, &o, &srv);
     if (e != EP_EOK) {
-        fprintf(stderr, "edgeplane opcua-sim: cannot listen on %s: %s\n", listen,
-                ep_strerror(e));
+        fprintf(stderr, "edgeplane opcua-sim: cannot listen on %s: %s\n", listen, ep_strerror(e));
     } else if ((e = ep_ua_sim_new(loop, srv, &so, &sim)) != EP_EOK) {
         fprintf(stderr, "edgeplane opcua-sim: cannot build the plant: %s\n", ep_strerror(e));
     } else {

@@ -205,8 +205,8 @@ int ep_cmd_run(int argc, char **argv)
     }
     /* take our own flags out, pass the rest to the broker's parser */
     for (int i = 0; i < argc && bargc < RUN_MAX_ARGS - 1; i++) {
-        if (i > 0 && (strcmp(argv[i], "--opcua-listen") == 0 ||
-                      strcmp(argv[i], "--resources") == 0)) {
+        if (i > 0 &&
+            (strcmp(argv[i], "--opcua-listen") == 0 || strcmp(argv[i], "--resources") == 0)) {
             if (i + 1 >= argc) {
                 fprintf(stderr, "edgeplane run: %s needs a value\n", argv[i]);
                 return EP_EXIT_USAGE;
@@ -294,8 +294,8 @@ int ep_cmd_run(int argc, char **argv)
         if (text) {
             int k = snprintf(text, n, default_resources, sim_url);
             ep_cfg_errs errs = {0};
-            if (ep_conn_res_parse_multi("<default resources>", text, (size_t)k, &seed,
-                                        &errs) != EP_EOK)
+            if (ep_conn_res_parse_multi("<default resources>", text, (size_t)k, &seed, &errs) !=
+                EP_EOK)
                 ep_cfg_errs_print(&errs, stderr);
             ep_cfg_errs_fini(&errs);
             free(text);

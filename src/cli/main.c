@@ -39,7 +39,8 @@ static const ep_cli_cmd commands[] = {
     {"sub", "subscribe to MQTT topics and print the messages", ep_cmd_sub},
 #endif
 #ifdef HAVE_EP_SVC_OPCUA_CLIENT
-    {"opcua", "OPC UA client: endpoints, browse, read, write, call, subscribe, trust", ep_cmd_opcua},
+    {"opcua", "OPC UA client: endpoints, browse, read, write, call, subscribe, trust",
+     ep_cmd_opcua},
 #endif
 #ifdef HAVE_EP_SVC_CONNECTOR
     {"connector", "run the OPC UA connector alone (assets come from the broker)", ep_cmd_connector},

@@ -77,8 +77,7 @@ ep_err ep_buf_append_u16be(ep_buf *b, uint16_t v)
 
 ep_err ep_buf_append_u32be(ep_buf *b, uint32_t v)
 {
-    uint8_t x[4] = {(uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8),
-                    (uint8_t)v};
+    uint8_t x[4] = {(uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v};
     return ep_buf_append(b, x, 4);
 }
 

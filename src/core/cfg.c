@@ -33,8 +33,7 @@ bool ep_cfg__errs_full(const ep_cfg_errs *errs)
     return errs->count >= max;
 }
 
-static void errs_push(ep_cfg_errs *errs, char *text, bool warning,
-                      uint32_t line, uint32_t col)
+static void errs_push(ep_cfg_errs *errs, char *text, bool warning, uint32_t line, uint32_t col)
 {
     if (text == NULL || ep_cfg__errs_full(errs)) {
         free(text);
@@ -59,8 +58,8 @@ static void errs_push(ep_cfg_errs *errs, char *text, bool warning,
     errs->count++;
 }
 
-void ep_cfg__vreport(ep_cfg_errs *errs, bool warning, const ep_cfg_node *n,
-                     bool at_key, const char *fmt, va_list ap)
+void ep_cfg__vreport(ep_cfg_errs *errs, bool warning, const ep_cfg_node *n, bool at_key,
+                     const char *fmt, va_list ap)
 {
     char loc[600], path[512], msg[1024];
     uint32_t line = 0, col = 0;
@@ -83,8 +82,8 @@ void ep_cfg__vreport(ep_cfg_errs *errs, bool warning, const ep_cfg_node *n,
             col = n->key_col;
         }
         if (line > 0)
-            l = (size_t)snprintf(loc, sizeof(loc), "%s:%u:%u: ", n->file,
-                                 (unsigned)line, (unsigned)col);
+            l = (size_t)snprintf(loc, sizeof(loc), "%s:%u:%u: ", n->file, (unsigned)line,
+                                 (unsigned)col);
         else
             l = (size_t)snprintf(loc, sizeof(loc), "%s: ", n->file);
         if (l >= sizeof(loc))
@@ -101,8 +100,8 @@ void ep_cfg__vreport(ep_cfg_errs *errs, bool warning, const ep_cfg_node *n,
     errs_push(errs, text, warning, line, col);
 }
 
-void ep_cfg__report(ep_cfg_errs *errs, bool warning, const ep_cfg_node *n,
-                    bool at_key, const char *fmt, ...)
+void ep_cfg__report(ep_cfg_errs *errs, bool warning, const ep_cfg_node *n, bool at_key,
+                    const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -110,8 +109,7 @@ void ep_cfg__report(ep_cfg_errs *errs, bool warning, const ep_cfg_node *n,
     va_end(ap);
 }
 
-void ep_cfg_errs_add(ep_cfg_errs *errs, const ep_cfg_node *n, const char *fmt,
-                     ...)
+void ep_cfg_errs_add(ep_cfg_errs *errs, const ep_cfg_node *n, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -119,8 +117,7 @@ void ep_cfg_errs_add(ep_cfg_errs *errs, const ep_cfg_node *n, const char *fmt,
     va_end(ap);
 }
 
-void ep_cfg_errs_warn(ep_cfg_errs *errs, const ep_cfg_node *n, const char *fmt,
-                      ...)
+void ep_cfg_errs_warn(ep_cfg_errs *errs, const ep_cfg_node *n, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -145,8 +142,7 @@ void ep_cfg_errs_print(const ep_cfg_errs *errs, FILE *f)
     for (size_t i = 0; i < errs->count; i++)
         fprintf(f, "%s\n", errs->items[i].text);
     if (errs->dropped > 0)
-        fprintf(f, "%zu more message%s not shown\n", errs->dropped,
-                errs->dropped == 1 ? "" : "s");
+        fprintf(f, "%zu more message%s not shown\n", errs->dropped, errs->dropped == 1 ? "" : "s");
 }
 
 /* ------------------------------------------------------------------------ */
@@ -258,10 +254,7 @@ void ep_cfg_tree_free(ep_cfg_tree *t)
     free(t);
 }
 
-const ep_cfg_node *ep_cfg_tree_root(const ep_cfg_tree *t)
-{
-    return t != NULL ? t->root : NULL;
-}
+const ep_cfg_node *ep_cfg_tree_root(const ep_cfg_tree *t) { return t != NULL ? t->root : NULL; }
 
 /* ------------------------------------------------------------------------ */
 /* Parser                                                                    */
@@ -287,10 +280,9 @@ typedef struct pstate {
 } pstate;
 
 /* A located message without a node (syntax errors, limits). */
-static void report_at(pstate *ps, uint32_t line, uint32_t col,
-                      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static void report_at(pstate *ps, uint32_t line, uint32_t col,
-                      const char *fmt, ...)
+static void report_at(pstate *ps, uint32_t line, uint32_t col, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void report_at(pstate *ps, uint32_t line, uint32_t col, const char *fmt, ...)
 {
     ep_cfg_node fake = {.file = ps->t->file, .line = line, .col = col};
     va_list ap;
@@ -299,10 +291,7 @@ static void report_at(pstate *ps, uint32_t line, uint32_t col,
     va_end(ap);
 }
 
-static uint32_t mark_u32(size_t v)
-{
-    return v >= UINT32_MAX ? UINT32_MAX : (uint32_t)(v + 1);
-}
+static uint32_t mark_u32(size_t v) { return v >= UINT32_MAX ? UINT32_MAX : (uint32_t)(v + 1); }
 
 static void syntax_error(pstate *ps)
 {
@@ -320,33 +309,29 @@ static void syntax_error(pstate *ps)
                 col++;
             }
         }
-        report_at(ps, mark_u32(line), mark_u32(col), "invalid input: %s",
-                  problem);
+        report_at(ps, mark_u32(line), mark_u32(col), "invalid input: %s", problem);
     } else if (yp->context != NULL) {
-        report_at(ps, mark_u32(yp->problem_mark.line),
-                  mark_u32(yp->problem_mark.column),
-                  "syntax error: %s (%s started at %u:%u)", problem,
-                  yp->context, (unsigned)mark_u32(yp->context_mark.line),
+        report_at(ps, mark_u32(yp->problem_mark.line), mark_u32(yp->problem_mark.column),
+                  "syntax error: %s (%s started at %u:%u)", problem, yp->context,
+                  (unsigned)mark_u32(yp->context_mark.line),
                   (unsigned)mark_u32(yp->context_mark.column));
     } else {
-        report_at(ps, mark_u32(yp->problem_mark.line),
-                  mark_u32(yp->problem_mark.column), "syntax error: %s",
-                  problem);
+        report_at(ps, mark_u32(yp->problem_mark.line), mark_u32(yp->problem_mark.column),
+                  "syntax error: %s", problem);
     }
 }
 
 /* Soft check for anchors and tags on a node or key. */
-static void check_props(pstate *ps, const ep_cfg_node *at, bool at_key,
-                        const yaml_char_t *anchor, const yaml_char_t *tag)
+static void check_props(pstate *ps, const ep_cfg_node *at, bool at_key, const yaml_char_t *anchor,
+                        const yaml_char_t *tag)
 {
     if (anchor != NULL) {
-        ep_cfg__report(ps->errs, false, at, at_key,
-                       "anchors and aliases are not supported");
+        ep_cfg__report(ps->errs, false, at, at_key, "anchors and aliases are not supported");
         ps->failed = true;
     }
     if (tag != NULL) {
-        ep_cfg__report(ps->errs, false, at, at_key,
-                       "tags are not supported (\"%.40s\")", (const char *)tag);
+        ep_cfg__report(ps->errs, false, at, at_key, "tags are not supported (\"%.40s\")",
+                       (const char *)tag);
         ps->failed = true;
     }
 }
@@ -363,12 +348,11 @@ static char *arena_strdup(ep_cfg_tree *t, const void *s, size_t len)
 
 /* new_node allocates a node at mark and links it under the open container.
  * Returns NULL with *rc set on a hard failure. */
-static ep_cfg_node *new_node(pstate *ps, ep_cfg_kind kind, yaml_mark_t mark,
-                             ep_err *rc)
+static ep_cfg_node *new_node(pstate *ps, ep_cfg_kind kind, yaml_mark_t mark, ep_err *rc)
 {
     if (++ps->nodes > ps->lim.max_nodes) {
-        report_at(ps, mark_u32(mark.line), mark_u32(mark.column),
-                  "too many nodes (limit %zu)", ps->lim.max_nodes);
+        report_at(ps, mark_u32(mark.line), mark_u32(mark.column), "too many nodes (limit %zu)",
+                  ps->lim.max_nodes);
         *rc = EP_ECONFIG;
         return NULL;
     }
@@ -429,8 +413,7 @@ static ep_err check_duplicates(pstate *ps, const ep_cfg_node *map)
     for (i = 1; i < map->count; i++) {
         size_t first = i - 1;
         while (i < map->count && strcmp(v[first]->key, v[i]->key) == 0) {
-            ep_cfg__report(ps->errs, false, v[i], true,
-                           "duplicate key (first defined at line %u)",
+            ep_cfg__report(ps->errs, false, v[i], true, "duplicate key (first defined at line %u)",
                            (unsigned)v[first]->key_line);
             ps->failed = true;
             i++;
@@ -461,11 +444,9 @@ static ep_err handle_scalar(pstate *ps, const yaml_event_t *ev)
                 ep_cfg__report(ps->errs, false, &at, false, "empty key");
             else if (len > ps->lim.max_key)
                 ep_cfg__report(ps->errs, false, &at, false,
-                               "key is too long (%zu bytes, limit %zu)", len,
-                               ps->lim.max_key);
+                               "key is too long (%zu bytes, limit %zu)", len, ps->lim.max_key);
             else
-                ep_cfg__report(ps->errs, false, &at, false,
-                               "key contains a NUL character");
+                ep_cfg__report(ps->errs, false, &at, false, "key contains a NUL character");
             return EP_ECONFIG;
         }
         char *key = arena_strdup(ps->t, s, len);
@@ -474,8 +455,7 @@ static ep_err handle_scalar(pstate *ps, const yaml_event_t *ev)
         at.parent = fr->node;
         at.key = key;
         at.index = fr->node->count;
-        check_props(ps, &at, true, ev->data.scalar.anchor,
-                    ev->data.scalar.tag);
+        check_props(ps, &at, true, ev->data.scalar.anchor, ev->data.scalar.tag);
         fr->key = key;
         fr->key_line = at.line;
         fr->key_col = at.col;
@@ -491,13 +471,11 @@ static ep_err handle_scalar(pstate *ps, const yaml_event_t *ev)
     n->value = v;
     n->len = len;
     if (ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE)
-        n->is_null = len == 0 || strcmp(v, "~") == 0 ||
-                     strcmp(v, "null") == 0 || strcmp(v, "Null") == 0 ||
-                     strcmp(v, "NULL") == 0;
+        n->is_null = len == 0 || strcmp(v, "~") == 0 || strcmp(v, "null") == 0 ||
+                     strcmp(v, "Null") == 0 || strcmp(v, "NULL") == 0;
     if (memchr(s, '\0', len) != NULL) {
         n->len = strlen(v);
-        ep_cfg__report(ps->errs, false, n, false,
-                       "value contains a NUL character");
+        ep_cfg__report(ps->errs, false, n, false, "value contains a NUL character");
         ps->failed = true;
     }
     check_props(ps, n, false, ev->data.scalar.anchor, ev->data.scalar.tag);
@@ -508,8 +486,7 @@ static ep_err handle_event(pstate *ps, const yaml_event_t *ev, bool *done)
 {
     ep_err rc = EP_EOK;
     frame *fr = ps->depth > 0 ? &ps->stack[ps->depth - 1] : NULL;
-    bool want_key =
-        fr != NULL && fr->node->kind == EP_CFG_NODE_MAP && fr->key == NULL;
+    bool want_key = fr != NULL && fr->node->kind == EP_CFG_NODE_MAP && fr->key == NULL;
 
     switch (ev->type) {
     case YAML_STREAM_START_EVENT:
@@ -521,8 +498,7 @@ static ep_err handle_event(pstate *ps, const yaml_event_t *ev, bool *done)
         return EP_EOK;
     case YAML_DOCUMENT_START_EVENT:
         if (++ps->docs > 1) {
-            report_at(ps, mark_u32(ev->start_mark.line),
-                      mark_u32(ev->start_mark.column),
+            report_at(ps, mark_u32(ev->start_mark.line), mark_u32(ev->start_mark.column),
                       "only one document is allowed");
             return EP_ECONFIG;
         }
@@ -531,8 +507,7 @@ static ep_err handle_event(pstate *ps, const yaml_event_t *ev, bool *done)
         return handle_scalar(ps, ev);
     case YAML_ALIAS_EVENT: {
         if (want_key) {
-            report_at(ps, mark_u32(ev->start_mark.line),
-                      mark_u32(ev->start_mark.column),
+            report_at(ps, mark_u32(ev->start_mark.line), mark_u32(ev->start_mark.column),
                       "anchors and aliases are not supported");
             return EP_ECONFIG;
         }
@@ -542,8 +517,7 @@ static ep_err handle_event(pstate *ps, const yaml_event_t *ev, bool *done)
             return rc;
         n->value = "";
         n->is_null = true;
-        ep_cfg__report(ps->errs, false, n, false,
-                       "anchors and aliases are not supported");
+        ep_cfg__report(ps->errs, false, n, false, "anchors and aliases are not supported");
         ps->failed = true;
         return EP_EOK;
     }
@@ -551,8 +525,7 @@ static ep_err handle_event(pstate *ps, const yaml_event_t *ev, bool *done)
     case YAML_SEQUENCE_START_EVENT: {
         bool map = ev->type == YAML_MAPPING_START_EVENT;
         if (want_key) {
-            report_at(ps, mark_u32(ev->start_mark.line),
-                      mark_u32(ev->start_mark.column),
+            report_at(ps, mark_u32(ev->start_mark.line), mark_u32(ev->start_mark.column),
                       "keys must be scalars");
             return EP_ECONFIG;
         }
@@ -561,25 +534,21 @@ static ep_err handle_event(pstate *ps, const yaml_event_t *ev, bool *done)
                               .line = mark_u32(ev->start_mark.line),
                               .col = mark_u32(ev->start_mark.column),
                               .parent = fr->node,
-                              .key = fr->node->kind == EP_CFG_NODE_MAP ? fr->key
-                                                                       : NULL,
+                              .key = fr->node->kind == EP_CFG_NODE_MAP ? fr->key : NULL,
                               .index = fr->node->count};
-            ep_cfg__report(ps->errs, false, &at, false,
-                           "nesting is deeper than %u levels",
+            ep_cfg__report(ps->errs, false, &at, false, "nesting is deeper than %u levels",
                            ps->lim.max_depth);
             return EP_ECONFIG;
         }
-        ep_cfg_node *n = new_node(
-            ps, map ? EP_CFG_NODE_MAP : EP_CFG_NODE_LIST, ev->start_mark, &rc);
+        ep_cfg_node *n =
+            new_node(ps, map ? EP_CFG_NODE_MAP : EP_CFG_NODE_LIST, ev->start_mark, &rc);
         if (n == NULL)
             return rc;
         n->value = "";
         if (map)
-            check_props(ps, n, false, ev->data.mapping_start.anchor,
-                        ev->data.mapping_start.tag);
+            check_props(ps, n, false, ev->data.mapping_start.anchor, ev->data.mapping_start.tag);
         else
-            check_props(ps, n, false, ev->data.sequence_start.anchor,
-                        ev->data.sequence_start.tag);
+            check_props(ps, n, false, ev->data.sequence_start.anchor, ev->data.sequence_start.tag);
         ps->stack[ps->depth++] = (frame){.node = n};
         return EP_EOK;
     }
@@ -602,9 +571,9 @@ static void sort_msgs(ep_cfg_errs *errs, size_t from)
     for (size_t i = from + 1; i < errs->count; i++) {
         ep_cfg_msg m = errs->items[i];
         size_t j = i;
-        while (j > from && (errs->items[j - 1].line > m.line ||
-                            (errs->items[j - 1].line == m.line &&
-                             errs->items[j - 1].col > m.col))) {
+        while (j > from &&
+               (errs->items[j - 1].line > m.line ||
+                (errs->items[j - 1].line == m.line && errs->items[j - 1].col > m.col))) {
             errs->items[j] = errs->items[j - 1];
             j--;
         }
@@ -633,9 +602,8 @@ static ep_err parse(pstate *ps)
     return rc;
 }
 
-ep_err ep_cfg_parse_str(const char *name, const char *data, size_t len,
-                        const ep_cfg_limits *lim, ep_cfg_tree **out,
-                        ep_cfg_errs *errs)
+ep_err ep_cfg_parse_str(const char *name, const char *data, size_t len, const ep_cfg_limits *lim,
+                        ep_cfg_tree **out, ep_cfg_errs *errs)
 {
     pstate ps;
     ep_err rc;
@@ -672,8 +640,7 @@ ep_err ep_cfg_parse_str(const char *name, const char *data, size_t len,
     }
     if (len > ps.lim.max_bytes) {
         ep_cfg_node at = {.file = ps.t->file};
-        ep_cfg__report(errs, false, &at, false,
-                       "input is too large (%zu bytes, limit %zu)", len,
+        ep_cfg__report(errs, false, &at, false, "input is too large (%zu bytes, limit %zu)", len,
                        ps.lim.max_bytes);
         rc = EP_ECONFIG;
         goto fail;
@@ -699,8 +666,8 @@ fail:
     return rc;
 }
 
-ep_err ep_cfg_parse_file(const char *path, const ep_cfg_limits *lim,
-                         ep_cfg_tree **out, ep_cfg_errs *errs)
+ep_err ep_cfg_parse_file(const char *path, const ep_cfg_limits *lim, ep_cfg_tree **out,
+                         ep_cfg_errs *errs)
 {
     size_t max = lim != NULL && lim->max_bytes ? lim->max_bytes : 1u << 20;
     size_t cap = 4096, len = 0;
@@ -735,7 +702,7 @@ ep_err ep_cfg_parse_file(const char *path, const ep_cfg_limits *lim,
     }
     rc = ep_cfg_parse_str(path, data, len, lim, out, errs);
     goto out;
-io_fail: {
+io_fail : {
     ep_cfg_node at = {.file = path};
     ep_cfg__report(errs, false, &at, false, "cannot read: %s", strerror(errno));
     rc = EP_EIO;

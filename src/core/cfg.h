@@ -95,11 +95,11 @@ typedef struct ep_cfg_msg {
  * fewer than EP_CFG_ERRS_MAX messages. Errors past `max` are counted in
  * `nerr` but not stored (`dropped` of them); warnings past `max` likewise. */
 typedef struct ep_cfg_errs {
-    size_t max;      /* messages kept; 0 means EP_CFG_ERRS_MAX */
-    size_t nerr;     /* errors reported, stored or not */
-    size_t nwarn;    /* warnings reported, stored or not */
-    size_t count;    /* messages stored in items[] */
-    size_t dropped;  /* messages not stored because of max (or memory) */
+    size_t max;     /* messages kept; 0 means EP_CFG_ERRS_MAX */
+    size_t nerr;    /* errors reported, stored or not */
+    size_t nwarn;   /* warnings reported, stored or not */
+    size_t count;   /* messages stored in items[] */
+    size_t dropped; /* messages not stored because of max (or memory) */
     ep_cfg_msg *items;
     size_t _cap;
 } ep_cfg_errs;
@@ -130,16 +130,16 @@ typedef enum ep_cfg_kind {
 typedef struct ep_cfg_node ep_cfg_node;
 struct ep_cfg_node {
     ep_cfg_kind kind;
-    const char *file;     /* as given to the parser; shared by all nodes */
-    uint32_t line, col;   /* 1-based position of the value */
-    const char *key;      /* key in the parent map, NULL otherwise */
+    const char *file;           /* as given to the parser; shared by all nodes */
+    uint32_t line, col;         /* 1-based position of the value */
+    const char *key;            /* key in the parent map, NULL otherwise */
     uint32_t key_line, key_col; /* position of the key (parent map only) */
-    size_t index;         /* position in the parent list/map */
+    size_t index;               /* position in the parent list/map */
     const ep_cfg_node *parent;
     /* scalar: NUL-terminated text (never contains NUL), len bytes */
     const char *value;
     size_t len;
-    bool is_null;         /* plain "", "~", "null", "Null", "NULL" */
+    bool is_null; /* plain "", "~", "null", "Null", "NULL" */
     /* map and list: children in document order */
     const ep_cfg_node *first, *next;
     size_t count;
@@ -164,16 +164,15 @@ typedef struct ep_cfg_tree ep_cfg_tree;
  * Returns: EP_EOK; EP_ECONFIG on a syntax error, duplicate key, anchor,
  * alias, tag, non-scalar or over-long key, second document, input too large,
  * nesting too deep or too many nodes (all reported in errs); EP_ENOMEM. */
-ep_err ep_cfg_parse_str(const char *name, const char *data, size_t len,
-                        const ep_cfg_limits *lim, ep_cfg_tree **out,
-                        ep_cfg_errs *errs);
+ep_err ep_cfg_parse_str(const char *name, const char *data, size_t len, const ep_cfg_limits *lim,
+                        ep_cfg_tree **out, ep_cfg_errs *errs);
 
 /* ep_cfg_parse_file reads path (at most lim->max_bytes) and parses it like
  * ep_cfg_parse_str, with path as the name. Any thread (blocking I/O).
  * Returns: as ep_cfg_parse_str, plus EP_EIO when the file cannot be opened
  * or read (reported in errs as "PATH: cannot read: <strerror>"). */
-ep_err ep_cfg_parse_file(const char *path, const ep_cfg_limits *lim,
-                         ep_cfg_tree **out, ep_cfg_errs *errs);
+ep_err ep_cfg_parse_file(const char *path, const ep_cfg_limits *lim, ep_cfg_tree **out,
+                         ep_cfg_errs *errs);
 
 /* ep_cfg_tree_root returns the root node, NULL for an empty document. */
 const ep_cfg_node *ep_cfg_tree_root(const ep_cfg_tree *t);
@@ -193,12 +192,12 @@ char *ep_cfg_node_path(const ep_cfg_node *n, char *buf, size_t size);
 /* ep_cfg_errs_add records an error about node n (NULL: no location)
  * formatted as "FILE:LINE:COL: KEY: <fmt...>". For validate callbacks and
  * cross-field checks done by a service after binding. */
-void ep_cfg_errs_add(ep_cfg_errs *errs, const ep_cfg_node *n, const char *fmt,
-                     ...) __attribute__((format(printf, 3, 4)));
+void ep_cfg_errs_add(ep_cfg_errs *errs, const ep_cfg_node *n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* ep_cfg_errs_warn is ep_cfg_errs_add for a warning (does not fail a bind). */
-void ep_cfg_errs_warn(ep_cfg_errs *errs, const ep_cfg_node *n, const char *fmt,
-                      ...) __attribute__((format(printf, 3, 4)));
+void ep_cfg_errs_warn(ep_cfg_errs *errs, const ep_cfg_node *n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* ------------------------------------------------------------------------ */
 /* Binding tables                                                            */
@@ -253,7 +252,7 @@ typedef struct ep_cfg_hostport {
 } ep_cfg_hostport;
 
 typedef struct ep_cfg_list {
-    void *items;  /* count elements of the element field's .size bytes */
+    void *items; /* count elements of the element field's .size bytes */
     size_t count;
 } ep_cfg_list;
 
@@ -266,21 +265,21 @@ typedef struct ep_cfg_field ep_cfg_field;
  * nested struct for MAP, a list element's storage inside a list), `n` at
  * its node. Report problems with ep_cfg_errs_add(errs, n or a child, ...)
  * and return false. Called on the binding thread. */
-typedef bool (*ep_cfg_validate_fn)(const ep_cfg_field *f, void *value,
-                                   const ep_cfg_node *n, ep_cfg_errs *errs);
+typedef bool (*ep_cfg_validate_fn)(const ep_cfg_field *f, void *value, const ep_cfg_node *n,
+                                   ep_cfg_errs *errs);
 
 struct ep_cfg_field {
-    const char *name;   /* key; NULL terminates a table */
+    const char *name; /* key; NULL terminates a table */
     ep_cfg_type type;
-    unsigned flags;     /* EP_CFG_RELOADABLE | SECRET | DEPRECATED | REQUIRED */
-    size_t off, size;   /* storage, see EP_CFG_AT */
-    const char *def;    /* default, parsed like file text; NULL = zero/empty.
-                           LIST defaults are YAML flow text: "[a, b]" */
-    uint64_t min, max;  /* UINT SIZE DURATION STRING LIST HOSTPORT bounds */
-    int64_t smin, smax; /* INT bounds */
+    unsigned flags;             /* EP_CFG_RELOADABLE | SECRET | DEPRECATED | REQUIRED */
+    size_t off, size;           /* storage, see EP_CFG_AT */
+    const char *def;            /* default, parsed like file text; NULL = zero/empty.
+                                   LIST defaults are YAML flow text: "[a, b]" */
+    uint64_t min, max;          /* UINT SIZE DURATION STRING LIST HOSTPORT bounds */
+    int64_t smin, smax;         /* INT bounds */
     const ep_cfg_enum *choices; /* ENUM, terminated by {NULL, 0} */
     const ep_cfg_field *sub;    /* MAP: table; LIST: element field */
-    const char *help;   /* one sentence for docs and schema */
+    const char *help;           /* one sentence for docs and schema */
     ep_cfg_validate_fn validate;
 };
 
@@ -299,8 +298,7 @@ struct ep_cfg_field {
  * table field of st is cleared (freed and zeroed), never half-filled;
  * EP_EINVAL for a table bug (bad storage size, bad default; also reported);
  * EP_ENOMEM. */
-ep_err ep_cfg_bind(const ep_cfg_field *table, const ep_cfg_node *n, void *st,
-                   ep_cfg_errs *errs);
+ep_err ep_cfg_bind(const ep_cfg_field *table, const ep_cfg_node *n, void *st, ep_cfg_errs *errs);
 
 /* ep_cfg_clear frees what ep_cfg_bind allocated in st and zeroes the table
  * fields. Safe on zeroed, half-bound or already cleared structs. */

@@ -25,40 +25,100 @@
 uint64_t ep_cfg__load_u(const void *p, size_t size)
 {
     switch (size) {
-    case 1: { uint8_t v; memcpy(&v, p, 1); return v; }
-    case 2: { uint16_t v; memcpy(&v, p, 2); return v; }
-    case 4: { uint32_t v; memcpy(&v, p, 4); return v; }
-    default: { uint64_t v; memcpy(&v, p, 8); return v; }
+    case 1: {
+        uint8_t v;
+        memcpy(&v, p, 1);
+        return v;
+    }
+    case 2: {
+        uint16_t v;
+        memcpy(&v, p, 2);
+        return v;
+    }
+    case 4: {
+        uint32_t v;
+        memcpy(&v, p, 4);
+        return v;
+    }
+    default: {
+        uint64_t v;
+        memcpy(&v, p, 8);
+        return v;
+    }
     }
 }
 
 int64_t ep_cfg__load_s(const void *p, size_t size)
 {
     switch (size) {
-    case 1: { int8_t v; memcpy(&v, p, 1); return v; }
-    case 2: { int16_t v; memcpy(&v, p, 2); return v; }
-    case 4: { int32_t v; memcpy(&v, p, 4); return v; }
-    default: { int64_t v; memcpy(&v, p, 8); return v; }
+    case 1: {
+        int8_t v;
+        memcpy(&v, p, 1);
+        return v;
+    }
+    case 2: {
+        int16_t v;
+        memcpy(&v, p, 2);
+        return v;
+    }
+    case 4: {
+        int32_t v;
+        memcpy(&v, p, 4);
+        return v;
+    }
+    default: {
+        int64_t v;
+        memcpy(&v, p, 8);
+        return v;
+    }
     }
 }
 
 void ep_cfg__store_u(void *p, size_t size, uint64_t x)
 {
     switch (size) {
-    case 1: { uint8_t v = (uint8_t)x; memcpy(p, &v, 1); break; }
-    case 2: { uint16_t v = (uint16_t)x; memcpy(p, &v, 2); break; }
-    case 4: { uint32_t v = (uint32_t)x; memcpy(p, &v, 4); break; }
-    default: memcpy(p, &x, 8); break;
+    case 1: {
+        uint8_t v = (uint8_t)x;
+        memcpy(p, &v, 1);
+        break;
+    }
+    case 2: {
+        uint16_t v = (uint16_t)x;
+        memcpy(p, &v, 2);
+        break;
+    }
+    case 4: {
+        uint32_t v = (uint32_t)x;
+        memcpy(p, &v, 4);
+        break;
+    }
+    default:
+        memcpy(p, &x, 8);
+        break;
     }
 }
 
 void ep_cfg__store_s(void *p, size_t size, int64_t x)
 {
     switch (size) {
-    case 1: { int8_t v = (int8_t)x; memcpy(p, &v, 1); break; }
-    case 2: { int16_t v = (int16_t)x; memcpy(p, &v, 2); break; }
-    case 4: { int32_t v = (int32_t)x; memcpy(p, &v, 4); break; }
-    default: memcpy(p, &x, 8); break;
+    case 1: {
+        int8_t v = (int8_t)x;
+        memcpy(p, &v, 1);
+        break;
+    }
+    case 2: {
+        int16_t v = (int16_t)x;
+        memcpy(p, &v, 2);
+        break;
+    }
+    case 4: {
+        int32_t v = (int32_t)x;
+        memcpy(p, &v, 4);
+        break;
+    }
+    default:
+        memcpy(p, &x, 8);
+        break;
     }
 }
 
@@ -77,8 +137,7 @@ int64_t ep_cfg__smin(size_t size) { return -ep_cfg__smax(size) - 1; }
 void ep_cfg__ubounds(const ep_cfg_field *f, uint64_t *lo, uint64_t *hi)
 {
     uint64_t smax = UINT64_MAX;
-    if (f->type == EP_CFG_UINT || f->type == EP_CFG_SIZE ||
-        f->type == EP_CFG_DURATION)
+    if (f->type == EP_CFG_UINT || f->type == EP_CFG_SIZE || f->type == EP_CFG_DURATION)
         smax = ep_cfg__umax(f->size);
     else if (f->type == EP_CFG_HOSTPORT)
         smax = 65535;
@@ -118,10 +177,7 @@ static bool scan_u64(const char **s, uint64_t *out)
     return true;
 }
 
-static bool parse_uint(const char *s, uint64_t *out)
-{
-    return scan_u64(&s, out) && *s == '\0';
-}
+static bool parse_uint(const char *s, uint64_t *out) { return scan_u64(&s, out) && *s == '\0'; }
 
 static bool parse_int(const char *s, int64_t *out)
 {
@@ -155,24 +211,24 @@ static int parse_bool(const char *s)
 static const struct unit {
     const char *name;
     uint64_t mult;
-} size_units[] = {
-    {"B", 1},
-    {"kB", UINT64_C(1000)},
-    {"KB", UINT64_C(1000)},
-    {"MB", UINT64_C(1000000)},
-    {"GB", UINT64_C(1000000000)},
-    {"TB", UINT64_C(1000000000000)},
-    {"PB", UINT64_C(1000000000000000)},
-    {"KiB", UINT64_C(1) << 10},
-    {"MiB", UINT64_C(1) << 20},
-    {"GiB", UINT64_C(1) << 30},
-    {"TiB", UINT64_C(1) << 40},
-    {"PiB", UINT64_C(1) << 50},
-    {NULL, 0},
+} size_units[] =
+    {
+        {"B", 1},
+        {"kB", UINT64_C(1000)},
+        {"KB", UINT64_C(1000)},
+        {"MB", UINT64_C(1000000)},
+        {"GB", UINT64_C(1000000000)},
+        {"TB", UINT64_C(1000000000000)},
+        {"PB", UINT64_C(1000000000000000)},
+        {"KiB", UINT64_C(1) << 10},
+        {"MiB", UINT64_C(1) << 20},
+        {"GiB", UINT64_C(1) << 30},
+        {"TiB", UINT64_C(1) << 40},
+        {"PiB", UINT64_C(1) << 50},
+        {NULL, 0},
 },
   duration_units[] = {
-      {"ms", 1},           {"s", 1000},          {"m", 60000},
-      {"h", 3600000},      {"d", 86400000},      {NULL, 0},
+      {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {"d", 86400000}, {NULL, 0},
 };
 
 static bool mul_ok(uint64_t a, uint64_t b, uint64_t *out)
@@ -218,8 +274,7 @@ static bool parse_duration(const char *s, uint64_t *out)
         for (u = duration_units; u->name != NULL; u++)
             if (strlen(u->name) == ul && memcmp(u->name, u0, ul) == 0)
                 break;
-        if (u->name == NULL || !mul_ok(v, u->mult, &part) ||
-            total > UINT64_MAX - part)
+        if (u->name == NULL || !mul_ok(v, u->mult, &part) || total > UINT64_MAX - part)
             return false;
         total += part;
     }
@@ -234,8 +289,7 @@ char *ep_cfg__fmt_size(uint64_t v, char *buf)
     for (const struct unit *u = size_units; u->name != NULL; u++)
         if (v != 0 && v % u->mult == 0 && u->mult > best->mult)
             best = u;
-    snprintf(buf, EP_CFG__NUMBUF, "%llu%s",
-             (unsigned long long)(v / best->mult), best->name);
+    snprintf(buf, EP_CFG__NUMBUF, "%llu%s", (unsigned long long)(v / best->mult), best->name);
     return buf;
 }
 
@@ -325,12 +379,11 @@ static bool ipv6_ok(const char *s, size_t n)
 
 static bool name_char(char c)
 {
-    return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-           c == '-' || c == '.' || c == '_';
+    return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-' ||
+           c == '.' || c == '_';
 }
 
-static bool parse_hostport(const char *s, size_t len, ep_cfg_hostport *out,
-                           uint64_t *port)
+static bool parse_hostport(const char *s, size_t len, ep_cfg_hostport *out, uint64_t *port)
 {
     const char *host, *colon;
     size_t hl;
@@ -362,8 +415,7 @@ static bool parse_hostport(const char *s, size_t len, ep_cfg_hostport *out,
             if (!name_char(host[i]))
                 return false;
     }
-    if (hl >= sizeof(out->host) || !parse_uint(colon + 1, port) ||
-        *port > 65535)
+    if (hl >= sizeof(out->host) || !parse_uint(colon + 1, port) || *port > 65535)
         return false;
     memcpy(out->host, host, hl);
     out->host[hl] = '\0';
@@ -376,16 +428,26 @@ static bool parse_hostport(const char *s, size_t len, ep_cfg_hostport *out,
 const char *ep_cfg__type_name(const ep_cfg_field *f)
 {
     switch (f->type) {
-    case EP_CFG_BOOL: return "bool";
-    case EP_CFG_INT: return "integer";
-    case EP_CFG_UINT: return "integer";
-    case EP_CFG_SIZE: return "size";
-    case EP_CFG_DURATION: return "duration";
-    case EP_CFG_STRING: return "string";
-    case EP_CFG_ENUM: return "enum";
-    case EP_CFG_HOSTPORT: return "host:port";
-    case EP_CFG_LIST: return "list";
-    case EP_CFG_MAP: return "map";
+    case EP_CFG_BOOL:
+        return "bool";
+    case EP_CFG_INT:
+        return "integer";
+    case EP_CFG_UINT:
+        return "integer";
+    case EP_CFG_SIZE:
+        return "size";
+    case EP_CFG_DURATION:
+        return "duration";
+    case EP_CFG_STRING:
+        return "string";
+    case EP_CFG_ENUM:
+        return "enum";
+    case EP_CFG_HOSTPORT:
+        return "host:port";
+    case EP_CFG_LIST:
+        return "list";
+    case EP_CFG_MAP:
+        return "map";
     }
     return "?";
 }
@@ -406,8 +468,7 @@ static char *expect(const ep_cfg_field *f, char *buf, size_t size)
         break;
     case EP_CFG_INT:
         ep_cfg__sbounds(f, &slo, &shi);
-        snprintf(buf, size, "an integer %lld..%lld", (long long)slo,
-                 (long long)shi);
+        snprintf(buf, size, "an integer %lld..%lld", (long long)slo, (long long)shi);
         break;
     case EP_CFG_UINT:
         snprintf(buf, size, "an integer %llu..%llu", (unsigned long long)lo,
@@ -415,8 +476,8 @@ static char *expect(const ep_cfg_field *f, char *buf, size_t size)
         break;
     case EP_CFG_SIZE:
         if (bounded)
-            snprintf(buf, size, "a size %s..%s (e.g. 64KiB, 1MB)",
-                     ep_cfg__fmt_size(lo, a), ep_cfg__fmt_size(hi, b));
+            snprintf(buf, size, "a size %s..%s (e.g. 64KiB, 1MB)", ep_cfg__fmt_size(lo, a),
+                     ep_cfg__fmt_size(hi, b));
         else
             snprintf(buf, size, "a size (e.g. 64KiB, 1MB)");
         break;
@@ -429,26 +490,24 @@ static char *expect(const ep_cfg_field *f, char *buf, size_t size)
         break;
     case EP_CFG_STRING:
         if (bounded)
-            snprintf(buf, size, "a string of %llu..%llu bytes",
-                     (unsigned long long)lo, (unsigned long long)hi);
+            snprintf(buf, size, "a string of %llu..%llu bytes", (unsigned long long)lo,
+                     (unsigned long long)hi);
         else
             snprintf(buf, size, "a string");
         break;
     case EP_CFG_ENUM:
         l = (size_t)snprintf(buf, size, "one of ");
-        for (const ep_cfg_enum *e = f->choices; e->name != NULL && l < size;
-             e++)
-            l += (size_t)snprintf(buf + l, size - l, "%s%s",
-                                  e == f->choices ? "" : "|", e->name);
+        for (const ep_cfg_enum *e = f->choices; e->name != NULL && l < size; e++)
+            l += (size_t)snprintf(buf + l, size - l, "%s%s", e == f->choices ? "" : "|", e->name);
         break;
     case EP_CFG_HOSTPORT:
-        snprintf(buf, size, "host:port with port %llu..%llu",
-                 (unsigned long long)lo, (unsigned long long)hi);
+        snprintf(buf, size, "host:port with port %llu..%llu", (unsigned long long)lo,
+                 (unsigned long long)hi);
         break;
     case EP_CFG_LIST:
         if (bounded)
-            snprintf(buf, size, "a list of %llu..%llu items",
-                     (unsigned long long)lo, (unsigned long long)hi);
+            snprintf(buf, size, "a list of %llu..%llu items", (unsigned long long)lo,
+                     (unsigned long long)hi);
         else
             snprintf(buf, size, "a list");
         break;
@@ -461,8 +520,7 @@ static char *expect(const ep_cfg_field *f, char *buf, size_t size)
 
 /* got() describes the node found: "a map", "null", "\"18a83\"". Scalar text
  * is quoted, escaped and cut to keep messages one readable line. */
-static char *got(const ep_cfg_field *f, const ep_cfg_node *n, char *buf,
-                 size_t size)
+static char *got(const ep_cfg_field *f, const ep_cfg_node *n, char *buf, size_t size)
 {
     static const char hex[] = "0123456789abcdef";
     size_t l = 0, i;
@@ -531,8 +589,7 @@ static size_t edit_distance(const char *a, const char *b)
                 v = cur[j - 1] + 1;
             if (prev[j - 1] + cost < v)
                 v = prev[j - 1] + cost;
-            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
-                pp[j - 2] + 1 < v)
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && pp[j - 2] + 1 < v)
                 v = pp[j - 2] + 1;
             cur[j] = v;
         }
@@ -541,8 +598,7 @@ static size_t edit_distance(const char *a, const char *b)
 }
 
 /* suggest() returns the closest candidate if it is close enough. */
-static const char *suggest(const char *word, const char *const *cands,
-                           size_t n)
+static const char *suggest(const char *word, const char *const *cands, size_t n)
 {
     const char *best = NULL;
     size_t bestd = SIZE_MAX;
@@ -568,10 +624,8 @@ typedef struct bctx {
 
 static void clear_value(const ep_cfg_field *f, void *p);
 static void clear_table(const ep_cfg_field *t, void *base);
-static void bind_value(bctx *c, const ep_cfg_field *f, const ep_cfg_node *n,
-                       void *p);
-static void bind_map(bctx *c, const ep_cfg_field *t, const ep_cfg_node *n,
-                     void *base);
+static void bind_value(bctx *c, const ep_cfg_field *f, const ep_cfg_node *n, void *p);
+static void bind_map(bctx *c, const ep_cfg_field *t, const ep_cfg_node *n, void *base);
 static void defaults_value(bctx *c, const ep_cfg_field *f, void *p);
 
 static void table_bug(bctx *c, const ep_cfg_field *f, const char *what)
@@ -591,17 +645,33 @@ static bool check_field(bctx *c, const ep_cfg_field *f, int depth)
 {
     bool ok = true;
     switch (f->type) {
-    case EP_CFG_BOOL: ok = f->size == sizeof(bool); break;
+    case EP_CFG_BOOL:
+        ok = f->size == sizeof(bool);
+        break;
     case EP_CFG_INT:
     case EP_CFG_UINT:
-    case EP_CFG_ENUM: ok = size_in(f->size, 1, 2, 4, 8); break;
+    case EP_CFG_ENUM:
+        ok = size_in(f->size, 1, 2, 4, 8);
+        break;
     case EP_CFG_SIZE:
-    case EP_CFG_DURATION: ok = f->size == 4 || f->size == 8; break;
-    case EP_CFG_STRING: ok = f->size == sizeof(char *); break;
-    case EP_CFG_HOSTPORT: ok = f->size == sizeof(ep_cfg_hostport); break;
-    case EP_CFG_LIST: ok = f->size == sizeof(ep_cfg_list); break;
-    case EP_CFG_MAP: ok = true; break;
-    default: table_bug(c, f, "unknown type"); return false;
+    case EP_CFG_DURATION:
+        ok = f->size == 4 || f->size == 8;
+        break;
+    case EP_CFG_STRING:
+        ok = f->size == sizeof(char *);
+        break;
+    case EP_CFG_HOSTPORT:
+        ok = f->size == sizeof(ep_cfg_hostport);
+        break;
+    case EP_CFG_LIST:
+        ok = f->size == sizeof(ep_cfg_list);
+        break;
+    case EP_CFG_MAP:
+        ok = true;
+        break;
+    default:
+        table_bug(c, f, "unknown type");
+        return false;
     }
     if (!ok) {
         table_bug(c, f, "storage size does not match the type");
@@ -621,8 +691,7 @@ static bool check_field(bctx *c, const ep_cfg_field *f, int depth)
             return false;
         }
         for (const ep_cfg_enum *e = f->choices; e->name != NULL; e++)
-            if (e->value < ep_cfg__smin(f->size) ||
-                e->value > ep_cfg__smax(f->size)) {
+            if (e->value < ep_cfg__smin(f->size) || e->value > ep_cfg__smax(f->size)) {
                 table_bug(c, f, "enum value does not fit its storage");
                 return false;
             }
@@ -661,8 +730,8 @@ static ep_cfg_node default_node(const ep_cfg_field *f)
 static void type_error(bctx *c, const ep_cfg_field *f, const ep_cfg_node *n)
 {
     char e[512], g[128];
-    ep_cfg__report(c->errs, false, n, false, "expected %s, got %s",
-                   expect(f, e, sizeof(e)), got(f, n, g, sizeof(g)));
+    ep_cfg__report(c->errs, false, n, false, "expected %s, got %s", expect(f, e, sizeof(e)),
+                   got(f, n, g, sizeof(g)));
 }
 
 static void enum_error(bctx *c, const ep_cfg_field *f, const ep_cfg_node *n)
@@ -679,16 +748,14 @@ static void enum_error(bctx *c, const ep_cfg_field *f, const ep_cfg_node *n)
         s = suggest(n->value, names, k);
     }
     if (s != NULL)
-        ep_cfg__report(c->errs, false, n, false,
-                       "expected %s, got %s; did you mean \"%s\"?",
+        ep_cfg__report(c->errs, false, n, false, "expected %s, got %s; did you mean \"%s\"?",
                        expect(f, e, sizeof(e)), got(f, n, g, sizeof(g)), s);
     else
         type_error(c, f, n);
 }
 
 /* set_scalar parses scalar node n for field f into storage p. */
-static bool set_scalar(bctx *c, const ep_cfg_field *f, const ep_cfg_node *n,
-                       void *p)
+static bool set_scalar(bctx *c, const ep_cfg_field *f, const ep_cfg_node *n, void *p)
 {
     uint64_t u, lo, hi;
     int64_t s, slo, shi;
@@ -714,9 +781,9 @@ static bool set_scalar(bctx *c, const ep_cfg_field *f, const ep_cfg_node *n,
     case EP_CFG_UINT:
     case EP_CFG_SIZE:
     case EP_CFG_DURATION:
-        if (!(f->type == EP_CFG_UINT       ? parse_uint(n->value, &u)
-              : f->type == EP_CFG_SIZE     ? parse_size(n->value, &u)
-                                           : parse_duration(n->value, &u)) ||
+        if (!(f->type == EP_CFG_UINT   ? parse_uint(n->value, &u)
+              : f->type == EP_CFG_SIZE ? parse_size(n->value, &u)
+                                       : parse_duration(n->value, &u)) ||
             u < lo || u > hi)
             break;
         ep_cfg__store_u(p, f->size, u);
@@ -724,9 +791,8 @@ static bool set_scalar(bctx *c, const ep_cfg_field *f, const ep_cfg_node *n,
     case EP_CFG_STRING: {
         if (n->len < lo || n->len > hi) {
             char e[128];
-            ep_cfg__report(c->errs, false, n, false,
-                           "expected %s, got %zu bytes", expect(f, e, sizeof(e)),
-                           n->len);
+            ep_cfg__report(c->errs, false, n, false, "expected %s, got %zu bytes",
+                           expect(f, e, sizeof(e)), n->len);
             return false;
         }
         char *dup = malloc(n->len + 1);
@@ -762,8 +828,7 @@ static bool set_scalar(bctx *c, const ep_cfg_field *f, const ep_cfg_node *n,
     return false;
 }
 
-static void bind_list(bctx *c, const ep_cfg_field *f, const ep_cfg_node *n,
-                      void *p)
+static void bind_list(bctx *c, const ep_cfg_field *f, const ep_cfg_node *n, void *p)
 {
     const ep_cfg_field *el = f->sub;
     uint64_t lo, hi;
@@ -782,16 +847,14 @@ static void bind_list(bctx *c, const ep_cfg_field *f, const ep_cfg_node *n,
     }
     if (n->count > 0) {
         /* count is bounded by the parser's node limit; guard anyway */
-        if (n->count > SIZE_MAX / el->size ||
-            (nl.items = calloc(n->count, el->size)) == NULL) {
+        if (n->count > SIZE_MAX / el->size || (nl.items = calloc(n->count, el->size)) == NULL) {
             c->hard = EP_ENOMEM;
             return;
         }
     }
     nl.count = n->count;
     size_t i = 0;
-    for (const ep_cfg_node *it = n->first; it != NULL && c->hard == EP_EOK;
-         it = it->next, i++) {
+    for (const ep_cfg_node *it = n->first; it != NULL && c->hard == EP_EOK; it = it->next, i++) {
         void *ip = (char *)nl.items + i * el->size;
         defaults_value(c, el, ip);
         if (c->hard == EP_EOK)
@@ -801,8 +864,7 @@ static void bind_list(bctx *c, const ep_cfg_field *f, const ep_cfg_node *n,
     memcpy(p, &nl, sizeof(nl));
 }
 
-static void bind_value(bctx *c, const ep_cfg_field *f, const ep_cfg_node *n,
-                       void *p)
+static void bind_value(bctx *c, const ep_cfg_field *f, const ep_cfg_node *n, void *p)
 {
     size_t before = c->errs->nerr;
 
@@ -848,20 +910,17 @@ static void unknown_key(bctx *c, const ep_cfg_field *t, const ep_cfg_node *k)
         s = suggest(k->key, names, n);
     }
     if (s != NULL)
-        ep_cfg__report(c->errs, false, k, true,
-                       "unknown key; did you mean '%s'?", s);
+        ep_cfg__report(c->errs, false, k, true, "unknown key; did you mean '%s'?", s);
     else
         ep_cfg__report(c->errs, false, k, true, "unknown key");
 }
 
-static void bind_map(bctx *c, const ep_cfg_field *t, const ep_cfg_node *n,
-                     void *base)
+static void bind_map(bctx *c, const ep_cfg_field *t, const ep_cfg_node *n, void *base)
 {
     bool is_map = n != NULL && n->kind == EP_CFG_NODE_MAP;
 
     if (is_map) {
-        for (const ep_cfg_node *k = n->first; k != NULL && c->hard == EP_EOK;
-             k = k->next) {
+        for (const ep_cfg_node *k = n->first; k != NULL && c->hard == EP_EOK; k = k->next) {
             const ep_cfg_field *f;
             for (f = t; f->name != NULL; f++)
                 if (strcmp(f->name, k->key) == 0)
@@ -876,10 +935,8 @@ static void bind_map(bctx *c, const ep_cfg_field *t, const ep_cfg_node *n,
         }
     }
     for (const ep_cfg_field *f = t; f->name != NULL; f++)
-        if ((f->flags & EP_CFG_REQUIRED) &&
-            (!is_map || ep_cfg_node_get(n, f->name) == NULL))
-            ep_cfg__report(c->errs, false, n, false,
-                           "missing required key '%s'", f->name);
+        if ((f->flags & EP_CFG_REQUIRED) && (!is_map || ep_cfg_node_get(n, f->name) == NULL))
+            ep_cfg__report(c->errs, false, n, false, "missing required key '%s'", f->name);
 }
 
 static void defaults_table(bctx *c, const ep_cfg_field *t, void *base)
@@ -901,8 +958,7 @@ static void defaults_value(bctx *c, const ep_cfg_field *f, void *p)
     if (f->type == EP_CFG_LIST) {
         ep_cfg_errs e2 = {0};
         ep_cfg_tree *tr = NULL;
-        ep_err rc = ep_cfg_parse_str("<default>", f->def, strlen(f->def), NULL,
-                                     &tr, &e2);
+        ep_err rc = ep_cfg_parse_str("<default>", f->def, strlen(f->def), NULL, &tr, &e2);
         if (rc == EP_EOK && ep_cfg_tree_root(tr) != NULL)
             bind_list(c, f, ep_cfg_tree_root(tr), p);
         else if (rc == EP_ENOMEM)
@@ -919,8 +975,7 @@ static void defaults_value(bctx *c, const ep_cfg_field *f, void *p)
         table_bug(c, f, "invalid default");
 }
 
-ep_err ep_cfg_bind(const ep_cfg_field *table, const ep_cfg_node *n, void *st,
-                   ep_cfg_errs *errs)
+ep_err ep_cfg_bind(const ep_cfg_field *table, const ep_cfg_node *n, void *st, ep_cfg_errs *errs)
 {
     bctx c = {.errs = errs, .hard = EP_EOK};
     size_t before = errs->nerr;

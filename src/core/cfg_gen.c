@@ -37,14 +37,12 @@ static size_t utf8_next(const unsigned char *s, uint32_t *cp)
         *cp = (uint32_t)(s[0] & 0x1f) << 6 | (s[1] & 0x3f);
         return 2;
     }
-    if (s[0] >= 0xe0 && s[0] <= 0xef && (s[1] & 0xc0) == 0x80 &&
-        (s[2] & 0xc0) == 0x80) {
-        *cp = (uint32_t)(s[0] & 0x0f) << 12 | (uint32_t)(s[1] & 0x3f) << 6 |
-              (s[2] & 0x3f);
+    if (s[0] >= 0xe0 && s[0] <= 0xef && (s[1] & 0xc0) == 0x80 && (s[2] & 0xc0) == 0x80) {
+        *cp = (uint32_t)(s[0] & 0x0f) << 12 | (uint32_t)(s[1] & 0x3f) << 6 | (s[2] & 0x3f);
         return *cp >= 0x800 && (*cp < 0xd800 || *cp > 0xdfff) ? 3 : 0;
     }
-    if (s[0] >= 0xf0 && s[0] <= 0xf4 && (s[1] & 0xc0) == 0x80 &&
-        (s[2] & 0xc0) == 0x80 && (s[3] & 0xc0) == 0x80) {
+    if (s[0] >= 0xf0 && s[0] <= 0xf4 && (s[1] & 0xc0) == 0x80 && (s[2] & 0xc0) == 0x80 &&
+        (s[3] & 0xc0) == 0x80) {
         *cp = (uint32_t)(s[0] & 0x07) << 18 | (uint32_t)(s[1] & 0x3f) << 12 |
               (uint32_t)(s[2] & 0x3f) << 6 | (s[3] & 0x3f);
         return *cp >= 0x10000 && *cp <= 0x10ffff ? 4 : 0;
@@ -72,8 +70,7 @@ static void yaml_quote(FILE *f, const char *str)
             fputc((int)cp, f);
         else if (cp < 0x100 && (cp < 0xa0))
             fprintf(f, "\\x%02x", (unsigned)cp);
-        else if ((cp >= 0xa0 && cp <= 0xd7ff) ||
-                 (cp >= 0xe000 && cp <= 0xfffd && cp != 0xfeff) ||
+        else if ((cp >= 0xa0 && cp <= 0xd7ff) || (cp >= 0xe000 && cp <= 0xfffd && cp != 0xfeff) ||
                  cp >= 0x10000)
             fwrite(s, 1, n, f);
         else
@@ -83,10 +80,7 @@ static void yaml_quote(FILE *f, const char *str)
     fputc('"', f);
 }
 
-static bool dumpable(const ep_cfg_field *f)
-{
-    return !(f->flags & EP_CFG_DEPRECATED);
-}
+static bool dumpable(const ep_cfg_field *f) { return !(f->flags & EP_CFG_DEPRECATED); }
 
 static bool table_empty(const ep_cfg_field *t)
 {
@@ -136,9 +130,8 @@ static void dump_scalar(FILE *f, const ep_cfg_field *fl, const void *p)
     case EP_CFG_HOSTPORT: {
         const ep_cfg_hostport *hp = p;
         bool v6 = strchr(hp->host, ':') != NULL;
-        fprintf(f, "\"%s%.*s%s:%u\"", v6 ? "[" : "",
-                (int)strnlen(hp->host, sizeof(hp->host)), hp->host,
-                v6 ? "]" : "", (unsigned)hp->port);
+        fprintf(f, "\"%s%.*s%s:%u\"", v6 ? "[" : "", (int)strnlen(hp->host, sizeof(hp->host)),
+                hp->host, v6 ? "]" : "", (unsigned)hp->port);
         break;
     }
     default:
@@ -146,8 +139,7 @@ static void dump_scalar(FILE *f, const ep_cfg_field *fl, const void *p)
     }
 }
 
-static void dump_map(FILE *f, const ep_cfg_field *t, const void *base,
-                     int ind, bool inline_first);
+static void dump_map(FILE *f, const ep_cfg_field *t, const void *base, int ind, bool inline_first);
 
 /* dump_item writes a list element after its "-"; content at column ind. */
 static void dump_item(FILE *f, const ep_cfg_field *el, const void *p, int ind)
@@ -169,8 +161,7 @@ static void dump_item(FILE *f, const ep_cfg_field *el, const void *p, int ind)
         for (size_t i = 0; i < l->count; i++) {
             indent(f, ind);
             fputc('-', f);
-            dump_item(f, el->sub, (const char *)l->items + i * el->sub->size,
-                      ind + 2);
+            dump_item(f, el->sub, (const char *)l->items + i * el->sub->size, ind + 2);
         }
     } else {
         fputc(' ', f);
@@ -199,8 +190,7 @@ static void dump_value(FILE *f, const ep_cfg_field *fl, const void *p, int ind)
         for (size_t i = 0; i < l->count; i++) {
             indent(f, ind + 2);
             fputc('-', f);
-            dump_item(f, fl->sub, (const char *)l->items + i * fl->sub->size,
-                      ind + 4);
+            dump_item(f, fl->sub, (const char *)l->items + i * fl->sub->size, ind + 4);
         }
     } else {
         fputc(' ', f);
@@ -209,8 +199,7 @@ static void dump_value(FILE *f, const ep_cfg_field *fl, const void *p, int ind)
     }
 }
 
-static void dump_map(FILE *f, const ep_cfg_field *t, const void *base,
-                     int ind, bool inline_first)
+static void dump_map(FILE *f, const ep_cfg_field *t, const void *base, int ind, bool inline_first)
 {
     bool first = true;
     for (; t->name != NULL; t++) {
@@ -277,13 +266,11 @@ static void md_bounds(FILE *f, const ep_cfg_field *fl)
         break;
     case EP_CFG_SIZE:
         if (bounded)
-            fprintf(f, "%s..%s", ep_cfg__fmt_size(lo, a),
-                    ep_cfg__fmt_size(hi, b));
+            fprintf(f, "%s..%s", ep_cfg__fmt_size(lo, a), ep_cfg__fmt_size(hi, b));
         break;
     case EP_CFG_DURATION:
         if (bounded)
-            fprintf(f, "%s..%s", ep_cfg__fmt_duration(lo, a),
-                    ep_cfg__fmt_duration(hi, b));
+            fprintf(f, "%s..%s", ep_cfg__fmt_duration(lo, a), ep_cfg__fmt_duration(hi, b));
         break;
     case EP_CFG_STRING:
         if (bounded)
@@ -322,8 +309,7 @@ static void md_flags(FILE *f, unsigned flags)
         }
 }
 
-static void md_rows(FILE *f, const ep_cfg_field *t, const char *prefix,
-                    int depth)
+static void md_rows(FILE *f, const ep_cfg_field *t, const char *prefix, int depth)
 {
     char path[512];
     for (; t->name != NULL; t++) {
@@ -391,11 +377,10 @@ static void json_str(FILE *f, const char *s)
 }
 
 /* Patterns are JSON strings already (backslashes doubled). */
-#define SIZE_PATTERN                                                           \
-    "^(0|[1-9][0-9]*) ?(B|kB|KB|MB|GB|TB|PB|KiB|MiB|GiB|TiB|PiB)?$"
+#define SIZE_PATTERN "^(0|[1-9][0-9]*) ?(B|kB|KB|MB|GB|TB|PB|KiB|MiB|GiB|TiB|PiB)?$"
 #define DURATION_PATTERN "^(0|((0|[1-9][0-9]*)(ms|s|m|h|d))+)$"
-#define HOSTPORT_PATTERN                                                       \
-    "^(\\\\[[0-9A-Fa-f:.]+(%[A-Za-z0-9._-]+)?\\\\]|[A-Za-z0-9._-]*)"         \
+#define HOSTPORT_PATTERN                                                                           \
+    "^(\\\\[[0-9A-Fa-f:.]+(%[A-Za-z0-9._-]+)?\\\\]|[A-Za-z0-9._-]*)"                               \
     ":(0|[1-9][0-9]{0,4})$"
 
 static void schema_table(FILE *f, const ep_cfg_field *t, int ind, int depth);
@@ -447,8 +432,7 @@ static void schema_field(FILE *f, const ep_cfg_field *fl, int ind, int depth)
         KEY("maximum"), fputs("0", f);
         KEY("x-ep-unit"), fputs("\"ms\"", f);
         if (bounded) {
-            KEY("x-ep-bounds"),
-                fprintf(f, "\"%s..", ep_cfg__fmt_duration(lo, b));
+            KEY("x-ep-bounds"), fprintf(f, "\"%s..", ep_cfg__fmt_duration(lo, b));
             fprintf(f, "%s\"", ep_cfg__fmt_duration(hi, b));
         }
         break;
@@ -499,8 +483,7 @@ static void schema_field(FILE *f, const ep_cfg_field *fl, int ind, int depth)
         if (fl->flags & EP_CFG_SECRET)
             json_str(f, "********");
         else if (fl->type == EP_CFG_BOOL) /* True/TRUE are YAML, not JSON */
-            fputs(fl->def[0] == 't' || fl->def[0] == 'T' ? "true" : "false",
-                  f);
+            fputs(fl->def[0] == 't' || fl->def[0] == 'T' ? "true" : "false", f);
         else if (fl->type == EP_CFG_INT || fl->type == EP_CFG_UINT)
             fputs(fl->def, f); /* strict decimal, checked by ep_cfg_bind */
         else

@@ -11,12 +11,10 @@
 
 /* ep_cfg__vreport adds one diagnostic located at n's value (or at its key
  * when at_key and n has one). */
-void ep_cfg__vreport(ep_cfg_errs *errs, bool warning, const ep_cfg_node *n,
-                     bool at_key, const char *fmt, va_list ap)
-    __attribute__((format(printf, 5, 0)));
-void ep_cfg__report(ep_cfg_errs *errs, bool warning, const ep_cfg_node *n,
-                    bool at_key, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
+void ep_cfg__vreport(ep_cfg_errs *errs, bool warning, const ep_cfg_node *n, bool at_key,
+                     const char *fmt, va_list ap) __attribute__((format(printf, 5, 0)));
+void ep_cfg__report(ep_cfg_errs *errs, bool warning, const ep_cfg_node *n, bool at_key,
+                    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 /* ep_cfg__errs_full is true once no further message would be stored, so
  * callers can skip expensive work (edit-distance suggestions). */

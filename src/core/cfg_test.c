@@ -53,8 +53,8 @@ typedef struct test_cfg {
 static const ep_cfg_enum modes[] = {
     {"tcp", MODE_TCP}, {"tls", MODE_TLS}, {"ws", MODE_WS}, {NULL, 0}};
 
-static bool listener_check(const ep_cfg_field *f, void *value,
-                           const ep_cfg_node *n, ep_cfg_errs *errs)
+static bool listener_check(const ep_cfg_field *f, void *value, const ep_cfg_node *n,
+                           ep_cfg_errs *errs)
 {
     const listener *l = value;
     (void)f;
@@ -65,8 +65,7 @@ static bool listener_check(const ep_cfg_field *f, void *value,
     return true;
 }
 
-static bool name_check(const ep_cfg_field *f, void *value,
-                       const ep_cfg_node *n, ep_cfg_errs *errs)
+static bool name_check(const ep_cfg_field *f, void *value, const ep_cfg_node *n, ep_cfg_errs *errs)
 {
     (void)f;
     (void)n;
@@ -75,77 +74,147 @@ static bool name_check(const ep_cfg_field *f, void *value,
 }
 
 static const ep_cfg_field listener_fields[] = {
-    {.name = "address", .type = EP_CFG_HOSTPORT, EP_CFG_AT(listener, address),
-     .flags = EP_CFG_REQUIRED, .min = 1, .help = "Address to listen on."},
-    {.name = "backlog", .type = EP_CFG_UINT, EP_CFG_AT(listener, backlog),
-     .def = "128", .min = 1, .max = 1024, .help = "listen() backlog."},
-    {.name = "mode", .type = EP_CFG_ENUM, EP_CFG_AT(listener, mode),
-     .def = "tcp", .choices = modes, .help = "Transport."},
-    {.name = "cert", .type = EP_CFG_STRING, EP_CFG_AT(listener, cert),
-     .help = "PEM certificate."},
+    {.name = "address",
+     .type = EP_CFG_HOSTPORT,
+     EP_CFG_AT(listener, address),
+     .flags = EP_CFG_REQUIRED,
+     .min = 1,
+     .help = "Address to listen on."},
+    {.name = "backlog",
+     .type = EP_CFG_UINT,
+     EP_CFG_AT(listener, backlog),
+     .def = "128",
+     .min = 1,
+     .max = 1024,
+     .help = "listen() backlog."},
+    {.name = "mode",
+     .type = EP_CFG_ENUM,
+     EP_CFG_AT(listener, mode),
+     .def = "tcp",
+     .choices = modes,
+     .help = "Transport."},
+    {.name = "cert", .type = EP_CFG_STRING, EP_CFG_AT(listener, cert), .help = "PEM certificate."},
     {0}};
 
-static const ep_cfg_field listener_elem = {
-    .type = EP_CFG_MAP, .size = sizeof(listener), .sub = listener_fields,
-    .validate = listener_check};
+static const ep_cfg_field listener_elem = {.type = EP_CFG_MAP,
+                                           .size = sizeof(listener),
+                                           .sub = listener_fields,
+                                           .validate = listener_check};
 
-static const ep_cfg_field tag_elem = {.type = EP_CFG_STRING,
-                                      .size = sizeof(char *), .max = 16};
+static const ep_cfg_field tag_elem = {.type = EP_CFG_STRING, .size = sizeof(char *), .max = 16};
 
-static const ep_cfg_field size_elem = {.type = EP_CFG_SIZE,
-                                       .size = sizeof(uint64_t)};
-static const ep_cfg_field row_elem = {.type = EP_CFG_LIST,
-                                      .size = sizeof(ep_cfg_list),
-                                      .sub = &size_elem};
+static const ep_cfg_field size_elem = {.type = EP_CFG_SIZE, .size = sizeof(uint64_t)};
+static const ep_cfg_field row_elem = {
+    .type = EP_CFG_LIST, .size = sizeof(ep_cfg_list), .sub = &size_elem};
 
 static const ep_cfg_field tls_fields[] = {
-    {.name = "cert", .type = EP_CFG_STRING, EP_CFG_AT(tls_cfg, cert),
-     .help = "Certificate file."},
-    {.name = "key_password", .type = EP_CFG_STRING,
-     EP_CFG_AT(tls_cfg, key_password), .flags = EP_CFG_SECRET,
+    {.name = "cert", .type = EP_CFG_STRING, EP_CFG_AT(tls_cfg, cert), .help = "Certificate file."},
+    {.name = "key_password",
+     .type = EP_CFG_STRING,
+     EP_CFG_AT(tls_cfg, key_password),
+     .flags = EP_CFG_SECRET,
      .help = "Private key password."},
-    {.name = "verify", .type = EP_CFG_BOOL, EP_CFG_AT(tls_cfg, verify),
-     .def = "true", .flags = EP_CFG_RELOADABLE, .help = "Verify peers."},
+    {.name = "verify",
+     .type = EP_CFG_BOOL,
+     EP_CFG_AT(tls_cfg, verify),
+     .def = "true",
+     .flags = EP_CFG_RELOADABLE,
+     .help = "Verify peers."},
     {0}};
 
 static const ep_cfg_field fields[] = {
-    {.name = "enabled", .type = EP_CFG_BOOL, EP_CFG_AT(test_cfg, enabled),
-     .def = "true", .help = "Run the service."},
-    {.name = "offset", .type = EP_CFG_INT, EP_CFG_AT(test_cfg, offset),
-     .def = "-5", .smin = -100, .smax = 100, .help = "Clock offset."},
-    {.name = "port", .type = EP_CFG_UINT, EP_CFG_AT(test_cfg, port),
-     .def = "1883", .min = 1, .help = "Port."},
-    {.name = "max_packet", .type = EP_CFG_SIZE,
-     EP_CFG_AT(test_cfg, max_packet), .def = "1MiB", .min = 16,
-     .max = 256u << 20, .flags = EP_CFG_RELOADABLE,
+    {.name = "enabled",
+     .type = EP_CFG_BOOL,
+     EP_CFG_AT(test_cfg, enabled),
+     .def = "true",
+     .help = "Run the service."},
+    {.name = "offset",
+     .type = EP_CFG_INT,
+     EP_CFG_AT(test_cfg, offset),
+     .def = "-5",
+     .smin = -100,
+     .smax = 100,
+     .help = "Clock offset."},
+    {.name = "port",
+     .type = EP_CFG_UINT,
+     EP_CFG_AT(test_cfg, port),
+     .def = "1883",
+     .min = 1,
+     .help = "Port."},
+    {.name = "max_packet",
+     .type = EP_CFG_SIZE,
+     EP_CFG_AT(test_cfg, max_packet),
+     .def = "1MiB",
+     .min = 16,
+     .max = 256u << 20,
+     .flags = EP_CFG_RELOADABLE,
      .help = "Largest packet accepted."},
-    {.name = "keepalive", .type = EP_CFG_DURATION,
-     EP_CFG_AT(test_cfg, keepalive_ms), .def = "60s", .max = 86400000,
+    {.name = "keepalive",
+     .type = EP_CFG_DURATION,
+     EP_CFG_AT(test_cfg, keepalive_ms),
+     .def = "60s",
+     .max = 86400000,
      .help = "Keepalive | interval."},
-    {.name = "name", .type = EP_CFG_STRING, EP_CFG_AT(test_cfg, name),
-     .def = "edge", .min = 1, .max = 16, .validate = name_check,
+    {.name = "name",
+     .type = EP_CFG_STRING,
+     EP_CFG_AT(test_cfg, name),
+     .def = "edge",
+     .min = 1,
+     .max = 16,
+     .validate = name_check,
      .help = "Instance name."},
-    {.name = "mode", .type = EP_CFG_ENUM, EP_CFG_AT(test_cfg, mode),
-     .def = "tcp", .choices = modes, .help = "Default transport."},
-    {.name = "bind", .type = EP_CFG_HOSTPORT, EP_CFG_AT(test_cfg, bind),
-     .def = "[::1]:8080", .help = "Admin API."},
-    {.name = "listeners", .type = EP_CFG_LIST,
-     EP_CFG_AT(test_cfg, listeners), .sub = &listener_elem, .max = 8,
-     .def = "[{address: '0.0.0.0:1883'}]", .help = "Listeners."},
-    {.name = "tags", .type = EP_CFG_LIST, EP_CFG_AT(test_cfg, tags),
-     .sub = &tag_elem, .max = 4, .help = "Free-form tags."},
-    {.name = "matrix", .type = EP_CFG_LIST, EP_CFG_AT(test_cfg, matrix),
-     .sub = &row_elem, .help = "Rows of sizes."},
-    {.name = "tls", .type = EP_CFG_MAP, EP_CFG_AT(test_cfg, tls),
-     .sub = tls_fields, .help = "TLS settings."},
-    {.name = "password", .type = EP_CFG_STRING, EP_CFG_AT(test_cfg, password),
-     .flags = EP_CFG_SECRET, .min = 8, .max = 64, .help = "Admin password."},
-    {.name = "old_limit", .type = EP_CFG_UINT, EP_CFG_AT(test_cfg, old_limit),
-     .flags = EP_CFG_DEPRECATED, .help = "Use max_packet."},
-    {.name = "big", .type = EP_CFG_INT, EP_CFG_AT(test_cfg, big),
-     .help = "Unbounded signed."},
-    {.name = "buf", .type = EP_CFG_SIZE, EP_CFG_AT(test_cfg, buf),
-     .def = "64KiB", .help = "Unbounded size."},
+    {.name = "mode",
+     .type = EP_CFG_ENUM,
+     EP_CFG_AT(test_cfg, mode),
+     .def = "tcp",
+     .choices = modes,
+     .help = "Default transport."},
+    {.name = "bind",
+     .type = EP_CFG_HOSTPORT,
+     EP_CFG_AT(test_cfg, bind),
+     .def = "[::1]:8080",
+     .help = "Admin API."},
+    {.name = "listeners",
+     .type = EP_CFG_LIST,
+     EP_CFG_AT(test_cfg, listeners),
+     .sub = &listener_elem,
+     .max = 8,
+     .def = "[{address: '0.0.0.0:1883'}]",
+     .help = "Listeners."},
+    {.name = "tags",
+     .type = EP_CFG_LIST,
+     EP_CFG_AT(test_cfg, tags),
+     .sub = &tag_elem,
+     .max = 4,
+     .help = "Free-form tags."},
+    {.name = "matrix",
+     .type = EP_CFG_LIST,
+     EP_CFG_AT(test_cfg, matrix),
+     .sub = &row_elem,
+     .help = "Rows of sizes."},
+    {.name = "tls",
+     .type = EP_CFG_MAP,
+     EP_CFG_AT(test_cfg, tls),
+     .sub = tls_fields,
+     .help = "TLS settings."},
+    {.name = "password",
+     .type = EP_CFG_STRING,
+     EP_CFG_AT(test_cfg, password),
+     .flags = EP_CFG_SECRET,
+     .min = 8,
+     .max = 64,
+     .help = "Admin password."},
+    {.name = "old_limit",
+     .type = EP_CFG_UINT,
+     EP_CFG_AT(test_cfg, old_limit),
+     .flags = EP_CFG_DEPRECATED,
+     .help = "Use max_packet."},
+    {.name = "big", .type = EP_CFG_INT, EP_CFG_AT(test_cfg, big), .help = "Unbounded signed."},
+    {.name = "buf",
+     .type = EP_CFG_SIZE,
+     EP_CFG_AT(test_cfg, buf),
+     .def = "64KiB",
+     .help = "Unbounded size."},
     {0}};
 
 /* ------------------------------------------------------------------------ */
@@ -167,8 +236,7 @@ static char *bind_yaml(const char *yaml, test_cfg *c, ep_err *rc_out)
 {
     ep_cfg_errs errs = {0};
     ep_cfg_tree *t = NULL;
-    ep_err rc = ep_cfg_parse_str("t.yaml", yaml, strlen(yaml), NULL, &t,
-                                 &errs);
+    ep_err rc = ep_cfg_parse_str("t.yaml", yaml, strlen(yaml), NULL, &t, &errs);
     memset(c, 0, sizeof(*c));
     if (rc == EP_EOK)
         rc = ep_cfg_bind(fields, ep_cfg_tree_root(t), c, &errs);
@@ -227,8 +295,7 @@ static void test_tree_positions_and_paths(void **state)
     ep_cfg_errs errs = {0};
     ep_cfg_tree *t = NULL;
     char path[64];
-    assert_int_equal(ep_cfg_parse_str("b.yaml", y, strlen(y), NULL, &t, &errs),
-                     EP_EOK);
+    assert_int_equal(ep_cfg_parse_str("b.yaml", y, strlen(y), NULL, &t, &errs), EP_EOK);
     const ep_cfg_node *r = ep_cfg_tree_root(t);
     assert_int_equal(r->kind, EP_CFG_NODE_MAP);
     assert_int_equal(r->count, 2);
@@ -242,11 +309,9 @@ static void test_tree_positions_and_paths(void **state)
     assert_int_equal(p->key_line, 4);
     assert_int_equal(p->key_col, 5);
     assert_string_equal(p->file, "b.yaml");
-    assert_string_equal(ep_cfg_node_path(p, path, sizeof(path)),
-                        "listeners[0].port");
+    assert_string_equal(ep_cfg_node_path(p, path, sizeof(path)), "listeners[0].port");
     p = ep_cfg_node_get(l->first->next, "port");
-    assert_string_equal(ep_cfg_node_path(p, path, sizeof(path)),
-                        "listeners[1].port");
+    assert_string_equal(ep_cfg_node_path(p, path, sizeof(path)), "listeners[1].port");
     assert_int_equal(p->line, 5);
     assert_int_equal(p->col, 21);
     assert_string_equal(ep_cfg_node_path(r, path, sizeof(path)), "");
@@ -265,8 +330,7 @@ static void test_tree_nulls_and_empty(void **state)
     const char *y = "a:\nb: ~\nc: null\nd: ''\ne: \"null\"\nf: NULL\n";
     ep_cfg_errs errs = {0};
     ep_cfg_tree *t = NULL;
-    assert_int_equal(ep_cfg_parse_str("n", y, strlen(y), NULL, &t, &errs),
-                     EP_EOK);
+    assert_int_equal(ep_cfg_parse_str("n", y, strlen(y), NULL, &t, &errs), EP_EOK);
     const ep_cfg_node *r = ep_cfg_tree_root(t);
     assert_true(ep_cfg_node_get(r, "a")->is_null);
     assert_true(ep_cfg_node_get(r, "b")->is_null);
@@ -279,20 +343,18 @@ static void test_tree_nulls_and_empty(void **state)
     assert_int_equal(ep_cfg_parse_str("e", "", 0, NULL, &t, &errs), EP_EOK);
     assert_null(ep_cfg_tree_root(t));
     ep_cfg_tree_free(t);
-    assert_int_equal(ep_cfg_parse_str("e", "# only\n", 7, NULL, &t, &errs),
-                     EP_EOK);
+    assert_int_equal(ep_cfg_parse_str("e", "# only\n", 7, NULL, &t, &errs), EP_EOK);
     assert_null(ep_cfg_tree_root(t));
     ep_cfg_tree_free(t);
     ep_cfg_errs_fini(&errs);
 }
 
-static void expect_parse_err(const char *yaml, size_t len,
-                             const ep_cfg_limits *lim, const char *msgs)
+static void expect_parse_err(const char *yaml, size_t len, const ep_cfg_limits *lim,
+                             const char *msgs)
 {
     ep_cfg_errs errs = {0};
     ep_cfg_tree *t = (ep_cfg_tree *)&errs; /* must stay untouched */
-    assert_int_equal(ep_cfg_parse_str("t.yaml", yaml, len, lim, &t, &errs),
-                     EP_ECONFIG);
+    assert_int_equal(ep_cfg_parse_str("t.yaml", yaml, len, lim, &t, &errs), EP_ECONFIG);
     assert_ptr_equal(t, &errs);
     char *txt = errs_text(&errs);
     assert_string_equal(txt, msgs);
@@ -310,25 +372,21 @@ static void test_tree_rejects(void **state)
     PARSE_ERR("l:\n  - {a: 1, b: 2, a: 3, a: 4}\n",
               "t.yaml:2:18: l[0].a: duplicate key (first defined at line 2)\n"
               "t.yaml:2:24: l[0].a: duplicate key (first defined at line 2)\n");
-    PARSE_ERR("a: &x 1\nb: *x\n",
-              "t.yaml:1:4: a: anchors and aliases are not supported\n"
-              "t.yaml:2:4: b: anchors and aliases are not supported\n");
+    PARSE_ERR("a: &x 1\nb: *x\n", "t.yaml:1:4: a: anchors and aliases are not supported\n"
+                                  "t.yaml:2:4: b: anchors and aliases are not supported\n");
     PARSE_ERR("a: !!int 5\nb: !custom {}\n",
               "t.yaml:1:4: a: tags are not supported (\"tag:yaml.org,2002:int\")\n"
               "t.yaml:2:4: b: tags are not supported (\"!custom\")\n");
     /* reported in file order although duplicates are found at map end */
-    PARSE_ERR("a: 1\na: 2\nb: !t 3\n",
-              "t.yaml:2:1: a: duplicate key (first defined at line 1)\n"
-              "t.yaml:3:4: b: tags are not supported (\"!t\")\n");
+    PARSE_ERR("a: 1\na: 2\nb: !t 3\n", "t.yaml:2:1: a: duplicate key (first defined at line 1)\n"
+                                       "t.yaml:3:4: b: tags are not supported (\"!t\")\n");
     PARSE_ERR("a: 1\n---\nb: 2\n", "t.yaml:2:1: only one document is allowed\n");
-    PARSE_ERR("a: [1, 2\nb: 3\n",
-              "t.yaml:2:2: syntax error: did not find expected ',' or ']' "
-              "(while parsing a flow sequence started at 1:4)\n");
+    PARSE_ERR("a: [1, 2\nb: 3\n", "t.yaml:2:2: syntax error: did not find expected ',' or ']' "
+                                  "(while parsing a flow sequence started at 1:4)\n");
     PARSE_ERR("a: b: c\n", "t.yaml:1:5: syntax error: mapping values are not "
                            "allowed in this context\n");
-    PARSE_ERR("a:\n  b: 1\n c: 2\n",
-              "t.yaml:3:2: syntax error: did not find expected key (while "
-              "parsing a block mapping started at 1:1)\n");
+    PARSE_ERR("a:\n  b: 1\n c: 2\n", "t.yaml:3:2: syntax error: did not find expected key (while "
+                                     "parsing a block mapping started at 1:1)\n");
     PARSE_ERR("? [1]\n: x\n", "t.yaml:1:3: keys must be scalars\n");
     PARSE_ERR("m:\n  \"\": 1\n", "t.yaml:2:3: m: empty key\n");
     PARSE_ERR("a: \"x\\0y\"\n", "t.yaml:1:4: a: value contains a NUL character\n");
@@ -363,8 +421,7 @@ static void test_tree_limits(void **state)
     expect_parse_err("abcdefghijk: 1", 14, &lim,
                      "t.yaml: input is too large (14 bytes, limit 10)\n");
     lim = (ep_cfg_limits){.max_nodes = 3};
-    expect_parse_err("a: [1, 2, 3]", 12, &lim,
-                     "t.yaml:1:8: too many nodes (limit 3)\n");
+    expect_parse_err("a: [1, 2, 3]", 12, &lim, "t.yaml:1:8: too many nodes (limit 3)\n");
     lim = (ep_cfg_limits){.max_key = 4};
     expect_parse_err("m: {abcde: 1}", 13, &lim,
                      "t.yaml:1:5: m: key is too long (5 bytes, limit 4)\n");
@@ -383,8 +440,7 @@ static void test_tree_file(void **state)
     ep_cfg_errs errs = {0};
     ep_cfg_tree *t = NULL;
     assert_int_equal(ep_cfg_parse_file(path, NULL, &t, &errs), EP_EOK);
-    assert_string_equal(ep_cfg_node_get(ep_cfg_tree_root(t), "port")->file,
-                        path);
+    assert_string_equal(ep_cfg_node_get(ep_cfg_tree_root(t), "port")->file, path);
     ep_cfg_tree_free(t);
 
     ep_cfg_limits lim = {.max_bytes = 4};
@@ -536,21 +592,29 @@ static void test_bind_units(void **state)
     static const struct {
         const char *text;
         uint64_t v;
-    } sizes[] = {
-        {"0", 0},          {"17", 17},
-        {"17B", 17},       {"1kB", 1000},
-        {"1KB", 1000},     {"64KiB", 65536},
-        {"1MB", 1000000},  {"1 MiB", 1048576},
-        {"3GB", 3000000000ull}, {"2GiB", 2147483648ull},
-        {"1TB", 1000000000000ull}, {"1TiB", 1099511627776ull},
-        {"1PB", 1000000000000000ull}, {"16383PiB", 16383ull << 50},
-        {"18446744073709551615B", UINT64_MAX},
-    }, durs[] = {
-        {"0", 0},         {"0s", 0},          {"1ms", 1},
-        {"500ms", 500},   {"30s", 30000},     {"1m", 60000},
-        {"1h", 3600000},  {"1d", 86400000},  {"1h30m", 5400000},
-        {"1m1ms", 60001}, {"10s10s", 20000},
-    };
+    } sizes[] =
+        {
+            {"0", 0},
+            {"17", 17},
+            {"17B", 17},
+            {"1kB", 1000},
+            {"1KB", 1000},
+            {"64KiB", 65536},
+            {"1MB", 1000000},
+            {"1 MiB", 1048576},
+            {"3GB", 3000000000ull},
+            {"2GiB", 2147483648ull},
+            {"1TB", 1000000000000ull},
+            {"1TiB", 1099511627776ull},
+            {"1PB", 1000000000000000ull},
+            {"16383PiB", 16383ull << 50},
+            {"18446744073709551615B", UINT64_MAX},
+        },
+      durs[] = {
+          {"0", 0},           {"0s", 0},        {"1ms", 1},        {"500ms", 500},
+          {"30s", 30000},     {"1m", 60000},    {"1h", 3600000},   {"1d", 86400000},
+          {"1h30m", 5400000}, {"1m1ms", 60001}, {"10s10s", 20000},
+      };
     char y[128];
     test_cfg c;
     for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
@@ -575,15 +639,15 @@ static void test_bind_units(void **state)
     expect_err("buf: 064KiB\n", SZ "\"064KiB\"\n");
     expect_err("buf: '64 '\n", SZ "\"64 \"\n");
     expect_err("buf: KiB\n", SZ "\"KiB\"\n");
-#define DU "t.yaml:1:12: keepalive: expected a duration 0s..1d (e.g. 30s, " \
-           "500ms, 1h), got "
+#define DU                                                                                         \
+    "t.yaml:1:12: keepalive: expected a duration 0s..1d (e.g. 30s, "                               \
+    "500ms, 1h), got "
     expect_err("keepalive: 30\n", DU "\"30\"\n");
     expect_err("keepalive: 1d1ms\n", DU "\"1d1ms\"\n");
     expect_err("keepalive: 1y\n", DU "\"1y\"\n");
     expect_err("keepalive: 1h30\n", DU "\"1h30\"\n");
     expect_err("keepalive: 1.5s\n", DU "\"1.5s\"\n");
-    expect_err("keepalive: 99999999999999999999ms\n",
-               DU "\"99999999999999999999ms\"\n");
+    expect_err("keepalive: 99999999999999999999ms\n", DU "\"99999999999999999999ms\"\n");
     expect_err("keepalive: 9999999999999999d\n", DU "\"9999999999999999d\"\n");
     expect_err("keepalive: 5124095576030431d5124095576030431d\n",
                DU "\"5124095576030431d5124095576030431d\"\n");
@@ -592,46 +656,36 @@ static void test_bind_units(void **state)
 static void test_bind_errors(void **state)
 {
     (void)state;
-    expect_err("port: 18a83\n",
-               "t.yaml:1:7: port: expected an integer 1..65535, got "
-               "\"18a83\"\n");
-    expect_err("port: 0\n",
-               "t.yaml:1:7: port: expected an integer 1..65535, got \"0\"\n");
+    expect_err("port: 18a83\n", "t.yaml:1:7: port: expected an integer 1..65535, got "
+                                "\"18a83\"\n");
+    expect_err("port: 0\n", "t.yaml:1:7: port: expected an integer 1..65535, got \"0\"\n");
     expect_err("port: 65536\n", "t.yaml:1:7: port: expected an integer "
                                 "1..65535, got \"65536\"\n");
-    expect_err("port: 010\n",
-               "t.yaml:1:7: port: expected an integer 1..65535, got \"010\"\n");
-    expect_err("port: [1]\n",
-               "t.yaml:1:7: port: expected an integer 1..65535, got a list\n");
+    expect_err("port: 010\n", "t.yaml:1:7: port: expected an integer 1..65535, got \"010\"\n");
+    expect_err("port: [1]\n", "t.yaml:1:7: port: expected an integer 1..65535, got a list\n");
     expect_err("offset: -101\n", "t.yaml:1:9: offset: expected an integer "
                                  "-100..100, got \"-101\"\n");
-    expect_err("big: 9223372036854775808\n",
-               "t.yaml:1:6: big: expected an integer "
-               "-9223372036854775808..9223372036854775807, got "
-               "\"9223372036854775808\"\n");
-    expect_err("enabled: yes\n",
-               "t.yaml:1:10: enabled: expected true or false, got \"yes\"\n");
-    expect_err("max_packet: 512MiB\n",
-               "t.yaml:1:13: max_packet: expected a size 16B..256MiB (e.g. "
-               "64KiB, 1MB), got \"512MiB\"\n");
+    expect_err("big: 9223372036854775808\n", "t.yaml:1:6: big: expected an integer "
+                                             "-9223372036854775808..9223372036854775807, got "
+                                             "\"9223372036854775808\"\n");
+    expect_err("enabled: yes\n", "t.yaml:1:10: enabled: expected true or false, got \"yes\"\n");
+    expect_err("max_packet: 512MiB\n", "t.yaml:1:13: max_packet: expected a size 16B..256MiB (e.g. "
+                                       "64KiB, 1MB), got \"512MiB\"\n");
     expect_err("name: a very long instance name\n",
                "t.yaml:1:7: name: expected a string of 1..16 bytes, got 25 "
                "bytes\n");
     expect_err("name: ''\n", "t.yaml:1:7: name: expected a string of 1..16 "
                              "bytes, got 0 bytes\n");
-    expect_err("name: {a: 1}\n",
-               "t.yaml:1:7: name: expected a string of 1..16 bytes, got a "
-               "map\n");
+    expect_err("name: {a: 1}\n", "t.yaml:1:7: name: expected a string of 1..16 bytes, got a "
+                                 "map\n");
     expect_err("name: a b\n", "t.yaml:1:7: name: invalid value\n");
     expect_err("mode: tsl\n", "t.yaml:1:7: mode: expected one of tcp|tls|ws, "
                               "got \"tsl\"; did you mean \"tls\"?\n");
-    expect_err("mode: quic\n",
-               "t.yaml:1:7: mode: expected one of tcp|tls|ws, got \"quic\"\n");
+    expect_err("mode: quic\n", "t.yaml:1:7: mode: expected one of tcp|tls|ws, got \"quic\"\n");
     expect_err("password: abc\n", "t.yaml:1:11: password: expected a string "
                                   "of 8..64 bytes, got 3 bytes\n");
-    expect_err("password: [abc]\n",
-               "t.yaml:1:11: password: expected a string of 8..64 bytes, got "
-               "a list\n");
+    expect_err("password: [abc]\n", "t.yaml:1:11: password: expected a string of 8..64 bytes, got "
+                                    "a list\n");
     expect_err("tls: 5\n", "t.yaml:1:6: tls: expected a map, got \"5\"\n");
     expect_err("tls: {verify: 1}\n",
                "t.yaml:1:15: tls.verify: expected true or false, got \"1\"\n");
@@ -646,9 +700,8 @@ static void test_bind_errors(void **state)
                "t.yaml:1:17: matrix[0][1]: expected a size (e.g. 64KiB, 1MB), "
                "got \"1kib\"\n");
     /* long and odd values are escaped and cut */
-    expect_err("mode: \"a\\tb\\\"c\\\\d\"\n",
-               "t.yaml:1:7: mode: expected one of tcp|tls|ws, got "
-               "\"a\\x09b\\\"c\\\\d\"\n");
+    expect_err("mode: \"a\\tb\\\"c\\\\d\"\n", "t.yaml:1:7: mode: expected one of tcp|tls|ws, got "
+                                              "\"a\\x09b\\\"c\\\\d\"\n");
     expect_err("mode: xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
                "\xc3\xa9\xc3\xa9\xc3\xa9\n",
                "t.yaml:1:7: mode: expected one of tcp|tls|ws, got "
@@ -675,12 +728,24 @@ static void test_bind_hostport(void **state)
         {"\"[fe80::1%eth0]:1\"", "fe80::1%eth0", 1},
     };
     static const char *bad[] = {
-        "localhost",       "\"::1:1883\"",       "\"[::1]\"",
-        "\"[::1]1883\"",   "\"[::1]:70000\"",    "\"host:\"",
-        "\"[1:2:3:4:5:6:7:8:9]:1\"", "\"[1::2::3]:1\"", "\"[12345::]:1\"",
-        "\"[::1%]:1\"",    "\"[::ffff:1.2.3.256]:1\"", "\"[:1]:1\"",
-        "\"[1:]:1\"",      "a/b:1",              "host:01",
-        "\"[]:1\"",        "\"[1:2:3:4:5:6:7]:1\"", "x:-1",
+        "localhost",
+        "\"::1:1883\"",
+        "\"[::1]\"",
+        "\"[::1]1883\"",
+        "\"[::1]:70000\"",
+        "\"host:\"",
+        "\"[1:2:3:4:5:6:7:8:9]:1\"",
+        "\"[1::2::3]:1\"",
+        "\"[12345::]:1\"",
+        "\"[::1%]:1\"",
+        "\"[::ffff:1.2.3.256]:1\"",
+        "\"[:1]:1\"",
+        "\"[1:]:1\"",
+        "a/b:1",
+        "host:01",
+        "\"[]:1\"",
+        "\"[1:2:3:4:5:6:7]:1\"",
+        "x:-1",
     };
     char y[128], want[256];
     test_cfg c;
@@ -695,8 +760,7 @@ static void test_bind_hostport(void **state)
         const char *shown = bad[i];
         char unq[64];
         if (shown[0] == '"') {
-            snprintf(unq, sizeof(unq), "%.*s", (int)strlen(shown) - 2,
-                     shown + 1);
+            snprintf(unq, sizeof(unq), "%.*s", (int)strlen(shown) - 2, shown + 1);
             shown = unq;
         }
         snprintf(y, sizeof(y), "bind: %s\n", bad[i]);
@@ -730,8 +794,7 @@ static void test_bind_lists_of_tables(void **state)
                "t.yaml:4:5: listeners[2]: missing required key 'address'\n");
     expect_err("listeners:\n  - {address: 'a:1', mode: tls}\n",
                "t.yaml:2:5: listeners[0]: mode tls needs 'cert'\n");
-    expect_err("listeners: [1]\n",
-               "t.yaml:1:13: listeners[0]: expected a map, got \"1\"\n");
+    expect_err("listeners: [1]\n", "t.yaml:1:13: listeners[0]: expected a map, got \"1\"\n");
     expect_err("listeners: {address: 'a:1'}\n",
                "t.yaml:1:12: listeners: expected a list of 0..8 items, got a "
                "map\n");
@@ -745,16 +808,12 @@ static void test_bind_lists_of_tables(void **state)
 static void test_bind_unknown_keys(void **state)
 {
     (void)state;
-    expect_err("prot: 1\n",
-               "t.yaml:1:1: prot: unknown key; did you mean 'port'?\n");
-    expect_err("PORT: 1\n",
-               "t.yaml:1:1: PORT: unknown key; did you mean 'port'?\n");
-    expect_err("keep_alive: 1s\n",
-               "t.yaml:1:1: keep_alive: unknown key; did you mean "
-               "'keepalive'?\n");
+    expect_err("prot: 1\n", "t.yaml:1:1: prot: unknown key; did you mean 'port'?\n");
+    expect_err("PORT: 1\n", "t.yaml:1:1: PORT: unknown key; did you mean 'port'?\n");
+    expect_err("keep_alive: 1s\n", "t.yaml:1:1: keep_alive: unknown key; did you mean "
+                                   "'keepalive'?\n");
     expect_err("zzz: 1\n", "t.yaml:1:1: zzz: unknown key\n");
-    expect_err("tls:\n  cret: x\n",
-               "t.yaml:2:3: tls.cret: unknown key; did you mean 'cert'?\n");
+    expect_err("tls:\n  cret: x\n", "t.yaml:2:3: tls.cret: unknown key; did you mean 'cert'?\n");
     expect_err("listeners:\n  - adress: a:1\n",
                "t.yaml:2:5: listeners[0].adress: unknown key; did you mean "
                "'address'?\n"
@@ -777,11 +836,9 @@ static void test_bind_collects_errors(void **state)
     /* max caps stored messages; the rest are counted */
     ep_cfg_errs errs = {.max = 2};
     ep_cfg_tree *t = NULL;
-    assert_int_equal(ep_cfg_parse_str("t.yaml", y, strlen(y), NULL, &t, &errs),
-                     EP_EOK);
+    assert_int_equal(ep_cfg_parse_str("t.yaml", y, strlen(y), NULL, &t, &errs), EP_EOK);
     memset(&c, 0, sizeof(c));
-    assert_int_equal(ep_cfg_bind(fields, ep_cfg_tree_root(t), &c, &errs),
-                     EP_ECONFIG);
+    assert_int_equal(ep_cfg_bind(fields, ep_cfg_tree_root(t), &c, &errs), EP_ECONFIG);
     assert_int_equal(errs.nerr, 4);
     assert_int_equal(errs.nwarn, 1);
     assert_int_equal(errs.count, 2);
@@ -790,10 +847,9 @@ static void test_bind_collects_errors(void **state)
     assert_int_equal(errs.items[1].col, 7);
     assert_false(errs.items[1].warning);
     char *txt = errs_text(&errs);
-    assert_string_equal(
-        txt, "t.yaml:1:7: port: expected an integer 1..65535, got \"x\"\n"
-             "t.yaml:2:7: mode: expected one of tcp|tls|ws, got \"y\"\n"
-             "3 more messages not shown\n");
+    assert_string_equal(txt, "t.yaml:1:7: port: expected an integer 1..65535, got \"x\"\n"
+                             "t.yaml:2:7: mode: expected one of tcp|tls|ws, got \"y\"\n"
+                             "3 more messages not shown\n");
     free(txt);
     ep_cfg_errs_fini(&errs);
     assert_int_equal(errs.max, 2);
@@ -826,10 +882,11 @@ static void test_bind_required_root(void **state)
         uint8_t level;
     } req_cfg;
     static const ep_cfg_field req[] = {
-        {.name = "endpoint", .type = EP_CFG_STRING,
-         EP_CFG_AT(req_cfg, endpoint), .flags = EP_CFG_REQUIRED},
-        {.name = "level", .type = EP_CFG_UINT, EP_CFG_AT(req_cfg, level),
-         .def = "3"},
+        {.name = "endpoint",
+         .type = EP_CFG_STRING,
+         EP_CFG_AT(req_cfg, endpoint),
+         .flags = EP_CFG_REQUIRED},
+        {.name = "level", .type = EP_CFG_UINT, EP_CFG_AT(req_cfg, level), .def = "3"},
         {0}};
     req_cfg c = {0};
     ep_cfg_errs errs = {0};
@@ -852,19 +909,15 @@ static void test_bind_table_bugs(void **state)
     static const ep_cfg_field bad_size[] = {
         {.name = "a", .type = EP_CFG_BOOL, EP_CFG_AT(bug_cfg, a)}, {0}};
     static const ep_cfg_field bad_def[] = {
-        {.name = "a", .type = EP_CFG_UINT, EP_CFG_AT(bug_cfg, a), .def = "x"},
-        {0}};
+        {.name = "a", .type = EP_CFG_UINT, EP_CFG_AT(bug_cfg, a), .def = "x"}, {0}};
     static const ep_cfg_field bad_enum[] = {
         {.name = "e", .type = EP_CFG_ENUM, EP_CFG_AT(bug_cfg, e)}, {0}};
     static const ep_cfg_field elem = {.type = EP_CFG_UINT, .size = 4};
     static const ep_cfg_field bad_list[] = {
-        {.name = "l", .type = EP_CFG_LIST, EP_CFG_AT(bug_cfg, l), .sub = &elem,
-         .def = "[1, ["},
+        {.name = "l", .type = EP_CFG_LIST, EP_CFG_AT(bug_cfg, l), .sub = &elem, .def = "[1, ["},
         {0}};
     static const ep_cfg_field bad_bounds[] = {
-        {.name = "a", .type = EP_CFG_UINT, EP_CFG_AT(bug_cfg, a), .min = 5,
-         .max = 4},
-        {0}};
+        {.name = "a", .type = EP_CFG_UINT, EP_CFG_AT(bug_cfg, a), .min = 5, .max = 4}, {0}};
     static const struct {
         const ep_cfg_field *t;
         const char *msg;
@@ -974,15 +1027,13 @@ static void test_doc_and_schema(void **state)
     FILE *f = open_memstream(&out, &len);
     assert_int_equal(ep_cfg_doc(listener_fields, f), EP_EOK);
     fclose(f);
-    assert_string_equal(
-        out,
-        "| Key | Type | Default | Allowed | Flags | Description |\n"
-        "|-----|------|---------|---------|-------|-------------|\n"
-        "| `address` | host:port |  | port 1..65535 | required | Address to "
-        "listen on. |\n"
-        "| `backlog` | integer | `128` | 1..1024 |  | listen() backlog. |\n"
-        "| `mode` | enum | `tcp` | `tcp`, `tls`, `ws` |  | Transport. |\n"
-        "| `cert` | string |  |  |  | PEM certificate. |\n");
+    assert_string_equal(out, "| Key | Type | Default | Allowed | Flags | Description |\n"
+                             "|-----|------|---------|---------|-------|-------------|\n"
+                             "| `address` | host:port |  | port 1..65535 | required | Address to "
+                             "listen on. |\n"
+                             "| `backlog` | integer | `128` | 1..1024 |  | listen() backlog. |\n"
+                             "| `mode` | enum | `tcp` | `tcp`, `tls`, `ws` |  | Transport. |\n"
+                             "| `cert` | string |  |  |  | PEM certificate. |\n");
     free(out);
 
     f = open_memstream(&out, &len);
@@ -1000,8 +1051,7 @@ static void test_doc_and_schema(void **state)
     f = open_memstream(&out, &len);
     assert_int_equal(ep_cfg_schema(fields, f), EP_EOK);
     fclose(f);
-    assert_non_null(strstr(
-        out, "\"$schema\": \"https://json-schema.org/draft/2020-12/schema\""));
+    assert_non_null(strstr(out, "\"$schema\": \"https://json-schema.org/draft/2020-12/schema\""));
     assert_non_null(strstr(out, "\"port\": {\n"
                                 "      \"x-ep-type\": \"integer\",\n"
                                 "      \"type\": \"integer\",\n"
@@ -1018,13 +1068,10 @@ static void test_doc_and_schema(void **state)
     /* JSON is YAML: the schema must parse (and has no duplicate keys) */
     ep_cfg_errs errs = {0};
     ep_cfg_tree *t = NULL;
-    assert_int_equal(ep_cfg_parse_str("schema.json", out, len, NULL, &t, &errs),
-                     EP_EOK);
-    const ep_cfg_node *props =
-        ep_cfg_node_get(ep_cfg_tree_root(t), "properties");
+    assert_int_equal(ep_cfg_parse_str("schema.json", out, len, NULL, &t, &errs), EP_EOK);
+    const ep_cfg_node *props = ep_cfg_node_get(ep_cfg_tree_root(t), "properties");
     assert_int_equal(props->count, 16);
-    const ep_cfg_node *hp = ep_cfg_node_get(
-        ep_cfg_node_get(props, "bind"), "pattern");
+    const ep_cfg_node *hp = ep_cfg_node_get(ep_cfg_node_get(props, "bind"), "pattern");
     assert_string_equal(hp->value, "^(\\[[0-9A-Fa-f:.]+(%[A-Za-z0-9._-]+)?\\]"
                                    "|[A-Za-z0-9._-]*):(0|[1-9][0-9]{0,4})$");
     ep_cfg_tree_free(t);

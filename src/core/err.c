@@ -4,8 +4,8 @@
 const char *ep_strerror(ep_err err)
 {
     switch (err) {
-#define EP_ERR_STR_(name, val, msg)                                            \
-    case (val):                                                                \
+#define EP_ERR_STR_(name, val, msg)                                                                \
+    case (val):                                                                                    \
         return (msg);
         EP_ERR_MAP(EP_ERR_STR_)
 #undef EP_ERR_STR_
@@ -17,8 +17,8 @@ const char *ep_strerror(ep_err err)
 const char *ep_err_name(ep_err err)
 {
     switch (err) {
-#define EP_ERR_NAME_(name, val, msg)                                           \
-    case (val):                                                                \
+#define EP_ERR_NAME_(name, val, msg)                                                               \
+    case (val):                                                                                    \
         return "EP_" #name;
         EP_ERR_MAP(EP_ERR_NAME_)
 #undef EP_ERR_NAME_

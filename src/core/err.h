@@ -17,30 +17,30 @@
 typedef int ep_err;
 
 /* XX(NAME, value, "message") */
-#define EP_ERR_MAP(XX)                                                         \
-    XX(EOK, 0, "success")                                                      \
-    XX(ENOMEM, -1, "out of memory")                                            \
-    XX(EINVAL, -2, "invalid argument")                                         \
-    XX(EPROTO, -3, "protocol error")                                           \
-    XX(EMALFORMED, -4, "malformed packet")                                     \
-    XX(EAGAIN, -5, "resource temporarily unavailable")                         \
-    XX(ETOOBIG, -6, "value exceeds configured limit")                          \
-    XX(ENOTFOUND, -7, "not found")                                             \
-    XX(EEXIST, -8, "already exists")                                           \
-    XX(ECLOSED, -9, "connection closed")                                       \
-    XX(EIO, -10, "input/output error")                                         \
-    XX(ETIMEDOUT, -11, "timed out")                                            \
-    XX(EADDRINUSE, -12, "address already in use")                              \
-    XX(ECONNREFUSED, -13, "connection refused")                                \
-    XX(EPERM, -14, "operation not permitted")                                  \
-    XX(ECONFIG, -15, "configuration error")                                    \
-    XX(EFULL, -16, "queue or buffer full")                                     \
-    XX(ESTATE, -17, "operation not valid in this state")                       \
-    XX(EUTF8, -18, "invalid UTF-8 string")                                     \
-    XX(ESYS, -19, "system error")                                              \
-    XX(EUNSUPPORTED, -20, "not supported")                                     \
-    XX(ENEEDMORE, -21, "more input needed")                                    \
-    XX(ECRYPTO, -22, "cryptographic operation failed")                         \
+#define EP_ERR_MAP(XX)                                                                             \
+    XX(EOK, 0, "success")                                                                          \
+    XX(ENOMEM, -1, "out of memory")                                                                \
+    XX(EINVAL, -2, "invalid argument")                                                             \
+    XX(EPROTO, -3, "protocol error")                                                               \
+    XX(EMALFORMED, -4, "malformed packet")                                                         \
+    XX(EAGAIN, -5, "resource temporarily unavailable")                                             \
+    XX(ETOOBIG, -6, "value exceeds configured limit")                                              \
+    XX(ENOTFOUND, -7, "not found")                                                                 \
+    XX(EEXIST, -8, "already exists")                                                               \
+    XX(ECLOSED, -9, "connection closed")                                                           \
+    XX(EIO, -10, "input/output error")                                                             \
+    XX(ETIMEDOUT, -11, "timed out")                                                                \
+    XX(EADDRINUSE, -12, "address already in use")                                                  \
+    XX(ECONNREFUSED, -13, "connection refused")                                                    \
+    XX(EPERM, -14, "operation not permitted")                                                      \
+    XX(ECONFIG, -15, "configuration error")                                                        \
+    XX(EFULL, -16, "queue or buffer full")                                                         \
+    XX(ESTATE, -17, "operation not valid in this state")                                           \
+    XX(EUTF8, -18, "invalid UTF-8 string")                                                         \
+    XX(ESYS, -19, "system error")                                                                  \
+    XX(EUNSUPPORTED, -20, "not supported")                                                         \
+    XX(ENEEDMORE, -21, "more input needed")                                                        \
+    XX(ECRYPTO, -22, "cryptographic operation failed")                                             \
     XX(ESECURITY, -23, "security check failed")
 
 enum {

@@ -13,8 +13,7 @@ static ep_log_sink_fn log_sink;
 static void *log_sink_ud;
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static const char *const level_names[] = {"trace", "debug", "info",
-                                          "warn",  "error", "off"};
+static const char *const level_names[] = {"trace", "debug", "info", "warn", "error", "off"};
 
 void ep_log_set_level(ep_log_level lvl) { ep_log_threshold = lvl; }
 

@@ -22,8 +22,7 @@ typedef enum ep_log_level {
 } ep_log_level;
 
 /* Categories are short static strings: "broker", "mqtt", "opcua", "config"... */
-typedef void (*ep_log_sink_fn)(void *ud, ep_log_level lvl, const char *cat,
-                               const char *line);
+typedef void (*ep_log_sink_fn)(void *ud, ep_log_level lvl, const char *cat, const char *line);
 
 extern ep_log_level ep_log_threshold;
 
@@ -39,10 +38,10 @@ void ep_log_set_sink(ep_log_sink_fn fn, void *ud);
 void ep_log_write(ep_log_level lvl, const char *cat, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-#define EP_LOG(lvl, cat, ...)                                                  \
-    do {                                                                       \
-        if ((lvl) >= ep_log_threshold)                                         \
-            ep_log_write((lvl), (cat), __VA_ARGS__);                           \
+#define EP_LOG(lvl, cat, ...)                                                                      \
+    do {                                                                                           \
+        if ((lvl) >= ep_log_threshold)                                                             \
+            ep_log_write((lvl), (cat), __VA_ARGS__);                                               \
     } while (0)
 
 #define EP_LOG_TRACE(cat, ...) EP_LOG(EP_LOG_TRACE, cat, __VA_ARGS__)

@@ -49,7 +49,7 @@ struct ep_loop {
     call_vec deferred;
 
     pthread_mutex_t post_lock;
-    call_vec posted;  /* guarded by post_lock */
+    call_vec posted;   /* guarded by post_lock */
     call_vec draining; /* loop thread only */
 };
 
@@ -193,8 +193,7 @@ static uint32_t to_epoll(unsigned ev)
     return e;
 }
 
-ep_err ep_io_start(ep_loop *loop, ep_io *io, int fd, unsigned events,
-                   ep_io_cb cb, void *data)
+ep_err ep_io_start(ep_loop *loop, ep_io *io, int fd, unsigned events, ep_io_cb cb, void *data)
 {
     struct epoll_event ev = {.events = to_epoll(events), .data.ptr = io};
     io->fd = fd;

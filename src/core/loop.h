@@ -51,7 +51,7 @@ struct ep_io {
 };
 
 struct ep_timer {
-    uint64_t due;    /* absolute loop time (ms) */
+    uint64_t due; /* absolute loop time (ms) */
     ep_timer_cb cb;
     void *data;
     ep_loop *loop;
@@ -99,8 +99,7 @@ void ep_loop_unhook_before_poll(ep_loop *loop, ep_hook *hook);
 
 /* ep_io_start watches fd for events (EP_IO_READ and/or EP_IO_WRITE).
  * Returns EP_EOK or an error from epoll_ctl. */
-ep_err ep_io_start(ep_loop *loop, ep_io *io, int fd, unsigned events,
-                   ep_io_cb cb, void *data);
+ep_err ep_io_start(ep_loop *loop, ep_io *io, int fd, unsigned events, ep_io_cb cb, void *data);
 /* ep_io_modify changes the watched events; no syscall if unchanged. */
 ep_err ep_io_modify(ep_io *io, unsigned events);
 /* ep_io_stop stops watching; safe on a stopped or zeroed watcher. Does not

@@ -38,8 +38,8 @@ static void on_wake(ep_io *io, unsigned events)
     ep_mailbox_drain(mb);
 }
 
-ep_err ep_mailbox_new(ep_mailbox **out, ep_loop *loop, size_t item_size,
-                      size_t max_items, ep_mailbox_fn fn, void *ud)
+ep_err ep_mailbox_new(ep_mailbox **out, ep_loop *loop, size_t item_size, size_t max_items,
+                      ep_mailbox_fn fn, void *ud)
 {
     ep_mailbox *mb = calloc(1, sizeof(*mb));
     if (mb == NULL)

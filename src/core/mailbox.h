@@ -26,8 +26,8 @@ typedef void (*ep_mailbox_fn)(ep_mailbox *mb, void *items, size_t n, void *ud);
 
 /* ep_mailbox_new creates a mailbox drained on `loop`.
  * Returns EP_EOK, EP_ENOMEM or EP_ESYS. */
-ep_err ep_mailbox_new(ep_mailbox **out, ep_loop *loop, size_t item_size,
-                      size_t max_items, ep_mailbox_fn fn, void *ud);
+ep_err ep_mailbox_new(ep_mailbox **out, ep_loop *loop, size_t item_size, size_t max_items,
+                      ep_mailbox_fn fn, void *ud);
 /* ep_mailbox_free: call on the consumer thread once producers have stopped.
  * Undrained items are discarded (the caller drains first if they own refs). */
 void ep_mailbox_free(ep_mailbox *mb);

@@ -133,7 +133,8 @@ static void test_golden(void **state)
     assert_int_equal(ep_metrics_gauge_simple(r, "edgeplane_up", "Always 1.", &up), EP_EOK);
     ep_gauge_set(up, 1);
     ep_metric *q;
-    ep_metric_desc qd = {.type = EP_METRIC_GAUGE, .name = "edgeplane_queue_depth",
+    ep_metric_desc qd = {.type = EP_METRIC_GAUGE,
+                         .name = "edgeplane_queue_depth",
                          .help = "Help with \\ backslash and\nnewline \"quoted\".",
                          .labels = "queue"};
     assert_int_equal(ep_metrics_register(r, &qd, &q), EP_EOK);
@@ -152,8 +153,10 @@ static void test_golden(void **state)
     ep_gauge_set(g, NAN);
 
     ep_metric *msgs;
-    ep_metric_desc md = {.type = EP_METRIC_COUNTER, .name = "edgeplane_broker_messages_total",
-                         .help = "Messages by direction and QoS.", .labels = "direction,qos"};
+    ep_metric_desc md = {.type = EP_METRIC_COUNTER,
+                         .name = "edgeplane_broker_messages_total",
+                         .help = "Messages by direction and QoS.",
+                         .labels = "direction,qos"};
     assert_int_equal(ep_metrics_register(r, &md, &msgs), EP_EOK);
     ep_counter *c;
     assert_int_equal(ep_metric_counter(msgs, EP_LABELS("out", "0"), &c), EP_EOK);
@@ -188,8 +191,7 @@ static void test_golden(void **state)
 
     /* A labelled family without series is not rendered. */
     ep_metric *empty;
-    ep_metric_desc xd = {.type = EP_METRIC_COUNTER, .name = "edgeplane_empty_total",
-                         .labels = "x"};
+    ep_metric_desc xd = {.type = EP_METRIC_COUNTER, .name = "edgeplane_empty_total", .labels = "x"};
     assert_int_equal(ep_metrics_register(r, &xd, &empty), EP_EOK);
 
     const char *text = render(r);
@@ -206,9 +208,15 @@ static void test_format_double(void **state)
     struct {
         double v;
         const char *s;
-    } cases[] = {{0, "0"},           {1, "1"},         {0.1, "0.1"},   {0.005, "0.005"},
-                 {2.5e-05, "2.5e-05"}, {1e15, "1e+15"}, {123456789, "123456789"},
-                 {0.30000000000000004, "0.30000000000000004"}, {-0.0, "-0"},
+    } cases[] = {{0, "0"},
+                 {1, "1"},
+                 {0.1, "0.1"},
+                 {0.005, "0.005"},
+                 {2.5e-05, "2.5e-05"},
+                 {1e15, "1e+15"},
+                 {123456789, "123456789"},
+                 {0.30000000000000004, "0.30000000000000004"},
+                 {-0.0, "-0"},
                  {-INFINITY, "-Inf"}};
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         ep_metrics_format_double(cases[i].v, b, sizeof(b));

@@ -7,8 +7,8 @@
 static atomic_size_t live_count;
 static atomic_size_t live_bytes;
 
-ep_msg *ep_msg_new(const char *topic, size_t topic_len, const void *props,
-                   size_t props_len, const void *payload, size_t payload_len)
+ep_msg *ep_msg_new(const char *topic, size_t topic_len, const void *props, size_t props_len,
+                   const void *payload, size_t payload_len)
 {
     if (topic_len > UINT16_MAX || props_len > UINT32_MAX || payload_len > UINT32_MAX)
         return NULL;
@@ -51,8 +51,8 @@ ep_msg *ep_msg_unique(ep_msg *m)
 {
     if (atomic_load_explicit(&m->_refs, memory_order_acquire) == 1)
         return m;
-    ep_msg *c = ep_msg_new(m->topic, m->topic_len, m->props, m->props_len,
-                           m->payload, m->payload_len);
+    ep_msg *c =
+        ep_msg_new(m->topic, m->topic_len, m->props, m->props_len, m->payload, m->payload_len);
     if (c) {
         c->qos = m->qos;
         c->retain = m->retain;

@@ -27,9 +27,9 @@
 
 typedef struct ep_msg {
     atomic_uint _refs;
-    uint8_t qos;              /* QoS at which it was published */
-    uint8_t retain;           /* RETAIN flag as published */
-    uint8_t has_expiry;       /* message expiry interval present */
+    uint8_t qos;        /* QoS at which it was published */
+    uint8_t retain;     /* RETAIN flag as published */
+    uint8_t has_expiry; /* message expiry interval present */
     uint8_t _pad;
     uint32_t expiry_interval; /* seconds, as published */
     uint64_t expiry_at_ms;    /* monotonic deadline when has_expiry */
@@ -37,15 +37,15 @@ typedef struct ep_msg {
     uint16_t topic_len;
     uint32_t props_len;
     uint32_t payload_len;
-    char *topic;              /* NUL-terminated */
+    char *topic; /* NUL-terminated */
     uint8_t *props;
     uint8_t *payload;
 } ep_msg;
 
 /* ep_msg_new copies topic, props and payload into one allocation.
  * Returns NULL on allocation failure (the caller sheds the peer). */
-ep_msg *ep_msg_new(const char *topic, size_t topic_len, const void *props,
-                   size_t props_len, const void *payload, size_t payload_len);
+ep_msg *ep_msg_new(const char *topic, size_t topic_len, const void *props, size_t props_len,
+                   const void *payload, size_t payload_len);
 
 static inline ep_msg *ep_msg_ref(ep_msg *m)
 {

@@ -83,11 +83,11 @@ static SSL_CTX *build_ctx(const ep_tls_ctx *c, char *why, size_t why_len)
         STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(c->ca_file);
         if (names)
             SSL_CTX_set_client_CA_list(ctx, names);
-        SSL_CTX_set_verify(ctx,
-                           SSL_VERIFY_PEER | (c->verify == EP_TLS_VERIFY_REQUIRED
-                                                  ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT
-                                                  : 0),
-                           NULL);
+        SSL_CTX_set_verify(
+            ctx,
+            SSL_VERIFY_PEER |
+                (c->verify == EP_TLS_VERIFY_REQUIRED ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0),
+            NULL);
     }
     return ctx;
 fail:
@@ -256,8 +256,7 @@ bool ep_tls_peer_cn(const ep_tls *t, char *buf, size_t n)
     X509 *cert = SSL_get0_peer_certificate(t->ssl);
     if (cert == NULL || SSL_get_verify_result(t->ssl) != X509_V_OK)
         return false;
-    return X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, buf,
-                                     (int)n) > 0;
+    return X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, buf, (int)n) > 0;
 }
 
 long long ep_tls_peer_not_after(const ep_tls *t)

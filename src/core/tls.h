@@ -37,7 +37,7 @@ typedef struct ep_tls_opts {
     const char *key_file;  /* PEM private key */
     const char *ca_file;   /* PEM CA bundle for client certificates, or NULL */
     ep_tls_verify verify;
-    int min_version;       /* 0 or 12 = TLS 1.2, 13 = TLS 1.3 */
+    int min_version; /* 0 or 12 = TLS 1.2, 13 = TLS 1.3 */
 } ep_tls_opts;
 
 typedef struct ep_tls_ctx ep_tls_ctx;

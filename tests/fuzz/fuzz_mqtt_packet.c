@@ -14,10 +14,10 @@
 
 #include "codec/mqtt/packet.h"
 
-#define CHECK(x)                                                               \
-    do {                                                                       \
-        if (!(x))                                                              \
-            abort();                                                           \
+#define CHECK(x)                                                                                   \
+    do {                                                                                           \
+        if (!(x))                                                                                  \
+            abort();                                                                               \
     } while (0)
 
 static void walk(const ep_mqtt_packet *p)
@@ -89,8 +89,7 @@ static void fast_path(const ep_mqtt_publish *m, uint8_t version)
     h.payload_len = m->payload.len;
     h.props = ep_mqtt_slice_make(fwd, ep_mqtt_props_filter(m->props.raw, drop, fwd));
     h.topic_alias = m->props.topic_alias;
-    h.has_message_expiry =
-        EP_MQTT_PROPS_HAS(&m->props, EP_MQTT_PROP_MESSAGE_EXPIRY_INTERVAL);
+    h.has_message_expiry = EP_MQTT_PROPS_HAS(&m->props, EP_MQTT_PROP_MESSAGE_EXPIRY_INTERVAL);
     h.message_expiry = m->props.message_expiry_interval;
     if (version == EP_MQTT_V311 && m->topic.len == 0)
         return;

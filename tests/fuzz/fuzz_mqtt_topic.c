@@ -11,10 +11,10 @@
 
 #include "codec/mqtt/packet.h"
 
-#define CHECK(x)                                                               \
-    do {                                                                       \
-        if (!(x))                                                              \
-            abort();                                                           \
+#define CHECK(x)                                                                                   \
+    do {                                                                                           \
+        if (!(x))                                                                                  \
+            abort();                                                                               \
     } while (0)
 
 /* Reference: split both into levels and compare level by level. */

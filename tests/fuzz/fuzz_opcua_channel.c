@@ -21,8 +21,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const uint8_t prologue[] = {
     /* HEL, 8192/8192 buffers, 64 KiB max message, 8 chunks, "opc.tcp://f" */
-    'H', 'E', 'L', 'F', 43, 0, 0, 0, 0, 0, 0, 0, 0, 0x20, 0, 0, 0, 0x20, 0, 0,
-    0, 0, 1, 0, 8, 0, 0, 0, 11, 0, 0, 0, 'o', 'p', 'c', '.', 't', 'c', 'p', ':', '/', '/', 'f',
+    'H', 'E', 'L',  'F', 43,  0,   0,   0,   0,   0,   0,   0,   0,   0x20, 0,
+    0,   0,   0x20, 0,   0,   0,   0,   1,   0,   8,   0,   0,   0,   11,   0,
+    0,   0,   'o',  'p', 'c', '.', 't', 'c', 'p', ':', '/', '/', 'f',
 };
 
 static const char none_uri[] = "http://opcfoundation.org/UA/SecurityPolicy#None";
@@ -37,14 +38,14 @@ static size_t opn(uint8_t *b)
     n += 4 + sizeof(none_uri) - 1;
     ep_ua__wr32(b + n, 0xffffffffu);
     ep_ua__wr32(b + n + 4, 0xffffffffu);
-    ep_ua__wr32(b + n + 8, 1); /* sequence */
+    ep_ua__wr32(b + n + 8, 1);  /* sequence */
     ep_ua__wr32(b + n + 12, 1); /* request id */
     n += 16;
     static const uint8_t body[] = {1, 0, 0xbe, 1, /* i=446 */
-                                   0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0,
-                                   0xff, 0xff, 0xff, 0xff, 0x10, 0x27, 0, 0, 0, 0, 0,
-                                   0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,
-                                   0xff, 0xff, 0xff, 0xff, 0xc0, 0x27, 0x09, 0};
+                                   0, 0, 0,    0,    0,    0,    0,    0,    0,    0,    1,    0, 0,
+                                   0, 0, 0,    0,    0,    0xff, 0xff, 0xff, 0xff, 0x10, 0x27, 0, 0,
+                                   0, 0, 0,    0,    0,    0,    0,    0,    0,    0,    0,    1, 0,
+                                   0, 0, 0xff, 0xff, 0xff, 0xff, 0xc0, 0x27, 0x09, 0};
     memcpy(b + n, body, sizeof(body));
     n += sizeof(body);
     ep_ua__wr32(b + 4, (uint32_t)n);

@@ -52,8 +52,8 @@ ep_err ep_mqtt__rd_str(ep_mqtt__rd *r, ep_mqtt_slice *s)
 /* ------------------------------------------------------------------------ */
 /* Framing                                                                   */
 
-ep_err ep_mqtt_packet_frame(const uint8_t *p, size_t n, uint32_t max_packet,
-                            size_t *hdr_len, size_t *total_len)
+ep_err ep_mqtt_packet_frame(const uint8_t *p, size_t n, uint32_t max_packet, size_t *hdr_len,
+                            size_t *total_len)
 {
     if (hdr_len == NULL || total_len == NULL || (n && p == NULL))
         return EP_EINVAL;
@@ -68,8 +68,7 @@ ep_err ep_mqtt_packet_frame(const uint8_t *p, size_t n, uint32_t max_packet,
         if (1 + i >= n) {
             /* Incomplete length: refuse early if even the smallest value the
              * remaining bytes could give is already too big. */
-            uint64_t min_total = 1 + (uint64_t)i + 1 + val +
-                                 (i ? (UINT64_C(1) << (7 * i)) : 0);
+            uint64_t min_total = 1 + (uint64_t)i + 1 + val + (i ? (UINT64_C(1) << (7 * i)) : 0);
             if (i && min_total > limit)
                 return EP_ETOOBIG;
             return EP_ENEEDMORE;
@@ -96,9 +95,9 @@ ep_err ep_mqtt_packet_frame(const uint8_t *p, size_t n, uint32_t max_packet,
 /* Packet decoders                                                           */
 
 typedef struct dctx {
-    ep_mqtt__rd r;     /* the variable header + payload */
-    uint8_t version;   /* 4 or 5 */
-    uint8_t flags;     /* low nibble of the fixed header */
+    ep_mqtt__rd r;   /* the variable header + payload */
+    uint8_t version; /* 4 or 5 */
+    uint8_t flags;   /* low nibble of the fixed header */
     ep_mqtt_rc rc;
 } dctx;
 
@@ -108,18 +107,12 @@ static ep_err fail(dctx *c, ep_err err, ep_mqtt_rc rc)
     return err;
 }
 
-static ep_err malformed(dctx *c)
-{
-    return fail(c, EP_EMALFORMED, EP_MQTT_RC_MALFORMED_PACKET);
-}
+static ep_err malformed(dctx *c) { return fail(c, EP_EMALFORMED, EP_MQTT_RC_MALFORMED_PACKET); }
 
 static ep_err proto(dctx *c) { return fail(c, EP_EPROTO, EP_MQTT_RC_PROTOCOL_ERROR); }
 
 /* A read error from ep_mqtt__rd_*: EP_EMALFORMED or EP_EUTF8, both 0x81. */
-static ep_err rdfail(dctx *c, ep_err err)
-{
-    return fail(c, err, EP_MQTT_RC_MALFORMED_PACKET);
-}
+static ep_err rdfail(dctx *c, ep_err err) { return fail(c, err, EP_MQTT_RC_MALFORMED_PACKET); }
 
 /* out is already zeroed (ep_mqtt_packet_decode clears the member). */
 static ep_err props(dctx *c, int ctx, ep_mqtt_props *out)
@@ -139,10 +132,7 @@ static ep_err packet_id(dctx *c, uint16_t *id)
     return EP_EOK;
 }
 
-static ep_err end(dctx *c)
-{
-    return ep_mqtt__rd_left(&c->r) ? malformed(c) : EP_EOK;
-}
+static ep_err end(dctx *c) { return ep_mqtt__rd_left(&c->r) ? malformed(c) : EP_EOK; }
 
 static const uint8_t proto_name[4] = {'M', 'Q', 'T', 'T'};
 
@@ -255,8 +245,7 @@ static ep_err dec_publish(dctx *c, ep_mqtt_publish *o)
     if ((err = props(c, EP_MQTT_PUBLISH, &o->props)))
         return err;
     /* Empty topic only with a Topic Alias (v5 3.3.2.1); never in 3.1.1. */
-    if (o->topic.len == 0 &&
-        !EP_MQTT_PROPS_HAS(&o->props, EP_MQTT_PROP_TOPIC_ALIAS))
+    if (o->topic.len == 0 && !EP_MQTT_PROPS_HAS(&o->props, EP_MQTT_PROP_TOPIC_ALIAS))
         return proto(c);
     o->payload.p = c->r.p + c->r.off;
     o->payload.len = (uint32_t)ep_mqtt__rd_left(&c->r);
@@ -344,9 +333,8 @@ static ep_err dec_suback(dctx *c, ep_mqtt_type type, ep_mqtt_suback *o)
         return proto(c);
     for (uint32_t i = 0; i < o->codes.len; i++) {
         uint8_t code = o->codes.p[i];
-        bool ok = c->version == EP_MQTT_V311
-                      ? (code <= 2 || code == 0x80) /* [MQTT-3.9.3-2] */
-                      : ep_mqtt_rc_valid_for(code, type);
+        bool ok = c->version == EP_MQTT_V311 ? (code <= 2 || code == 0x80) /* [MQTT-3.9.3-2] */
+                                             : ep_mqtt_rc_valid_for(code, type);
         if (!ok)
             return proto(c);
     }
@@ -398,12 +386,12 @@ static ep_err dec_disconnect(dctx *c, ep_mqtt_type type, ep_mqtt_disconnect *o)
 }
 
 /* Required fixed-header flags per type; 0xFF = PUBLISH (variable). */
-static const uint8_t fixed_flags[16] = {
-    [EP_MQTT_PUBLISH] = 0xFF, [EP_MQTT_PUBREL] = 0x02,
-    [EP_MQTT_SUBSCRIBE] = 0x02, [EP_MQTT_UNSUBSCRIBE] = 0x02};
+static const uint8_t fixed_flags[16] = {[EP_MQTT_PUBLISH] = 0xFF,
+                                        [EP_MQTT_PUBREL] = 0x02,
+                                        [EP_MQTT_SUBSCRIBE] = 0x02,
+                                        [EP_MQTT_UNSUBSCRIBE] = 0x02};
 
-static ep_err decode(const uint8_t *pkt, size_t len, uint8_t version,
-                     ep_mqtt_packet *out, dctx *c)
+static ep_err decode(const uint8_t *pkt, size_t len, uint8_t version, ep_mqtt_packet *out, dctx *c)
 {
     ep_mqtt__rd hr = {pkt, len, 1};
     uint32_t rl;
@@ -461,17 +449,17 @@ static ep_err decode(const uint8_t *pkt, size_t len, uint8_t version,
  * the union member in use, not the whole (largest-member) union. */
 #define UPTO(m) (offsetof(ep_mqtt_packet, m) + sizeof(((ep_mqtt_packet *)0)->m))
 static const uint16_t clear_size[16] = {
-    [EP_MQTT_CONNECT] = UPTO(connect),       [EP_MQTT_CONNACK] = UPTO(connack),
-    [EP_MQTT_PUBLISH] = UPTO(publish),       [EP_MQTT_PUBACK] = UPTO(ack),
-    [EP_MQTT_PUBREC] = UPTO(ack),            [EP_MQTT_PUBREL] = UPTO(ack),
-    [EP_MQTT_PUBCOMP] = UPTO(ack),           [EP_MQTT_SUBSCRIBE] = UPTO(subscribe),
-    [EP_MQTT_SUBACK] = UPTO(suback),         [EP_MQTT_UNSUBSCRIBE] = UPTO(unsubscribe),
-    [EP_MQTT_UNSUBACK] = UPTO(suback),       [EP_MQTT_PINGREQ] = UPTO(type),
-    [EP_MQTT_PINGRESP] = UPTO(type),         [EP_MQTT_DISCONNECT] = UPTO(disconnect),
+    [EP_MQTT_CONNECT] = UPTO(connect), [EP_MQTT_CONNACK] = UPTO(connack),
+    [EP_MQTT_PUBLISH] = UPTO(publish), [EP_MQTT_PUBACK] = UPTO(ack),
+    [EP_MQTT_PUBREC] = UPTO(ack),      [EP_MQTT_PUBREL] = UPTO(ack),
+    [EP_MQTT_PUBCOMP] = UPTO(ack),     [EP_MQTT_SUBSCRIBE] = UPTO(subscribe),
+    [EP_MQTT_SUBACK] = UPTO(suback),   [EP_MQTT_UNSUBSCRIBE] = UPTO(unsubscribe),
+    [EP_MQTT_UNSUBACK] = UPTO(suback), [EP_MQTT_PINGREQ] = UPTO(type),
+    [EP_MQTT_PINGRESP] = UPTO(type),   [EP_MQTT_DISCONNECT] = UPTO(disconnect),
     [EP_MQTT_AUTH] = UPTO(auth)};
 
-ep_err ep_mqtt_packet_decode(const uint8_t *pkt, size_t len, uint8_t version,
-                             ep_mqtt_packet *out, ep_mqtt_rc *rc_out)
+ep_err ep_mqtt_packet_decode(const uint8_t *pkt, size_t len, uint8_t version, ep_mqtt_packet *out,
+                             ep_mqtt_rc *rc_out)
 {
     dctx c;
     ep_err err;
@@ -495,8 +483,7 @@ ep_err ep_mqtt_packet_decode(const uint8_t *pkt, size_t len, uint8_t version,
     return err;
 }
 
-ep_err ep_mqtt_connect_peek(const uint8_t *pkt, size_t len,
-                            ep_mqtt_slice *name, uint8_t *level)
+ep_err ep_mqtt_connect_peek(const uint8_t *pkt, size_t len, ep_mqtt_slice *name, uint8_t *level)
 {
     if (pkt == NULL || len < 2 || (pkt[0] >> 4) != EP_MQTT_CONNECT)
         return EP_EMALFORMED;
@@ -519,8 +506,7 @@ ep_err ep_mqtt_connect_peek(const uint8_t *pkt, size_t len,
 /* ------------------------------------------------------------------------ */
 /* Iterators over validated payloads                                         */
 
-bool ep_mqtt_subscribe_next(const ep_mqtt_subscribe *s, size_t *iter,
-                            ep_mqtt_sub *out)
+bool ep_mqtt_subscribe_next(const ep_mqtt_subscribe *s, size_t *iter, ep_mqtt_sub *out)
 {
     ep_mqtt__rd r = {s->list.p, s->list.len, *iter};
     ep_mqtt_slice f;
@@ -546,8 +532,7 @@ bool ep_mqtt_subscribe_next(const ep_mqtt_subscribe *s, size_t *iter,
     return true;
 }
 
-bool ep_mqtt_unsubscribe_next(const ep_mqtt_unsubscribe *u, size_t *iter,
-                              ep_mqtt_slice *filter)
+bool ep_mqtt_unsubscribe_next(const ep_mqtt_unsubscribe *u, size_t *iter, ep_mqtt_slice *filter)
 {
     ep_mqtt__rd r = {u->list.p, u->list.len, *iter};
     if (u->list.p == NULL || *iter >= u->list.len)
@@ -560,8 +545,7 @@ bool ep_mqtt_unsubscribe_next(const ep_mqtt_unsubscribe *u, size_t *iter,
     return true;
 }
 
-ep_err ep_mqtt_payload_check(const ep_mqtt_props *props, ep_mqtt_slice payload,
-                             ep_mqtt_rc *rc_out)
+ep_err ep_mqtt_payload_check(const ep_mqtt_props *props, ep_mqtt_slice payload, ep_mqtt_rc *rc_out)
 {
     if (props && EP_MQTT_PROPS_HAS(props, EP_MQTT_PROP_PAYLOAD_FORMAT_INDICATOR) &&
         props->payload_format_indicator == 1 &&

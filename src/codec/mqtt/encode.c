@@ -45,10 +45,7 @@ size_t ep_mqtt_varint_write(uint8_t *out, uint32_t v)
     return n;
 }
 
-static bool str_ok(ep_mqtt_slice s)
-{
-    return s.len <= 0xFFFF && (s.len == 0 || s.p != NULL);
-}
+static bool str_ok(ep_mqtt_slice s) { return s.len <= 0xFFFF && (s.len == 0 || s.p != NULL); }
 
 /* Encoder state shared by the counting and the writing pass. Property sets
  * are measured once, in the counting pass, and the writing pass reuses the
@@ -61,8 +58,7 @@ typedef struct ectx {
     size_t props_len[2];
 } ectx;
 
-static ep_err props_len(const ep_mqtt__wr *w, const ep_mqtt_props *p, int ctx,
-                        ectx *e, size_t *len)
+static ep_err props_len(const ep_mqtt__wr *w, const ep_mqtt_props *p, int ctx, ectx *e, size_t *len)
 {
     if (w->p == NULL) {
         ep_mqtt__wr c = {NULL, 0};
@@ -82,8 +78,7 @@ static ep_err props_len(const ep_mqtt__wr *w, const ep_mqtt_props *p, int ctx,
 }
 
 /* Property Length + properties, len from props_len. */
-static ep_err props_put(ep_mqtt__wr *w, const ep_mqtt_props *p, int ctx, ectx *e,
-                        size_t len)
+static ep_err props_put(ep_mqtt__wr *w, const ep_mqtt_props *p, int ctx, ectx *e, size_t len)
 {
     ep_mqtt__wr_varint(w, (uint32_t)len);
     if (w->p == NULL) {
@@ -161,8 +156,7 @@ static ep_err body_publish(ep_mqtt__wr *w, const ep_mqtt_publish *p, ectx *e)
     if (!str_ok(p->topic) || (p->payload.len && p->payload.p == NULL))
         return EP_EINVAL;
     if (p->topic.len == 0 &&
-        (e->version == EP_MQTT_V311 ||
-         !EP_MQTT_PROPS_HAS(&p->props, EP_MQTT_PROP_TOPIC_ALIAS)))
+        (e->version == EP_MQTT_V311 || !EP_MQTT_PROPS_HAS(&p->props, EP_MQTT_PROP_TOPIC_ALIAS)))
         return EP_EINVAL;
     ep_mqtt__wr_bin(w, p->topic);
     if (p->qos)
@@ -176,8 +170,7 @@ static ep_err body_publish(ep_mqtt__wr *w, const ep_mqtt_publish *p, ectx *e)
     return EP_EOK;
 }
 
-static ep_err body_ack(ep_mqtt__wr *w, ep_mqtt_type type, const ep_mqtt_ack *a,
-                       ectx *e)
+static ep_err body_ack(ep_mqtt__wr *w, ep_mqtt_type type, const ep_mqtt_ack *a, ectx *e)
 {
     if (a->packet_id == 0)
         return EP_EINVAL;
@@ -220,8 +213,7 @@ static ep_err body_subscribe(ep_mqtt__wr *w, const ep_mqtt_subscribe *s, ectx *e
             return EP_EINVAL;
         uint8_t opt = sub->qos;
         if (e->version == EP_MQTT_V5)
-            opt |= (uint8_t)((sub->no_local ? 0x04 : 0) |
-                             (sub->retain_as_published ? 0x08 : 0) |
+            opt |= (uint8_t)((sub->no_local ? 0x04 : 0) | (sub->retain_as_published ? 0x08 : 0) |
                              (sub->retain_handling << 4));
         ep_mqtt__wr_bin(w, sub->filter);
         ep_mqtt__wr_u8(w, opt);
@@ -229,8 +221,7 @@ static ep_err body_subscribe(ep_mqtt__wr *w, const ep_mqtt_subscribe *s, ectx *e
     return EP_EOK;
 }
 
-static ep_err body_suback(ep_mqtt__wr *w, ep_mqtt_type type,
-                          const ep_mqtt_suback *s, ectx *e)
+static ep_err body_suback(ep_mqtt__wr *w, ep_mqtt_type type, const ep_mqtt_suback *s, ectx *e)
 {
     ep_err err;
     if (s->packet_id == 0)
@@ -254,15 +245,13 @@ static ep_err body_suback(ep_mqtt__wr *w, ep_mqtt_type type,
     return EP_EOK;
 }
 
-static ep_err body_unsubscribe(ep_mqtt__wr *w, const ep_mqtt_unsubscribe *u,
-                               ectx *e)
+static ep_err body_unsubscribe(ep_mqtt__wr *w, const ep_mqtt_unsubscribe *u, ectx *e)
 {
     ep_err err;
     if (u->packet_id == 0)
         return EP_EINVAL;
     ep_mqtt__wr_u16(w, u->packet_id);
-    if (e->version == EP_MQTT_V5 &&
-        (err = props_out(w, &u->props, EP_MQTT_UNSUBSCRIBE, e)))
+    if (e->version == EP_MQTT_V5 && (err = props_out(w, &u->props, EP_MQTT_UNSUBSCRIBE, e)))
         return err;
     if (u->filters == NULL) {
         if (u->list.len == 0 || u->list.p == NULL)
@@ -280,8 +269,8 @@ static ep_err body_unsubscribe(ep_mqtt__wr *w, const ep_mqtt_unsubscribe *u,
     return EP_EOK;
 }
 
-static ep_err body_disconnect(ep_mqtt__wr *w, ep_mqtt_type type,
-                              const ep_mqtt_disconnect *d, ectx *e)
+static ep_err body_disconnect(ep_mqtt__wr *w, ep_mqtt_type type, const ep_mqtt_disconnect *d,
+                              ectx *e)
 {
     if (e->version == EP_MQTT_V311)
         return type == EP_MQTT_AUTH ? EP_EINVAL : EP_EOK;
@@ -351,12 +340,12 @@ static uint8_t first_byte(const ep_mqtt_packet *p)
 
 static bool may_drop(ep_mqtt_type t)
 {
-    return t != EP_MQTT_CONNECT && t != EP_MQTT_PUBLISH &&
-           t != EP_MQTT_SUBSCRIBE && t != EP_MQTT_UNSUBSCRIBE;
+    return t != EP_MQTT_CONNECT && t != EP_MQTT_PUBLISH && t != EP_MQTT_SUBSCRIBE &&
+           t != EP_MQTT_UNSUBSCRIBE;
 }
 
-ep_err ep_mqtt_packet_encode(ep_buf *b, const ep_mqtt_packet *p,
-                             uint8_t version, uint32_t max_packet)
+ep_err ep_mqtt_packet_encode(ep_buf *b, const ep_mqtt_packet *p, uint8_t version,
+                             uint32_t max_packet)
 {
     if (b == NULL || p == NULL)
         return EP_EINVAL;
@@ -437,8 +426,7 @@ static bool pub_hdr_ok(const ep_mqtt_publish_hdr *h, uint8_t version)
 }
 
 /* Computes Remaining Length (body incl. payload) and property length. */
-static bool pub_lengths(const ep_mqtt_publish_hdr *h, uint8_t version,
-                        uint64_t *rl, size_t *plen)
+static bool pub_lengths(const ep_mqtt_publish_hdr *h, uint8_t version, uint64_t *rl, size_t *plen)
 {
     if (!pub_hdr_ok(h, version))
         return false;
@@ -458,20 +446,17 @@ size_t ep_mqtt_publish_header_size(const ep_mqtt_publish_hdr *h, uint8_t version
 {
     uint64_t rl;
     size_t plen;
-    if (h == NULL || !pub_lengths(h, version, &rl, &plen) ||
-        rl > EP_MQTT_MAX_REMAINING)
+    if (h == NULL || !pub_lengths(h, version, &rl, &plen) || rl > EP_MQTT_MAX_REMAINING)
         return 0;
     return (size_t)(1 + ep_mqtt_varint_size((uint32_t)rl) + rl - h->payload_len);
 }
 
-ep_err ep_mqtt_publish_header_write(const ep_mqtt_publish_hdr *h,
-                                    uint8_t version, uint32_t max_packet,
-                                    uint8_t *out, size_t cap, size_t *written)
+ep_err ep_mqtt_publish_header_write(const ep_mqtt_publish_hdr *h, uint8_t version,
+                                    uint32_t max_packet, uint8_t *out, size_t cap, size_t *written)
 {
     uint64_t rl;
     size_t plen;
-    if (h == NULL || out == NULL || written == NULL ||
-        !pub_lengths(h, version, &rl, &plen))
+    if (h == NULL || out == NULL || written == NULL || !pub_lengths(h, version, &rl, &plen))
         return EP_EINVAL;
     if (rl > EP_MQTT_MAX_REMAINING)
         return EP_ETOOBIG;
@@ -483,8 +468,8 @@ ep_err ep_mqtt_publish_header_write(const ep_mqtt_publish_hdr *h,
         return EP_EINVAL;
 
     ep_mqtt__wr w = {out, 0};
-    ep_mqtt__wr_u8(&w, (uint8_t)(0x30 | (h->dup ? 0x08 : 0) | (h->qos << 1) |
-                                 (h->retain ? 0x01 : 0)));
+    ep_mqtt__wr_u8(&w,
+                   (uint8_t)(0x30 | (h->dup ? 0x08 : 0) | (h->qos << 1) | (h->retain ? 0x01 : 0)));
     ep_mqtt__wr_varint(&w, (uint32_t)rl);
     ep_mqtt__wr_bin(&w, h->topic);
     if (h->qos)

@@ -20,12 +20,12 @@ static void test_invalid(void **state)
     assert_int_equal(ep_buf_append(&b, "xyz", 3), EP_EOK); /* pre-existing data */
     ep_mqtt_packet p;
 
-#define BAD(setup, ver)                                                        \
-    do {                                                                       \
-        memset(&p, 0, sizeof(p));                                              \
-        setup;                                                                 \
-        assert_int_equal(enc(&b, &p, ver, 0), EP_EINVAL);                      \
-        assert_int_equal(ep_buf_used(&b), 3);                                  \
+#define BAD(setup, ver)                                                                            \
+    do {                                                                                           \
+        memset(&p, 0, sizeof(p));                                                                  \
+        setup;                                                                                     \
+        assert_int_equal(enc(&b, &p, ver, 0), EP_EINVAL);                                          \
+        assert_int_equal(ep_buf_used(&b), 3);                                                      \
     } while (0)
 
     BAD((p.type = EP_MQTT_PINGREQ), 3);
@@ -59,15 +59,15 @@ static void test_invalid(void **state)
          EP_MQTT_PROPS_SET(&p.connect.will.props, EP_MQTT_PROP_RECEIVE_MAXIMUM),
          p.connect.will.props.receive_maximum = 1),
         5);
-    BAD((p.type = EP_MQTT_PUBACK, p.ack.packet_id = 1, p.ack.props.present = UINT64_C(1) << 50),
-        5);
+    BAD((p.type = EP_MQTT_PUBACK, p.ack.packet_id = 1, p.ack.props.present = UINT64_C(1) << 50), 5);
     static const uint32_t two_ids[] = {1, 2};
     static const ep_mqtt_sub ok_sub = {.filter = {(const uint8_t *)"a", 1}};
     BAD((p.type = EP_MQTT_SUBSCRIBE, p.subscribe.packet_id = 1, p.subscribe.subs = &ok_sub,
          p.subscribe.n_subs = 1, p.subscribe.props.sub_ids = two_ids,
          p.subscribe.props.n_sub_ids = 2),
         5);
-    static const ep_mqtt_user_prop one_up[] = {{{(const uint8_t *)"k", 1}, {(const uint8_t *)"v", 1}}};
+    static const ep_mqtt_user_prop one_up[] = {
+        {{(const uint8_t *)"k", 1}, {(const uint8_t *)"v", 1}}};
     BAD((p.type = EP_MQTT_UNSUBACK, p.suback.packet_id = 1, p.suback.codes = S("\x00"),
          p.suback.props.sub_ids = two_ids, p.suback.props.n_sub_ids = 1),
         5);
@@ -144,8 +144,8 @@ static void test_max_packet(void **state)
     ep_buf_clear(&b);
     assert_int_equal(enc(&b, &p, 5, 10), EP_EOK);
     uint8_t want2[] = {0xE0, 0x06, 0x9D, 0x04, 0x1C, 0x00, 0x01, 0x68};
-    assert_bytes("DISCONNECT without reason string", ep_buf_head(&b), ep_buf_used(&b),
-                 want2, sizeof(want2));
+    assert_bytes("DISCONNECT without reason string", ep_buf_head(&b), ep_buf_used(&b), want2,
+                 sizeof(want2));
 
     /* the ep_buf limit is honoured too */
     ep_buf lim;
@@ -178,8 +178,7 @@ static void test_large_payload(void **state)
     ep_buf_init(&b, 0);
     assert_int_equal(enc(&b, &p, 5, 0), EP_EOK);
     size_t hl, tl;
-    assert_int_equal(ep_mqtt_packet_frame(ep_buf_head(&b), ep_buf_used(&b), 0, &hl, &tl),
-                     EP_EOK);
+    assert_int_equal(ep_mqtt_packet_frame(ep_buf_head(&b), ep_buf_used(&b), 0, &hl, &tl), EP_EOK);
     assert_int_equal(hl, 5);
     assert_int_equal(tl, ep_buf_used(&b));
     assert_int_equal(ep_mqtt_packet_frame(ep_buf_head(&b), ep_buf_used(&b), 1u << 20, &hl, &tl),
@@ -264,12 +263,11 @@ static void test_publish_fast_path(void **state)
         assert_bytes("fast path v5", out, total, want, wn);
 
         /* limits */
-        assert_int_equal(ep_mqtt_publish_header_write(&h, ver, (uint32_t)total - 1, out,
-                                                      sizeof(out), &w),
-                         EP_ETOOBIG);
-        assert_int_equal(ep_mqtt_publish_header_write(&h, ver, (uint32_t)total, out,
-                                                      sizeof(out), &w),
-                         EP_EOK);
+        assert_int_equal(
+            ep_mqtt_publish_header_write(&h, ver, (uint32_t)total - 1, out, sizeof(out), &w),
+            EP_ETOOBIG);
+        assert_int_equal(
+            ep_mqtt_publish_header_write(&h, ver, (uint32_t)total, out, sizeof(out), &w), EP_EOK);
         assert_int_equal(ep_mqtt_publish_header_write(&h, ver, 0, out, hs - 1, &w), EP_EINVAL);
     }
 
@@ -298,8 +296,7 @@ static void test_publish_fast_path(void **state)
     bad = h;
     bad.payload_len = EP_MQTT_MAX_REMAINING;
     assert_int_equal(ep_mqtt_publish_header_size(&bad, 5), 0);
-    assert_int_equal(ep_mqtt_publish_header_write(&bad, 5, 0, out, sizeof(out), &w),
-                     EP_ETOOBIG);
+    assert_int_equal(ep_mqtt_publish_header_write(&bad, 5, 0, out, sizeof(out), &w), EP_ETOOBIG);
 }
 
 /* 3.1.1 encoders map v5-only values down. */
@@ -339,8 +336,8 @@ static void test_v3_mapping(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_invalid),          cmocka_unit_test(test_max_packet),
-        cmocka_unit_test(test_large_payload),    cmocka_unit_test(test_publish_fast_path),
+        cmocka_unit_test(test_invalid),       cmocka_unit_test(test_max_packet),
+        cmocka_unit_test(test_large_payload), cmocka_unit_test(test_publish_fast_path),
         cmocka_unit_test(test_v3_mapping),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

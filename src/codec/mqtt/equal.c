@@ -63,11 +63,11 @@ bool ep_mqtt_props_eq(const ep_mqtt_props *a, const ep_mqtt_props *b)
     if (m != (b->present & ~rep))
         return false;
 #define HAS(id) ((m & EP_MQTT_PROP_BIT(EP_MQTT_PROP_##id)) != 0)
-#define INT(id, f)                                                             \
-    if (HAS(id) && a->f != b->f)                                               \
+#define INT(id, f)                                                                                 \
+    if (HAS(id) && a->f != b->f)                                                                   \
         return false;
-#define STR(id, f)                                                             \
-    if (HAS(id) && !SEQ(a->f, b->f))                                           \
+#define STR(id, f)                                                                                 \
+    if (HAS(id) && !SEQ(a->f, b->f))                                                               \
         return false;
     INT(PAYLOAD_FORMAT_INDICATOR, payload_format_indicator)
     INT(MESSAGE_EXPIRY_INTERVAL, message_expiry_interval)
@@ -124,8 +124,7 @@ bool ep_mqtt_props_eq(const ep_mqtt_props *a, const ep_mqtt_props *b)
 }
 
 /* SUBSCRIBE entries: from the array when set, else parsed from list. */
-static bool sub_at(const ep_mqtt_subscribe *s, size_t *it, uint32_t *idx,
-                   ep_mqtt_sub *out)
+static bool sub_at(const ep_mqtt_subscribe *s, size_t *it, uint32_t *idx, ep_mqtt_sub *out)
 {
     if (s->subs) {
         if (*idx >= s->n_subs)
@@ -136,8 +135,7 @@ static bool sub_at(const ep_mqtt_subscribe *s, size_t *it, uint32_t *idx,
     return ep_mqtt_subscribe_next(s, it, out);
 }
 
-static bool unsub_at(const ep_mqtt_unsubscribe *u, size_t *it, uint32_t *idx,
-                     ep_mqtt_slice *out)
+static bool unsub_at(const ep_mqtt_unsubscribe *u, size_t *it, uint32_t *idx, ep_mqtt_slice *out)
 {
     if (u->filters) {
         if (*idx >= u->n_filters)
@@ -150,8 +148,7 @@ static bool unsub_at(const ep_mqtt_unsubscribe *u, size_t *it, uint32_t *idx,
 
 static bool connect_eq(const ep_mqtt_connect *a, const ep_mqtt_connect *b)
 {
-    if (a->protocol_version && b->protocol_version &&
-        a->protocol_version != b->protocol_version)
+    if (a->protocol_version && b->protocol_version && a->protocol_version != b->protocol_version)
         return false;
     if (a->clean_start != b->clean_start || a->has_will != b->has_will ||
         a->has_username != b->has_username || a->has_password != b->has_password ||

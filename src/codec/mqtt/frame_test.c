@@ -85,8 +85,7 @@ static void test_frame_whole_packets(void **state)
     assert_int_equal(hl, 4);
     assert_int_equal(tl, big + 4);
     assert_int_equal(ep_mqtt_packet_frame(p, big + 3, 0, &hl, &tl), EP_ENEEDMORE);
-    assert_int_equal(ep_mqtt_packet_frame(p, big + 4, (uint32_t)big + 3, &hl, &tl),
-                     EP_ETOOBIG);
+    assert_int_equal(ep_mqtt_packet_frame(p, big + 4, (uint32_t)big + 3, &hl, &tl), EP_ETOOBIG);
     free(p);
 }
 

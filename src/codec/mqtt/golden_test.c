@@ -107,11 +107,11 @@ static void v4_publish_utf8(ep_mqtt_packet *p)
     p->publish.topic = S("A\xF0\xAA\x9B\x94");
 }
 
-#define ACK(fn, t)                                                             \
-    static void fn(ep_mqtt_packet *p)                                          \
-    {                                                                          \
-        p->type = (t);                                                         \
-        p->ack.packet_id = 10;                                                 \
+#define ACK(fn, t)                                                                                 \
+    static void fn(ep_mqtt_packet *p)                                                              \
+    {                                                                                              \
+        p->type = (t);                                                                             \
+        p->ack.packet_id = 10;                                                                     \
     }
 ACK(v4_puback, EP_MQTT_PUBACK)
 ACK(v4_pubrec, EP_MQTT_PUBREC)
@@ -163,9 +163,8 @@ static const ep_mqtt_user_prop up_kv[] = {{{(const uint8_t *)"k", 1}, {(const ui
 static const ep_mqtt_user_prop up_ab[] = {{{(const uint8_t *)"a", 1}, {(const uint8_t *)"b", 1}}};
 static const ep_mqtt_user_prop up_xy[] = {{{(const uint8_t *)"x", 1}, {(const uint8_t *)"y", 1}}};
 static const ep_mqtt_user_prop up_uv[] = {{{(const uint8_t *)"u", 1}, {(const uint8_t *)"v", 1}}};
-static const ep_mqtt_user_prop up_a1b2[] = {
-    {{(const uint8_t *)"a", 1}, {(const uint8_t *)"1", 1}},
-    {{(const uint8_t *)"b", 1}, {(const uint8_t *)"2", 1}}};
+static const ep_mqtt_user_prop up_a1b2[] = {{{(const uint8_t *)"a", 1}, {(const uint8_t *)"1", 1}},
+                                            {{(const uint8_t *)"b", 1}, {(const uint8_t *)"2", 1}}};
 
 #define SET(pr, id) EP_MQTT_PROPS_SET((pr), EP_MQTT_PROP_##id)
 
@@ -352,8 +351,11 @@ static void v5_pubcomp_user(ep_mqtt_packet *p)
 }
 
 static const ep_mqtt_sub v5_subs[] = {
-    {.filter = {(const uint8_t *)"a/+", 3}, .qos = 1, .no_local = true,
-     .retain_as_published = true, .retain_handling = 2},
+    {.filter = {(const uint8_t *)"a/+", 3},
+     .qos = 1,
+     .no_local = true,
+     .retain_as_published = true,
+     .retain_handling = 2},
     {.filter = {(const uint8_t *)"$share/g/s/#", 12}, .qos = 2},
     {.filter = {(const uint8_t *)"#", 1}, .qos = 0, .retain_handling = 1}};
 
@@ -418,8 +420,8 @@ static void v5_auth_continue(ep_mqtt_packet *p)
 
 static const golden vectors[] = {
     /* 3.1.1 */
-    {"v4 CONNECT minimal", 4,
-     "10 0e | 00 04 4d 51 54 54 | 04 | 02 | 00 3c | 00 02 63 31", v4_connect_min},
+    {"v4 CONNECT minimal", 4, "10 0e | 00 04 4d 51 54 54 | 04 | 02 | 00 3c | 00 02 63 31",
+     v4_connect_min},
     {"v4 CONNECT will+user+password (flags 0xCE)", 4,
      "10 23 | 00 04 4d 51 54 54 | 04 | ce | 00 0a | 00 03 63 69 64"
      "| 00 03 77 2f 74 | 00 03 62 79 65 | 00 04 75 73 65 72 | 00 02 70 77",
@@ -429,28 +431,24 @@ static const golden vectors[] = {
     {"v4 CONNACK not authorized", 4, "20 02 00 05", v4_connack_notauth},
     {"v4 CONNACK unacceptable protocol version", 4, "20 02 00 01", v4_connack_badver},
     {"v4 PUBLISH qos0", 4, "30 07 | 00 03 61 2f 62 | 68 69", v4_publish_q0},
-    {"v4 PUBLISH qos1 dup retain", 4, "3b 08 | 00 03 61 2f 62 | 00 0a | 78",
-     v4_publish_q1},
-    {"v4 PUBLISH qos2 empty payload", 4, "34 07 | 00 03 61 2f 62 | 00 0a",
-     v4_publish_q2},
+    {"v4 PUBLISH qos1 dup retain", 4, "3b 08 | 00 03 61 2f 62 | 00 0a | 78", v4_publish_q1},
+    {"v4 PUBLISH qos2 empty payload", 4, "34 07 | 00 03 61 2f 62 | 00 0a", v4_publish_q2},
     {"v4 PUBLISH UTF-8 topic", 4, "30 07 | 00 05 41 f0 aa 9b 94", v4_publish_utf8},
     {"v4 PUBACK", 4, "40 02 00 0a", v4_puback},
     {"v4 PUBREC", 4, "50 02 00 0a", v4_pubrec},
     {"v4 PUBREL", 4, "62 02 00 0a", v4_pubrel},
     {"v4 PUBCOMP", 4, "70 02 00 0a", v4_pubcomp},
-    {"v4 SUBSCRIBE", 4, "82 0e | 00 0a | 00 03 61 2f 62 01 | 00 03 63 2f 64 02",
-     v4_subscribe},
+    {"v4 SUBSCRIBE", 4, "82 0e | 00 0a | 00 03 61 2f 62 01 | 00 03 63 2f 64 02", v4_subscribe},
     {"v4 SUBACK", 4, "90 06 | 00 0a | 00 01 02 80", v4_suback},
-    {"v4 UNSUBSCRIBE", 4, "a2 0c | 00 0a | 00 03 61 2f 62 | 00 03 63 2f 64",
-     v4_unsubscribe},
+    {"v4 UNSUBSCRIBE", 4, "a2 0c | 00 0a | 00 03 61 2f 62 | 00 03 63 2f 64", v4_unsubscribe},
     {"v4 UNSUBACK", 4, "b0 02 00 0a", v4_unsuback},
     {"v4 PINGREQ", 4, "c0 00", pingreq},
     {"v4 PINGRESP", 4, "d0 00", pingresp},
     {"v4 DISCONNECT", 4, "e0 00", disconnect},
 
     /* 5.0 */
-    {"v5 CONNECT minimal", 5,
-     "10 0d | 00 04 4d 51 54 54 | 05 | 02 | 00 00 | 00 | 00 00", v5_connect_min},
+    {"v5 CONNECT minimal", 5, "10 0d | 00 04 4d 51 54 54 | 05 | 02 | 00 00 | 00 | 00 00",
+     v5_connect_min},
     {"v5 CONNECT all properties + will properties", 5,
      "10 70 | 00 04 4d 51 54 54 | 05 | ce | 00 0a"
      "| 28 | 11 00 00 00 0a | 15 00 05 53 43 52 41 4d | 16 00 02 01 02 | 17 00"
@@ -470,8 +468,7 @@ static const golden vectors[] = {
      v5_connack_full},
     {"v5 CONNACK not authorized", 5, "20 03 00 87 00", v5_connack_notauth},
     {"v5 CONNACK use another server", 5,
-     "20 10 | 00 | 9c | 0d | 1c 00 04 68 6f 73 74 | 1f 00 03 62 79 65",
-     v5_connack_redirect},
+     "20 10 | 00 | 9c | 0d | 1c 00 04 68 6f 73 74 | 1f 00 03 62 79 65", v5_connack_redirect},
     {"v5 PUBLISH qos1 all properties", 5,
      "32 39 | 00 03 61 2f 62 | 00 0a | 2f | 01 01 | 02 00 00 00 1e"
      "| 03 00 04 6a 73 6f 6e | 08 00 03 72 2f 31 | 09 00 02 c0 de | 23 00 03"
@@ -479,12 +476,10 @@ static const golden vectors[] = {
      v5_publish_full},
     {"v5 PUBLISH topic alias, empty topic", 5, "30 07 | 00 00 | 03 23 00 05 | 7a",
      v5_publish_alias},
-    {"v5 PUBLISH qos0 no properties", 5, "30 08 | 00 03 61 2f 62 | 00 | 68 69",
-     v5_publish_min},
+    {"v5 PUBLISH qos0 no properties", 5, "30 08 | 00 03 61 2f 62 | 00 | 68 69", v5_publish_min},
     {"v5 PUBACK short form", 5, "40 02 00 0a", v5_puback_min},
     {"v5 PUBACK reason code only", 5, "40 03 00 0a 10", v5_puback_rc},
-    {"v5 PUBACK reason string", 5, "40 09 | 00 0a | 87 | 05 1f 00 02 6e 6f",
-     v5_puback_reason},
+    {"v5 PUBACK reason string", 5, "40 09 | 00 0a | 87 | 05 1f 00 02 6e 6f", v5_puback_reason},
     {"v5 PUBREC id in use", 5, "50 03 00 0a 91", v5_pubrec},
     {"v5 PUBREL id not found", 5, "62 03 00 0a 92", v5_pubrel},
     {"v5 PUBCOMP user property", 5, "70 0b | 00 0a | 00 | 07 26 00 01 6b 00 01 76",
@@ -494,18 +489,16 @@ static const golden vectors[] = {
      "| 00 0c 24 73 68 61 72 65 2f 67 2f 73 2f 23 02 | 00 01 23 10",
      v5_subscribe},
     {"v5 SUBACK", 5, "90 0d | 00 0a | 05 1f 00 02 6f 6b | 01 02 00 a2 8f", v5_suback},
-    {"v5 UNSUBSCRIBE", 5, "a2 0d | 00 0a | 00 | 00 03 61 2f 62 | 00 03 63 2f 64",
-     v5_unsubscribe},
+    {"v5 UNSUBSCRIBE", 5, "a2 0d | 00 0a | 00 | 00 03 61 2f 62 | 00 03 63 2f 64", v5_unsubscribe},
     {"v5 UNSUBACK", 5, "b0 05 | 00 0a | 00 | 00 11", v5_unsuback},
     {"v5 PINGREQ", 5, "c0 00", pingreq},
     {"v5 PINGRESP", 5, "d0 00", pingresp},
     {"v5 DISCONNECT normal", 5, "e0 00", disconnect},
     {"v5 DISCONNECT with will", 5, "e0 01 04", v5_disconnect_will},
-    {"v5 DISCONNECT properties", 5,
-     "e0 0e | 8b | 0c | 11 00 00 00 00 | 1f 00 04 64 6f 77 6e", v5_disconnect_props},
+    {"v5 DISCONNECT properties", 5, "e0 0e | 8b | 0c | 11 00 00 00 00 | 1f 00 04 64 6f 77 6e",
+     v5_disconnect_props},
     {"v5 AUTH success short form", 5, "f0 00", v5_auth_min},
-    {"v5 AUTH continue", 5,
-     "f0 10 | 18 | 0e | 15 00 05 53 43 52 41 4d | 16 00 03 61 62 63",
+    {"v5 AUTH continue", 5, "f0 10 | 18 | 0e | 15 00 05 53 43 52 41 4d | 16 00 03 61 62 63",
      v5_auth_continue},
 };
 

@@ -64,8 +64,7 @@ typedef struct ep_mqtt_slice {
 } ep_mqtt_slice;
 
 /* EP_MQTT_STR makes a slice from a string literal (no terminating NUL). */
-#define EP_MQTT_STR(lit)                                                       \
-    ((ep_mqtt_slice){(const uint8_t *)(lit), (uint32_t)(sizeof(lit) - 1)})
+#define EP_MQTT_STR(lit) ((ep_mqtt_slice){(const uint8_t *)(lit), (uint32_t)(sizeof(lit) - 1)})
 
 /* ep_mqtt_slice_make makes a slice from pointer and length (len < 2^32). */
 static inline ep_mqtt_slice ep_mqtt_slice_make(const void *p, size_t len)
@@ -195,42 +194,41 @@ ep_mqtt_rc ep_mqtt_rc_from_err(ep_err err);
 /* Properties (props.c), MQTT 5 only                                          */
 
 typedef enum ep_mqtt_prop_id {
-    EP_MQTT_PROP_PAYLOAD_FORMAT_INDICATOR = 0x01,   /* byte    PUBLISH, will */
-    EP_MQTT_PROP_MESSAGE_EXPIRY_INTERVAL = 0x02,    /* u32     PUBLISH, will */
-    EP_MQTT_PROP_CONTENT_TYPE = 0x03,               /* utf8    PUBLISH, will */
-    EP_MQTT_PROP_RESPONSE_TOPIC = 0x08,             /* utf8    PUBLISH, will */
-    EP_MQTT_PROP_CORRELATION_DATA = 0x09,           /* binary  PUBLISH, will */
-    EP_MQTT_PROP_SUBSCRIPTION_IDENTIFIER = 0x0B,    /* varint  PUBLISH*, SUBSCRIBE */
-    EP_MQTT_PROP_SESSION_EXPIRY_INTERVAL = 0x11,    /* u32     CONNECT, CONNACK, DISCONNECT */
-    EP_MQTT_PROP_ASSIGNED_CLIENT_IDENTIFIER = 0x12, /* utf8    CONNACK */
-    EP_MQTT_PROP_SERVER_KEEP_ALIVE = 0x13,          /* u16     CONNACK */
-    EP_MQTT_PROP_AUTHENTICATION_METHOD = 0x15,      /* utf8    CONNECT, CONNACK, AUTH */
-    EP_MQTT_PROP_AUTHENTICATION_DATA = 0x16,        /* binary  CONNECT, CONNACK, AUTH */
-    EP_MQTT_PROP_REQUEST_PROBLEM_INFORMATION = 0x17,/* byte    CONNECT */
-    EP_MQTT_PROP_WILL_DELAY_INTERVAL = 0x18,        /* u32     will */
-    EP_MQTT_PROP_REQUEST_RESPONSE_INFORMATION = 0x19,/* byte   CONNECT */
-    EP_MQTT_PROP_RESPONSE_INFORMATION = 0x1A,       /* utf8    CONNACK */
-    EP_MQTT_PROP_SERVER_REFERENCE = 0x1C,           /* utf8    CONNACK, DISCONNECT */
-    EP_MQTT_PROP_REASON_STRING = 0x1F,              /* utf8    acks, SUBACK, UNSUBACK, DISCONNECT, AUTH, CONNACK */
-    EP_MQTT_PROP_RECEIVE_MAXIMUM = 0x21,            /* u16     CONNECT, CONNACK */
-    EP_MQTT_PROP_TOPIC_ALIAS_MAXIMUM = 0x22,        /* u16     CONNECT, CONNACK */
-    EP_MQTT_PROP_TOPIC_ALIAS = 0x23,                /* u16     PUBLISH */
-    EP_MQTT_PROP_MAXIMUM_QOS = 0x24,                /* byte    CONNACK */
-    EP_MQTT_PROP_RETAIN_AVAILABLE = 0x25,           /* byte    CONNACK */
-    EP_MQTT_PROP_USER_PROPERTY = 0x26,              /* pair*   all but PINGs */
-    EP_MQTT_PROP_MAXIMUM_PACKET_SIZE = 0x27,        /* u32     CONNECT, CONNACK */
-    EP_MQTT_PROP_WILDCARD_SUBSCRIPTION_AVAILABLE = 0x28, /* byte CONNACK */
+    EP_MQTT_PROP_PAYLOAD_FORMAT_INDICATOR = 0x01,     /* byte    PUBLISH, will */
+    EP_MQTT_PROP_MESSAGE_EXPIRY_INTERVAL = 0x02,      /* u32     PUBLISH, will */
+    EP_MQTT_PROP_CONTENT_TYPE = 0x03,                 /* utf8    PUBLISH, will */
+    EP_MQTT_PROP_RESPONSE_TOPIC = 0x08,               /* utf8    PUBLISH, will */
+    EP_MQTT_PROP_CORRELATION_DATA = 0x09,             /* binary  PUBLISH, will */
+    EP_MQTT_PROP_SUBSCRIPTION_IDENTIFIER = 0x0B,      /* varint  PUBLISH*, SUBSCRIBE */
+    EP_MQTT_PROP_SESSION_EXPIRY_INTERVAL = 0x11,      /* u32     CONNECT, CONNACK, DISCONNECT */
+    EP_MQTT_PROP_ASSIGNED_CLIENT_IDENTIFIER = 0x12,   /* utf8    CONNACK */
+    EP_MQTT_PROP_SERVER_KEEP_ALIVE = 0x13,            /* u16     CONNACK */
+    EP_MQTT_PROP_AUTHENTICATION_METHOD = 0x15,        /* utf8    CONNECT, CONNACK, AUTH */
+    EP_MQTT_PROP_AUTHENTICATION_DATA = 0x16,          /* binary  CONNECT, CONNACK, AUTH */
+    EP_MQTT_PROP_REQUEST_PROBLEM_INFORMATION = 0x17,  /* byte    CONNECT */
+    EP_MQTT_PROP_WILL_DELAY_INTERVAL = 0x18,          /* u32     will */
+    EP_MQTT_PROP_REQUEST_RESPONSE_INFORMATION = 0x19, /* byte   CONNECT */
+    EP_MQTT_PROP_RESPONSE_INFORMATION = 0x1A,         /* utf8    CONNACK */
+    EP_MQTT_PROP_SERVER_REFERENCE = 0x1C,             /* utf8    CONNACK, DISCONNECT */
+    EP_MQTT_PROP_REASON_STRING =
+        0x1F, /* utf8    acks, SUBACK, UNSUBACK, DISCONNECT, AUTH, CONNACK */
+    EP_MQTT_PROP_RECEIVE_MAXIMUM = 0x21,                   /* u16     CONNECT, CONNACK */
+    EP_MQTT_PROP_TOPIC_ALIAS_MAXIMUM = 0x22,               /* u16     CONNECT, CONNACK */
+    EP_MQTT_PROP_TOPIC_ALIAS = 0x23,                       /* u16     PUBLISH */
+    EP_MQTT_PROP_MAXIMUM_QOS = 0x24,                       /* byte    CONNACK */
+    EP_MQTT_PROP_RETAIN_AVAILABLE = 0x25,                  /* byte    CONNACK */
+    EP_MQTT_PROP_USER_PROPERTY = 0x26,                     /* pair*   all but PINGs */
+    EP_MQTT_PROP_MAXIMUM_PACKET_SIZE = 0x27,               /* u32     CONNECT, CONNACK */
+    EP_MQTT_PROP_WILDCARD_SUBSCRIPTION_AVAILABLE = 0x28,   /* byte CONNACK */
     EP_MQTT_PROP_SUBSCRIPTION_IDENTIFIER_AVAILABLE = 0x29, /* byte CONNACK */
-    EP_MQTT_PROP_SHARED_SUBSCRIPTION_AVAILABLE = 0x2A /* byte  CONNACK */
+    EP_MQTT_PROP_SHARED_SUBSCRIPTION_AVAILABLE = 0x2A      /* byte  CONNACK */
 } ep_mqtt_prop_id;
 /* (* = repeatable there; Subscription Identifier only in PUBLISH.) */
 
 /* Presence bit of property id in ep_mqtt_props.present. */
 #define EP_MQTT_PROP_BIT(id) (UINT64_C(1) << (id))
-#define EP_MQTT_PROPS_HAS(props, id)                                           \
-    (((props)->present & EP_MQTT_PROP_BIT(id)) != 0)
-#define EP_MQTT_PROPS_SET(props, id)                                           \
-    ((props)->present |= EP_MQTT_PROP_BIT(id))
+#define EP_MQTT_PROPS_HAS(props, id) (((props)->present & EP_MQTT_PROP_BIT(id)) != 0)
+#define EP_MQTT_PROPS_SET(props, id) ((props)->present |= EP_MQTT_PROP_BIT(id))
 
 /* A User Property name/value pair (both UTF-8 strings). */
 typedef struct ep_mqtt_user_prop {
@@ -314,11 +312,9 @@ const char *ep_mqtt_prop_name(int id);
 /* ep_mqtt_props_user_next iterates User Properties of a decoded props set in
  * wire order. Start with *iter = 0; returns true and fills *out while there is
  * another one. Borrowed pointers into props->raw. */
-bool ep_mqtt_props_user_next(const ep_mqtt_props *props, size_t *iter,
-                             ep_mqtt_user_prop *out);
+bool ep_mqtt_props_user_next(const ep_mqtt_props *props, size_t *iter, ep_mqtt_user_prop *out);
 /* ep_mqtt_props_sub_id_next iterates Subscription Identifiers likewise. */
-bool ep_mqtt_props_sub_id_next(const ep_mqtt_props *props, size_t *iter,
-                               uint32_t *out);
+bool ep_mqtt_props_sub_id_next(const ep_mqtt_props *props, size_t *iter, uint32_t *out);
 
 /* ep_mqtt_props_filter copies well-formed property bytes `raw` (e.g. a
  * decoded props->raw) to `out`, dropping every property whose bit is set in
@@ -326,8 +322,7 @@ bool ep_mqtt_props_sub_id_next(const ep_mqtt_props *props, size_t *iter,
  * for raw.len bytes; it may not overlap raw. Returns the bytes written. Used
  * once per incoming PUBLISH to build the forwardable property block
  * (drop Topic Alias, Subscription Identifier, Message Expiry Interval). */
-size_t ep_mqtt_props_filter(ep_mqtt_slice raw, uint64_t drop_mask,
-                            uint8_t *out);
+size_t ep_mqtt_props_filter(ep_mqtt_slice raw, uint64_t drop_mask, uint8_t *out);
 
 /* ep_mqtt_props_size returns the encoded size of props, without the Property
  * Length prefix (what ep_mqtt_props_encode appends after it), or SIZE_MAX
@@ -391,9 +386,9 @@ typedef struct ep_mqtt_ack {
 
 /* Subscription options of one SUBSCRIBE entry. */
 typedef struct ep_mqtt_sub {
-    ep_mqtt_slice filter; /* as on the wire, including any $share/ prefix */
-    uint8_t qos;          /* maximum QoS 0..2 */
-    bool no_local;        /* v5 */
+    ep_mqtt_slice filter;     /* as on the wire, including any $share/ prefix */
+    uint8_t qos;              /* maximum QoS 0..2 */
+    bool no_local;            /* v5 */
     bool retain_as_published; /* v5 */
     uint8_t retain_handling;  /* v5, 0..2 */
     /* Decode-filled (ignored by encode): shared subscription split of
@@ -481,8 +476,8 @@ typedef struct ep_mqtt_packet {
  *   EP_EINVAL     NULL outputs
  * Borrows p. hdr_len/total_len are written only on EP_EOK.
  */
-ep_err ep_mqtt_packet_frame(const uint8_t *p, size_t n, uint32_t max_packet,
-                            size_t *hdr_len, size_t *total_len);
+ep_err ep_mqtt_packet_frame(const uint8_t *p, size_t n, uint32_t max_packet, size_t *hdr_len,
+                            size_t *total_len);
 
 /*
  * ep_mqtt_packet_decode decodes one whole packet pkt[0..len) (as delimited by
@@ -498,33 +493,29 @@ ep_err ep_mqtt_packet_frame(const uint8_t *p, size_t n, uint32_t max_packet,
  * EP_EINVAL (bad arguments or version not 0/4/5).
  * Never allocates.
  */
-ep_err ep_mqtt_packet_decode(const uint8_t *pkt, size_t len, uint8_t version,
-                             ep_mqtt_packet *out, ep_mqtt_rc *rc_out);
+ep_err ep_mqtt_packet_decode(const uint8_t *pkt, size_t len, uint8_t version, ep_mqtt_packet *out,
+                             ep_mqtt_rc *rc_out);
 
 /* ep_mqtt_connect_peek reads the protocol name and level of a framed CONNECT
  * without validating the rest, so a broker can pick the CONNACK format for a
  * CONNECT that ep_mqtt_packet_decode rejected with EP_EUNSUPPORTED (3.1.1
  * CONNACK 0x01 for level <= 4, v5 CONNACK 0x84 otherwise).
  * Returns EP_EOK, EP_EMALFORMED (not a CONNECT / too short). */
-ep_err ep_mqtt_connect_peek(const uint8_t *pkt, size_t len,
-                            ep_mqtt_slice *name, uint8_t *level);
+ep_err ep_mqtt_connect_peek(const uint8_t *pkt, size_t len, ep_mqtt_slice *name, uint8_t *level);
 
 /* ep_mqtt_subscribe_next iterates the entries of a decoded SUBSCRIBE (which
  * were validated by decode). Start with *iter = 0. Returns true and fills
  * *out while there is another entry. */
-bool ep_mqtt_subscribe_next(const ep_mqtt_subscribe *s, size_t *iter,
-                            ep_mqtt_sub *out);
+bool ep_mqtt_subscribe_next(const ep_mqtt_subscribe *s, size_t *iter, ep_mqtt_sub *out);
 /* ep_mqtt_unsubscribe_next iterates the topic filters of an UNSUBSCRIBE. */
-bool ep_mqtt_unsubscribe_next(const ep_mqtt_unsubscribe *u, size_t *iter,
-                              ep_mqtt_slice *filter);
+bool ep_mqtt_unsubscribe_next(const ep_mqtt_unsubscribe *u, size_t *iter, ep_mqtt_slice *filter);
 
 /* ep_mqtt_payload_check validates a PUBLISH (or Will) payload against its
  * Payload Format Indicator: when it is 1 the payload must be well-formed
  * UTF-8 per RFC 3629 (U+0000 allowed, surrogates and overlongs not).
  * Optional per spec, so decode does not do it.
  * Returns EP_EOK or EP_EPROTO with *rc_out = 0x99 Payload format invalid. */
-ep_err ep_mqtt_payload_check(const ep_mqtt_props *props,
-                             ep_mqtt_slice payload, ep_mqtt_rc *rc_out);
+ep_err ep_mqtt_payload_check(const ep_mqtt_props *props, ep_mqtt_slice payload, ep_mqtt_rc *rc_out);
 
 /* ep_mqtt_packet_eq reports whether a and b carry the same packet: same type
  * and fields, slices compared by content, properties compared by value with
@@ -553,8 +544,8 @@ bool ep_mqtt_props_eq(const ep_mqtt_props *a, const ep_mqtt_props *b);
  * (callers encode what they decoded or built from validated input).
  * Borrows p and everything it points to.
  */
-ep_err ep_mqtt_packet_encode(ep_buf *b, const ep_mqtt_packet *p,
-                             uint8_t version, uint32_t max_packet);
+ep_err ep_mqtt_packet_encode(ep_buf *b, const ep_mqtt_packet *p, uint8_t version,
+                             uint32_t max_packet);
 
 /*
  * PUBLISH fast path for fan-out: the broker writes this header into its own
@@ -565,16 +556,16 @@ typedef struct ep_mqtt_publish_hdr {
     uint8_t qos;
     bool dup;
     bool retain;
-    ep_mqtt_slice topic;   /* may be empty (v5) when topic_alias != 0 */
-    uint16_t packet_id;    /* required iff qos > 0 */
+    ep_mqtt_slice topic; /* may be empty (v5) when topic_alias != 0 */
+    uint16_t packet_id;  /* required iff qos > 0 */
     uint32_t payload_len;
     /* v5 only (ignored for 3.1.1): */
-    ep_mqtt_slice props;   /* pre-encoded property bytes, no length prefix,
-                            * e.g. from ep_mqtt_props_filter; copied verbatim
-                            * after the overrides below, so it must not hold
-                            * Topic Alias, Subscription Identifier or Message
-                            * Expiry Interval itself */
-    uint16_t topic_alias;  /* 0 = none */
+    ep_mqtt_slice props;  /* pre-encoded property bytes, no length prefix,
+                           * e.g. from ep_mqtt_props_filter; copied verbatim
+                           * after the overrides below, so it must not hold
+                           * Topic Alias, Subscription Identifier or Message
+                           * Expiry Interval itself */
+    uint16_t topic_alias; /* 0 = none */
     bool has_message_expiry;
     uint32_t message_expiry; /* remaining lifetime, written when has_message_expiry */
     const uint32_t *sub_ids; /* Subscription Identifiers to add */
@@ -584,17 +575,15 @@ typedef struct ep_mqtt_publish_hdr {
 /* ep_mqtt_publish_header_size returns the number of bytes
  * ep_mqtt_publish_header_write will write (whole packet minus payload), or 0
  * when h is not encodable (see below). */
-size_t ep_mqtt_publish_header_size(const ep_mqtt_publish_hdr *h,
-                                   uint8_t version);
+size_t ep_mqtt_publish_header_size(const ep_mqtt_publish_hdr *h, uint8_t version);
 /* ep_mqtt_publish_header_write writes fixed header, topic, packet id and
  * (v5) properties into out[0..cap). *written gets the header length.
  * Returns EP_EOK; EP_ETOOBIG when header + payload exceeds max_packet (0 =
  * protocol maximum) - the caller must then drop the message for this peer;
  * EP_EINVAL for bad fields (QoS > 2, packet id 0 with QoS > 0, empty topic
  * without alias, sub id 0) or when cap is too small. Borrows h. */
-ep_err ep_mqtt_publish_header_write(const ep_mqtt_publish_hdr *h,
-                                    uint8_t version, uint32_t max_packet,
-                                    uint8_t *out, size_t cap, size_t *written);
+ep_err ep_mqtt_publish_header_write(const ep_mqtt_publish_hdr *h, uint8_t version,
+                                    uint32_t max_packet, uint8_t *out, size_t cap, size_t *written);
 
 /* ep_mqtt_varint_size returns 1..4 for v <= EP_MQTT_MAX_REMAINING, else 0. */
 size_t ep_mqtt_varint_size(uint32_t v);
@@ -622,8 +611,7 @@ bool ep_mqtt_topic_match(ep_mqtt_slice filter, ep_mqtt_slice topic);
  * EP_ENOTFOUND when f does not start with "$share/" (outputs untouched);
  * EP_EPROTO when it does but the group is empty or contains '+' or '#', or
  * the filter is missing/empty/invalid. */
-ep_err ep_mqtt_topic_share_split(ep_mqtt_slice f, ep_mqtt_slice *group,
-                                 ep_mqtt_slice *filter);
+ep_err ep_mqtt_topic_share_split(ep_mqtt_slice f, ep_mqtt_slice *group, ep_mqtt_slice *filter);
 /* ep_mqtt_topic_levels returns the number of levels ("a/b" -> 2, "/" -> 2,
  * "" -> 1), for per-topic depth limits. */
 uint32_t ep_mqtt_topic_levels(ep_mqtt_slice topic);

@@ -16,9 +16,7 @@ enum ptype { PT_NONE, PT_BYTE, PT_U16, PT_U32, PT_VARINT, PT_STR, PT_BIN, PT_PAI
 
 #define C(t) (1u << (t))
 #define C_WILL (1u << EP_MQTT_PROPS_CTX_WILL)
-#define C_ACKS                                                                 \
-    (C(EP_MQTT_PUBACK) | C(EP_MQTT_PUBREC) | C(EP_MQTT_PUBREL) |               \
-     C(EP_MQTT_PUBCOMP))
+#define C_ACKS (C(EP_MQTT_PUBACK) | C(EP_MQTT_PUBREC) | C(EP_MQTT_PUBREL) | C(EP_MQTT_PUBCOMP))
 
 typedef struct pdef {
     uint8_t type;
@@ -32,10 +30,8 @@ static const pdef props_tab[0x2B] = {
     [0x03] = {PT_STR, C(EP_MQTT_PUBLISH) | C_WILL, "Content Type"},
     [0x08] = {PT_STR, C(EP_MQTT_PUBLISH) | C_WILL, "Response Topic"},
     [0x09] = {PT_BIN, C(EP_MQTT_PUBLISH) | C_WILL, "Correlation Data"},
-    [0x0B] = {PT_VARINT, C(EP_MQTT_PUBLISH) | C(EP_MQTT_SUBSCRIBE),
-              "Subscription Identifier"},
-    [0x11] = {PT_U32,
-              C(EP_MQTT_CONNECT) | C(EP_MQTT_CONNACK) | C(EP_MQTT_DISCONNECT),
+    [0x0B] = {PT_VARINT, C(EP_MQTT_PUBLISH) | C(EP_MQTT_SUBSCRIBE), "Subscription Identifier"},
+    [0x11] = {PT_U32, C(EP_MQTT_CONNECT) | C(EP_MQTT_CONNACK) | C(EP_MQTT_DISCONNECT),
               "Session Expiry Interval"},
     [0x12] = {PT_STR, C(EP_MQTT_CONNACK), "Assigned Client Identifier"},
     [0x13] = {PT_U16, C(EP_MQTT_CONNACK), "Server Keep Alive"},
@@ -47,26 +43,22 @@ static const pdef props_tab[0x2B] = {
     [0x18] = {PT_U32, C_WILL, "Will Delay Interval"},
     [0x19] = {PT_BYTE, C(EP_MQTT_CONNECT), "Request Response Information"},
     [0x1A] = {PT_STR, C(EP_MQTT_CONNACK), "Response Information"},
-    [0x1C] = {PT_STR, C(EP_MQTT_CONNACK) | C(EP_MQTT_DISCONNECT),
-              "Server Reference"},
+    [0x1C] = {PT_STR, C(EP_MQTT_CONNACK) | C(EP_MQTT_DISCONNECT), "Server Reference"},
     [0x1F] = {PT_STR,
-              C(EP_MQTT_CONNACK) | C_ACKS | C(EP_MQTT_SUBACK) |
-                  C(EP_MQTT_UNSUBACK) | C(EP_MQTT_DISCONNECT) | C(EP_MQTT_AUTH),
+              C(EP_MQTT_CONNACK) | C_ACKS | C(EP_MQTT_SUBACK) | C(EP_MQTT_UNSUBACK) |
+                  C(EP_MQTT_DISCONNECT) | C(EP_MQTT_AUTH),
               "Reason String"},
     [0x21] = {PT_U16, C(EP_MQTT_CONNECT) | C(EP_MQTT_CONNACK), "Receive Maximum"},
-    [0x22] = {PT_U16, C(EP_MQTT_CONNECT) | C(EP_MQTT_CONNACK),
-              "Topic Alias Maximum"},
+    [0x22] = {PT_U16, C(EP_MQTT_CONNECT) | C(EP_MQTT_CONNACK), "Topic Alias Maximum"},
     [0x23] = {PT_U16, C(EP_MQTT_PUBLISH), "Topic Alias"},
     [0x24] = {PT_BYTE, C(EP_MQTT_CONNACK), "Maximum QoS"},
     [0x25] = {PT_BYTE, C(EP_MQTT_CONNACK), "Retain Available"},
     [0x26] = {PT_PAIR,
-              C(EP_MQTT_CONNECT) | C(EP_MQTT_CONNACK) | C(EP_MQTT_PUBLISH) |
-                  C_WILL | C_ACKS | C(EP_MQTT_SUBSCRIBE) | C(EP_MQTT_SUBACK) |
-                  C(EP_MQTT_UNSUBSCRIBE) | C(EP_MQTT_UNSUBACK) |
-                  C(EP_MQTT_DISCONNECT) | C(EP_MQTT_AUTH),
+              C(EP_MQTT_CONNECT) | C(EP_MQTT_CONNACK) | C(EP_MQTT_PUBLISH) | C_WILL | C_ACKS |
+                  C(EP_MQTT_SUBSCRIBE) | C(EP_MQTT_SUBACK) | C(EP_MQTT_UNSUBSCRIBE) |
+                  C(EP_MQTT_UNSUBACK) | C(EP_MQTT_DISCONNECT) | C(EP_MQTT_AUTH),
               "User Property"},
-    [0x27] = {PT_U32, C(EP_MQTT_CONNECT) | C(EP_MQTT_CONNACK),
-              "Maximum Packet Size"},
+    [0x27] = {PT_U32, C(EP_MQTT_CONNECT) | C(EP_MQTT_CONNACK), "Maximum Packet Size"},
     [0x28] = {PT_BYTE, C(EP_MQTT_CONNACK), "Wildcard Subscription Available"},
     [0x29] = {PT_BYTE, C(EP_MQTT_CONNACK), "Subscription Identifier Available"},
     [0x2A] = {PT_BYTE, C(EP_MQTT_CONNACK), "Shared Subscription Available"},
@@ -106,8 +98,7 @@ static ep_err perr(ep_mqtt_rc *rc, ep_err err, ep_mqtt_rc code)
     return err;
 }
 
-ep_err ep_mqtt__props_decode(ep_mqtt__rd *r, int ctx, ep_mqtt_props *out,
-                             ep_mqtt_rc *rc)
+ep_err ep_mqtt__props_decode(ep_mqtt__rd *r, int ctx, ep_mqtt_props *out, ep_mqtt_rc *rc)
 {
     uint32_t plen;
     ep_err err;
@@ -132,9 +123,8 @@ ep_err ep_mqtt__props_decode(ep_mqtt__rd *r, int ctx, ep_mqtt_props *out,
             return perr(rc, EP_EMALFORMED, EP_MQTT_RC_MALFORMED_PACKET);
 
         uint64_t bit = EP_MQTT_PROP_BIT(id);
-        bool repeatable =
-            id == EP_MQTT_PROP_USER_PROPERTY ||
-            (id == EP_MQTT_PROP_SUBSCRIPTION_IDENTIFIER && ctx == EP_MQTT_PUBLISH);
+        bool repeatable = id == EP_MQTT_PROP_USER_PROPERTY ||
+                          (id == EP_MQTT_PROP_SUBSCRIPTION_IDENTIFIER && ctx == EP_MQTT_PUBLISH);
         if ((out->present & bit) && !repeatable)
             return perr(rc, EP_EPROTO, EP_MQTT_RC_PROTOCOL_ERROR);
         out->present |= bit;
@@ -334,8 +324,7 @@ static bool raw_entry(ep_mqtt_slice raw, size_t off, uint32_t *id, size_t *size)
     return true;
 }
 
-bool ep_mqtt_props_user_next(const ep_mqtt_props *props, size_t *iter,
-                             ep_mqtt_user_prop *out)
+bool ep_mqtt_props_user_next(const ep_mqtt_props *props, size_t *iter, ep_mqtt_user_prop *out)
 {
     uint32_t id;
     size_t size;
@@ -353,8 +342,7 @@ bool ep_mqtt_props_user_next(const ep_mqtt_props *props, size_t *iter,
     return false;
 }
 
-bool ep_mqtt_props_sub_id_next(const ep_mqtt_props *props, size_t *iter,
-                               uint32_t *out)
+bool ep_mqtt_props_sub_id_next(const ep_mqtt_props *props, size_t *iter, uint32_t *out)
 {
     uint32_t id;
     size_t size;
@@ -455,8 +443,7 @@ static uint32_t int_field(const ep_mqtt_props *p, uint32_t id)
 static bool sub_id_ok(uint32_t v) { return v >= 1 && v <= EP_MQTT_MAX_SUB_ID; }
 
 /* Writes the properties (no length prefix). */
-ep_err ep_mqtt__props_body(ep_mqtt__wr *w, const ep_mqtt_props *p, int ctx,
-                           bool drop)
+ep_err ep_mqtt__props_body(ep_mqtt__wr *w, const ep_mqtt_props *p, int ctx, bool drop)
 {
     /* ctx < 0: no "allowed here" check (ep_mqtt_props_encode). */
     const unsigned ctx_bit = ctx < 0 ? 0xFFFFu : 1u << ctx;
@@ -518,8 +505,7 @@ ep_err ep_mqtt__props_body(ep_mqtt__wr *w, const ep_mqtt_props *p, int ctx,
         ep_mqtt__wr_varint(w, p->subscription_id);
         n_sub = 1;
     }
-    if (n_sub && ctx >= 0 &&
-        !(props_tab[EP_MQTT_PROP_SUBSCRIPTION_IDENTIFIER].ctx & ctx_bit))
+    if (n_sub && ctx >= 0 && !(props_tab[EP_MQTT_PROP_SUBSCRIPTION_IDENTIFIER].ctx & ctx_bit))
         return EP_EINVAL;
     if (n_sub > 1 && ctx >= 0 && ctx != EP_MQTT_PUBLISH)
         return EP_EINVAL;
@@ -550,8 +536,7 @@ ep_err ep_mqtt__props_body(ep_mqtt__wr *w, const ep_mqtt_props *p, int ctx,
     return EP_EOK;
 }
 
-ep_err ep_mqtt__props_write(ep_mqtt__wr *w, const ep_mqtt_props *props, int ctx,
-                            bool drop_optional)
+ep_err ep_mqtt__props_write(ep_mqtt__wr *w, const ep_mqtt_props *props, int ctx, bool drop_optional)
 {
     static const ep_mqtt_props none;
     if (props == NULL)

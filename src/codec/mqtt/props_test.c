@@ -27,8 +27,7 @@ static const struct {
     {0x19, "01", "CONNECT"},
     {0x1A, "00 01 61", "CONNACK"},
     {0x1C, "00 01 61", "CONNACK DISCONNECT"},
-    {0x1F, "00 01 61",
-     "CONNACK PUBACK PUBREC PUBREL PUBCOMP SUBACK UNSUBACK DISCONNECT AUTH"},
+    {0x1F, "00 01 61", "CONNACK PUBACK PUBREC PUBREL PUBCOMP SUBACK UNSUBACK DISCONNECT AUTH"},
     {0x21, "00 01", "CONNECT CONNACK"},
     {0x22, "00 01", "CONNECT CONNACK"},
     {0x23, "00 01", "PUBLISH"},
@@ -105,8 +104,8 @@ static void test_allowed_table(void **state)
         for (size_t i = 0; i < sizeof(spec_props) / sizeof(spec_props[0]); i++) {
             bool allowed = listed(spec_props[i].where, templates[t].name);
             if (allowed != ep_mqtt_prop_allowed(spec_props[i].id, templates[t].ctx)) {
-                fprintf(stderr, "FAIL table: %s in %s\n",
-                        ep_mqtt_prop_name(spec_props[i].id), templates[t].name);
+                fprintf(stderr, "FAIL table: %s in %s\n", ep_mqtt_prop_name(spec_props[i].id),
+                        templates[t].name);
                 failures++;
             }
             uint8_t pkt[300];
@@ -116,9 +115,8 @@ static void test_allowed_table(void **state)
             ep_err err = ep_mqtt_packet_decode(pkt, n, 5, &out, &rc);
             ep_err want = allowed ? EP_EOK : EP_EMALFORMED;
             if (err != want) {
-                fprintf(stderr, "FAIL decode: %s in %s: %s\n",
-                        ep_mqtt_prop_name(spec_props[i].id), templates[t].name,
-                        ep_err_name(err));
+                fprintf(stderr, "FAIL decode: %s in %s: %s\n", ep_mqtt_prop_name(spec_props[i].id),
+                        templates[t].name, ep_err_name(err));
                 failures++;
                 continue;
             }
@@ -133,8 +131,7 @@ static void test_allowed_table(void **state)
             if (err != (repeat ? EP_EOK : EP_EPROTO) ||
                 rc != (repeat ? EP_MQTT_RC_SUCCESS : EP_MQTT_RC_PROTOCOL_ERROR)) {
                 fprintf(stderr, "FAIL duplicate: %s in %s: %s\n",
-                        ep_mqtt_prop_name(spec_props[i].id), templates[t].name,
-                        ep_err_name(err));
+                        ep_mqtt_prop_name(spec_props[i].id), templates[t].name, ep_err_name(err));
                 failures++;
             }
         }
@@ -157,13 +154,13 @@ static void test_iterators_and_filter(void **state)
     /* PUBLISH with user props interleaved with others and two sub ids */
     uint8_t pkt[128];
     size_t n = hex_decode("30 28 00 01 61 22"
-                          " 26 00 01 31 00 01 61"  /* "1"="a" */
-                          " 23 00 07"              /* Topic Alias 7 */
-                          " 0b 05"                 /* Sub Id 5 */
-                          " 26 00 01 32 00 01 62"  /* "2"="b" */
-                          " 02 00 00 00 3c"        /* Message Expiry 60 */
-                          " 0b 81 01"              /* Sub Id 129 */
-                          " 26 00 01 31 00 01 63"  /* "1"="c" (same name again) */
+                          " 26 00 01 31 00 01 61" /* "1"="a" */
+                          " 23 00 07"             /* Topic Alias 7 */
+                          " 0b 05"                /* Sub Id 5 */
+                          " 26 00 01 32 00 01 62" /* "2"="b" */
+                          " 02 00 00 00 3c"       /* Message Expiry 60 */
+                          " 0b 81 01"             /* Sub Id 129 */
+                          " 26 00 01 31 00 01 63" /* "1"="c" (same name again) */
                           " 70 6c",
                           pkt, sizeof(pkt));
     ep_mqtt_packet p;
@@ -194,12 +191,11 @@ static void test_iterators_and_filter(void **state)
 
     /* forwardable block: drop alias, sub ids, expiry; user props stay in order */
     uint8_t fwd[64];
-    size_t fn = ep_mqtt_props_filter(
-        pr->raw,
-        EP_MQTT_PROP_BIT(EP_MQTT_PROP_TOPIC_ALIAS) |
-            EP_MQTT_PROP_BIT(EP_MQTT_PROP_SUBSCRIPTION_IDENTIFIER) |
-            EP_MQTT_PROP_BIT(EP_MQTT_PROP_MESSAGE_EXPIRY_INTERVAL),
-        fwd);
+    size_t fn = ep_mqtt_props_filter(pr->raw,
+                                     EP_MQTT_PROP_BIT(EP_MQTT_PROP_TOPIC_ALIAS) |
+                                         EP_MQTT_PROP_BIT(EP_MQTT_PROP_SUBSCRIPTION_IDENTIFIER) |
+                                         EP_MQTT_PROP_BIT(EP_MQTT_PROP_MESSAGE_EXPIRY_INTERVAL),
+                                     fwd);
     uint8_t want_fwd[32];
     size_t wn = hex_decode("26 00 01 31 00 01 61 26 00 01 32 00 01 62 26 00 01 31 00 01 63",
                            want_fwd, sizeof(want_fwd));
@@ -238,8 +234,8 @@ static void test_props_encode(void **state)
     ep_buf_clear(&b);
     assert_int_equal(ep_mqtt_props_encode(&b, &p), EP_EOK);
     uint8_t want[32];
-    size_t wn = hex_decode("12 03 00 01 74 0b 01 0b ff ff ff 7f 26 00 01 6e 00 01 76", want,
-                           sizeof(want));
+    size_t wn =
+        hex_decode("12 03 00 01 74 0b 01 0b ff ff ff 7f 26 00 01 6e 00 01 76", want, sizeof(want));
     assert_bytes("props", ep_buf_head(&b), ep_buf_used(&b), want, wn);
     assert_int_equal(ep_mqtt_props_size(&p), wn - 1);
 

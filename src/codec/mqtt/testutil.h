@@ -55,14 +55,14 @@ static inline void hex_print(const char *label, const uint8_t *p, size_t n)
 }
 
 /* Fails with both sides printed when the bytes differ. */
-#define assert_bytes(name, got, gotn, want, wantn)                             \
-    do {                                                                       \
-        if ((gotn) != (wantn) || memcmp((got), (want), (wantn)) != 0) {        \
-            fprintf(stderr, "vector %s:\n", (name));                           \
-            hex_print("  want", (want), (wantn));                              \
-            hex_print("  got ", (got), (gotn));                                \
-            fail_msg("encoded bytes differ for %s", (name));                   \
-        }                                                                      \
+#define assert_bytes(name, got, gotn, want, wantn)                                                 \
+    do {                                                                                           \
+        if ((gotn) != (wantn) || memcmp((got), (want), (wantn)) != 0) {                            \
+            fprintf(stderr, "vector %s:\n", (name));                                               \
+            hex_print("  want", (want), (wantn));                                                  \
+            hex_print("  got ", (got), (gotn));                                                    \
+            fail_msg("encoded bytes differ for %s", (name));                                       \
+        }                                                                                          \
     } while (0)
 
 #define S(lit) EP_MQTT_STR(lit)

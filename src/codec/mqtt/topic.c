@@ -49,8 +49,7 @@ static bool filter_levels_ok(const uint8_t *p, size_t n)
 static const uint8_t share_prefix[] = "$share/";
 #define SHARE_PREFIX_LEN (sizeof(share_prefix) - 1)
 
-ep_err ep_mqtt_topic_share_split(ep_mqtt_slice f, ep_mqtt_slice *group,
-                                 ep_mqtt_slice *filter)
+ep_err ep_mqtt_topic_share_split(ep_mqtt_slice f, ep_mqtt_slice *group, ep_mqtt_slice *filter)
 {
     if (f.len < SHARE_PREFIX_LEN || memcmp(f.p, share_prefix, SHARE_PREFIX_LEN))
         return EP_ENOTFOUND;
@@ -96,8 +95,7 @@ bool ep_mqtt_topic_name_valid(ep_mqtt_slice topic)
 
 bool ep_mqtt_topic_filter_valid(ep_mqtt_slice filter)
 {
-    return ep_mqtt__topic_filter_syntax(filter) &&
-           ep_mqtt_utf8_check(filter) == EP_EOK;
+    return ep_mqtt__topic_filter_syntax(filter) && ep_mqtt_utf8_check(filter) == EP_EOK;
 }
 
 bool ep_mqtt_topic_match(ep_mqtt_slice filter, ep_mqtt_slice topic)

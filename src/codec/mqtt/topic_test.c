@@ -107,14 +107,15 @@ static void test_match_table(void **state)
 static void test_filter_valid(void **state)
 {
     (void)state;
-    const char *ok[] = {"#", "+", "/", "a", "a/b", "a/+", "+/+", "a/#", "+/#", "/#",
-                        "//", "a//b", "$SYS/#", "$share/g/a", "$share/g/#",
-                        "$share/group-1/+/x", "$share", "$sharex/a", "$shared/g/a",
-                        "a b/c"};
-    const char *bad[] = {"", "a#", "#a", "a/#/b", "a/b#", "##", "a+", "+a", "a/+b",
-                         "a/b+", "++", "#/", "$share/", "$share//a", "$share/g",
-                         "$share/g/", "$share/+/a", "$share/#/a", "$share/a+b/c",
-                         "$share/g/a#"};
+    const char *ok[] = {"#",      "+",          "/",           "a",
+                        "a/b",    "a/+",        "+/+",         "a/#",
+                        "+/#",    "/#",         "//",          "a//b",
+                        "$SYS/#", "$share/g/a", "$share/g/#",  "$share/group-1/+/x",
+                        "$share", "$sharex/a",  "$shared/g/a", "a b/c"};
+    const char *bad[] = {"",          "a#",         "#a",         "a/#/b",        "a/b#",
+                         "##",        "a+",         "+a",         "a/+b",         "a/b+",
+                         "++",        "#/",         "$share/",    "$share//a",    "$share/g",
+                         "$share/g/", "$share/+/a", "$share/#/a", "$share/a+b/c", "$share/g/a#"};
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
         if (!ep_mqtt_topic_filter_valid(cs(ok[i])))
             fail_msg("filter \"%s\" should be valid", ok[i]);

@@ -10,45 +10,45 @@ static const struct {
 } cases[] = {
     {"", true, true},
     {"41", true, true},
-    {"41 f0 aa 9b 94", true, true},   /* spec example: A U+2A6D4 */
-    {"ef bb bf 41", true, true},      /* U+FEFF kept, not stripped [MQTT-1.5.4-3] */
-    {"c2 80", true, false},           /* U+0080 C1 control */
-    {"c2 9f", true, false},           /* U+009F */
-    {"c2 a0", true, true},            /* U+00A0 */
-    {"df bf", true, true},            /* U+07FF */
-    {"e0 a0 80", true, true},         /* U+0800 */
-    {"ed 9f bf", true, true},         /* U+D7FF */
-    {"ee 80 80", true, true},         /* U+E000 */
-    {"ef b7 90", true, false},        /* U+FDD0 non-character */
-    {"ef b7 af", true, false},        /* U+FDEF */
-    {"ef b7 b0", true, true},         /* U+FDF0 */
-    {"ef bf be", true, false},        /* U+FFFE */
-    {"ef bf bf", true, false},        /* U+FFFF */
-    {"f0 90 80 80", true, true},      /* U+10000 */
-    {"f0 9f bf bf", true, false},     /* U+1FFFF */
-    {"f4 8f bf bf", true, false},     /* U+10FFFF */
-    {"f4 8f bf bd", true, true},      /* U+10FFFD */
-    {"01", true, false},              /* U+0001 */
+    {"41 f0 aa 9b 94", true, true}, /* spec example: A U+2A6D4 */
+    {"ef bb bf 41", true, true},    /* U+FEFF kept, not stripped [MQTT-1.5.4-3] */
+    {"c2 80", true, false},         /* U+0080 C1 control */
+    {"c2 9f", true, false},         /* U+009F */
+    {"c2 a0", true, true},          /* U+00A0 */
+    {"df bf", true, true},          /* U+07FF */
+    {"e0 a0 80", true, true},       /* U+0800 */
+    {"ed 9f bf", true, true},       /* U+D7FF */
+    {"ee 80 80", true, true},       /* U+E000 */
+    {"ef b7 90", true, false},      /* U+FDD0 non-character */
+    {"ef b7 af", true, false},      /* U+FDEF */
+    {"ef b7 b0", true, true},       /* U+FDF0 */
+    {"ef bf be", true, false},      /* U+FFFE */
+    {"ef bf bf", true, false},      /* U+FFFF */
+    {"f0 90 80 80", true, true},    /* U+10000 */
+    {"f0 9f bf bf", true, false},   /* U+1FFFF */
+    {"f4 8f bf bf", true, false},   /* U+10FFFF */
+    {"f4 8f bf bd", true, true},    /* U+10FFFD */
+    {"01", true, false},            /* U+0001 */
     {"1f", true, false},
     {"7f", true, false},
-    {"09", true, false},              /* tab is a control too */
-    {"00", false, false},             /* U+0000 [MQTT-1.5.4-2] */
+    {"09", true, false},                       /* tab is a control too */
+    {"00", false, false},                      /* U+0000 [MQTT-1.5.4-2] */
     {"41 42 43 44 45 46 47 00", false, false}, /* NUL in the 8-byte fast path */
     {"41 42 43 44 45 46 47 48 49 00", false, false},
-    {"c0 80", false, false},          /* overlong NUL */
-    {"c1 bf", false, false},          /* overlong */
-    {"e0 9f bf", false, false},       /* overlong 3-byte */
-    {"f0 8f bf bf", false, false},    /* overlong 4-byte */
-    {"ed a0 80", false, false},       /* U+D800 surrogate [MQTT-1.5.4-1] */
-    {"ed bf bf", false, false},       /* U+DFFF */
-    {"f4 90 80 80", false, false},    /* above U+10FFFF */
+    {"c0 80", false, false},       /* overlong NUL */
+    {"c1 bf", false, false},       /* overlong */
+    {"e0 9f bf", false, false},    /* overlong 3-byte */
+    {"f0 8f bf bf", false, false}, /* overlong 4-byte */
+    {"ed a0 80", false, false},    /* U+D800 surrogate [MQTT-1.5.4-1] */
+    {"ed bf bf", false, false},    /* U+DFFF */
+    {"f4 90 80 80", false, false}, /* above U+10FFFF */
     {"f5 80 80 80", false, false},
     {"ff", false, false},
-    {"80", false, false},             /* lone continuation */
-    {"c2", false, false},             /* truncated */
+    {"80", false, false}, /* lone continuation */
+    {"c2", false, false}, /* truncated */
     {"e2 82", false, false},
     {"f0 9f 98", false, false},
-    {"c2 41", false, false},          /* bad continuation */
+    {"c2 41", false, false}, /* bad continuation */
     {"e2 28 a1", false, false},
     {"41 42 43 44 45 46 47 48 c3 a9 49", true, true},
     {"41 42 43 44 45 46 47 48 c3", false, false},
@@ -80,8 +80,11 @@ static bool ref_ok(const uint8_t *p, size_t n)
     size_t i = 0;
     while (i < n) {
         uint32_t c = p[i], cp;
-        size_t len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3
-                                 : (c & 0xF8) == 0xF0 ? 4 : 0;
+        size_t len = c < 0x80             ? 1
+                     : (c & 0xE0) == 0xC0 ? 2
+                     : (c & 0xF0) == 0xE0 ? 3
+                     : (c & 0xF8) == 0xF0 ? 4
+                                          : 0;
         if (len == 0 || i + len > n)
             return false;
         cp = len == 1 ? c : len == 2 ? (c & 0x1F) : len == 3 ? (c & 0x0F) : (c & 0x07);

@@ -21,10 +21,7 @@ typedef struct ep_mqtt__rd {
     size_t off;
 } ep_mqtt__rd;
 
-static inline size_t ep_mqtt__rd_left(const ep_mqtt__rd *r)
-{
-    return r->n - r->off;
-}
+static inline size_t ep_mqtt__rd_left(const ep_mqtt__rd *r) { return r->n - r->off; }
 
 static inline ep_err ep_mqtt__rd_u8(ep_mqtt__rd *r, uint8_t *v)
 {
@@ -48,8 +45,7 @@ static inline ep_err ep_mqtt__rd_u32(ep_mqtt__rd *r, uint32_t *v)
     if (r->n - r->off < 4)
         return EP_EMALFORMED;
     const uint8_t *q = r->p + r->off;
-    *v = ((uint32_t)q[0] << 24) | ((uint32_t)q[1] << 16) |
-         ((uint32_t)q[2] << 8) | (uint32_t)q[3];
+    *v = ((uint32_t)q[0] << 24) | ((uint32_t)q[1] << 16) | ((uint32_t)q[2] << 8) | (uint32_t)q[3];
     r->off += 4;
     return EP_EOK;
 }
@@ -131,14 +127,12 @@ static inline void ep_mqtt__wr_varint(ep_mqtt__wr *w, uint32_t v)
 /* Properties: decode into out (ctx = packet type or EP_MQTT_PROPS_CTX_WILL),
  * which must be zeroed. Reads Property Length and the properties from r.
  * On error sets *rc. */
-ep_err ep_mqtt__props_decode(ep_mqtt__rd *r, int ctx, ep_mqtt_props *out,
-                             ep_mqtt_rc *rc);
+ep_err ep_mqtt__props_decode(ep_mqtt__rd *r, int ctx, ep_mqtt_props *out, ep_mqtt_rc *rc);
 /* Properties: write the properties only (no Property Length); counts when
  * w->p is NULL. ctx is the packet type or EP_MQTT_PROPS_CTX_WILL (-1: no
  * check); a property not allowed there, a set id outside the table or an
  * unencodable value gives EP_EINVAL. */
-ep_err ep_mqtt__props_body(ep_mqtt__wr *w, const ep_mqtt_props *props, int ctx,
-                           bool drop_optional);
+ep_err ep_mqtt__props_body(ep_mqtt__wr *w, const ep_mqtt_props *props, int ctx, bool drop_optional);
 /* Properties: write Property Length + properties. drop_optional omits
  * Reason String and User Properties (maximum packet size fallback).
  * Returns EP_EINVAL for unencodable values (then nothing valid was written). */

@@ -44,22 +44,20 @@ size_t ep_ua_asym_sig_size(const ep_ua_policy *p, const ep_ua_key *key)
 }
 
 /* Sets padding (and PSS parameters) on a DigestSign/DigestVerify context. */
-static int set_sig_padding(const ep_ua_policy *p, EVP_PKEY_CTX *pctx,
-                           const ep_ua__algs *a, int verify)
+static int set_sig_padding(const ep_ua_policy *p, EVP_PKEY_CTX *pctx, const ep_ua__algs *a,
+                           int verify)
 {
     if (p->asym_sig == EP_UA_ASYM_SIG_RSA_PSS_SHA256) {
         return EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) > 0 &&
                EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, a->sha256) > 0 &&
-               EVP_PKEY_CTX_set_rsa_pss_saltlen(
-                   pctx, verify ? RSA_PSS_SALTLEN_AUTO : RSA_PSS_SALTLEN_DIGEST) >
-                   0;
+               EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, verify ? RSA_PSS_SALTLEN_AUTO
+                                                             : RSA_PSS_SALTLEN_DIGEST) > 0;
     }
     return EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) > 0;
 }
 
-ep_err ep_ua_asym_sign(const ep_ua_policy *p, const ep_ua_key *priv,
-                       const uint8_t *data, size_t len, uint8_t *sig,
-                       size_t sig_cap, size_t *sig_len)
+ep_err ep_ua_asym_sign(const ep_ua_policy *p, const ep_ua_key *priv, const uint8_t *data,
+                       size_t len, uint8_t *sig, size_t sig_cap, size_t *sig_len)
 {
     ep_err err = check_key(p, priv);
     const ep_ua__algs *a = ep_ua__algs_get();
@@ -68,8 +66,7 @@ ep_err ep_ua_asym_sign(const ep_ua_policy *p, const ep_ua_key *priv,
     size_t n;
     if (err != EP_EOK)
         return err;
-    if ((data == NULL && len > 0) || sig == NULL || sig_len == NULL ||
-        !priv->is_private)
+    if ((data == NULL && len > 0) || sig == NULL || sig_len == NULL || !priv->is_private)
         return EP_EINVAL;
     if (a == NULL)
         return EP_ECRYPTO;
@@ -80,8 +77,7 @@ ep_err ep_ua_asym_sign(const ep_ua_policy *p, const ep_ua_key *priv,
     if (md == NULL)
         return EP_ENOMEM;
     err = EP_ECRYPTO;
-    if (EVP_DigestSignInit_ex(md, &pctx, "SHA256", NULL, NULL, priv->pkey,
-                              NULL) != 1 ||
+    if (EVP_DigestSignInit_ex(md, &pctx, "SHA256", NULL, NULL, priv->pkey, NULL) != 1 ||
         !set_sig_padding(p, pctx, a, 0))
         goto done;
     n = sig_cap;
@@ -95,9 +91,8 @@ done:
     return err;
 }
 
-ep_err ep_ua_asym_verify(const ep_ua_policy *p, const ep_ua_key *key,
-                         const uint8_t *data, size_t len, const uint8_t *sig,
-                         size_t sig_len)
+ep_err ep_ua_asym_verify(const ep_ua_policy *p, const ep_ua_key *key, const uint8_t *data,
+                         size_t len, const uint8_t *sig, size_t sig_len)
 {
     ep_err err = check_key(p, key);
     const ep_ua__algs *a = ep_ua__algs_get();
@@ -114,8 +109,7 @@ ep_err ep_ua_asym_verify(const ep_ua_policy *p, const ep_ua_key *key,
     md = EVP_MD_CTX_new();
     if (md == NULL)
         return EP_ENOMEM;
-    if (EVP_DigestVerifyInit_ex(md, &pctx, "SHA256", NULL, NULL, key->pkey,
-                                NULL) != 1 ||
+    if (EVP_DigestVerifyInit_ex(md, &pctx, "SHA256", NULL, NULL, key->pkey, NULL) != 1 ||
         !set_sig_padding(p, pctx, a, 1))
         err = EP_ECRYPTO;
     else if (EVP_DigestVerify(md, sig, sig_len, data, len) != 1)
@@ -125,8 +119,8 @@ ep_err ep_ua_asym_verify(const ep_ua_policy *p, const ep_ua_key *key,
     return err;
 }
 
-ep_err ep_ua_asym_block_sizes(const ep_ua_policy *p, const ep_ua_key *key,
-                              size_t *plain_block, size_t *cipher_block)
+ep_err ep_ua_asym_block_sizes(const ep_ua_policy *p, const ep_ua_key *key, size_t *plain_block,
+                              size_t *cipher_block)
 {
     size_t cb;
     if (p == NULL || key == NULL || plain_block == NULL || cipher_block == NULL)
@@ -141,8 +135,7 @@ ep_err ep_ua_asym_block_sizes(const ep_ua_policy *p, const ep_ua_key *key,
     return EP_EOK;
 }
 
-size_t ep_ua_asym_encrypted_size(const ep_ua_policy *p, const ep_ua_key *key,
-                                 size_t len)
+size_t ep_ua_asym_encrypted_size(const ep_ua_policy *p, const ep_ua_key *key, size_t len)
 {
     size_t pb, cb;
     if (ep_ua_asym_block_sizes(p, key, &pb, &cb) != EP_EOK)
@@ -154,32 +147,27 @@ size_t ep_ua_asym_encrypted_size(const ep_ua_policy *p, const ep_ua_key *key,
 }
 
 /* Creates an encrypt or decrypt context with the policy's OAEP parameters. */
-static EVP_PKEY_CTX *oaep_ctx(const ep_ua_policy *p, const ep_ua_key *key,
-                              int decrypt)
+static EVP_PKEY_CTX *oaep_ctx(const ep_ua_policy *p, const ep_ua_key *key, int decrypt)
 {
     const ep_ua__algs *a = ep_ua__algs_get();
     EVP_PKEY_CTX *ctx;
     if (a == NULL)
         return NULL;
-    const EVP_MD *md =
-        p->asym_enc == EP_UA_ASYM_ENC_RSA_OAEP_SHA256 ? a->sha256 : a->sha1;
+    const EVP_MD *md = p->asym_enc == EP_UA_ASYM_ENC_RSA_OAEP_SHA256 ? a->sha256 : a->sha1;
     ctx = EVP_PKEY_CTX_new_from_pkey(NULL, key->pkey, NULL);
     if (ctx == NULL)
         return NULL;
-    if ((decrypt ? EVP_PKEY_decrypt_init(ctx) : EVP_PKEY_encrypt_init(ctx)) <=
-            0 ||
+    if ((decrypt ? EVP_PKEY_decrypt_init(ctx) : EVP_PKEY_encrypt_init(ctx)) <= 0 ||
         EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_OAEP_PADDING) <= 0 ||
-        EVP_PKEY_CTX_set_rsa_oaep_md(ctx, md) <= 0 ||
-        EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, md) <= 0) {
+        EVP_PKEY_CTX_set_rsa_oaep_md(ctx, md) <= 0 || EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, md) <= 0) {
         EVP_PKEY_CTX_free(ctx);
         return NULL;
     }
     return ctx;
 }
 
-ep_err ep_ua_asym_encrypt(const ep_ua_policy *p, const ep_ua_key *pub,
-                          const uint8_t *in, size_t len, uint8_t *out,
-                          size_t out_cap, size_t *out_len)
+ep_err ep_ua_asym_encrypt(const ep_ua_policy *p, const ep_ua_key *pub, const uint8_t *in,
+                          size_t len, uint8_t *out, size_t out_cap, size_t *out_len)
 {
     ep_err err = check_key(p, pub);
     size_t pb, cb, need, off = 0, done = 0;
@@ -204,8 +192,7 @@ ep_err ep_ua_asym_encrypt(const ep_ua_policy *p, const ep_ua_key *pub,
     while (off < len) {
         size_t chunk = len - off < pb ? len - off : pb;
         size_t n = cb;
-        if (EVP_PKEY_encrypt(ctx, out + done, &n, in + off, chunk) != 1 ||
-            n != cb) {
+        if (EVP_PKEY_encrypt(ctx, out + done, &n, in + off, chunk) != 1 || n != cb) {
             err = EP_ECRYPTO;
             break;
         }
@@ -219,9 +206,8 @@ ep_err ep_ua_asym_encrypt(const ep_ua_policy *p, const ep_ua_key *pub,
     return err;
 }
 
-ep_err ep_ua_asym_decrypt(const ep_ua_policy *p, const ep_ua_key *priv,
-                          const uint8_t *in, size_t len, uint8_t *out,
-                          size_t out_cap, size_t *out_len)
+ep_err ep_ua_asym_decrypt(const ep_ua_policy *p, const ep_ua_key *priv, const uint8_t *in,
+                          size_t len, uint8_t *out, size_t out_cap, size_t *out_len)
 {
     ep_err err = check_key(p, priv);
     size_t pb, cb, off = 0, done = 0;
@@ -229,8 +215,7 @@ ep_err ep_ua_asym_decrypt(const ep_ua_policy *p, const ep_ua_key *priv,
     uint8_t *tmp = NULL;
     if (err != EP_EOK)
         return err;
-    if ((in == NULL && len > 0) || out == NULL || out_len == NULL ||
-        !priv->is_private)
+    if ((in == NULL && len > 0) || out == NULL || out_len == NULL || !priv->is_private)
         return EP_EINVAL;
     err = ep_ua_asym_block_sizes(p, priv, &pb, &cb);
     if (err != EP_EOK)

@@ -18,8 +18,7 @@ static keys K;
 static int setup(void **state)
 {
     (void)state;
-    if (ep_ua_key_generate(2048, &K.a) != EP_EOK ||
-        ep_ua_key_generate(0, &K.b) != EP_EOK ||
+    if (ep_ua_key_generate(2048, &K.a) != EP_EOK || ep_ua_key_generate(0, &K.b) != EP_EOK ||
         ep_ua_key_generate(3072, &K.k3072) != EP_EOK ||
         ep_ua_key_generate(1024, &K.k1024) != EP_EOK)
         return -1;
@@ -38,8 +37,8 @@ static int teardown(void **state)
 
 static const ep_ua_policy *pol(int id) { return ep_ua_policy_get((ep_ua_policy_id)id); }
 
-#define FOR_SECURE_POLICIES(p)                                                 \
-    for (int id_ = EP_UA_POLICY_BASIC256SHA256; id_ < EP_UA_POLICY_COUNT; id_++) \
+#define FOR_SECURE_POLICIES(p)                                                                     \
+    for (int id_ = EP_UA_POLICY_BASIC256SHA256; id_ < EP_UA_POLICY_COUNT; id_++)                   \
         for (const ep_ua_policy *p = pol(id_); p != NULL; p = NULL)
 
 static void test_key_bits(void **state)
@@ -66,8 +65,7 @@ static void test_sign_verify(void **state)
     {
         assert_int_equal(ep_ua_asym_sig_size(p, K.a), 256);
         assert_int_equal(ep_ua_asym_sig_size(p, K.k3072), 384);
-        assert_int_equal(ep_ua_asym_sign(p, K.a, msg, sizeof(msg), sig, sizeof(sig), &sl),
-                         EP_EOK);
+        assert_int_equal(ep_ua_asym_sign(p, K.a, msg, sizeof(msg), sig, sizeof(sig), &sl), EP_EOK);
         assert_int_equal(sl, 256);
         assert_int_equal(ep_ua_asym_verify(p, K.a, msg, sizeof(msg), sig, sl), EP_EOK);
 
@@ -81,25 +79,19 @@ static void test_sign_verify(void **state)
 
         /* Tampered data, tampered signature, wrong key, truncated signature. */
         msg[7] ^= 0x40;
-        assert_int_equal(ep_ua_asym_verify(p, K.a, msg, sizeof(msg), sig, sl),
-                         EP_ESECURITY);
+        assert_int_equal(ep_ua_asym_verify(p, K.a, msg, sizeof(msg), sig, sl), EP_ESECURITY);
         msg[7] ^= 0x40;
         sig[100] ^= 1;
-        assert_int_equal(ep_ua_asym_verify(p, K.a, msg, sizeof(msg), sig, sl),
-                         EP_ESECURITY);
+        assert_int_equal(ep_ua_asym_verify(p, K.a, msg, sizeof(msg), sig, sl), EP_ESECURITY);
         sig[100] ^= 1;
-        assert_int_equal(ep_ua_asym_verify(p, K.b, msg, sizeof(msg), sig, sl),
-                         EP_ESECURITY);
-        assert_int_equal(ep_ua_asym_verify(p, K.a, msg, sizeof(msg), sig, sl - 1),
-                         EP_ESECURITY);
-        assert_int_equal(ep_ua_asym_sign(p, K.a, msg, sizeof(msg), sig, 255, &sl2),
-                         EP_ETOOBIG);
+        assert_int_equal(ep_ua_asym_verify(p, K.b, msg, sizeof(msg), sig, sl), EP_ESECURITY);
+        assert_int_equal(ep_ua_asym_verify(p, K.a, msg, sizeof(msg), sig, sl - 1), EP_ESECURITY);
+        assert_int_equal(ep_ua_asym_sign(p, K.a, msg, sizeof(msg), sig, 255, &sl2), EP_ETOOBIG);
 
         /* Keys outside the policy's 2048..4096 bits are refused both ways. */
         assert_int_equal(ep_ua_asym_sign(p, K.k1024, msg, sizeof(msg), sig, sizeof(sig), &sl2),
                          EP_ESECURITY);
-        assert_int_equal(ep_ua_asym_verify(p, K.k1024, msg, sizeof(msg), sig, 128),
-                         EP_ESECURITY);
+        assert_int_equal(ep_ua_asym_verify(p, K.k1024, msg, sizeof(msg), sig, 128), EP_ESECURITY);
         /* 3072-bit keys work. */
         assert_int_equal(ep_ua_asym_sign(p, K.k3072, msg, 1, sig, sizeof(sig), &sl2), EP_EOK);
         assert_int_equal(sl2, 384);
@@ -115,8 +107,7 @@ static void test_sign_verify(void **state)
 
     const ep_ua_policy *none = pol(EP_UA_POLICY_NONE);
     assert_int_equal(ep_ua_asym_sig_size(none, K.a), 0);
-    assert_int_equal(ep_ua_asym_sign(none, K.a, msg, 10, sig, sizeof(sig), &sl),
-                     EP_EUNSUPPORTED);
+    assert_int_equal(ep_ua_asym_sign(none, K.a, msg, 10, sig, sizeof(sig), &sl), EP_EUNSUPPORTED);
 }
 
 /* Checks our signatures with raw OpenSSL and explicit parameters, so the
@@ -128,10 +119,9 @@ static void test_sign_parameters(void **state)
     uint8_t sig[256];
     size_t sl = 0;
     for (int pss = 0; pss <= 1; pss++) {
-        const ep_ua_policy *p = pol(pss ? EP_UA_POLICY_AES256_SHA256_RSAPSS
-                                        : EP_UA_POLICY_AES128_SHA256_RSAOAEP);
-        assert_int_equal(ep_ua_asym_sign(p, K.a, msg, sizeof(msg), sig, sizeof(sig), &sl),
-                         EP_EOK);
+        const ep_ua_policy *p =
+            pol(pss ? EP_UA_POLICY_AES256_SHA256_RSAPSS : EP_UA_POLICY_AES128_SHA256_RSAOAEP);
+        assert_int_equal(ep_ua_asym_sign(p, K.a, msg, sizeof(msg), sig, sizeof(sig), &sl), EP_EOK);
         EVP_MD_CTX *md = EVP_MD_CTX_new();
         EVP_PKEY_CTX *pctx = NULL;
         assert_int_equal(EVP_DigestVerifyInit(md, &pctx, EVP_sha256(), NULL, K.a->pkey), 1);
@@ -193,41 +183,32 @@ static void test_encrypt_decrypt(void **state)
             size_t n = lens[i], cl = 0, bl = 0;
             size_t want = ep_ua_asym_encrypted_size(p, K.a, n);
             assert_true(want <= sizeof(ct));
-            assert_int_equal(ep_ua_asym_encrypt(p, K.a,
-                                                plain, n, ct, sizeof(ct), &cl),
-                             EP_EOK);
+            assert_int_equal(ep_ua_asym_encrypt(p, K.a, plain, n, ct, sizeof(ct), &cl), EP_EOK);
             assert_int_equal(cl, want);
             assert_int_equal(cl % cb, 0);
-            assert_int_equal(ep_ua_asym_decrypt(p, K.a, ct, cl, back, sizeof(back), &bl),
-                             EP_EOK);
+            assert_int_equal(ep_ua_asym_decrypt(p, K.a, ct, cl, back, sizeof(back), &bl), EP_EOK);
             assert_int_equal(bl, n);
             assert_memory_equal(back, plain, n);
             /* OAEP is randomised: encrypting twice differs. */
             uint8_t ct2[2048];
             size_t cl2 = 0;
-            assert_int_equal(ep_ua_asym_encrypt(p, K.a, plain, n, ct2, sizeof(ct2), &cl2),
-                             EP_EOK);
+            assert_int_equal(ep_ua_asym_encrypt(p, K.a, plain, n, ct2, sizeof(ct2), &cl2), EP_EOK);
             assert_memory_not_equal(ct, ct2, cb);
         }
         size_t cl = 0, bl = 0;
-        assert_int_equal(ep_ua_asym_encrypt(p, K.a, plain, 2 * pb, ct, sizeof(ct), &cl),
-                         EP_EOK);
+        assert_int_equal(ep_ua_asym_encrypt(p, K.a, plain, 2 * pb, ct, sizeof(ct), &cl), EP_EOK);
         /* Wrong private key. */
-        assert_int_equal(ep_ua_asym_decrypt(p, K.b, ct, cl, back, sizeof(back), &bl),
-                         EP_ESECURITY);
+        assert_int_equal(ep_ua_asym_decrypt(p, K.b, ct, cl, back, sizeof(back), &bl), EP_ESECURITY);
         /* Tampered second block. */
         ct[cb + 10] ^= 4;
-        assert_int_equal(ep_ua_asym_decrypt(p, K.a, ct, cl, back, sizeof(back), &bl),
-                         EP_ESECURITY);
+        assert_int_equal(ep_ua_asym_decrypt(p, K.a, ct, cl, back, sizeof(back), &bl), EP_ESECURITY);
         ct[cb + 10] ^= 4;
         /* Not a whole number of blocks. */
         assert_int_equal(ep_ua_asym_decrypt(p, K.a, ct, cl - 1, back, sizeof(back), &bl),
                          EP_EMALFORMED);
         /* Output too small. */
-        assert_int_equal(ep_ua_asym_encrypt(p, K.a, plain, 2 * pb, ct, cl - 1, &cl),
-                         EP_ETOOBIG);
-        assert_int_equal(ep_ua_asym_decrypt(p, K.a, ct, 2 * cb, back, pb, &bl),
-                         EP_ETOOBIG);
+        assert_int_equal(ep_ua_asym_encrypt(p, K.a, plain, 2 * pb, ct, cl - 1, &cl), EP_ETOOBIG);
+        assert_int_equal(ep_ua_asym_decrypt(p, K.a, ct, 2 * cb, back, pb, &bl), EP_ETOOBIG);
         /* Too short a key. */
         assert_int_equal(ep_ua_asym_encrypt(p, K.k1024, plain, 10, ct, sizeof(ct), &cl),
                          EP_ESECURITY);
@@ -244,8 +225,7 @@ static void test_oaep_parameters(void **state)
     {
         uint8_t ct[256], out[256];
         size_t cl = 0;
-        assert_int_equal(ep_ua_asym_encrypt(p, K.a, msg, sizeof(msg), ct, sizeof(ct), &cl),
-                         EP_EOK);
+        assert_int_equal(ep_ua_asym_encrypt(p, K.a, msg, sizeof(msg), ct, sizeof(ct), &cl), EP_EOK);
         for (int sha256 = 0; sha256 <= 1; sha256++) {
             const EVP_MD *md = sha256 ? EVP_sha256() : EVP_sha1();
             EVP_PKEY_CTX *c = EVP_PKEY_CTX_new(K.a->pkey, NULL);
@@ -281,13 +261,12 @@ static void test_user_token_secret(void **state)
         size_t cl = 0, pl = 0, ol = 0;
         size_t want = ep_ua_secret_encrypted_size(p, K.a, pwl, 32);
         assert_int_equal(want, 256);
-        assert_int_equal(ep_ua_secret_encrypt(p, K.a, (const uint8_t *)password, pwl,
-                                              nonce, 32, ct, sizeof(ct), &cl),
+        assert_int_equal(ep_ua_secret_encrypt(p, K.a, (const uint8_t *)password, pwl, nonce, 32, ct,
+                                              sizeof(ct), &cl),
                          EP_EOK);
         assert_int_equal(cl, want);
         /* The plaintext layout: uint32 LE length, secret, server nonce. */
-        assert_int_equal(ep_ua_asym_decrypt(p, K.a, ct, cl, plain, sizeof(plain), &pl),
-                         EP_EOK);
+        assert_int_equal(ep_ua_asym_decrypt(p, K.a, ct, cl, plain, sizeof(plain), &pl), EP_EOK);
         assert_int_equal(pl, 4 + pwl + 32);
         assert_int_equal(plain[0], (uint8_t)(pwl + 32));
         assert_int_equal(plain[1] | plain[2] | plain[3], 0);
@@ -308,22 +287,19 @@ static void test_user_token_secret(void **state)
         assert_int_equal(ep_ua_secret_decrypt(p, K.a, ct, cl, nonce, 32, pw, sizeof(pw), &ol),
                          EP_ESECURITY);
         ct[3] ^= 1;
-        assert_int_equal(ep_ua_secret_decrypt(p, K.a, ct, cl, nonce, 32, pw, 3, &ol),
-                         EP_ETOOBIG);
+        assert_int_equal(ep_ua_secret_decrypt(p, K.a, ct, cl, nonce, 32, pw, 3, &ol), EP_ETOOBIG);
         /* Short server nonces are refused. */
-        assert_int_equal(ep_ua_secret_encrypt(p, K.a, (const uint8_t *)password, pwl,
-                                              nonce, 16, ct, sizeof(ct), &cl),
+        assert_int_equal(ep_ua_secret_encrypt(p, K.a, (const uint8_t *)password, pwl, nonce, 16, ct,
+                                              sizeof(ct), &cl),
                          EP_ESECURITY);
 
         /* A long secret spans several blocks; an empty one works. */
         uint8_t big[600];
         memset(big, 'p', sizeof(big));
-        assert_int_equal(ep_ua_secret_encrypt(p, K.a, big, sizeof(big), nonce, 32, ct,
-                                              sizeof(ct), &cl),
-                         EP_EOK);
+        assert_int_equal(
+            ep_ua_secret_encrypt(p, K.a, big, sizeof(big), nonce, 32, ct, sizeof(ct), &cl), EP_EOK);
         assert_true(cl >= 3 * 256);
-        assert_int_equal(ep_ua_secret_decrypt(p, K.a, ct, cl, nonce, 32, plain,
-                                              sizeof(plain), &ol),
+        assert_int_equal(ep_ua_secret_decrypt(p, K.a, ct, cl, nonce, 32, plain, sizeof(plain), &ol),
                          EP_EOK);
         assert_int_equal(ol, sizeof(big));
         assert_memory_equal(plain, big, sizeof(big));
@@ -344,9 +320,9 @@ static void test_user_token_secret(void **state)
                      EP_EOK);
     assert_int_equal(ep_ua_secret_decrypt(p, K.a, ct, cl, nonce, 32, pw, sizeof(pw), &ol),
                      EP_EMALFORMED);
-    assert_int_equal(ep_ua_secret_encrypt(pol(EP_UA_POLICY_NONE), K.a, nonce, 1, nonce,
-                                          32, ct, sizeof(ct), &cl),
-                     EP_EUNSUPPORTED);
+    assert_int_equal(
+        ep_ua_secret_encrypt(pol(EP_UA_POLICY_NONE), K.a, nonce, 1, nonce, 32, ct, sizeof(ct), &cl),
+        EP_EUNSUPPORTED);
 }
 
 static void test_key_files(void **state)
@@ -399,14 +375,10 @@ static void test_key_files(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_key_bits),
-        cmocka_unit_test(test_sign_verify),
-        cmocka_unit_test(test_sign_parameters),
-        cmocka_unit_test(test_block_sizes),
-        cmocka_unit_test(test_encrypt_decrypt),
-        cmocka_unit_test(test_oaep_parameters),
-        cmocka_unit_test(test_user_token_secret),
-        cmocka_unit_test(test_key_files),
+        cmocka_unit_test(test_key_bits),          cmocka_unit_test(test_sign_verify),
+        cmocka_unit_test(test_sign_parameters),   cmocka_unit_test(test_block_sizes),
+        cmocka_unit_test(test_encrypt_decrypt),   cmocka_unit_test(test_oaep_parameters),
+        cmocka_unit_test(test_user_token_secret), cmocka_unit_test(test_key_files),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

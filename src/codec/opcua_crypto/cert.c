@@ -116,8 +116,7 @@ ep_err ep_ua__cert_wrap(X509 *x509, ep_ua_cert **out)
     c->der = der;
     c->der_len = (size_t)n;
     err = EP_ECRYPTO;
-    if (EVP_Digest(der, (size_t)n, c->thumb, &tl, a->sha1, NULL) != 1 ||
-        tl != EP_UA__THUMB_LEN)
+    if (EVP_Digest(der, (size_t)n, c->thumb, &tl, a->sha1, NULL) != 1 || tl != EP_UA__THUMB_LEN)
         goto fail;
     for (size_t i = 0; i < EP_UA__THUMB_LEN; i++) {
         c->thumb_hex[2 * i] = hex[c->thumb[i] >> 4];
@@ -151,8 +150,7 @@ void ep_ua_cert_free(ep_ua_cert *cert)
     free(cert);
 }
 
-ep_err ep_ua_cert_parse(const uint8_t *data, size_t len, ep_ua_cert **out,
-                        size_t *used)
+ep_err ep_ua_cert_parse(const uint8_t *data, size_t len, ep_ua_cert **out, size_t *used)
 {
     X509 *x = NULL;
     size_t consumed = len;
@@ -193,8 +191,7 @@ ep_err ep_ua_cert_load(const char *path, ep_ua_cert **out)
     return err;
 }
 
-ep_err ep_ua_cert_save(const ep_ua_cert *cert, const char *path,
-                       ep_ua_cert_format format)
+ep_err ep_ua_cert_save(const ep_ua_cert *cert, const char *path, ep_ua_cert_format format)
 {
     ep_err err;
     if (cert == NULL || path == NULL)
@@ -223,15 +220,9 @@ const uint8_t *ep_ua_cert_der(const ep_ua_cert *cert, size_t *len)
     return cert->der;
 }
 
-const uint8_t *ep_ua_cert_thumbprint(const ep_ua_cert *cert)
-{
-    return cert->thumb;
-}
+const uint8_t *ep_ua_cert_thumbprint(const ep_ua_cert *cert) { return cert->thumb; }
 
-const char *ep_ua_cert_thumbprint_hex(const ep_ua_cert *cert)
-{
-    return cert->thumb_hex;
-}
+const char *ep_ua_cert_thumbprint_hex(const ep_ua_cert *cert) { return cert->thumb_hex; }
 
 const char *ep_ua_cert_app_uri(const ep_ua_cert *cert) { return cert->app_uri; }
 
@@ -239,10 +230,7 @@ const char *ep_ua_cert_common_name(const ep_ua_cert *cert) { return cert->cn; }
 
 const ep_ua_key *ep_ua_cert_key(const ep_ua_cert *cert) { return &cert->pub; }
 
-unsigned ep_ua_cert_key_bits(const ep_ua_cert *cert)
-{
-    return ep_ua_key_bits(&cert->pub);
-}
+unsigned ep_ua_cert_key_bits(const ep_ua_cert *cert) { return ep_ua_key_bits(&cert->pub); }
 
 static int asn1_time_unix(const ASN1_TIME *t, int64_t *out)
 {
@@ -254,8 +242,7 @@ static int asn1_time_unix(const ASN1_TIME *t, int64_t *out)
     return 1;
 }
 
-ep_err ep_ua_cert_validity(const ep_ua_cert *cert, int64_t *not_before,
-                           int64_t *not_after)
+ep_err ep_ua_cert_validity(const ep_ua_cert *cert, int64_t *not_before, int64_t *not_after)
 {
     int64_t nb, na;
     if (cert == NULL || not_before == NULL || not_after == NULL)
@@ -330,8 +317,7 @@ static int add_san(X509 *x, const ep_ua_cert_opts *o)
 {
     GENERAL_NAMES *gens;
     int ok = 1;
-    if ((o->app_uri == NULL || !*o->app_uri) &&
-        (o->hostname == NULL || !*o->hostname))
+    if ((o->app_uri == NULL || !*o->app_uri) && (o->hostname == NULL || !*o->hostname))
         return 1;
     gens = sk_GENERAL_NAME_new_null();
     if (gens == NULL)
@@ -346,8 +332,7 @@ static int add_san(X509 *x, const ep_ua_cert_opts *o)
         ok = add_gen(gens, type, o->hostname);
     }
     if (ok)
-        ok = X509_add1_ext_i2d(x, NID_subject_alt_name, gens, 0,
-                               X509V3_ADD_DEFAULT) == 1;
+        ok = X509_add1_ext_i2d(x, NID_subject_alt_name, gens, 0, X509V3_ADD_DEFAULT) == 1;
     GENERAL_NAMES_free(gens);
     return ok;
 }
@@ -355,8 +340,7 @@ static int add_san(X509 *x, const ep_ua_cert_opts *o)
 static int set_serial(X509 *x)
 {
     BIGNUM *bn = BN_new();
-    int ok = bn != NULL &&
-             BN_rand(bn, 127, BN_RAND_TOP_ONE, BN_RAND_BOTTOM_ANY) == 1 &&
+    int ok = bn != NULL && BN_rand(bn, 127, BN_RAND_TOP_ONE, BN_RAND_BOTTOM_ANY) == 1 &&
              BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x)) != NULL;
     BN_free(bn);
     return ok;
@@ -366,17 +350,15 @@ static int set_name(X509 *x, const ep_ua_cert_opts *o)
 {
     X509_NAME *name = X509_get_subject_name(x);
     const char *org = o->organization ? o->organization : "edgeplane";
-    return X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
-                                      (const unsigned char *)o->app_name, -1,
-                                      -1, 0) == 1 &&
+    return X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *)o->app_name,
+                                      -1, -1, 0) == 1 &&
            (!*org || X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8,
-                                                (const unsigned char *)org, -1,
-                                                -1, 0) == 1);
+                                                (const unsigned char *)org, -1, -1, 0) == 1);
 }
 
 ep_err ep_ua_cert_create(const ep_ua_cert_opts *opts, const ep_ua_key *key,
-                         const ep_ua_cert *issuer, const ep_ua_key *issuer_key,
-                         ep_ua_cert **out, char *detail, size_t detail_cap)
+                         const ep_ua_cert *issuer, const ep_ua_key *issuer_key, ep_ua_cert **out,
+                         char *detail, size_t detail_cap)
 {
     const ep_ua__algs *a = ep_ua__algs_get();
     const ep_ua_key *signer = issuer ? issuer_key : key;
@@ -385,26 +367,22 @@ ep_err ep_ua_cert_create(const ep_ua_cert_opts *opts, const ep_ua_key *key,
     int64_t nb;
     uint32_t days;
     const char *ku;
-    if (opts == NULL || key == NULL || out == NULL || opts->app_name == NULL ||
-        !*opts->app_name || (!opts->ca && (opts->app_uri == NULL || !*opts->app_uri))) {
-        ep_ua__detail(detail, detail_cap,
-                      "certificate needs an application name%s",
+    if (opts == NULL || key == NULL || out == NULL || opts->app_name == NULL || !*opts->app_name ||
+        (!opts->ca && (opts->app_uri == NULL || !*opts->app_uri))) {
+        ep_ua__detail(detail, detail_cap, "certificate needs an application name%s",
                       opts && opts->ca ? "" : " and an application URI");
         return EP_EINVAL;
     }
-    if ((issuer == NULL) != (issuer_key == NULL) || signer == NULL ||
-        !signer->is_private ||
+    if ((issuer == NULL) != (issuer_key == NULL) || signer == NULL || !signer->is_private ||
         (issuer != NULL && !ep_ua_cert_matches_key(issuer, issuer_key))) {
-        ep_ua__detail(detail, detail_cap,
-                      "signing key is not the private key of the issuer");
+        ep_ua__detail(detail, detail_cap, "signing key is not the private key of the issuer");
         return EP_EINVAL;
     }
     if (a == NULL) {
         ep_ua__detail(detail, detail_cap, "OpenSSL lacks SHA-256");
         return EP_ECRYPTO;
     }
-    nb = opts->not_before ? opts->not_before
-                          : (int64_t)time(NULL) - DEFAULT_BACKDATE;
+    nb = opts->not_before ? opts->not_before : (int64_t)time(NULL) - DEFAULT_BACKDATE;
     days = opts->validity_days ? opts->validity_days : DEFAULT_VALIDITY_DAYS;
 
     x = X509_new();
@@ -414,8 +392,7 @@ ep_err ep_ua_cert_create(const ep_ua_cert_opts *opts, const ep_ua_key *key,
     }
     if (X509_set_version(x, X509_VERSION_3) != 1 || !set_serial(x) ||
         ASN1_TIME_set(X509_getm_notBefore(x), (time_t)nb) == NULL ||
-        ASN1_TIME_set(X509_getm_notAfter(x),
-                      (time_t)(nb + (int64_t)days * 86400)) == NULL ||
+        ASN1_TIME_set(X509_getm_notAfter(x), (time_t)(nb + (int64_t)days * 86400)) == NULL ||
         X509_set_pubkey(x, key->pkey) != 1) {
         ep_ua__detail(detail, detail_cap, "cannot set certificate fields");
         goto fail;
@@ -444,19 +421,15 @@ ep_err ep_ua_cert_create(const ep_ua_cert_opts *opts, const ep_ua_key *key,
     if (!add_ext(x, &v3, NID_basic_constraints,
                  opts->ca ? "critical,CA:TRUE" : "critical,CA:FALSE") ||
         !add_ext(x, &v3, NID_key_usage, ku) ||
-        (!opts->ca &&
-         !add_ext(x, &v3, NID_ext_key_usage, "serverAuth,clientAuth")) ||
+        (!opts->ca && !add_ext(x, &v3, NID_ext_key_usage, "serverAuth,clientAuth")) ||
         !add_ext(x, &v3, NID_subject_key_identifier, "hash") ||
-        !add_ext(x, &v3, NID_authority_key_identifier,
-                 issuer ? "keyid,issuer" : "keyid:always")) {
+        !add_ext(x, &v3, NID_authority_key_identifier, issuer ? "keyid,issuer" : "keyid:always")) {
         ep_ua__detail(detail, detail_cap, "cannot add certificate extensions");
         goto fail;
     }
     if (!add_san(x, opts)) {
-        ep_ua__detail(detail, detail_cap,
-                      "cannot encode subjectAltName (URI \"%s\", host \"%s\")",
-                      opts->app_uri ? opts->app_uri : "",
-                      opts->hostname ? opts->hostname : "");
+        ep_ua__detail(detail, detail_cap, "cannot encode subjectAltName (URI \"%s\", host \"%s\")",
+                      opts->app_uri ? opts->app_uri : "", opts->hostname ? opts->hostname : "");
         goto fail;
     }
     if (X509_sign(x, signer->pkey, a->sha256) <= 0) {

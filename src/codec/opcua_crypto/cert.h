@@ -37,10 +37,7 @@
 
 typedef struct ep_ua_cert ep_ua_cert;
 
-typedef enum ep_ua_cert_format {
-    EP_UA_CERT_DER = 0,
-    EP_UA_CERT_PEM
-} ep_ua_cert_format;
+typedef enum ep_ua_cert_format { EP_UA_CERT_DER = 0, EP_UA_CERT_PEM } ep_ua_cert_format;
 
 /* Options for ep_ua_cert_create; zero means default. */
 typedef struct ep_ua_cert_opts {
@@ -62,16 +59,15 @@ typedef struct ep_ua_cert_opts {
  * Errors: EP_EINVAL (missing name/URI, public-only signing key, issuer
  * without key or key not matching issuer), EP_ECRYPTO, EP_ENOMEM. */
 ep_err ep_ua_cert_create(const ep_ua_cert_opts *opts, const ep_ua_key *key,
-                         const ep_ua_cert *issuer, const ep_ua_key *issuer_key,
-                         ep_ua_cert **out, char *detail, size_t detail_cap);
+                         const ep_ua_cert *issuer, const ep_ua_key *issuer_key, ep_ua_cert **out,
+                         char *detail, size_t detail_cap);
 
 /* ep_ua_cert_parse reads one certificate from DER or PEM bytes (borrowed).
  * For DER, *used (may be NULL) receives the length of the first certificate
  * so that OPC UA chains (concatenated DER certificates) can be walked; for
  * PEM it is len. Errors: EP_EINVAL, EP_EMALFORMED (not a certificate, not
  * RSA, or a subjectAltName URI with a NUL byte), EP_ENOMEM. */
-ep_err ep_ua_cert_parse(const uint8_t *data, size_t len, ep_ua_cert **out,
-                        size_t *used);
+ep_err ep_ua_cert_parse(const uint8_t *data, size_t len, ep_ua_cert **out, size_t *used);
 
 /* ep_ua_cert_load reads a certificate file, DER or PEM (detected).
  * Errors as ep_ua_cert_parse plus EP_ENOTFOUND, EP_EPERM, EP_EIO, EP_ETOOBIG. */
@@ -79,8 +75,7 @@ ep_err ep_ua_cert_load(const char *path, ep_ua_cert **out);
 
 /* ep_ua_cert_save writes the certificate in format, atomically, mode 0644.
  * Errors: EP_EINVAL, EP_EIO, EP_EPERM, EP_ENOTFOUND, EP_ENOMEM. */
-ep_err ep_ua_cert_save(const ep_ua_cert *cert, const char *path,
-                       ep_ua_cert_format format);
+ep_err ep_ua_cert_save(const ep_ua_cert *cert, const char *path, ep_ua_cert_format format);
 
 /* ep_ua_cert_free releases a certificate; NULL is a no-op. */
 void ep_ua_cert_free(ep_ua_cert *cert);
@@ -110,8 +105,7 @@ const ep_ua_key *ep_ua_cert_key(const ep_ua_cert *cert);
 unsigned ep_ua_cert_key_bits(const ep_ua_cert *cert);
 
 /* ep_ua_cert_validity gives notBefore/notAfter as Unix seconds. */
-ep_err ep_ua_cert_validity(const ep_ua_cert *cert, int64_t *not_before,
-                           int64_t *not_after);
+ep_err ep_ua_cert_validity(const ep_ua_cert *cert, int64_t *not_before, int64_t *not_after);
 
 /* ep_ua_cert_matches_key reports whether key is the private key for cert. */
 bool ep_ua_cert_matches_key(const ep_ua_cert *cert, const ep_ua_key *key);

@@ -13,8 +13,7 @@ static ep_ua_key *KEY, *CAKEY;
 static int setup(void **state)
 {
     (void)state;
-    return ep_ua_key_generate(2048, &KEY) == EP_EOK &&
-                   ep_ua_key_generate(2048, &CAKEY) == EP_EOK
+    return ep_ua_key_generate(2048, &KEY) == EP_EOK && ep_ua_key_generate(2048, &CAKEY) == EP_EOK
                ? 0
                : -1;
 }
@@ -32,8 +31,7 @@ static ep_ua_cert *make_self_signed(const char *uri, const char *host)
     ep_ua_cert_opts o = {.app_name = "edgeplane test", .app_uri = uri, .hostname = host};
     ep_ua_cert *c = NULL;
     char detail[256] = "";
-    assert_int_equal(ep_ua_cert_create(&o, KEY, NULL, NULL, &c, detail, sizeof(detail)),
-                     EP_EOK);
+    assert_int_equal(ep_ua_cert_create(&o, KEY, NULL, NULL, &c, detail, sizeof(detail)), EP_EOK);
     assert_non_null(c);
     return c;
 }
@@ -81,9 +79,8 @@ static void test_self_signed_profile(void **state)
     BASIC_CONSTRAINTS_free(bc);
     assert_non_null(X509_get0_subject_key_id(x));
     assert_non_null(X509_get0_authority_key_id(x));
-    assert_int_equal(ASN1_OCTET_STRING_cmp(X509_get0_subject_key_id(x),
-                                           X509_get0_authority_key_id(x)),
-                     0);
+    assert_int_equal(
+        ASN1_OCTET_STRING_cmp(X509_get0_subject_key_id(x), X509_get0_authority_key_id(x)), 0);
     assert_int_equal(X509_get_signature_nid(x), NID_sha256WithRSAEncryption);
     assert_int_equal(X509_get_version(x), X509_VERSION_3);
 
@@ -127,8 +124,7 @@ static void test_create_errors(void **state)
     ep_ua_cert *c = NULL, *ca = NULL;
     char detail[256] = "";
     ep_ua_cert_opts o = {.app_name = "x"};
-    assert_int_equal(ep_ua_cert_create(&o, KEY, NULL, NULL, &c, detail, sizeof(detail)),
-                     EP_EINVAL);
+    assert_int_equal(ep_ua_cert_create(&o, KEY, NULL, NULL, &c, detail, sizeof(detail)), EP_EINVAL);
     assert_non_null(strstr(detail, "application URI"));
     o.app_uri = APP_URI;
     o.app_name = "";
@@ -138,12 +134,10 @@ static void test_create_errors(void **state)
     ep_ua_cert_opts cao = {.app_name = "Test CA", .ca = true};
     assert_int_equal(ep_ua_cert_create(&cao, CAKEY, NULL, NULL, &ca, NULL, 0), EP_EOK);
     o.app_name = "leaf";
-    assert_int_equal(ep_ua_cert_create(&o, KEY, ca, KEY, &c, detail, sizeof(detail)),
-                     EP_EINVAL);
+    assert_int_equal(ep_ua_cert_create(&o, KEY, ca, KEY, &c, detail, sizeof(detail)), EP_EINVAL);
     assert_int_equal(ep_ua_cert_create(&o, KEY, ca, NULL, &c, NULL, 0), EP_EINVAL);
     /* A public-only key cannot self-sign. */
-    assert_int_equal(ep_ua_cert_create(&o, ep_ua_cert_key(ca), NULL, NULL, &c, NULL, 0),
-                     EP_EINVAL);
+    assert_int_equal(ep_ua_cert_create(&o, ep_ua_cert_key(ca), NULL, NULL, &c, NULL, 0), EP_EINVAL);
     /* Common names are limited to 64 characters by X.520. */
     char longname[100];
     memset(longname, 'n', sizeof(longname) - 1);
@@ -161,8 +155,8 @@ static void test_ca_issued_and_chain(void **state)
     (void)state;
     ep_ua_cert *ca = NULL, *leaf = NULL, *p1 = NULL, *p2 = NULL;
     ep_ua_cert_opts cao = {.app_name = "Plant CA", .ca = true, .validity_days = 3650};
-    ep_ua_cert_opts lo = {.app_name = "press-7", .app_uri = "urn:plant:press-7",
-                          .hostname = "press-7"};
+    ep_ua_cert_opts lo = {
+        .app_name = "press-7", .app_uri = "urn:plant:press-7", .hostname = "press-7"};
     assert_int_equal(ep_ua_cert_create(&cao, CAKEY, NULL, NULL, &ca, NULL, 0), EP_EOK);
     assert_null(ep_ua_cert_app_uri(ca));
     assert_true(X509_get_extension_flags(ca->x509) & EXFLAG_CA);
@@ -233,9 +227,9 @@ static void test_files_and_parse_errors(void **state)
     uint8_t ct[256], pt[256];
     size_t cl = 0, pl = 0;
     assert_false(ep_ua_key_is_private(ep_ua_cert_key(c)));
-    assert_int_equal(ep_ua_asym_encrypt(p, ep_ua_cert_key(c), (const uint8_t *)"hi", 2, ct,
-                                        sizeof(ct), &cl),
-                     EP_EOK);
+    assert_int_equal(
+        ep_ua_asym_encrypt(p, ep_ua_cert_key(c), (const uint8_t *)"hi", 2, ct, sizeof(ct), &cl),
+        EP_EOK);
     assert_int_equal(ep_ua_asym_decrypt(p, KEY, ct, cl, pt, sizeof(pt), &pl), EP_EOK);
     assert_int_equal(pl, 2);
     assert_int_equal(ep_ua_asym_decrypt(p, ep_ua_cert_key(c), ct, cl, pt, sizeof(pt), &pl),
@@ -309,8 +303,7 @@ static void test_openssl_cli_interop(void **state)
     free(out);
 
     /* Same thumbprint as openssl computes. */
-    tu_path(cmd, sizeof(cmd),
-            "openssl x509 -inform DER -in '%s' -noout -fingerprint -sha1", der);
+    tu_path(cmd, sizeof(cmd), "openssl x509 -inform DER -in '%s' -noout -fingerprint -sha1", der);
     out = run(cmd);
     assert_non_null(out);
     char hex[41];
@@ -340,8 +333,7 @@ static void test_openssl_cli_interop(void **state)
     tu_path(leafpem, sizeof(leafpem), "%s/leaf.pem", dir);
     assert_int_equal(ep_ua_cert_save(ca, capem, EP_UA_CERT_PEM), EP_EOK);
     assert_int_equal(ep_ua_cert_save(leaf, leafpem, EP_UA_CERT_PEM), EP_EOK);
-    tu_path(cmd, sizeof(cmd), "openssl verify -x509_strict -CAfile '%s' '%s'", capem,
-            leafpem);
+    tu_path(cmd, sizeof(cmd), "openssl verify -x509_strict -CAfile '%s' '%s'", capem, leafpem);
     out = run(cmd);
     assert_non_null(out);
     assert_non_null(strstr(out, ": OK"));
@@ -356,12 +348,9 @@ static void test_openssl_cli_interop(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_self_signed_profile),
-        cmocka_unit_test(test_san_variants),
-        cmocka_unit_test(test_create_errors),
-        cmocka_unit_test(test_ca_issued_and_chain),
-        cmocka_unit_test(test_files_and_parse_errors),
-        cmocka_unit_test(test_openssl_cli_interop),
+        cmocka_unit_test(test_self_signed_profile),    cmocka_unit_test(test_san_variants),
+        cmocka_unit_test(test_create_errors),          cmocka_unit_test(test_ca_issued_and_chain),
+        cmocka_unit_test(test_files_and_parse_errors), cmocka_unit_test(test_openssl_cli_interop),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

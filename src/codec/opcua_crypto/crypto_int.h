@@ -17,7 +17,7 @@
 #include "codec/opcua_crypto/crypto.h"
 #include "core/err.h"
 
-#define EP_UA__MAX_FILE (1u << 20)     /* certificate and key files */
+#define EP_UA__MAX_FILE (1u << 20)      /* certificate and key files */
 #define EP_UA__MAX_CRL_FILE (16u << 20) /* CRLs can list many serials */
 #define EP_UA__THUMB_LEN 20             /* SHA-1 */
 
@@ -61,20 +61,17 @@ ep_err ep_ua__cert_wrap(X509 *x509, ep_ua_cert **out);
 
 /* ep_ua__hmac_sha256 computes HMAC-SHA256(key, a || b) into out[32]; b may
  * be NULL with blen 0. */
-ep_err ep_ua__hmac_sha256(const uint8_t *key, size_t klen, const uint8_t *a,
-                          size_t alen, const uint8_t *b, size_t blen,
-                          uint8_t out[32]);
+ep_err ep_ua__hmac_sha256(const uint8_t *key, size_t klen, const uint8_t *a, size_t alen,
+                          const uint8_t *b, size_t blen, uint8_t out[32]);
 
 /* ep_ua__file_read reads a whole regular file of at most max bytes into a
  * malloc'ed buffer. Errors: EP_ENOTFOUND, EP_EPERM, EP_EIO, EP_ETOOBIG,
  * EP_ENOMEM. */
-ep_err ep_ua__file_read(const char *path, size_t max, uint8_t **data,
-                        size_t *len);
+ep_err ep_ua__file_read(const char *path, size_t max, uint8_t **data, size_t *len);
 
 /* ep_ua__file_write writes data to path atomically (temporary file in the
  * same directory, fsync, rename) with the given mode. */
-ep_err ep_ua__file_write(const char *path, const void *data, size_t len,
-                         mode_t mode);
+ep_err ep_ua__file_write(const char *path, const void *data, size_t len, mode_t mode);
 
 /* ep_ua__detail formats into detail (may be NULL) and appends the first
  * queued OpenSSL reason, if any; it always clears the OpenSSL error queue. */

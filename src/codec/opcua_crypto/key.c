@@ -108,8 +108,7 @@ ep_err ep_ua_key_save(const ep_ua_key *key, const char *path)
     bio = BIO_new(BIO_s_secmem());
     if (bio == NULL)
         return EP_ENOMEM;
-    if (PEM_write_bio_PrivateKey(bio, key->pkey, NULL, NULL, 0, NULL, NULL) !=
-        1) {
+    if (PEM_write_bio_PrivateKey(bio, key->pkey, NULL, NULL, 0, NULL, NULL) != 1) {
         BIO_free(bio);
         ERR_clear_error();
         return EP_ECRYPTO;
@@ -128,10 +127,7 @@ unsigned ep_ua_key_bits(const ep_ua_key *key)
     return bits > 0 ? (unsigned)bits : 0;
 }
 
-int ep_ua_key_is_private(const ep_ua_key *key)
-{
-    return key != NULL && key->is_private;
-}
+int ep_ua_key_is_private(const ep_ua_key *key) { return key != NULL && key->is_private; }
 
 void ep_ua_key_free(ep_ua_key *key)
 {

@@ -38,13 +38,11 @@ static const char *const watched[EP_UA__DIR_WATCHED] = {
 };
 
 static const char *const layout[] = {
-    "own",         "own/certs",   "own/private",   "trusted", "trusted/certs",
-    "trusted/crl", "issuers",     "issuers/certs", "issuers/crl",
-    "rejected",
+    "own",         "own/certs", "own/private",   "trusted",     "trusted/certs",
+    "trusted/crl", "issuers",   "issuers/certs", "issuers/crl", "rejected",
 };
 
-int ep_ua__pki_path(const ep_ua_pki *pki, const char *sub, const char *name,
-                    char *buf, size_t cap)
+int ep_ua__pki_path(const ep_ua_pki *pki, const char *sub, const char *name, char *buf, size_t cap)
 {
     int n = name ? snprintf(buf, cap, "%s/%s/%s", pki->dir, sub, name)
                  : snprintf(buf, cap, "%s/%s", pki->dir, sub);
@@ -79,7 +77,7 @@ static int has_ext(const char *name, const char *const *exts)
 /* Takes ownership of one certificate or CRL read from a trust-list file:
  * certificates go to certs when given (issuers), else into the store as
  * trust anchors; CRLs always into the store. Returns 1 when kept. */
-static int keep_obj(void *obj, int crl, STACK_OF(X509) *certs, X509_STORE *store)
+static int keep_obj(void *obj, int crl, STACK_OF(X509) * certs, X509_STORE *store)
 {
     int ok;
     if (crl) {
@@ -98,8 +96,8 @@ static int keep_obj(void *obj, int crl, STACK_OF(X509) *certs, X509_STORE *store
 
 /* Reads every certificate (or CRL) in one file, DER (possibly several
  * concatenated) or PEM (possibly a bundle). Returns the number kept. */
-static int load_objs(const uint8_t *data, size_t len, int crl,
-                     STACK_OF(X509) *certs, X509_STORE *store)
+static int load_objs(const uint8_t *data, size_t len, int crl, STACK_OF(X509) * certs,
+                     X509_STORE *store)
 {
     int kept = 0;
     void *obj;
@@ -113,9 +111,8 @@ static int load_objs(const uint8_t *data, size_t len, int crl,
         BIO_free(bio);
     } else {
         const unsigned char *p = data, *end = data + len;
-        while (p < end &&
-               (obj = crl ? (void *)d2i_X509_CRL(NULL, &p, (long)(end - p))
-                          : (void *)d2i_X509(NULL, &p, (long)(end - p))) != NULL)
+        while (p < end && (obj = crl ? (void *)d2i_X509_CRL(NULL, &p, (long)(end - p))
+                                     : (void *)d2i_X509(NULL, &p, (long)(end - p))) != NULL)
             kept += keep_obj(obj, crl, certs, store);
     }
     ERR_clear_error();
@@ -124,7 +121,7 @@ static int load_objs(const uint8_t *data, size_t len, int crl,
 
 /* Loads one directory. certs == NULL means "add certificates to store as
  * trust anchors". Returns the number of objects loaded. */
-static size_t scan_dir(ep_ua_pki *pki, int which, STACK_OF(X509) *certs)
+static size_t scan_dir(ep_ua_pki *pki, int which, STACK_OF(X509) * certs)
 {
     static const char *const cert_exts[] = {"der", "pem", "crt", "cer", NULL};
     static const char *const crl_exts[] = {"crl", "der", "pem", NULL};
@@ -146,16 +143,15 @@ static size_t scan_dir(ep_ua_pki *pki, int which, STACK_OF(X509) *certs)
             continue;
         if (!ep_ua__pki_path(pki, watched[which], de->d_name, file, sizeof(file)))
             continue;
-        if (ep_ua__file_read(file, crl ? EP_UA__MAX_CRL_FILE : EP_UA__MAX_FILE,
-                             &data, &len) != EP_EOK) {
+        if (ep_ua__file_read(file, crl ? EP_UA__MAX_CRL_FILE : EP_UA__MAX_FILE, &data, &len) !=
+            EP_EOK) {
             warn(pki, "%s/%s cannot be read", watched[which], de->d_name);
             continue;
         }
         int n = len ? load_objs(data, len, crl, certs, pki->store) : 0;
         free(data);
         if (n == 0)
-            warn(pki, crl ? "%s/%s is not a CRL, ignored"
-                          : "%s/%s is not a certificate, ignored",
+            warn(pki, crl ? "%s/%s is not a CRL, ignored" : "%s/%s is not a certificate, ignored",
                  watched[which], de->d_name);
         total += (size_t)n;
     }
@@ -163,15 +159,14 @@ static size_t scan_dir(ep_ua_pki *pki, int which, STACK_OF(X509) *certs)
     return total;
 }
 
-static void stat_dirs(const ep_ua_pki *pki,
-                      struct timespec mtime[EP_UA__DIR_WATCHED],
+static void stat_dirs(const ep_ua_pki *pki, struct timespec mtime[EP_UA__DIR_WATCHED],
                       bool exists[EP_UA__DIR_WATCHED])
 {
     for (int i = 0; i < EP_UA__DIR_WATCHED; i++) {
         char path[MAX_PATH];
         struct stat st;
-        exists[i] = ep_ua__pki_path(pki, watched[i], NULL, path, sizeof(path)) &&
-                    stat(path, &st) == 0;
+        exists[i] =
+            ep_ua__pki_path(pki, watched[i], NULL, path, sizeof(path)) && stat(path, &st) == 0;
         mtime[i] = exists[i] ? st.st_mtim : (struct timespec){0, 0};
     }
 }
@@ -181,7 +176,7 @@ ep_err ep_ua_pki_reload(ep_ua_pki *pki)
     struct timespec mtime[EP_UA__DIR_WATCHED];
     bool exists[EP_UA__DIR_WATCHED];
     X509_STORE *store;
-    STACK_OF(X509) *issuers;
+    STACK_OF(X509) * issuers;
     if (pki == NULL)
         return EP_EINVAL;
     store = X509_STORE_new();
@@ -258,8 +253,8 @@ static ep_err make_layout(ep_ua_pki *pki, char *detail, size_t cap)
 {
     ep_err err = mkdir_p(pki->dir, 0750);
     if (err != EP_EOK) {
-        ep_ua__detail(detail, cap, "cannot create PKI directory %s: %s",
-                      pki->dir, ep_strerror(err));
+        ep_ua__detail(detail, cap, "cannot create PKI directory %s: %s", pki->dir,
+                      ep_strerror(err));
         return err;
     }
     for (size_t i = 0; i < sizeof(layout) / sizeof(layout[0]); i++) {
@@ -271,17 +266,15 @@ static ep_err make_layout(ep_ua_pki *pki, char *detail, size_t cap)
         }
         if (mkdir(path, private ? 0700 : 0750) != 0 && errno != EEXIST) {
             err = EP_ERR_FROM_ERRNO();
-            ep_ua__detail(detail, cap, "cannot create %s: %s", path,
-                          ep_strerror(err));
+            ep_ua__detail(detail, cap, "cannot create %s: %s", path, ep_strerror(err));
             return err;
         }
     }
     return EP_EOK;
 }
 
-static ep_err generate_own(ep_ua_pki *pki, const ep_ua_pki_opts *o,
-                           const char *cert_path, const char *key_path,
-                           char *detail, size_t cap)
+static ep_err generate_own(ep_ua_pki *pki, const ep_ua_pki_opts *o, const char *cert_path,
+                           const char *key_path, char *detail, size_t cap)
 {
     char host[256];
     ep_ua_cert_opts co = {
@@ -291,8 +284,7 @@ static ep_err generate_own(ep_ua_pki *pki, const ep_ua_pki_opts *o,
         .validity_days = o->validity_days,
     };
     ep_err err;
-    if (o->app_name == NULL || !*o->app_name || o->app_uri == NULL ||
-        !*o->app_uri) {
+    if (o->app_name == NULL || !*o->app_name || o->app_uri == NULL || !*o->app_uri) {
         ep_ua__detail(detail, cap,
                       "%s is missing and no application name and URI were "
                       "given to generate it",
@@ -309,8 +301,7 @@ static ep_err generate_own(ep_ua_pki *pki, const ep_ua_pki_opts *o,
                       o->key_bits ? o->key_bits : 2048);
         return err;
     }
-    err = ep_ua_cert_create(&co, pki->own_key, NULL, NULL, &pki->own_cert,
-                            detail, cap);
+    err = ep_ua_cert_create(&co, pki->own_key, NULL, NULL, &pki->own_cert, detail, cap);
     if (err != EP_EOK)
         return err;
     /* Key first: a certificate without its key would block the next start. */
@@ -319,14 +310,13 @@ static ep_err generate_own(ep_ua_pki *pki, const ep_ua_pki_opts *o,
         err = ep_ua_cert_save(pki->own_cert, cert_path, EP_UA_CERT_DER);
     if (err != EP_EOK) {
         unlink(key_path);
-        ep_ua__detail(detail, cap, "cannot write %s and %s: %s", cert_path,
-                      key_path, ep_strerror(err));
+        ep_ua__detail(detail, cap, "cannot write %s and %s: %s", cert_path, key_path,
+                      ep_strerror(err));
     }
     return err;
 }
 
-static ep_err load_own(ep_ua_pki *pki, const ep_ua_pki_opts *o, char *detail,
-                       size_t cap)
+static ep_err load_own(ep_ua_pki *pki, const ep_ua_pki_opts *o, char *detail, size_t cap)
 {
     char cert_path[MAX_PATH], key_path[MAX_PATH];
     struct stat st;
@@ -339,8 +329,7 @@ static ep_err load_own(ep_ua_pki *pki, const ep_ua_pki_opts *o, char *detail,
     have_key = stat(key_path, &st) == 0;
     if (!have_cert && !have_key) {
         if (o->no_generate) {
-            ep_ua__detail(detail, cap, "no application certificate in %s",
-                          cert_path);
+            ep_ua__detail(detail, cap, "no application certificate in %s", cert_path);
             return EP_ENOTFOUND;
         }
         return generate_own(pki, o, cert_path, key_path, detail, cap);
@@ -349,32 +338,28 @@ static ep_err load_own(ep_ua_pki *pki, const ep_ua_pki_opts *o, char *detail,
         ep_ua__detail(detail, cap,
                       "%s exists but %s does not: restore the missing file, or "
                       "delete the other one to generate a new certificate",
-                      have_cert ? cert_path : key_path,
-                      have_cert ? key_path : cert_path);
+                      have_cert ? cert_path : key_path, have_cert ? key_path : cert_path);
         return EP_ENOTFOUND;
     }
     err = ep_ua_cert_load(cert_path, &pki->own_cert);
     if (err != EP_EOK) {
-        ep_ua__detail(detail, cap, "cannot load %s: %s", cert_path,
-                      ep_strerror(err));
+        ep_ua__detail(detail, cap, "cannot load %s: %s", cert_path, ep_strerror(err));
         return err;
     }
     err = ep_ua_key_load(key_path, &pki->own_key);
     if (err != EP_EOK) {
-        ep_ua__detail(detail, cap, "cannot load %s: %s", key_path,
-                      ep_strerror(err));
+        ep_ua__detail(detail, cap, "cannot load %s: %s", key_path, ep_strerror(err));
         return err;
     }
     if (!ep_ua_cert_matches_key(pki->own_cert, pki->own_key)) {
-        ep_ua__detail(detail, cap, "%s is not the private key of %s", key_path,
-                      cert_path);
+        ep_ua__detail(detail, cap, "%s is not the private key of %s", key_path, cert_path);
         return EP_ESECURITY;
     }
     return EP_EOK;
 }
 
-ep_err ep_ua_pki_open(const char *dir, const ep_ua_pki_opts *opts,
-                      ep_ua_pki **out, char *detail, size_t detail_cap)
+ep_err ep_ua_pki_open(const char *dir, const ep_ua_pki_opts *opts, ep_ua_pki **out, char *detail,
+                      size_t detail_cap)
 {
     static const ep_ua_pki_opts defaults;
     const ep_ua_pki_opts *o = opts ? opts : &defaults;
@@ -429,15 +414,9 @@ void ep_ua_pki_free(ep_ua_pki *pki)
     free(pki);
 }
 
-const ep_ua_cert *ep_ua_pki_own_cert(const ep_ua_pki *pki)
-{
-    return pki ? pki->own_cert : NULL;
-}
+const ep_ua_cert *ep_ua_pki_own_cert(const ep_ua_pki *pki) { return pki ? pki->own_cert : NULL; }
 
-const ep_ua_key *ep_ua_pki_own_key(const ep_ua_pki *pki)
-{
-    return pki ? pki->own_key : NULL;
-}
+const ep_ua_key *ep_ua_pki_own_key(const ep_ua_pki *pki) { return pki ? pki->own_key : NULL; }
 
 const char *ep_ua_pki_dir(const ep_ua_pki *pki) { return pki ? pki->dir : NULL; }
 
@@ -461,8 +440,7 @@ static size_t count_entries(const char *path)
     return n;
 }
 
-ep_err ep_ua__pki_reject(ep_ua_pki *pki, const ep_ua_cert *cert, char *name,
-                         size_t cap)
+ep_err ep_ua__pki_reject(ep_ua_pki *pki, const ep_ua_cert *cert, char *name, size_t cap)
 {
     char cn[65], path[MAX_PATH], dir[MAX_PATH];
     const char *src = ep_ua_cert_common_name(cert);
@@ -473,15 +451,12 @@ ep_err ep_ua__pki_reject(ep_ua_pki *pki, const ep_ua_cert *cert, char *name,
     /* Keep file names portable and free of path or shell syntax. */
     for (i = 0; i < sizeof(cn) - 1 && src[i]; i++) {
         unsigned char c = (unsigned char)src[i];
-        cn[i] = (isalnum(c) || c == '-' || c == '_' || (c == '.' && i > 0))
-                    ? (char)c
-                    : '_';
+        cn[i] = (isalnum(c) || c == '-' || c == '_' || (c == '.' && i > 0)) ? (char)c : '_';
     }
     cn[i] = '\0';
     if (i == 0)
         memcpy(cn, "unnamed", sizeof("unnamed"));
-    if (snprintf(name, cap, "%s[%s].der", cn, ep_ua_cert_thumbprint_hex(cert)) >=
-            (int)cap ||
+    if (snprintf(name, cap, "%s[%s].der", cn, ep_ua_cert_thumbprint_hex(cert)) >= (int)cap ||
         !ep_ua__pki_path(pki, "rejected", name, path, sizeof(path)) ||
         !ep_ua__pki_path(pki, "rejected", NULL, dir, sizeof(dir))) {
         name[0] = '\0';
@@ -502,9 +477,8 @@ ep_err ep_ua__pki_reject(ep_ua_pki *pki, const ep_ua_cert *cert, char *name,
 /* Finds the rejected/ entry that name designates: the exact file name, the
  * name plus ".der", else the single entry containing "[name]" (a
  * thumbprint) or starting with name. */
-static ep_err find_rejected(const ep_ua_pki *pki, const char *name,
-                            char *found, size_t cap, char *detail,
-                            size_t detail_cap)
+static ep_err find_rejected(const ep_ua_pki *pki, const char *name, char *found, size_t cap,
+                            char *detail, size_t detail_cap)
 {
     char dir[MAX_PATH], first[256] = "", second[256] = "";
     size_t nlen = strlen(name), matches = 0;
@@ -523,15 +497,13 @@ static ep_err find_rejected(const ep_ua_pki *pki, const char *name,
         if (e[0] == '.')
             continue;
         if (strcmp(e, name) == 0 ||
-            (elen == nlen + 4 && strncmp(e, name, nlen) == 0 &&
-             strcmp(e + nlen, ".der") == 0)) {
+            (elen == nlen + 4 && strncmp(e, name, nlen) == 0 && strcmp(e + nlen, ".der") == 0)) {
             snprintf(first, sizeof(first), "%s", e);
             matches = 1;
             break;
         }
         const char *lb = strrchr(e, '[');
-        bool thumb = lb != NULL && strncasecmp(lb + 1, name, nlen) == 0 &&
-                     lb[1 + nlen] == ']';
+        bool thumb = lb != NULL && strncasecmp(lb + 1, name, nlen) == 0 && lb[1 + nlen] == ']';
         if (thumb || strncmp(e, name, nlen) == 0) {
             snprintf(matches ? second : first, sizeof(first), "%s", e);
             matches++;
@@ -549,8 +521,7 @@ static ep_err find_rejected(const ep_ua_pki *pki, const char *name,
         ep_ua__detail(detail, detail_cap,
                       "\"%s\" matches %zu certificates in %s (%s, %s%s): give "
                       "the full file name or thumbprint",
-                      name, matches, dir, first, second,
-                      matches > 2 ? ", ..." : "");
+                      name, matches, dir, first, second, matches > 2 ? ", ..." : "");
         return EP_EINVAL;
     }
     if (snprintf(found, cap, "%s", first) >= (int)cap)
@@ -558,16 +529,14 @@ static ep_err find_rejected(const ep_ua_pki *pki, const char *name,
     return EP_EOK;
 }
 
-ep_err ep_ua_pki_trust(ep_ua_pki *pki, const char *name, char *detail,
-                       size_t detail_cap)
+ep_err ep_ua_pki_trust(ep_ua_pki *pki, const char *name, char *detail, size_t detail_cap)
 {
     char file[256], from[MAX_PATH], to[MAX_PATH], dir[MAX_PATH];
     ep_ua_cert *cert = NULL;
     ep_err err;
     if (pki == NULL || name == NULL || !*name || strchr(name, '/') != NULL ||
         strcmp(name, ".") == 0 || strcmp(name, "..") == 0) {
-        ep_ua__detail(detail, detail_cap,
-                      "give the name of a file in rejected/ (no '/')");
+        ep_ua__detail(detail, detail_cap, "give the name of a file in rejected/ (no '/')");
         return EP_EINVAL;
     }
     err = find_rejected(pki, name, file, sizeof(file), detail, detail_cap);
@@ -579,8 +548,7 @@ ep_err ep_ua_pki_trust(ep_ua_pki *pki, const char *name, char *detail,
         return EP_ETOOBIG;
     err = ep_ua_cert_load(from, &cert);
     if (err != EP_EOK) {
-        ep_ua__detail(detail, detail_cap,
-                      "%s is not a certificate (%s); left in place", from,
+        ep_ua__detail(detail, detail_cap, "%s is not a certificate (%s); left in place", from,
                       ep_strerror(err));
         return err == EP_ENOTFOUND ? err : EP_EMALFORMED;
     }
@@ -588,14 +556,12 @@ ep_err ep_ua_pki_trust(ep_ua_pki *pki, const char *name, char *detail,
     if (err == EP_EOK && rename(from, to) != 0)
         err = EP_ERR_FROM_ERRNO();
     if (err != EP_EOK) {
-        ep_ua__detail(detail, detail_cap, "cannot move %s to %s: %s", from,
-                      dir, ep_strerror(err));
+        ep_ua__detail(detail, detail_cap, "cannot move %s to %s: %s", from, dir, ep_strerror(err));
     } else {
         ep_ua__detail(detail, detail_cap,
                       "trusted \"%s\" (thumbprint %s): moved rejected/%s to "
                       "trusted/certs/",
-                      ep_ua_cert_common_name(cert),
-                      ep_ua_cert_thumbprint_hex(cert), file);
+                      ep_ua_cert_common_name(cert), ep_ua_cert_thumbprint_hex(cert), file);
         err = ep_ua_pki_reload(pki);
     }
     ep_ua_cert_free(cert);

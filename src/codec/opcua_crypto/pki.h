@@ -58,15 +58,15 @@ typedef struct ep_ua_pki_opts {
     uint32_t validity_days; /* 0: 365 */
     unsigned key_bits;      /* 0: 2048 */
 
-    bool no_own;        /* do not load or create own/ (e.g. a CLI that only
-                           manages trust lists) */
-    bool no_generate;   /* fail with EP_ENOTFOUND instead of generating own/ */
-    bool auto_accept;   /* treat every peer as trusted (tests, simulators):
-                           the trust check passes, every other check still
-                           applies; nothing is written to rejected/ */
-    bool require_crl;   /* a missing CRL for a CA in the chain fails with
-                           REVOCATION_UNKNOWN (default: revocation is checked
-                           where a CRL is present) */
+    bool no_own;           /* do not load or create own/ (e.g. a CLI that only
+                              manages trust lists) */
+    bool no_generate;      /* fail with EP_ENOTFOUND instead of generating own/ */
+    bool auto_accept;      /* treat every peer as trusted (tests, simulators):
+                              the trust check passes, every other check still
+                              applies; nothing is written to rejected/ */
+    bool require_crl;      /* a missing CRL for a CA in the chain fails with
+                              REVOCATION_UNKNOWN (default: revocation is checked
+                              where a CRL is present) */
     unsigned max_rejected; /* stop saving to rejected/ above this many
                               files; 0: 256 */
 } ep_ua_pki_opts;
@@ -82,8 +82,8 @@ typedef struct ep_ua_pki_opts {
  *   EP_ESECURITY own key does not match own certificate
  *   EP_EMALFORMED own certificate or key unreadable
  *   EP_EPERM, EP_EIO, EP_ENOMEM, EP_ECRYPTO */
-ep_err ep_ua_pki_open(const char *dir, const ep_ua_pki_opts *opts,
-                      ep_ua_pki **out, char *detail, size_t detail_cap);
+ep_err ep_ua_pki_open(const char *dir, const ep_ua_pki_opts *opts, ep_ua_pki **out, char *detail,
+                      size_t detail_cap);
 
 /* ep_ua_pki_free releases the store; NULL is a no-op. */
 void ep_ua_pki_free(ep_ua_pki *pki);
@@ -110,24 +110,24 @@ ep_err ep_ua_pki_reload(ep_ua_pki *pki);
  * checks fail, the first failing step in this order is reported. */
 typedef enum ep_ua_cert_result {
     EP_UA_CERT_TRUSTED = 0,
-    EP_UA_CERT_INVALID,            /* not a parseable X.509 RSA certificate */
-    EP_UA_CERT_CHAIN_INCOMPLETE,   /* an issuer is in neither the chain sent,
-                                      issuers/certs nor trusted/certs */
-    EP_UA_CERT_SIGNATURE_INVALID,  /* a signature in the chain is wrong */
-    EP_UA_CERT_KEY_TOO_SHORT,      /* below policy->min_key_bits */
-    EP_UA_CERT_KEY_TOO_LONG,       /* above policy->max_key_bits */
-    EP_UA_CERT_POLICY_MISMATCH,    /* signed with a digest weaker than the
-                                      policy allows (e.g. SHA-1) */
-    EP_UA_CERT_UNTRUSTED,          /* valid, but neither it nor a CA above it
-                                      is in trusted/certs */
-    EP_UA_CERT_EXPIRED,            /* peer or issuer certificate expired */
-    EP_UA_CERT_NOT_YET_VALID,      /* peer or issuer not yet valid */
-    EP_UA_CERT_HOSTNAME_MISMATCH,  /* hostname not in subjectAltName */
-    EP_UA_CERT_URI_MISMATCH,       /* SAN URI != ApplicationDescription URI */
-    EP_UA_CERT_BAD_USAGE,          /* keyUsage/extendedKeyUsage/basic
-                                      constraints forbid this use */
-    EP_UA_CERT_REVOKED,            /* listed in its issuer's CRL */
-    EP_UA_CERT_REVOCATION_UNKNOWN  /* require_crl and a CRL is missing */
+    EP_UA_CERT_INVALID,           /* not a parseable X.509 RSA certificate */
+    EP_UA_CERT_CHAIN_INCOMPLETE,  /* an issuer is in neither the chain sent,
+                                     issuers/certs nor trusted/certs */
+    EP_UA_CERT_SIGNATURE_INVALID, /* a signature in the chain is wrong */
+    EP_UA_CERT_KEY_TOO_SHORT,     /* below policy->min_key_bits */
+    EP_UA_CERT_KEY_TOO_LONG,      /* above policy->max_key_bits */
+    EP_UA_CERT_POLICY_MISMATCH,   /* signed with a digest weaker than the
+                                     policy allows (e.g. SHA-1) */
+    EP_UA_CERT_UNTRUSTED,         /* valid, but neither it nor a CA above it
+                                     is in trusted/certs */
+    EP_UA_CERT_EXPIRED,           /* peer or issuer certificate expired */
+    EP_UA_CERT_NOT_YET_VALID,     /* peer or issuer not yet valid */
+    EP_UA_CERT_HOSTNAME_MISMATCH, /* hostname not in subjectAltName */
+    EP_UA_CERT_URI_MISMATCH,      /* SAN URI != ApplicationDescription URI */
+    EP_UA_CERT_BAD_USAGE,         /* keyUsage/extendedKeyUsage/basic
+                                     constraints forbid this use */
+    EP_UA_CERT_REVOKED,           /* listed in its issuer's CRL */
+    EP_UA_CERT_REVOCATION_UNKNOWN /* require_crl and a CRL is missing */
 } ep_ua_cert_result;
 
 typedef enum ep_ua_peer_role {
@@ -139,25 +139,25 @@ typedef enum ep_ua_peer_role {
 /* What to check a peer certificate against; zero means skip. */
 typedef struct ep_ua_pki_check {
     const ep_ua_policy *policy; /* key length and signature digest limits */
-    const char *app_uri;  /* ApplicationDescription.applicationUri (NUL-
-                             terminated copy of the OPC UA string) */
-    const char *hostname; /* host of the endpoint URL we connected to */
+    const char *app_uri;        /* ApplicationDescription.applicationUri (NUL-
+                                   terminated copy of the OPC UA string) */
+    const char *hostname;       /* host of the endpoint URL we connected to */
     ep_ua_peer_role role;
-    int64_t now;          /* Unix seconds to validate at; 0: current time */
+    int64_t now; /* Unix seconds to validate at; 0: current time */
 } ep_ua_pki_check;
 
 /* The verdict, in caller storage (no allocation). */
 typedef struct ep_ua_cert_verdict {
     ep_ua_cert_result result;
-    uint32_t ua_status;   /* OPC UA StatusCode to send/report, 0 = Good
-                             (e.g. 0x801A0000 BadCertificateUntrusted,
-                             0x80150000 BadCertificateIssuerTimeInvalid,
-                             0x80130000 BadSecurityChecksFailed when the
-                             validation itself failed) */
-    char subject[256];    /* CN of the peer certificate (UTF-8) */
-    char thumbprint[41];  /* SHA-1 thumbprint, lowercase hex */
-    char rejected[128];   /* file name saved in rejected/, "" if none */
-    char message[1024];   /* what is wrong and how to fix it, for a person */
+    uint32_t ua_status;  /* OPC UA StatusCode to send/report, 0 = Good
+                            (e.g. 0x801A0000 BadCertificateUntrusted,
+                            0x80150000 BadCertificateIssuerTimeInvalid,
+                            0x80130000 BadSecurityChecksFailed when the
+                            validation itself failed) */
+    char subject[256];   /* CN of the peer certificate (UTF-8) */
+    char thumbprint[41]; /* SHA-1 thumbprint, lowercase hex */
+    char rejected[128];  /* file name saved in rejected/, "" if none */
+    char message[1024];  /* what is wrong and how to fix it, for a person */
 } ep_ua_cert_verdict;
 
 /* ep_ua_pki_validate checks a peer certificate. der holds the DER leaf
@@ -181,8 +181,7 @@ ep_err ep_ua_pki_validate(ep_ua_pki *pki, const uint8_t *der, size_t len,
  * Errors: EP_EINVAL (name empty or containing '/', or matching several
  * files), EP_ENOTFOUND, EP_EMALFORMED (file is not a certificate; left in
  * place), EP_EPERM, EP_EIO. */
-ep_err ep_ua_pki_trust(ep_ua_pki *pki, const char *name, char *detail,
-                       size_t detail_cap);
+ep_err ep_ua_pki_trust(ep_ua_pki *pki, const char *name, char *detail, size_t detail_cap);
 
 /* ep_ua_cert_result_name returns a static name, e.g. "untrusted". */
 const char *ep_ua_cert_result_name(ep_ua_cert_result r);

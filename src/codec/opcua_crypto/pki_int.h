@@ -29,8 +29,8 @@ struct ep_ua_pki {
     ep_ua_cert *own_cert;
     ep_ua_key *own_key;
 
-    X509_STORE *store;         /* trusted certs (anchors) + all CRLs */
-    STACK_OF(X509) *issuers;   /* issuers/certs: chain building only */
+    X509_STORE *store;        /* trusted certs (anchors) + all CRLs */
+    STACK_OF(X509) * issuers; /* issuers/certs: chain building only */
 
     struct {
         struct timespec mtime;
@@ -41,8 +41,7 @@ struct ep_ua_pki {
 };
 
 /* ep_ua__pki_path writes <dir>/<sub>[/<name>] into buf; 0 if it does not fit. */
-int ep_ua__pki_path(const ep_ua_pki *pki, const char *sub, const char *name,
-                    char *buf, size_t cap);
+int ep_ua__pki_path(const ep_ua_pki *pki, const char *sub, const char *name, char *buf, size_t cap);
 
 /* ep_ua__pki_refresh re-scans the trust lists if a watched directory
  * changed since the last scan. */
@@ -52,7 +51,6 @@ ep_err ep_ua__pki_refresh(ep_ua_pki *pki);
  * below the limit) and writes the file name into name[cap] ("" when not
  * saved). Returns EP_EOK when saved or already present, EP_EFULL at the
  * limit, or the write error. */
-ep_err ep_ua__pki_reject(ep_ua_pki *pki, const ep_ua_cert *cert, char *name,
-                         size_t cap);
+ep_err ep_ua__pki_reject(ep_ua_pki *pki, const ep_ua_cert *cert, char *name, size_t cap);
 
 #endif

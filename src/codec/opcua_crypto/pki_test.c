@@ -28,11 +28,14 @@ static ep_ua_key *OWN_KEY, *PEER_KEY, *CA_KEY, *SHORT_KEY;
 static ep_ua_cert *OWN_CERT, *CA;
 
 static ep_ua_cert *make_cert(const char *cn, const char *uri, ep_ua_key *key,
-                             const ep_ua_cert *issuer, ep_ua_key *issuer_key,
-                             int64_t not_before, uint32_t days)
+                             const ep_ua_cert *issuer, ep_ua_key *issuer_key, int64_t not_before,
+                             uint32_t days)
 {
-    ep_ua_cert_opts o = {.app_name = cn, .app_uri = uri, .hostname = "localhost",
-                         .not_before = not_before, .validity_days = days};
+    ep_ua_cert_opts o = {.app_name = cn,
+                         .app_uri = uri,
+                         .hostname = "localhost",
+                         .not_before = not_before,
+                         .validity_days = days};
     ep_ua_cert *c = NULL;
     assert_int_equal(ep_ua_cert_create(&o, key, issuer, issuer_key, &c, NULL, 0), EP_EOK);
     return c;
@@ -77,13 +80,12 @@ static void open_pki(fixture *f, const ep_ua_pki_opts *opts)
     assert_int_equal(mkdir(tu_path(p, sizeof(p), "%s/own", f->dir), 0700), 0);
     assert_int_equal(mkdir(tu_path(p, sizeof(p), "%s/own/certs", f->dir), 0700), 0);
     assert_int_equal(mkdir(tu_path(p, sizeof(p), "%s/own/private", f->dir), 0700), 0);
+    assert_int_equal(ep_ua_cert_save(OWN_CERT,
+                                     tu_path(p, sizeof(p), "%s/own/certs/cert.der", f->dir),
+                                     EP_UA_CERT_DER),
+                     EP_EOK);
     assert_int_equal(
-        ep_ua_cert_save(OWN_CERT, tu_path(p, sizeof(p), "%s/own/certs/cert.der", f->dir),
-                        EP_UA_CERT_DER),
-        EP_EOK);
-    assert_int_equal(
-        ep_ua_key_save(OWN_KEY,
-                       tu_path(p, sizeof(p), "%s/own/private/private_key.pem", f->dir)),
+        ep_ua_key_save(OWN_KEY, tu_path(p, sizeof(p), "%s/own/private/private_key.pem", f->dir)),
         EP_EOK);
     ep_err err = ep_ua_pki_open(f->dir, opts, &f->pki, detail, sizeof(detail));
     if (err != EP_EOK)
@@ -99,9 +101,9 @@ static void close_pki(fixture *f)
 static void put(const fixture *f, const char *sub, const char *name, const ep_ua_cert *c)
 {
     char p[512];
-    assert_int_equal(ep_ua_cert_save(c, tu_path(p, sizeof(p), "%s/%s/%s", f->dir, sub, name),
-                                     EP_UA_CERT_DER),
-                     EP_EOK);
+    assert_int_equal(
+        ep_ua_cert_save(c, tu_path(p, sizeof(p), "%s/%s/%s", f->dir, sub, name), EP_UA_CERT_DER),
+        EP_EOK);
 }
 
 static ep_err validate(fixture *f, const ep_ua_cert *c, const ep_ua_pki_check *chk,
@@ -112,14 +114,14 @@ static ep_err validate(fixture *f, const ep_ua_cert *c, const ep_ua_pki_check *c
     return ep_ua_pki_validate(f->pki, der, len, chk, v);
 }
 
-static void expect(fixture *f, const ep_ua_cert *c, const ep_ua_pki_check *chk,
-                   ep_ua_cert_result r, uint32_t status)
+static void expect(fixture *f, const ep_ua_cert *c, const ep_ua_pki_check *chk, ep_ua_cert_result r,
+                   uint32_t status)
 {
     ep_ua_cert_verdict v;
     ep_err err = validate(f, c, chk, &v);
     if (v.result != r || v.ua_status != status)
-        fail_msg("expected %s/0x%08x, got %s/0x%08x: %s", ep_ua_cert_result_name(r),
-                 status, ep_ua_cert_result_name(v.result), v.ua_status, v.message);
+        fail_msg("expected %s/0x%08x, got %s/0x%08x: %s", ep_ua_cert_result_name(r), status,
+                 ep_ua_cert_result_name(v.result), v.ua_status, v.message);
     assert_int_equal(err, r == EP_UA_CERT_TRUSTED ? EP_EOK : EP_ESECURITY);
 }
 
@@ -130,8 +132,8 @@ static void test_open_generates_and_reloads_own(void **state)
     (void)state;
     char dir[256], p[512], detail[256] = "";
     ep_ua_pki *pki = NULL;
-    ep_ua_pki_opts o = {.app_name = "edgeplane-gw", .app_uri = "urn:edgeplane:gw",
-                        .hostname = "gw.example"};
+    ep_ua_pki_opts o = {
+        .app_name = "edgeplane-gw", .app_uri = "urn:edgeplane:gw", .hostname = "gw.example"};
     tu_mkdtemp(dir, sizeof(dir), "own");
     /* Layout under a directory that does not exist yet. */
     char root[300];
@@ -139,14 +141,13 @@ static void test_open_generates_and_reloads_own(void **state)
 
     ep_ua_pki_opts nogen = o;
     nogen.no_generate = true;
-    assert_int_equal(ep_ua_pki_open(root, &nogen, &pki, detail, sizeof(detail)),
-                     EP_ENOTFOUND);
+    assert_int_equal(ep_ua_pki_open(root, &nogen, &pki, detail, sizeof(detail)), EP_ENOTFOUND);
     ep_ua_pki_opts nouri = {.app_name = "x"};
     assert_int_equal(ep_ua_pki_open(root, &nouri, &pki, detail, sizeof(detail)), EP_EINVAL);
     assert_non_null(strstr(detail, "application name and URI"));
 
     assert_int_equal(ep_ua_pki_open(root, &o, &pki, detail, sizeof(detail)), EP_EOK);
-    static const char *const dirs[] = {"own/certs", "own/private", "trusted/certs",
+    static const char *const dirs[] = {"own/certs",   "own/private",   "trusted/certs",
                                        "trusted/crl", "issuers/certs", "issuers/crl",
                                        "rejected"};
     for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++)
@@ -154,8 +155,8 @@ static void test_open_generates_and_reloads_own(void **state)
     struct stat st;
     assert_int_equal(stat(tu_path(p, sizeof(p), "%s/pki/own/private", dir), &st), 0);
     assert_int_equal(st.st_mode & 0777, 0700);
-    assert_int_equal(
-        stat(tu_path(p, sizeof(p), "%s/pki/own/private/private_key.pem", dir), &st), 0);
+    assert_int_equal(stat(tu_path(p, sizeof(p), "%s/pki/own/private/private_key.pem", dir), &st),
+                     0);
     assert_int_equal(st.st_mode & 0777, 0600);
     assert_string_equal(ep_ua_pki_dir(pki), tu_path(p, sizeof(p), "%s/pki", dir));
 
@@ -231,8 +232,7 @@ static void test_untrusted_rejected_then_trusted(void **state)
     /* Bad names. */
     assert_int_equal(ep_ua_pki_trust(f.pki, "../x", detail, sizeof(detail)), EP_EINVAL);
     assert_int_equal(ep_ua_pki_trust(f.pki, "", detail, sizeof(detail)), EP_EINVAL);
-    assert_int_equal(ep_ua_pki_trust(f.pki, "nothing", detail, sizeof(detail)),
-                     EP_ENOTFOUND);
+    assert_int_equal(ep_ua_pki_trust(f.pki, "nothing", detail, sizeof(detail)), EP_ENOTFOUND);
 
     assert_int_equal(ep_ua_pki_trust(f.pki, want, detail, sizeof(detail)), EP_EOK);
     assert_non_null(strstr(detail, "trusted/certs"));
@@ -277,8 +277,7 @@ static void test_reload_on_directory_change(void **state)
     ep_ua_cert *peer = make_cert("srv", "urn:srv", PEER_KEY, NULL, NULL, 0, 0);
     expect(&f, peer, NULL, EP_UA_CERT_UNTRUSTED, UA_UNTRUSTED);
     /* An operator copies the certificate in by hand (PEM this time). */
-    assert_int_equal(ep_ua_cert_save(peer, tu_path(p, sizeof(p), "%s/trusted/certs/srv.pem",
-                                                   f.dir),
+    assert_int_equal(ep_ua_cert_save(peer, tu_path(p, sizeof(p), "%s/trusted/certs/srv.pem", f.dir),
                                      EP_UA_CERT_PEM),
                      EP_EOK);
     expect(&f, peer, NULL, EP_UA_CERT_TRUSTED, 0);
@@ -305,8 +304,8 @@ static void test_expired_and_not_yet_valid(void **state)
     open_pki(&f, NULL);
     int64_t now = (int64_t)time(NULL);
     ep_ua_cert *old = make_cert("old", "urn:old", PEER_KEY, NULL, NULL, now - 400 * 86400, 30);
-    ep_ua_cert *future = make_cert("future", "urn:future", PEER_KEY, NULL, NULL,
-                                   now + 10 * 86400, 30);
+    ep_ua_cert *future =
+        make_cert("future", "urn:future", PEER_KEY, NULL, NULL, now + 10 * 86400, 30);
     ep_ua_cert *ok = make_cert("ok", "urn:ok", PEER_KEY, NULL, NULL, 0, 0);
     put(&f, "trusted/certs", "old.der", old);
     put(&f, "trusted/certs", "future.der", future);
@@ -330,12 +329,12 @@ static void test_expired_and_not_yet_valid(void **state)
     expect(&f, old, NULL, EP_UA_CERT_UNTRUSTED, UA_UNTRUSTED);
 
     /* An expired CA makes its certificates fail with IssuerTimeInvalid. */
-    ep_ua_cert_opts cao = {.app_name = "Old CA", .ca = true,
-                           .not_before = now - 1000 * 86400, .validity_days = 100};
+    ep_ua_cert_opts cao = {
+        .app_name = "Old CA", .ca = true, .not_before = now - 1000 * 86400, .validity_days = 100};
     ep_ua_cert *oldca = NULL;
     assert_int_equal(ep_ua_cert_create(&cao, CA_KEY, NULL, NULL, &oldca, NULL, 0), EP_EOK);
-    ep_ua_cert *leaf = make_cert("leaf", "urn:leaf", PEER_KEY, oldca, CA_KEY,
-                                 now - 950 * 86400, 2000);
+    ep_ua_cert *leaf =
+        make_cert("leaf", "urn:leaf", PEER_KEY, oldca, CA_KEY, now - 950 * 86400, 2000);
     put(&f, "trusted/certs", "oldca.der", oldca);
     ep_ua_pki_check any = {0};
     expect(&f, leaf, &any, EP_UA_CERT_EXPIRED, UA_ISSUER_TIME_INVALID);
@@ -375,8 +374,8 @@ static void test_uri_and_hostname(void **state)
 
 /* Re-signs a copy of c after replacing keyUsage / extendedKeyUsage, or with
  * another digest, to build certificates our generator never produces. */
-static ep_ua_cert *resign(const ep_ua_cert *c, ep_ua_key *key, const char *ku,
-                          const char *eku, const EVP_MD *md)
+static ep_ua_cert *resign(const ep_ua_cert *c, ep_ua_key *key, const char *ku, const char *eku,
+                          const EVP_MD *md)
 {
     X509 *x = X509_dup(c->x509);
     X509V3_CTX ctx;
@@ -406,8 +405,8 @@ static void test_key_usage(void **state)
     fixture f;
     open_pki(&f, NULL);
     ep_ua_cert *base = make_cert("dev", "urn:dev", PEER_KEY, NULL, NULL, 0, 0);
-    ep_ua_cert *sign_only = resign(base, PEER_KEY, "critical,digitalSignature,keyCertSign",
-                                   NULL, EVP_sha256());
+    ep_ua_cert *sign_only =
+        resign(base, PEER_KEY, "critical,digitalSignature,keyCertSign", NULL, EVP_sha256());
     ep_ua_cert *client_only = resign(base, PEER_KEY, NULL, "clientAuth", EVP_sha256());
     put(&f, "trusted/certs", "a.der", sign_only);
     put(&f, "trusted/certs", "b.der", client_only);
@@ -552,8 +551,7 @@ static void write_crl(const char *path, const ep_ua_cert *ca, const ep_ua_key *c
     assert_int_equal(X509_CRL_set1_lastUpdate(crl, t), 1);
     if (revoked != NULL) {
         X509_REVOKED *r = X509_REVOKED_new();
-        assert_int_equal(X509_REVOKED_set_serialNumber(r, X509_get_serialNumber(revoked->x509)),
-                         1);
+        assert_int_equal(X509_REVOKED_set_serialNumber(r, X509_get_serialNumber(revoked->x509)), 1);
         assert_int_equal(X509_REVOKED_set_revocationDate(r, t), 1);
         assert_int_equal(X509_CRL_add0_revoked(crl, r), 1);
     }

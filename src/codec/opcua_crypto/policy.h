@@ -80,8 +80,8 @@ typedef struct ep_ua_policy {
     size_t sym_sig_len;     /* symmetric signature (HMAC) length, bytes */
     size_t nonce_len;       /* secure channel nonce length, bytes */
 
-    unsigned min_key_bits; /* minimum asymmetric (RSA modulus) length */
-    unsigned max_key_bits; /* maximum asymmetric (RSA modulus) length */
+    unsigned min_key_bits;         /* minimum asymmetric (RSA modulus) length */
+    unsigned max_key_bits;         /* maximum asymmetric (RSA modulus) length */
     unsigned cert_min_digest_bits; /* weakest digest allowed in the peer
                                       certificate's signature (256 = SHA-256) */
 } ep_ua_policy;

@@ -19,24 +19,23 @@
 #define MIN_NONCE 32
 #define MAX_SECRET (64u * 1024u)
 
-size_t ep_ua_secret_encrypted_size(const ep_ua_policy *p, const ep_ua_key *pub,
-                                   size_t secret_len, size_t nonce_len)
+size_t ep_ua_secret_encrypted_size(const ep_ua_policy *p, const ep_ua_key *pub, size_t secret_len,
+                                   size_t nonce_len)
 {
     if (secret_len > MAX_SECRET || nonce_len > MAX_SECRET)
         return 0;
     return ep_ua_asym_encrypted_size(p, pub, 4 + secret_len + nonce_len);
 }
 
-ep_err ep_ua_secret_encrypt(const ep_ua_policy *p, const ep_ua_key *pub,
-                            const uint8_t *secret, size_t secret_len,
-                            const uint8_t *nonce, size_t nonce_len,
-                            uint8_t *out, size_t out_cap, size_t *out_len)
+ep_err ep_ua_secret_encrypt(const ep_ua_policy *p, const ep_ua_key *pub, const uint8_t *secret,
+                            size_t secret_len, const uint8_t *nonce, size_t nonce_len, uint8_t *out,
+                            size_t out_cap, size_t *out_len)
 {
     uint8_t *plain;
     size_t plen, body;
     ep_err err;
-    if (p == NULL || pub == NULL || (secret == NULL && secret_len > 0) ||
-        nonce == NULL || out == NULL || out_len == NULL)
+    if (p == NULL || pub == NULL || (secret == NULL && secret_len > 0) || nonce == NULL ||
+        out == NULL || out_len == NULL)
         return EP_EINVAL;
     if (ep_ua_policy_is_none(p))
         return EP_EUNSUPPORTED;
@@ -62,16 +61,14 @@ ep_err ep_ua_secret_encrypt(const ep_ua_policy *p, const ep_ua_key *pub,
     return err;
 }
 
-ep_err ep_ua_secret_decrypt(const ep_ua_policy *p, const ep_ua_key *priv,
-                            const uint8_t *in, size_t len,
-                            const uint8_t *nonce, size_t nonce_len,
-                            uint8_t *out, size_t out_cap, size_t *out_len)
+ep_err ep_ua_secret_decrypt(const ep_ua_policy *p, const ep_ua_key *priv, const uint8_t *in,
+                            size_t len, const uint8_t *nonce, size_t nonce_len, uint8_t *out,
+                            size_t out_cap, size_t *out_len)
 {
     uint8_t *plain = NULL;
     size_t plen = 0, body, secret_len;
     ep_err err;
-    if (p == NULL || priv == NULL || in == NULL || nonce == NULL ||
-        out == NULL || out_len == NULL)
+    if (p == NULL || priv == NULL || in == NULL || nonce == NULL || out == NULL || out_len == NULL)
         return EP_EINVAL;
     if (ep_ua_policy_is_none(p))
         return EP_EUNSUPPORTED;
@@ -88,8 +85,8 @@ ep_err ep_ua_secret_decrypt(const ep_ua_policy *p, const ep_ua_key *priv,
     err = EP_EMALFORMED;
     if (plen < 4)
         goto done;
-    body = (size_t)plain[0] | (size_t)plain[1] << 8 | (size_t)plain[2] << 16 |
-           (size_t)plain[3] << 24;
+    body =
+        (size_t)plain[0] | (size_t)plain[1] << 8 | (size_t)plain[2] << 16 | (size_t)plain[3] << 24;
     if (body != plen - 4 || body < nonce_len)
         goto done;
     secret_len = body - nonce_len;

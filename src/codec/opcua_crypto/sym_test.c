@@ -15,18 +15,15 @@ static void test_policy_table(void **state)
         ep_ua_asym_enc_alg enc;
         ep_ua_sym_enc_alg sym;
     } want[] = {
-        {EP_UA_POLICY_BASIC256SHA256,
-         "http://opcfoundation.org/UA/SecurityPolicy#Basic256Sha256", 32, 32, 16,
-         EP_UA_ASYM_SIG_RSA_PKCS1_SHA256, EP_UA_ASYM_ENC_RSA_OAEP_SHA1,
+        {EP_UA_POLICY_BASIC256SHA256, "http://opcfoundation.org/UA/SecurityPolicy#Basic256Sha256",
+         32, 32, 16, EP_UA_ASYM_SIG_RSA_PKCS1_SHA256, EP_UA_ASYM_ENC_RSA_OAEP_SHA1,
          EP_UA_SYM_ENC_AES256_CBC},
         {EP_UA_POLICY_AES128_SHA256_RSAOAEP,
-         "http://opcfoundation.org/UA/SecurityPolicy#Aes128_Sha256_RsaOaep", 32,
-         16, 16, EP_UA_ASYM_SIG_RSA_PKCS1_SHA256, EP_UA_ASYM_ENC_RSA_OAEP_SHA1,
-         EP_UA_SYM_ENC_AES128_CBC},
+         "http://opcfoundation.org/UA/SecurityPolicy#Aes128_Sha256_RsaOaep", 32, 16, 16,
+         EP_UA_ASYM_SIG_RSA_PKCS1_SHA256, EP_UA_ASYM_ENC_RSA_OAEP_SHA1, EP_UA_SYM_ENC_AES128_CBC},
         {EP_UA_POLICY_AES256_SHA256_RSAPSS,
-         "http://opcfoundation.org/UA/SecurityPolicy#Aes256_Sha256_RsaPss", 32,
-         32, 16, EP_UA_ASYM_SIG_RSA_PSS_SHA256, EP_UA_ASYM_ENC_RSA_OAEP_SHA256,
-         EP_UA_SYM_ENC_AES256_CBC},
+         "http://opcfoundation.org/UA/SecurityPolicy#Aes256_Sha256_RsaPss", 32, 32, 16,
+         EP_UA_ASYM_SIG_RSA_PSS_SHA256, EP_UA_ASYM_ENC_RSA_OAEP_SHA256, EP_UA_SYM_ENC_AES256_CBC},
     };
     for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
         const ep_ua_policy *p = ep_ua_policy_find(want[i].uri, strlen(want[i].uri));
@@ -74,15 +71,13 @@ static void test_p_sha256_kat(void **state)
     uint8_t secret[16], seed[64], want[100], got[100];
     size_t sl = tu_hex("9bbe436ba940f017b17652849a71db35", secret, sizeof(secret));
     memcpy(seed, "test label", 10);
-    size_t seedl =
-        10 + tu_hex("a0ba9f936cda311827a6f796ffd5198c", seed + 10, sizeof(seed) - 10);
+    size_t seedl = 10 + tu_hex("a0ba9f936cda311827a6f796ffd5198c", seed + 10, sizeof(seed) - 10);
     tu_hex("e3f229ba727be17b8d122620557cd453c2aab21d07c3d495329b52d4e61edb5a"
            "6b301791e90d35c9c9a46b4e14baf9af0fa022f7077def17abfd3797c0564bab"
            "4fbc91666e9def9b97fce34f796789baa48082d122ee42c5a72e5a5110fff701"
            "87347b66",
            want, sizeof(want));
-    assert_int_equal(ep_ua_p_sha256(secret, sl, seed, seedl, got, sizeof(got)),
-                     EP_EOK);
+    assert_int_equal(ep_ua_p_sha256(secret, sl, seed, seedl, got, sizeof(got)), EP_EOK);
     assert_memory_equal(got, want, sizeof(want));
     /* Any prefix length gives the prefix of the stream. */
     for (size_t n = 0; n <= sizeof(got); n += 7) {
@@ -91,8 +86,7 @@ static void test_p_sha256_kat(void **state)
         assert_memory_equal(got, want, n);
     }
     assert_int_equal(ep_ua_p_sha256(NULL, 0, seed, seedl, got, 1), EP_EINVAL);
-    assert_int_equal(ep_ua_p_sha256(secret, sl, seed, seedl, got, 1u << 20),
-                     EP_EINVAL);
+    assert_int_equal(ep_ua_p_sha256(secret, sl, seed, seedl, got, 1u << 20), EP_EINVAL);
 }
 
 /* RFC 4231 test cases 1, 2 and 4. */
@@ -104,8 +98,7 @@ static void test_hmac_kat(void **state)
     } v[] = {
         {"0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b", "4869205468657265",
          "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"},
-        {"4a656665",
-         "7768617420646f2079612077616e7420666f72206e6f7468696e673f",
+        {"4a656665", "7768617420646f2079612077616e7420666f72206e6f7468696e673f",
          "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"},
         {"0102030405060708090a0b0c0d0e0f10111213141516171819",
          "cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd"
@@ -121,8 +114,7 @@ static void test_hmac_kat(void **state)
         assert_int_equal(ep_ua__hmac_sha256(key, kl, data, dl, NULL, 0, got), EP_EOK);
         assert_memory_equal(got, want, 32);
         /* Split input hashes the same. */
-        assert_int_equal(ep_ua__hmac_sha256(key, kl, data, dl / 2, data + dl / 2,
-                                            dl - dl / 2, got),
+        assert_int_equal(ep_ua__hmac_sha256(key, kl, data, dl / 2, data + dl / 2, dl - dl / 2, got),
                          EP_EOK);
         assert_memory_equal(got, want, 32);
     }
@@ -139,32 +131,23 @@ static void test_sym_sign_verify(void **state)
         memset(nonce_b, 0x22, sizeof(nonce_b));
         for (size_t i = 0; i < sizeof(msg); i++)
             msg[i] = (uint8_t)i;
-        assert_int_equal(ep_ua_sym_keys_derive(p, nonce_a, 32, nonce_b, 32, &k),
-                         EP_EOK);
-        assert_int_equal(ep_ua_sym_sign(p, &k, msg, sizeof(msg), sig, sizeof(sig)),
-                         EP_EOK);
-        assert_int_equal(ep_ua__hmac_sha256(k.sign, 32, msg, sizeof(msg), NULL, 0, want),
-                         EP_EOK);
+        assert_int_equal(ep_ua_sym_keys_derive(p, nonce_a, 32, nonce_b, 32, &k), EP_EOK);
+        assert_int_equal(ep_ua_sym_sign(p, &k, msg, sizeof(msg), sig, sizeof(sig)), EP_EOK);
+        assert_int_equal(ep_ua__hmac_sha256(k.sign, 32, msg, sizeof(msg), NULL, 0, want), EP_EOK);
         assert_memory_equal(sig, want, 32);
         assert_int_equal(ep_ua_sym_verify(p, &k, msg, sizeof(msg), sig, 32), EP_EOK);
         msg[50] ^= 1;
-        assert_int_equal(ep_ua_sym_verify(p, &k, msg, sizeof(msg), sig, 32),
-                         EP_ESECURITY);
+        assert_int_equal(ep_ua_sym_verify(p, &k, msg, sizeof(msg), sig, 32), EP_ESECURITY);
         msg[50] ^= 1;
         sig[31] ^= 0x80;
-        assert_int_equal(ep_ua_sym_verify(p, &k, msg, sizeof(msg), sig, 32),
-                         EP_ESECURITY);
+        assert_int_equal(ep_ua_sym_verify(p, &k, msg, sizeof(msg), sig, 32), EP_ESECURITY);
         sig[31] ^= 0x80;
-        assert_int_equal(ep_ua_sym_verify(p, &k, msg, sizeof(msg), sig, 31),
-                         EP_ESECURITY);
-        assert_int_equal(ep_ua_sym_sign(p, &k, msg, sizeof(msg), sig, 31),
-                         EP_ETOOBIG);
+        assert_int_equal(ep_ua_sym_verify(p, &k, msg, sizeof(msg), sig, 31), EP_ESECURITY);
+        assert_int_equal(ep_ua_sym_sign(p, &k, msg, sizeof(msg), sig, 31), EP_ETOOBIG);
         /* Another key does not verify. */
         ep_ua_sym_keys other;
-        assert_int_equal(ep_ua_sym_keys_derive(p, nonce_b, 32, nonce_a, 32, &other),
-                         EP_EOK);
-        assert_int_equal(ep_ua_sym_verify(p, &other, msg, sizeof(msg), sig, 32),
-                         EP_ESECURITY);
+        assert_int_equal(ep_ua_sym_keys_derive(p, nonce_b, 32, nonce_a, 32, &other), EP_EOK);
+        assert_int_equal(ep_ua_sym_verify(p, &other, msg, sizeof(msg), sig, 32), EP_ESECURITY);
         ep_ua_sym_keys_clear(&k);
         ep_ua_sym_keys_clear(&other);
         assert_int_equal(k.sign_len, 0);
@@ -178,9 +161,8 @@ static void test_sym_sign_verify(void **state)
 static void test_aes_cbc_kat(void **state)
 {
     (void)state;
-    static const char *plain =
-        "6bc1bee22e409f96e93d7e117393172aae2d8a571e03ac9c9eb76fac45af8e51"
-        "30c81c46a35ce411e5fbc1191a0a52eff69f2445df4f9b17ad2b417be66c3710";
+    static const char *plain = "6bc1bee22e409f96e93d7e117393172aae2d8a571e03ac9c9eb76fac45af8e51"
+                               "30c81c46a35ce411e5fbc1191a0a52eff69f2445df4f9b17ad2b417be66c3710";
     static const struct {
         ep_ua_policy_id id;
         const char *key, *cipher;
@@ -261,18 +243,15 @@ static void test_key_derivation_layout(void **state)
         assert_int_equal(ep_ua_sym_decrypt(p, &c, enc, enc, sizeof(enc)), EP_EOK);
         assert_memory_equal(enc, msg, sizeof(msg));
         assert_int_equal(ep_ua_sym_verify(p, &c, enc, sizeof(enc), mac, 32), EP_EOK);
-        assert_int_equal(ep_ua_sym_verify(p, &s, enc, sizeof(enc), mac, 32),
-                         EP_ESECURITY);
+        assert_int_equal(ep_ua_sym_verify(p, &s, enc, sizeof(enc), mac, 32), EP_ESECURITY);
 
         /* Nonces shorter than the policy's are refused. */
-        assert_int_equal(ep_ua_channel_keys_derive(p, cn, 31, sn, 32, &c, &s),
-                         EP_ESECURITY);
+        assert_int_equal(ep_ua_channel_keys_derive(p, cn, 31, sn, 32, &c, &s), EP_ESECURITY);
         ep_ua_sym_keys_clear(&c);
         ep_ua_sym_keys_clear(&s);
     }
     ep_ua_sym_keys c, s;
-    assert_int_equal(ep_ua_channel_keys_derive(POL(NONE), cn, 32, sn, 32, &c, &s),
-                     EP_EUNSUPPORTED);
+    assert_int_equal(ep_ua_channel_keys_derive(POL(NONE), cn, 32, sn, 32, &c, &s), EP_EUNSUPPORTED);
 }
 
 static void test_nonce(void **state)
@@ -293,12 +272,9 @@ static void test_nonce(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_policy_table),
-        cmocka_unit_test(test_p_sha256_kat),
-        cmocka_unit_test(test_hmac_kat),
-        cmocka_unit_test(test_sym_sign_verify),
-        cmocka_unit_test(test_aes_cbc_kat),
-        cmocka_unit_test(test_key_derivation_layout),
+        cmocka_unit_test(test_policy_table), cmocka_unit_test(test_p_sha256_kat),
+        cmocka_unit_test(test_hmac_kat),     cmocka_unit_test(test_sym_sign_verify),
+        cmocka_unit_test(test_aes_cbc_kat),  cmocka_unit_test(test_key_derivation_layout),
         cmocka_unit_test(test_nonce),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -57,8 +57,7 @@ static inline void tu_mkdtemp(char *buf, size_t cap, const char *tag)
     assert_non_null(mkdtemp(buf));
 }
 
-static inline int tu_rm_one(const char *path, const struct stat *st, int flag,
-                            struct FTW *ftw)
+static inline int tu_rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
     (void)st;
     (void)flag;
@@ -67,16 +66,10 @@ static inline int tu_rm_one(const char *path, const struct stat *st, int flag,
 }
 
 /* Removes a directory tree created by a test. */
-static inline void tu_rmtree(const char *dir)
-{
-    nftw(dir, tu_rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
+static inline void tu_rmtree(const char *dir) { nftw(dir, tu_rm_one, 16, FTW_DEPTH | FTW_PHYS); }
 
 /* Reports whether path exists. */
-static inline int tu_exists(const char *path)
-{
-    return access(path, F_OK) == 0;
-}
+static inline int tu_exists(const char *path) { return access(path, F_OK) == 0; }
 
 /* printf into a static-per-call buffer the caller provides. */
 static inline const char *tu_path(char *buf, size_t cap, const char *fmt, ...)

@@ -28,8 +28,7 @@ static void algs_fetch(void)
     algs.hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
     algs.aes128_cbc = EVP_CIPHER_fetch(NULL, "AES-128-CBC", NULL);
     algs.aes256_cbc = EVP_CIPHER_fetch(NULL, "AES-256-CBC", NULL);
-    algs_ok = algs.sha1 && algs.sha256 && algs.hmac && algs.aes128_cbc &&
-              algs.aes256_cbc;
+    algs_ok = algs.sha1 && algs.sha256 && algs.hmac && algs.aes128_cbc && algs.aes256_cbc;
     ERR_clear_error();
 }
 
@@ -40,8 +39,7 @@ const ep_ua__algs *ep_ua__algs_get(void)
     return algs_ok ? &algs : NULL;
 }
 
-ep_err ep_ua__file_read(const char *path, size_t max, uint8_t **data,
-                        size_t *len)
+ep_err ep_ua__file_read(const char *path, size_t max, uint8_t **data, size_t *len)
 {
     ep_err err;
     uint8_t *buf = NULL;
@@ -89,8 +87,7 @@ fail:
     return err;
 }
 
-ep_err ep_ua__file_write(const char *path, const void *data, size_t len,
-                         mode_t mode)
+ep_err ep_ua__file_write(const char *path, const void *data, size_t len, mode_t mode)
 {
     ep_err err = EP_EOK;
     size_t plen = strlen(path);
@@ -165,9 +162,7 @@ int ep_ua__is_pem(const uint8_t *data, size_t len)
 {
     static const char tag[] = "-----BEGIN";
     size_t i = 0;
-    while (i < len && (data[i] == ' ' || data[i] == '\t' || data[i] == '\r' ||
-                       data[i] == '\n'))
+    while (i < len && (data[i] == ' ' || data[i] == '\t' || data[i] == '\r' || data[i] == '\n'))
         i++;
-    return len - i >= sizeof(tag) - 1 &&
-           memcmp(data + i, tag, sizeof(tag) - 1) == 0;
+    return len - i >= sizeof(tag) - 1 && memcmp(data + i, tag, sizeof(tag) - 1) == 0;
 }

@@ -118,8 +118,7 @@ static int verify_cb(int ok, X509_STORE_CTX *ctx)
     X509 *cur = X509_STORE_CTX_get_current_cert(ctx);
     int c = classify(e);
     /* A self-signed certificate has no CA to publish a CRL for it. */
-    if (c == CAT_CRL_UNKNOWN && cur != NULL &&
-        (X509_get_extension_flags(cur) & EXFLAG_SS))
+    if (c == CAT_CRL_UNKNOWN && cur != NULL && (X509_get_extension_flags(cur) & EXFLAG_SS))
         return 1;
     issue *is = &st->cat[c];
     if (is->err == 0) {
@@ -148,8 +147,7 @@ static void name_cn(const X509_NAME *name, char *buf, size_t cap)
     int n = -1;
     buf[0] = '\0';
     if (i >= 0)
-        n = ASN1_STRING_to_UTF8(&utf8,
-                                X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, i)));
+        n = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, i)));
     if (n >= 0) {
         snprintf(buf, cap, "%.*s", n, (const char *)utf8);
         OPENSSL_free(utf8);
@@ -224,8 +222,7 @@ static int check_policy(vctx *v)
     if (ep_ua_policy_is_none(p))
         return 0;
     if (bits < p->min_key_bits || bits > p->max_key_bits) {
-        set(v, bits < p->min_key_bits ? EP_UA_CERT_KEY_TOO_SHORT
-                                      : EP_UA_CERT_KEY_TOO_LONG,
+        set(v, bits < p->min_key_bits ? EP_UA_CERT_KEY_TOO_SHORT : EP_UA_CERT_KEY_TOO_LONG,
             UA_BAD_CERT_POLICY_CHECK_FAILED);
         SAY("certificate \"%s\" has a %u-bit RSA key, but security policy %s "
             "requires %u to %u bits: the peer needs a certificate with a "
@@ -239,8 +236,7 @@ static int check_policy(vctx *v)
         SAY("certificate \"%s\" is signed with %s, but security policy %s "
             "requires SHA-256 or stronger: the peer needs a certificate signed "
             "with sha256WithRSAEncryption",
-            v->out->subject, mdnid != NID_undef ? OBJ_nid2sn(mdnid) : "an unknown digest",
-            p->name);
+            v->out->subject, mdnid != NID_undef ? OBJ_nid2sn(mdnid) : "an unknown digest", p->name);
         return 1;
     }
     return 0;
@@ -258,14 +254,14 @@ static void say_untrusted(vctx *v, const char *saved_note)
             "move %s/rejected/%s to %s/trusted/certs/ (edgeplane opcua trust %s); "
             "to trust everything the CA issues, copy the CA certificate to "
             "%s/trusted/certs/",
-            v->out->subject, v->out->thumbprint, ca, dir, saved_note, dir,
-            v->out->rejected, dir, v->out->thumbprint, dir);
+            v->out->subject, v->out->thumbprint, ca, dir, saved_note, dir, v->out->rejected, dir,
+            v->out->thumbprint, dir);
     } else {
         SAY("certificate \"%s\" (thumbprint %s) is not trusted. %s To trust "
             "it, move %s/rejected/%s to %s/trusted/certs/ (edgeplane opcua "
             "trust %s)",
-            v->out->subject, v->out->thumbprint, saved_note, dir,
-            v->out->rejected, dir, v->out->thumbprint);
+            v->out->subject, v->out->thumbprint, saved_note, dir, v->out->rejected, dir,
+            v->out->thumbprint);
     }
 }
 
@@ -282,29 +278,25 @@ static void say_chain(vctx *v, const char *saved_note)
         "issued by CA \"%s\", which is not known. %s Put that CA certificate "
         "in %s/issuers/certs/ (or in %s/trusted/certs/ to trust everything it "
         "issues)",
-        v->out->subject, v->out->thumbprint, who, issuer, saved_note,
-        v->pki->dir, v->pki->dir);
+        v->out->subject, v->out->thumbprint, who, issuer, saved_note, v->pki->dir, v->pki->dir);
 }
 
 /* Saves the peer certificate to rejected/ and returns a note about it. */
 static const char *reject(vctx *v, char *note, size_t cap)
 {
-    ep_err err = ep_ua__pki_reject(v->pki, v->leaf, v->out->rejected,
-                                   sizeof(v->out->rejected));
+    ep_err err = ep_ua__pki_reject(v->pki, v->leaf, v->out->rejected, sizeof(v->out->rejected));
     if (err == EP_EOK)
-        snprintf(note, cap, "It was saved as %s/rejected/%s.", v->pki->dir,
-                 v->out->rejected);
+        snprintf(note, cap, "It was saved as %s/rejected/%s.", v->pki->dir, v->out->rejected);
     else if (err == EP_EFULL)
         snprintf(note, cap,
                  "It was not saved because %s/rejected/ already holds %u "
                  "files; clean it up.",
                  v->pki->dir, v->pki->max_rejected);
     else
-        snprintf(note, cap, "It could not be saved to %s/rejected/ (%s).",
-                 v->pki->dir, ep_strerror(err));
+        snprintf(note, cap, "It could not be saved to %s/rejected/ (%s).", v->pki->dir,
+                 ep_strerror(err));
     if (v->out->rejected[0] == '\0')
-        snprintf(v->out->rejected, sizeof(v->out->rejected), "%s.der",
-                 v->out->thumbprint);
+        snprintf(v->out->rejected, sizeof(v->out->rejected), "%s.der", v->out->thumbprint);
     return note;
 }
 
@@ -321,8 +313,7 @@ static int check_time(vctx *v)
                                   : X509_get0_notBefore(is->cert),
                  when, sizeof(when));
         set(v, expired ? EP_UA_CERT_EXPIRED : EP_UA_CERT_NOT_YET_VALID,
-            is->depth == 0 ? UA_BAD_CERT_TIME_INVALID
-                           : UA_BAD_CERT_ISSUER_TIME_INVALID);
+            is->depth == 0 ? UA_BAD_CERT_TIME_INVALID : UA_BAD_CERT_ISSUER_TIME_INVALID);
         if (is->depth == 0 && expired)
             SAY("certificate \"%s\" expired on %s: the peer needs a renewed "
                 "certificate (if that date looks wrong, check the clocks of "
@@ -337,8 +328,7 @@ static int check_time(vctx *v)
             SAY("CA certificate \"%s\" that issued \"%s\" %s %s: the CA must "
                 "be renewed and the peer certificate reissued (or check the "
                 "clocks)",
-                who, v->out->subject,
-                expired ? "expired on" : "is not valid before", when);
+                who, v->out->subject, expired ? "expired on" : "is not valid before", when);
         }
         return 1;
     }
@@ -351,8 +341,7 @@ static int check_hostname(vctx *v)
     X509 *x = v->leaf->x509;
     if (host == NULL || !*host)
         return 0;
-    int ok = X509_check_ip_asc(x, host, 0) == 1 ||
-             X509_check_host(x, host, 0, 0, NULL) == 1;
+    int ok = X509_check_ip_asc(x, host, 0) == 1 || X509_check_host(x, host, 0, 0, NULL) == 1;
     ERR_clear_error();
     if (ok)
         return 0;
@@ -413,8 +402,7 @@ static int check_usage(vctx *v)
         char who[80];
         cert_cn(is->cert, who, sizeof(who));
         set(v, EP_UA_CERT_BAD_USAGE,
-            is->depth == 0 ? UA_BAD_CERT_USE_NOT_ALLOWED
-                           : UA_BAD_CERT_ISSUER_USE_NOT_ALLOWED);
+            is->depth == 0 ? UA_BAD_CERT_USE_NOT_ALLOWED : UA_BAD_CERT_ISSUER_USE_NOT_ALLOWED);
         SAY("certificate \"%s\" in the chain of \"%s\" may not be used this "
             "way (%s): an issuing certificate must be a CA (basicConstraints "
             "CA:TRUE) with keyUsage keyCertSign",
@@ -456,15 +444,14 @@ static int check_revocation(vctx *v)
         SAY("revocation of certificate \"%s\" cannot be checked (%s): put a "
             "current CRL of CA \"%s\" in %s/trusted/crl/ (or %s/issuers/crl/ "
             "when the CA is in issuers/certs/)",
-            who, X509_verify_cert_error_string(uk->err), ca, v->pki->dir,
-            v->pki->dir);
+            who, X509_verify_cert_error_string(uk->err), ca, v->pki->dir, v->pki->dir);
         return 1;
     }
     return 0;
 }
 
 /* Runs OpenSSL chain verification, filling v->st. */
-static ep_err verify_chain(vctx *v, STACK_OF(X509) *untrusted)
+static ep_err verify_chain(vctx *v, STACK_OF(X509) * untrusted)
 {
     X509_STORE_CTX *sctx = X509_STORE_CTX_new();
     X509_VERIFY_PARAM *vp;
@@ -476,10 +463,8 @@ static ep_err verify_chain(vctx *v, STACK_OF(X509) *untrusted)
         return EP_ENOMEM;
     }
     vp = X509_STORE_CTX_get0_param(sctx);
-    X509_VERIFY_PARAM_set_flags(vp, X509_V_FLAG_PARTIAL_CHAIN |
-                                        X509_V_FLAG_CHECK_SS_SIGNATURE |
-                                        X509_V_FLAG_CRL_CHECK |
-                                        X509_V_FLAG_CRL_CHECK_ALL);
+    X509_VERIFY_PARAM_set_flags(vp, X509_V_FLAG_PARTIAL_CHAIN | X509_V_FLAG_CHECK_SS_SIGNATURE |
+                                        X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
     X509_VERIFY_PARAM_set_depth(vp, MAX_CHAIN);
     if (v->chk->now != 0)
         X509_VERIFY_PARAM_set_time(vp, (time_t)v->chk->now);
@@ -506,9 +491,8 @@ static void decide(vctx *v)
     bool accept_all = v->pki->auto_accept;
     if (other->err != 0) {
         set(v, EP_UA_CERT_INVALID, UA_BAD_CERT_INVALID);
-        SAY("certificate \"%s\" (thumbprint %s) is invalid: %s",
-            v->out->subject, v->out->thumbprint,
-            X509_verify_cert_error_string(other->err));
+        SAY("certificate \"%s\" (thumbprint %s) is invalid: %s", v->out->subject,
+            v->out->thumbprint, X509_verify_cert_error_string(other->err));
         return;
     }
     if (v->st.cat[CAT_CHAIN].err != 0 && !accept_all) {
@@ -522,9 +506,8 @@ static void decide(vctx *v)
         set(v, EP_UA_CERT_SIGNATURE_INVALID, UA_BAD_CERT_INVALID);
         SAY("the signature of certificate \"%s\"%s%s%s does not verify (%s): "
             "the certificate is corrupt or forged; do not trust it",
-            who, sig->depth ? " (CA of \"" : "",
-            sig->depth ? v->out->subject : "", sig->depth ? "\")" : "",
-            X509_verify_cert_error_string(sig->err));
+            who, sig->depth ? " (CA of \"" : "", sig->depth ? v->out->subject : "",
+            sig->depth ? "\")" : "", X509_verify_cert_error_string(sig->err));
         return;
     }
     if (check_policy(v))
@@ -534,12 +517,10 @@ static void decide(vctx *v)
         say_untrusted(v, reject(v, note, sizeof(note)));
         return;
     }
-    if (check_time(v) || check_hostname(v) || check_uri(v) || check_usage(v) ||
-        check_revocation(v))
+    if (check_time(v) || check_hostname(v) || check_uri(v) || check_usage(v) || check_revocation(v))
         return;
     set(v, EP_UA_CERT_TRUSTED, 0);
-    SAY("certificate \"%s\" (thumbprint %s) is trusted%s", v->out->subject,
-        v->out->thumbprint,
+    SAY("certificate \"%s\" (thumbprint %s) is trusted%s", v->out->subject, v->out->thumbprint,
         v->st.cat[CAT_UNTRUSTED].err || v->st.cat[CAT_CHAIN].err
             ? " (auto-accept: not in the trust list)"
             : "");
@@ -582,11 +563,9 @@ ep_err ep_ua_pki_validate(ep_ua_pki *pki, const uint8_t *der, size_t len,
         return EP_ESECURITY;
     }
     v.leaf = leaf;
-    snprintf(out->subject, sizeof(out->subject), "%s",
-             ep_ua_cert_common_name(leaf));
+    snprintf(out->subject, sizeof(out->subject), "%s", ep_ua_cert_common_name(leaf));
     scrub(out->subject);
-    snprintf(out->thumbprint, sizeof(out->thumbprint), "%s",
-             ep_ua_cert_thumbprint_hex(leaf));
+    snprintf(out->thumbprint, sizeof(out->thumbprint), "%s", ep_ua_cert_thumbprint_hex(leaf));
 
     untrusted = sk_X509_new_null();
     if (untrusted == NULL) {
@@ -596,9 +575,7 @@ ep_err ep_ua_pki_validate(ep_ua_pki *pki, const uint8_t *der, size_t len,
     /* The rest of the blob is the peer's chain, DER certificates back to
      * back (OPC 10000-6 6.7.2.3). */
     for (const unsigned char *p = der + used, *end = der + len; p < end;) {
-        X509 *x = sk_X509_num(untrusted) < MAX_CHAIN
-                      ? d2i_X509(NULL, &p, (long)(end - p))
-                      : NULL;
+        X509 *x = sk_X509_num(untrusted) < MAX_CHAIN ? d2i_X509(NULL, &p, (long)(end - p)) : NULL;
         if (x == NULL || sk_X509_push(untrusted, x) <= 0) {
             X509_free(x);
             ERR_clear_error();

@@ -39,8 +39,8 @@ static bool header_is(const char *name, size_t n, const char *want)
     return strlen(want) == n && strncasecmp(name, want, n) == 0;
 }
 
-ep_err ep_ws_handshake_parse(const char *head, size_t len, ep_ws_handshake *out,
-                             int *http_status, const char **why)
+ep_err ep_ws_handshake_parse(const char *head, size_t len, ep_ws_handshake *out, int *http_status,
+                             const char **why)
 {
     bool upgrade = false, connection = false, version = false;
     memset(out, 0, sizeof(*out));

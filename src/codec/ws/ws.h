@@ -32,9 +32,9 @@ enum {
 };
 
 typedef struct ep_ws_handshake {
-    char key[64];          /* Sec-WebSocket-Key as sent */
-    bool has_mqtt;         /* "mqtt" offered in Sec-WebSocket-Protocol */
-    const char *path;      /* request target, borrowed (not terminated) */
+    char key[64];     /* Sec-WebSocket-Key as sent */
+    bool has_mqtt;    /* "mqtt" offered in Sec-WebSocket-Protocol */
+    const char *path; /* request target, borrowed (not terminated) */
     size_t path_len;
 } ep_ws_handshake;
 
@@ -48,8 +48,8 @@ long ep_ws_handshake_find(const uint8_t *p, size_t n);
  * Sec-WebSocket-Version: 13, a 16-byte base64 Sec-WebSocket-Key.
  * Returns EP_EOK, or EP_EPROTO with *http_status (400 or 426) and a static
  * reason in *why. Borrows head; out->path points into it. */
-ep_err ep_ws_handshake_parse(const char *head, size_t len, ep_ws_handshake *out,
-                             int *http_status, const char **why);
+ep_err ep_ws_handshake_parse(const char *head, size_t len, ep_ws_handshake *out, int *http_status,
+                             const char **why);
 
 /* ep_ws_accept_key computes Sec-WebSocket-Accept for key into out (29
  * bytes incl. NUL). Returns EP_EOK or EP_ECRYPTO. */

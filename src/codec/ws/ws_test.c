@@ -149,9 +149,12 @@ static void test_frame_header_roundtrip(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_accept_key_rfc_example), cmocka_unit_test(test_handshake_valid),
-        cmocka_unit_test(test_handshake_invalid),      cmocka_unit_test(test_frames_rfc_examples),
-        cmocka_unit_test(test_frame_rules),            cmocka_unit_test(test_frame_header_roundtrip),
+        cmocka_unit_test(test_accept_key_rfc_example),
+        cmocka_unit_test(test_handshake_valid),
+        cmocka_unit_test(test_handshake_invalid),
+        cmocka_unit_test(test_frames_rfc_examples),
+        cmocka_unit_test(test_frame_rules),
+        cmocka_unit_test(test_frame_header_roundtrip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

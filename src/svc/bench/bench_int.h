@@ -51,23 +51,23 @@ typedef struct ep_bench_opts {
     uint16_t port;
     ep_bench_scenario scenario;
     uint8_t qos;
-    uint8_t version;      /* EP_MQTT_V311 or EP_MQTT_V5 */
-    uint32_t size;        /* payload bytes, >= EP_BENCH_MIN_SIZE */
+    uint8_t version; /* EP_MQTT_V311 or EP_MQTT_V5 */
+    uint32_t size;   /* payload bytes, >= EP_BENCH_MIN_SIZE */
     uint32_t publishers;
     uint32_t subscribers;
-    uint32_t topics;      /* fan-in: publishers spread over this many topics */
-    double rate;          /* total msgs/s, 0 = as fast as possible */
-    double duration;      /* measured seconds */
-    double warmup;        /* seconds before measuring */
-    double drain;         /* max seconds to wait for stragglers after the end */
-    uint32_t inflight;    /* QoS 1/2 window per publisher */
+    uint32_t topics;   /* fan-in: publishers spread over this many topics */
+    double rate;       /* total msgs/s, 0 = as fast as possible */
+    double duration;   /* measured seconds */
+    double warmup;     /* seconds before measuring */
+    double drain;      /* max seconds to wait for stragglers after the end */
+    uint32_t inflight; /* QoS 1/2 window per publisher */
     uint32_t threads;
     uint32_t connections; /* idle scenario */
     uint32_t batch;       /* bytes generated per write */
     uint16_t keepalive;   /* seconds, 0 = off */
     int broker_pid;       /* idle: sample this process's RSS (0 = don't) */
     int json;
-    char prefix[64];      /* topic prefix, unique per run by default */
+    char prefix[64]; /* topic prefix, unique per run by default */
 } ep_bench_opts;
 
 /* ep_bench__opts_parse fills *o from argv (argv[0] = "bench").
@@ -121,11 +121,11 @@ static inline void ep_bench__hist_add(ep_bench_hist *h, uint64_t v)
 #define EP_BENCH_WIN_BITS 1024u
 
 typedef struct ep_bench_stream {
-    uint32_t next;     /* newest sequence seen + 1; 0 = none yet */
+    uint32_t next; /* newest sequence seen + 1; 0 = none yet */
     uint32_t _pad;
-    uint64_t unique;   /* distinct sequences received */
-    uint64_t dup;      /* received again */
-    uint64_t ooo;      /* arrived after a newer one */
+    uint64_t unique; /* distinct sequences received */
+    uint64_t dup;    /* received again */
+    uint64_t ooo;    /* arrived after a newer one */
     uint64_t win[EP_BENCH_WIN_BITS / 64u];
 } ep_bench_stream;
 
@@ -142,10 +142,10 @@ typedef enum ep_bench_role {
 } ep_bench_role;
 
 typedef enum ep_bench_state {
-    EP_BENCH_ST_NEW = 0,   /* not opened yet */
-    EP_BENCH_ST_TCP,       /* TCP connect in progress */
-    EP_BENCH_ST_CONNACK,   /* CONNECT sent */
-    EP_BENCH_ST_SUBACK,    /* SUBSCRIBE sent */
+    EP_BENCH_ST_NEW = 0, /* not opened yet */
+    EP_BENCH_ST_TCP,     /* TCP connect in progress */
+    EP_BENCH_ST_CONNACK, /* CONNECT sent */
+    EP_BENCH_ST_SUBACK,  /* SUBSCRIBE sent */
     EP_BENCH_ST_READY,
     EP_BENCH_ST_CLOSED,
 } ep_bench_state;
@@ -156,29 +156,29 @@ typedef struct ep_bench_conn {
     int fd;
     uint8_t role;
     uint8_t state;
-    uint8_t readable;  /* edge seen, not yet read to exhaustion */
-    uint8_t writable;  /* edge seen, no EAGAIN since */
-    uint8_t in_ready;  /* on the worker's ready list */
-    uint8_t rdhup;     /* peer shut down its side: read until EOF */
-    uint32_t index;    /* global publisher / subscriber / idle index */
+    uint8_t readable; /* edge seen, not yet read to exhaustion */
+    uint8_t writable; /* edge seen, no EAGAIN since */
+    uint8_t in_ready; /* on the worker's ready list */
+    uint8_t rdhup;    /* peer shut down its side: read until EOF */
+    uint32_t index;   /* global publisher / subscriber / idle index */
     ep_bench_worker *w;
-    ep_buf out;        /* bytes not yet written */
-    ep_buf carry;      /* start of an incomplete inbound packet */
+    ep_buf out;   /* bytes not yet written */
+    ep_buf carry; /* start of an incomplete inbound packet */
     uint64_t last_tx_ns;
 
     /* publisher */
     ep_mqtt_slice topic;
     uint8_t hdr[EP_BENCH_MAX_HDR]; /* encoded QoS 0 header (fixed for the run) */
     uint32_t hdr_len;
-    uint32_t seq;          /* next sequence number = messages generated */
-    uint32_t window;       /* effective QoS 1/2 window */
+    uint32_t seq;    /* next sequence number = messages generated */
+    uint32_t window; /* effective QoS 1/2 window */
     uint32_t inflight;
     uint8_t *slots;        /* [window]: 0 free, 1 wait PUBACK/PUBREC, 2 wait PUBCOMP */
     double interval_ns;    /* paced: ns between messages, 0 = max rate */
     uint64_t first_due_ns; /* paced: intended time of message 0 */
 
     /* subscriber */
-    uint32_t pub_base;     /* streams[i] tracks publisher pub_base + i */
+    uint32_t pub_base; /* streams[i] tracks publisher pub_base + i */
     uint32_t pub_count;
     ep_bench_stream *streams;
 } ep_bench_conn;
@@ -197,37 +197,37 @@ struct ep_bench_worker {
     uint32_t id;
     pthread_t thread;
     int epfd;
-    ep_bench_conn **paced;   /* publishers on a --rate schedule, in order */
+    ep_bench_conn **paced; /* publishers on a --rate schedule, in order */
     uint32_t npaced;
-    uint32_t pace_cursor;    /* paced[] entry with the earliest deadline */
-    int no_pwait2;           /* kernel lacks epoll_pwait2: ms timeouts */
+    uint32_t pace_cursor; /* paced[] entry with the earliest deadline */
+    int no_pwait2;        /* kernel lacks epoll_pwait2: ms timeouts */
     ep_bench_conn **conns;
     uint32_t nconns;
-    uint32_t next_open;      /* conns[next_open..] are not opened yet */
-    uint32_t opening;        /* TCP or CONNACK in progress */
-    ep_bench_conn **ready;   /* connections with work, this round */
-    ep_bench_conn **ready2;  /* ... next round */
+    uint32_t next_open;     /* conns[next_open..] are not opened yet */
+    uint32_t opening;       /* TCP or CONNACK in progress */
+    ep_bench_conn **ready;  /* connections with work, this round */
+    ep_bench_conn **ready2; /* ... next round */
     uint32_t nready;
     uint32_t nready2;
-    uint8_t *scratch;        /* read buffer */
+    uint8_t *scratch; /* read buffer */
     size_t scratch_cap;
-    uint64_t now;            /* cached CLOCK_MONOTONIC ns */
-    int started;             /* saw the RUN phase */
-    int paced_gen;           /* a paced publisher generated this round */
-    uint64_t next_due_ns;    /* earliest paced message, UINT64_MAX = none */
+    uint64_t now;         /* cached CLOCK_MONOTONIC ns */
+    int started;          /* saw the RUN phase */
+    int paced_gen;        /* a paced publisher generated this round */
+    uint64_t next_due_ns; /* earliest paced message, UINT64_MAX = none */
     ep_bench_live live;
 
-    uint64_t sent_all;       /* messages generated (mirrored to live) */
-    uint64_t delivered_all;  /* PUBLISH received (mirrored to live) */
+    uint64_t sent_all;      /* messages generated (mirrored to live) */
+    uint64_t delivered_all; /* PUBLISH received (mirrored to live) */
 
     /* results, read by main after join */
     ep_bench_hist hist;
-    uint64_t sent_win;       /* generated inside the measured window */
-    uint64_t delivered_win;  /* received inside the measured window */
-    uint64_t lag_max_ns;     /* worst lateness of a paced message */
-    uint64_t foreign;        /* PUBLISH whose payload is not ours */
-    uint64_t closed;         /* connections lost after setup */
-    ep_err err;              /* first fatal error */
+    uint64_t sent_win;      /* generated inside the measured window */
+    uint64_t delivered_win; /* received inside the measured window */
+    uint64_t lag_max_ns;    /* worst lateness of a paced message */
+    uint64_t foreign;       /* PUBLISH whose payload is not ours */
+    uint64_t closed;        /* connections lost after setup */
+    ep_err err;             /* first fatal error */
     char errmsg[512];
 };
 
@@ -246,20 +246,20 @@ struct ep_bench_run {
 
     /* Per-run constants, written by main before the phase moves to RUN
      * (release) and read by workers after seeing it (acquire). */
-    uint64_t t_go;           /* ns: publishing starts */
-    uint64_t t_start;        /* ns: measured window [t_start, t_end) */
+    uint64_t t_go;    /* ns: publishing starts */
+    uint64_t t_start; /* ns: measured window [t_start, t_end) */
     uint64_t t_end;
 
     _Atomic int phase;
-    _Atomic uint32_t n_ready;      /* connections set up (and subscribed) */
+    _Atomic uint32_t n_ready; /* connections set up (and subscribed) */
     _Atomic uint32_t n_failed;
-    _Atomic uint32_t n_lost;       /* set-up connections closed since */
+    _Atomic uint32_t n_lost; /* set-up connections closed since */
 
     uint32_t nconns;
     ep_bench_conn *conns;
-    char **topics;           /* topic names */
+    char **topics; /* topic names */
     uint32_t ntopics;
-    char **filters;          /* what each subscriber subscribes to */
+    char **filters; /* what each subscriber subscribes to */
     uint32_t nfilters;
     ep_bench_worker *workers;
     uint32_t nworkers;
@@ -285,20 +285,16 @@ void *ep_bench__worker_main(void *arg);
 void ep_bench__worker_mark_ready(ep_bench_worker *w, ep_bench_conn *c);
 
 /* wire.c: the only place bytes are encoded or decoded, via ep_codec_mqtt. */
-ep_err ep_bench__wire_connect(ep_buf *out, const ep_bench_run *r,
-                              const char *client_id);
-ep_err ep_bench__wire_subscribe(ep_buf *out, const ep_bench_run *r,
-                                const char *const *filters, uint32_t n,
-                                uint16_t packet_id);
-ep_err ep_bench__wire_ack(ep_buf *out, uint8_t version, ep_mqtt_type type,
-                          uint16_t packet_id);
+ep_err ep_bench__wire_connect(ep_buf *out, const ep_bench_run *r, const char *client_id);
+ep_err ep_bench__wire_subscribe(ep_buf *out, const ep_bench_run *r, const char *const *filters,
+                                uint32_t n, uint16_t packet_id);
+ep_err ep_bench__wire_ack(ep_buf *out, uint8_t version, ep_mqtt_type type, uint16_t packet_id);
 ep_err ep_bench__wire_pingreq(ep_buf *out, uint8_t version);
 ep_err ep_bench__wire_disconnect(ep_buf *out, uint8_t version);
 /* ep_bench__wire_publish_hdr writes a PUBLISH header for topic and packet id
  * into out (cap bytes); *len gets its size. */
-ep_err ep_bench__wire_publish_hdr(uint8_t *out, size_t cap, size_t *len,
-                                  uint8_t version, uint8_t qos,
-                                  ep_mqtt_slice topic, uint16_t packet_id,
+ep_err ep_bench__wire_publish_hdr(uint8_t *out, size_t cap, size_t *len, uint8_t version,
+                                  uint8_t qos, ep_mqtt_slice topic, uint16_t packet_id,
                                   uint32_t payload_len);
 
 /* Payload layout (native byte order: both ends are this process). */
@@ -314,13 +310,13 @@ uint64_t ep_bench__now_ns(void);
 /* report.c */
 typedef struct ep_bench_result {
     double window_s;
-    uint64_t sent, delivered;         /* inside the window */
+    uint64_t sent, delivered; /* inside the window */
     uint64_t sent_total, received_total;
-    uint64_t expected;                /* deliveries the scenario implies */
+    uint64_t expected; /* deliveries the scenario implies */
     uint64_t lost, dup, ooo, foreign;
     uint64_t closed;
     uint64_t lag_max_ns;
-    double cpu_s;                     /* generator CPU inside the window */
+    double cpu_s; /* generator CPU inside the window */
     ep_bench_hist *hist;
     /* idle */
     uint32_t connections;

@@ -50,8 +50,7 @@ void ep_bench__conn_fail(ep_bench_conn *c, ep_err err, const char *fmt, ...)
         atomic_fetch_add_explicit(&r->n_failed, 1, memory_order_relaxed);
         if (w->opening)
             w->opening--;
-    } else if (atomic_load_explicit(&r->phase, memory_order_relaxed) <
-               EP_BENCH_PH_STOP) {
+    } else if (atomic_load_explicit(&r->phase, memory_order_relaxed) < EP_BENCH_PH_STOP) {
         w->closed++;
         atomic_fetch_add_explicit(&r->n_lost, 1, memory_order_relaxed);
     }
@@ -100,8 +99,7 @@ ep_err ep_bench__conn_open(ep_bench_conn *c)
         int sndbuf = (int)r->o.batch;
         (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
     }
-    if (connect(fd, (const struct sockaddr *)&r->addr, r->addrlen) < 0 &&
-        errno != EINPROGRESS) {
+    if (connect(fd, (const struct sockaddr *)&r->addr, r->addrlen) < 0 && errno != EINPROGRESS) {
         ep_err err = EP_ERR_FROM_ERRNO();
         close(fd);
         return err;
@@ -174,8 +172,7 @@ static int generate(ep_bench_conn *c)
             if (c->inflight >= c->window || c->slots[slot])
                 break;
             size_t hl = 0;
-            err = ep_bench__wire_publish_hdr(p, EP_BENCH_MAX_HDR, &hl, o->version,
-                                             o->qos, c->topic,
+            err = ep_bench__wire_publish_hdr(p, EP_BENCH_MAX_HDR, &hl, o->version, o->qos, c->topic,
                                              (uint16_t)(slot + 1u), o->size);
             if (err)
                 return err;
@@ -223,15 +220,13 @@ static int on_connack(ep_bench_conn *c, const ep_mqtt_connack *ca)
     }
     if (r->o.version == EP_MQTT_V5) {
         const ep_mqtt_props *pr = &ca->props;
-        if (EP_MQTT_PROPS_HAS(pr, EP_MQTT_PROP_MAXIMUM_QOS) &&
-            pr->maximum_qos < r->o.qos) {
-            ep_bench__conn_fail(c, EP_EUNSUPPORTED,
-                                "broker supports QoS %u at most",
+        if (EP_MQTT_PROPS_HAS(pr, EP_MQTT_PROP_MAXIMUM_QOS) && pr->maximum_qos < r->o.qos) {
+            ep_bench__conn_fail(c, EP_EUNSUPPORTED, "broker supports QoS %u at most",
                                 (unsigned)pr->maximum_qos);
             return -1;
         }
-        if (EP_MQTT_PROPS_HAS(pr, EP_MQTT_PROP_RECEIVE_MAXIMUM) &&
-            pr->receive_maximum && pr->receive_maximum < c->window)
+        if (EP_MQTT_PROPS_HAS(pr, EP_MQTT_PROP_RECEIVE_MAXIMUM) && pr->receive_maximum &&
+            pr->receive_maximum < c->window)
             c->window = pr->receive_maximum;
     }
     if (c->role == EP_BENCH_ROLE_SUB) {
@@ -265,8 +260,7 @@ static int on_suback(ep_bench_conn *c, const ep_mqtt_suback *sa)
         uint8_t code = sa->codes.p[i];
         if (code >= 0x80) {
             const char *name = ep_mqtt_rc_name(code);
-            ep_bench__conn_fail(c, EP_EPERM,
-                                "broker refused the subscription: %s (0x%02x)",
+            ep_bench__conn_fail(c, EP_EPERM, "broker refused the subscription: %s (0x%02x)",
                                 name ? name : "failure", (unsigned)code);
             return -1;
         }
@@ -300,9 +294,8 @@ static int on_publish(ep_bench_conn *c, const ep_mqtt_publish *pub)
     }
     if (pub->qos == 0)
         return 0;
-    ep_err err = ep_bench__wire_ack(&c->out, r->o.version,
-                                    pub->qos == 1 ? EP_MQTT_PUBACK : EP_MQTT_PUBREC,
-                                    pub->packet_id);
+    ep_err err = ep_bench__wire_ack(
+        &c->out, r->o.version, pub->qos == 1 ? EP_MQTT_PUBACK : EP_MQTT_PUBREC, pub->packet_id);
     if (err) {
         queue_err(c, err, "acknowledgement");
         return -1;
@@ -317,8 +310,8 @@ static int on_pub_ack(ep_bench_conn *c, ep_mqtt_type type, const ep_mqtt_ack *ac
     uint32_t slot = (uint32_t)ack->packet_id - 1u;
     uint8_t want = type == EP_MQTT_PUBCOMP ? 2 : 1;
     uint8_t qos_ok = type == EP_MQTT_PUBACK ? (r->o.qos == 1) : (r->o.qos == 2);
-    if (c->role != EP_BENCH_ROLE_PUB || !qos_ok || !c->slots ||
-        slot >= c->window || c->slots[slot] != want) {
+    if (c->role != EP_BENCH_ROLE_PUB || !qos_ok || !c->slots || slot >= c->window ||
+        c->slots[slot] != want) {
         ep_bench__conn_fail(c, EP_EPROTO, "unexpected %s (packet id %u) from broker",
                             ep_mqtt_type_name(type), (unsigned)ack->packet_id);
         return -1;
@@ -330,8 +323,7 @@ static int on_pub_ack(ep_bench_conn *c, ep_mqtt_type type, const ep_mqtt_ack *ac
         return -1;
     }
     if (type == EP_MQTT_PUBREC) {
-        ep_err err = ep_bench__wire_ack(&c->out, r->o.version, EP_MQTT_PUBREL,
-                                        ack->packet_id);
+        ep_err err = ep_bench__wire_ack(&c->out, r->o.version, EP_MQTT_PUBREL, ack->packet_id);
         if (err) {
             queue_err(c, err, "PUBREL");
             return -1;
@@ -352,8 +344,8 @@ static int handle(ep_bench_conn *c, const uint8_t *pkt, size_t len)
     ep_mqtt_rc rc = EP_MQTT_RC_SUCCESS;
     ep_err err = ep_mqtt_packet_decode(pkt, len, r->o.version, &p, &rc);
     if (err) {
-        ep_bench__conn_fail(c, err, "bad packet from broker (type %u): %s",
-                            (unsigned)(pkt[0] >> 4), ep_strerror(err));
+        ep_bench__conn_fail(c, err, "bad packet from broker (type %u): %s", (unsigned)(pkt[0] >> 4),
+                            ep_strerror(err));
         return -1;
     }
     switch (p.type) {
@@ -364,8 +356,7 @@ static int handle(ep_bench_conn *c, const uint8_t *pkt, size_t len)
     case EP_MQTT_PUBCOMP:
         return on_pub_ack(c, p.type, &p.ack);
     case EP_MQTT_PUBREL:
-        err = ep_bench__wire_ack(&c->out, r->o.version, EP_MQTT_PUBCOMP,
-                                 p.ack.packet_id);
+        err = ep_bench__wire_ack(&c->out, r->o.version, EP_MQTT_PUBCOMP, p.ack.packet_id);
         if (err) {
             queue_err(c, err, "PUBCOMP");
             return -1;
@@ -380,8 +371,7 @@ static int handle(ep_bench_conn *c, const uint8_t *pkt, size_t len)
     case EP_MQTT_DISCONNECT: {
         const char *name = ep_mqtt_rc_name((int)p.disconnect.rc);
         ep_bench__conn_fail(c, EP_ECLOSED, "broker sent DISCONNECT: %s (0x%02x)",
-                            name ? name : "unknown reason",
-                            (unsigned)p.disconnect.rc);
+                            name ? name : "unknown reason", (unsigned)p.disconnect.rc);
         return -1;
     }
     default:
@@ -396,8 +386,8 @@ static void lost(ep_bench_conn *c, ep_err err)
     const char *what = c->role == EP_BENCH_ROLE_PUB   ? "publisher"
                        : c->role == EP_BENCH_ROLE_SUB ? "subscriber"
                                                       : "connection";
-    ep_bench__conn_fail(c, err, "%s %u: connection closed by the broker (%s)",
-                        what, (unsigned)c->index, ep_strerror(err));
+    ep_bench__conn_fail(c, err, "%s %u: connection closed by the broker (%s)", what,
+                        (unsigned)c->index, ep_strerror(err));
 }
 
 /* conn_read does one big read and handles every whole packet in it.
@@ -428,13 +418,12 @@ static int conn_read(ep_bench_conn *c)
     size_t total = have + (size_t)n, off = 0;
     while (off < total) {
         size_t hl = 0, pl = 0;
-        ep_err err = ep_mqtt_packet_frame(buf + off, total - off,
-                                          (uint32_t)(w->scratch_cap / 2u), &hl, &pl);
+        ep_err err =
+            ep_mqtt_packet_frame(buf + off, total - off, (uint32_t)(w->scratch_cap / 2u), &hl, &pl);
         if (err == EP_ENEEDMORE)
             break;
         if (err) {
-            ep_bench__conn_fail(c, err, "bad packet framing from broker: %s",
-                                ep_strerror(err));
+            ep_bench__conn_fail(c, err, "bad packet framing from broker: %s", ep_strerror(err));
             return -1;
         }
         if (handle(c, buf + off, pl) < 0)
@@ -500,14 +489,12 @@ static int tcp_connected(ep_bench_conn *c)
         soerr = errno;
     if (soerr) {
         ep_bench__conn_fail(c, ep_err_from_errno(soerr), "cannot connect to %.200s:%u: %s",
-                            r->o.host, (unsigned)r->o.port,
-                            ep_strerror(ep_err_from_errno(soerr)));
+                            r->o.host, (unsigned)r->o.port, ep_strerror(ep_err_from_errno(soerr)));
         return -1;
     }
     char id[64];
     static const char role_ch[] = {'p', 's', 'i'};
-    snprintf(id, sizeof(id), "%s%c%u", r->client_prefix, role_ch[c->role],
-             (unsigned)c->index);
+    snprintf(id, sizeof(id), "%s%c%u", r->client_prefix, role_ch[c->role], (unsigned)c->index);
     ep_err err = ep_bench__wire_connect(&c->out, r, id);
     if (err) {
         queue_err(c, err, "CONNECT");
@@ -531,6 +518,5 @@ int ep_bench__conn_service(ep_bench_conn *c)
         return 0;
     if (c->writable && conn_write(c) < 0)
         return 0;
-    return c->readable ||
-           (c->writable && (ep_buf_used(&c->out) || ep_bench__conn_can_generate(c)));
+    return c->readable || (c->writable && (ep_buf_used(&c->out) || ep_bench__conn_can_generate(c)));
 }

@@ -124,8 +124,8 @@ static void on_publish(relay *r, rconn *from, const ep_mqtt_publish *p)
             continue;
         int match = 0;
         for (uint32_t k = 0; k < c->nfilters && !match; k++)
-            match = ep_mqtt_topic_match(
-                ep_mqtt_slice_make(c->filter[k], strlen(c->filter[k])), p->topic);
+            match = ep_mqtt_topic_match(ep_mqtt_slice_make(c->filter[k], strlen(c->filter[k])),
+                                        p->topic);
         if (!match)
             continue;
         if (c->shared) {
@@ -233,8 +233,8 @@ static void *relay_main(void *arg)
             int bad = 0;
             for (;;) {
                 size_t hl, tl;
-                ep_err e = ep_mqtt_packet_frame(ep_buf_head(&c->in), ep_buf_used(&c->in), 0,
-                                                &hl, &tl);
+                ep_err e =
+                    ep_mqtt_packet_frame(ep_buf_head(&c->in), ep_buf_used(&c->in), 0, &hl, &tl);
                 if (e == EP_ENEEDMORE)
                     break;
                 if (e || on_packet(r, c, ep_buf_head(&c->in), tl) < 0) {
@@ -338,7 +338,8 @@ static void test_scenarios_clean(void **state)
     (void)state;
     static const char *const cases[] = {
         "--scenario fan-in --publishers 3 --subscribers 2 --rate 3000 --duration 0.4 --warmup 0.1",
-        "--scenario fan-in --publishers 4 --subscribers 1 --topics 2 --qos 1 --inflight 8 --duration 0.3 --warmup 0.1 --mqtt-version 3",
+        "--scenario fan-in --publishers 4 --subscribers 1 --topics 2 --qos 1 --inflight 8 "
+        "--duration 0.3 --warmup 0.1 --mqtt-version 3",
         "--scenario fan-out --subscribers 20 --rate 2000 --duration 0.3 --warmup 0.1",
         "--scenario p2p --publishers 8 --qos 1 --rate 4000 --duration 0.3 --warmup 0.1",
         "--scenario shared --publishers 3 --subscribers 3 --rate 3000 --duration 0.3 --warmup 0.1",
@@ -358,8 +359,8 @@ static void test_paced_rate_is_kept(void **state)
     (void)state;
     char out[4096];
     relay *r = relay_start(0, 0);
-    assert_int_equal(run_bench(r->port, "--publishers 5 --rate 5000 --duration 1 --warmup 0.2",
-                               out, sizeof(out)),
+    assert_int_equal(run_bench(r->port, "--publishers 5 --rate 5000 --duration 1 --warmup 0.2", out,
+                               sizeof(out)),
                      0);
     /* Every message scheduled inside the window is counted there. */
     assert_true(field(out, "sent") >= 4990 && field(out, "sent") <= 5010);
@@ -372,8 +373,9 @@ static void test_loss_and_duplicates_are_counted(void **state)
     (void)state;
     char out[4096];
     relay *r = relay_start(7, 0);
-    assert_int_equal(run_bench(r->port, "--publishers 2 --subscribers 1 --rate 4000 --duration 0.3 "
-                                        "--warmup 0.1 --drain 2",
+    assert_int_equal(run_bench(r->port,
+                               "--publishers 2 --subscribers 1 --rate 4000 --duration 0.3 "
+                               "--warmup 0.1 --drain 2",
                                out, sizeof(out)),
                      0);
     assert_true(r->dropped > 0);
@@ -382,8 +384,9 @@ static void test_loss_and_duplicates_are_counted(void **state)
     relay_stop(r);
 
     r = relay_start(0, 5);
-    assert_int_equal(run_bench(r->port, "--publishers 2 --subscribers 2 --rate 4000 --duration 0.3 "
-                                        "--warmup 0.1",
+    assert_int_equal(run_bench(r->port,
+                               "--publishers 2 --subscribers 2 --rate 4000 --duration 0.3 "
+                               "--warmup 0.1",
                                out, sizeof(out)),
                      0);
     assert_true(r->duplicated > 0);
@@ -393,8 +396,9 @@ static void test_loss_and_duplicates_are_counted(void **state)
 
     /* Shared group: a second copy on another member is a duplicate too. */
     r = relay_start(0, 4);
-    assert_int_equal(run_bench(r->port, "--scenario shared --publishers 2 --subscribers 3 --rate 4000 "
-                                        "--duration 0.3 --warmup 0.1",
+    assert_int_equal(run_bench(r->port,
+                               "--scenario shared --publishers 2 --subscribers 3 --rate 4000 "
+                               "--duration 0.3 --warmup 0.1",
                                out, sizeof(out)),
                      0);
     assert_true(field(out, "duplicated") == (double)r->duplicated);

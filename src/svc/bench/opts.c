@@ -60,11 +60,16 @@ static const char usage[] =
 const char *ep_bench__scenario_name(ep_bench_scenario s)
 {
     switch (s) {
-    case EP_BENCH_FAN_IN: return "fan-in";
-    case EP_BENCH_FAN_OUT: return "fan-out";
-    case EP_BENCH_P2P: return "p2p";
-    case EP_BENCH_SHARED: return "shared";
-    case EP_BENCH_IDLE: return "idle";
+    case EP_BENCH_FAN_IN:
+        return "fan-in";
+    case EP_BENCH_FAN_OUT:
+        return "fan-out";
+    case EP_BENCH_P2P:
+        return "p2p";
+    case EP_BENCH_SHARED:
+        return "shared";
+    case EP_BENCH_IDLE:
+        return "idle";
     }
     return "?";
 }
@@ -79,11 +84,25 @@ static int parse_num(const char *s, int binary, double *out)
         return -1;
     double k = binary ? 1024.0 : 1000.0;
     switch (*end) {
-    case '\0': break;
-    case 'k': case 'K': v *= k; end++; break;
-    case 'm': case 'M': v *= k * k; end++; break;
-    case 'g': case 'G': v *= k * k * k; end++; break;
-    default: return -1;
+    case '\0':
+        break;
+    case 'k':
+    case 'K':
+        v *= k;
+        end++;
+        break;
+    case 'm':
+    case 'M':
+        v *= k * k;
+        end++;
+        break;
+    case 'g':
+    case 'G':
+        v *= k * k * k;
+        end++;
+        break;
+    default:
+        return -1;
     }
     if (*end != '\0')
         return -1;
@@ -91,13 +110,12 @@ static int parse_num(const char *s, int binary, double *out)
     return 0;
 }
 
-static int parse_u32(const char *opt, const char *s, int binary, uint32_t lo,
-                     uint32_t hi, uint32_t *out)
+static int parse_u32(const char *opt, const char *s, int binary, uint32_t lo, uint32_t hi,
+                     uint32_t *out)
 {
     double v;
     if (parse_num(s, binary, &v) < 0 || v < lo || v > hi || v != (double)(uint32_t)v) {
-        fprintf(stderr, "bench: --%s wants an integer in %u..%u, got '%s'\n",
-                opt, lo, hi, s);
+        fprintf(stderr, "bench: --%s wants an integer in %u..%u, got '%s'\n", opt, lo, hi, s);
         return -1;
     }
     *out = (uint32_t)v;
@@ -108,8 +126,7 @@ static int parse_secs(const char *opt, const char *s, double *out)
 {
     double v;
     if (parse_num(s, 0, &v) < 0 || v > 86400.0) {
-        fprintf(stderr, "bench: --%s wants seconds (0..86400), got '%s'\n",
-                opt, s);
+        fprintf(stderr, "bench: --%s wants seconds (0..86400), got '%s'\n", opt, s);
         return -1;
     }
     *out = v;
@@ -117,9 +134,28 @@ static int parse_secs(const char *opt, const char *s, double *out)
 }
 
 enum {
-    O_HOST = 256, O_PORT, O_SCENARIO, O_QOS, O_SIZE, O_PUBS, O_SUBS, O_TOPICS,
-    O_RATE, O_DURATION, O_WARMUP, O_DRAIN, O_INFLIGHT, O_VERSION, O_THREADS,
-    O_CONNS, O_PID, O_BATCH, O_KEEPALIVE, O_PREFIX, O_JSON, O_HELP,
+    O_HOST = 256,
+    O_PORT,
+    O_SCENARIO,
+    O_QOS,
+    O_SIZE,
+    O_PUBS,
+    O_SUBS,
+    O_TOPICS,
+    O_RATE,
+    O_DURATION,
+    O_WARMUP,
+    O_DRAIN,
+    O_INFLIGHT,
+    O_VERSION,
+    O_THREADS,
+    O_CONNS,
+    O_PID,
+    O_BATCH,
+    O_KEEPALIVE,
+    O_PREFIX,
+    O_JSON,
+    O_HELP,
 };
 
 static const struct option longopts[] = {
@@ -150,9 +186,8 @@ static const struct option longopts[] = {
 
 static int scenario_parse(const char *s, ep_bench_scenario *out)
 {
-    static const ep_bench_scenario all[] = {EP_BENCH_FAN_IN, EP_BENCH_FAN_OUT,
-                                            EP_BENCH_P2P, EP_BENCH_SHARED,
-                                            EP_BENCH_IDLE};
+    static const ep_bench_scenario all[] = {EP_BENCH_FAN_IN, EP_BENCH_FAN_OUT, EP_BENCH_P2P,
+                                            EP_BENCH_SHARED, EP_BENCH_IDLE};
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
         if (strcmp(s, ep_bench__scenario_name(all[i])) == 0) {
             *out = all[i];
@@ -178,17 +213,22 @@ static int apply_defaults(ep_bench_opts *o, int have_scenario)
         o->scenario = EP_BENCH_IDLE;
     switch (o->scenario) {
     case EP_BENCH_FAN_IN:
-        if (!o->publishers) o->publishers = 10;
-        if (!o->subscribers) o->subscribers = 1;
-        if (!o->topics) o->topics = 1;
+        if (!o->publishers)
+            o->publishers = 10;
+        if (!o->subscribers)
+            o->subscribers = 1;
+        if (!o->topics)
+            o->topics = 1;
         if (o->topics > o->publishers) {
             fprintf(stderr, "bench: --topics must not exceed --publishers\n");
             return -1;
         }
         break;
     case EP_BENCH_FAN_OUT:
-        if (!o->publishers) o->publishers = 1;
-        if (!o->subscribers) o->subscribers = 100;
+        if (!o->publishers)
+            o->publishers = 1;
+        if (!o->subscribers)
+            o->subscribers = 100;
         break;
     case EP_BENCH_P2P:
         if (o->publishers && o->subscribers && o->publishers != o->subscribers) {
@@ -196,12 +236,15 @@ static int apply_defaults(ep_bench_opts *o, int have_scenario)
                             "--subscribers (or both equal)\n");
             return -1;
         }
-        if (!o->publishers) o->publishers = o->subscribers ? o->subscribers : 10;
+        if (!o->publishers)
+            o->publishers = o->subscribers ? o->subscribers : 10;
         o->subscribers = o->publishers;
         break;
     case EP_BENCH_SHARED:
-        if (!o->publishers) o->publishers = 10;
-        if (!o->subscribers) o->subscribers = 4;
+        if (!o->publishers)
+            o->publishers = 10;
+        if (!o->subscribers)
+            o->subscribers = 4;
         break;
     case EP_BENCH_IDLE:
         if (!o->connections) {
@@ -215,8 +258,10 @@ static int apply_defaults(ep_bench_opts *o, int have_scenario)
         return -1;
     }
     if (o->scenario != EP_BENCH_IDLE && o->connections) {
-        fprintf(stderr, "bench: --connections is the idle scenario; drop "
-                        "--scenario %s\n", ep_bench__scenario_name(o->scenario));
+        fprintf(stderr,
+                "bench: --connections is the idle scenario; drop "
+                "--scenario %s\n",
+                ep_bench__scenario_name(o->scenario));
         return -1;
     }
     if (!o->topics)
@@ -229,9 +274,7 @@ static int apply_defaults(ep_bench_opts *o, int have_scenario)
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         o->threads = n > 0 ? (uint32_t)n : 1;
     }
-    uint32_t total = o->scenario == EP_BENCH_IDLE
-                         ? o->connections
-                         : o->publishers + o->subscribers;
+    uint32_t total = o->scenario == EP_BENCH_IDLE ? o->connections : o->publishers + o->subscribers;
     if (o->threads > total)
         o->threads = total;
     if (o->rate > 0.0 && o->publishers && o->rate / o->publishers > 1e9) {
@@ -267,9 +310,7 @@ int ep_bench__opts_parse(int argc, char **argv, ep_bench_opts *o)
         int ch = getopt_long(argc, argv, "h", longopts, &longidx);
         if (ch == -1)
             break;
-        const char *name = ch >= O_HOST && ch <= O_HELP
-                               ? longopts[ch - O_HOST].name
-                               : "?";
+        const char *name = ch >= O_HOST && ch <= O_HELP ? longopts[ch - O_HOST].name : "?";
         switch (ch) {
         case O_HOST:
             if (strlen(optarg) >= sizeof(o->host) || !optarg[0]) {
@@ -285,8 +326,10 @@ int ep_bench__opts_parse(int argc, char **argv, ep_bench_opts *o)
             break;
         case O_SCENARIO:
             if (scenario_parse(optarg, &o->scenario) < 0) {
-                fprintf(stderr, "bench: unknown scenario '%s' (fan-in, "
-                                "fan-out, p2p, shared, idle)\n", optarg);
+                fprintf(stderr,
+                        "bench: unknown scenario '%s' (fan-in, "
+                        "fan-out, p2p, shared, idle)\n",
+                        optarg);
                 return -1;
             }
             have_scenario = 1;
@@ -315,8 +358,7 @@ int ep_bench__opts_parse(int argc, char **argv, ep_bench_opts *o)
             break;
         case O_RATE:
             if (parse_num(optarg, 0, &o->rate) < 0 || o->rate <= 0.0) {
-                fprintf(stderr, "bench: --rate wants msgs/s > 0, got '%s'\n",
-                        optarg);
+                fprintf(stderr, "bench: --rate wants msgs/s > 0, got '%s'\n", optarg);
                 return -1;
             }
             break;
@@ -337,8 +379,7 @@ int ep_bench__opts_parse(int argc, char **argv, ep_bench_opts *o)
                 return -1;
             break;
         case O_VERSION:
-            if (!strcmp(optarg, "3") || !strcmp(optarg, "4") ||
-                !strcmp(optarg, "3.1.1")) {
+            if (!strcmp(optarg, "3") || !strcmp(optarg, "4") || !strcmp(optarg, "3.1.1")) {
                 o->version = EP_MQTT_V311;
             } else if (!strcmp(optarg, "5") || !strcmp(optarg, "5.0")) {
                 o->version = EP_MQTT_V5;
@@ -370,8 +411,7 @@ int ep_bench__opts_parse(int argc, char **argv, ep_bench_opts *o)
             o->keepalive = (uint16_t)u;
             break;
         case O_PREFIX:
-            if (strlen(optarg) >= sizeof(o->prefix) || !optarg[0] ||
-                strpbrk(optarg, "+#")) {
+            if (strlen(optarg) >= sizeof(o->prefix) || !optarg[0] || strpbrk(optarg, "+#")) {
                 fprintf(stderr, "bench: --prefix wants 1..63 bytes without "
                                 "wildcards\n");
                 return -1;
@@ -386,14 +426,15 @@ int ep_bench__opts_parse(int argc, char **argv, ep_bench_opts *o)
             fputs(usage, stdout);
             return 1;
         default:
-            fprintf(stderr, "bench: unknown or incomplete option '%s' (see "
-                            "--help)\n", argv[optind - 1]);
+            fprintf(stderr,
+                    "bench: unknown or incomplete option '%s' (see "
+                    "--help)\n",
+                    argv[optind - 1]);
             return -1;
         }
     }
     if (optind < argc) {
-        fprintf(stderr, "bench: unexpected argument '%s' (see --help)\n",
-                argv[optind]);
+        fprintf(stderr, "bench: unexpected argument '%s' (see --help)\n", argv[optind]);
         return -1;
     }
     return apply_defaults(o, have_scenario);

@@ -51,10 +51,9 @@ static void report_idle(const ep_bench_run *r, const ep_bench_result *res)
                "\"connections\":%u,\"connect_s\":%.3f,\"conn_per_s\":%.0f,"
                "\"broker_pid\":%d,\"rss_before_kb\":%ld,\"rss_after_kb\":%ld,"
                "\"bytes_per_connection\":%.0f,\"closed\":%llu}\n",
-               o->version == EP_MQTT_V5 ? 5u : 3u, o->threads, res->connections,
-               res->connect_s, res->connect_s > 0 ? res->connections / res->connect_s : 0.0,
-               o->broker_pid, res->rss_before_kb, res->rss_after_kb, per_conn,
-               (unsigned long long)res->closed);
+               o->version == EP_MQTT_V5 ? 5u : 3u, o->threads, res->connections, res->connect_s,
+               res->connect_s > 0 ? res->connections / res->connect_s : 0.0, o->broker_pid,
+               res->rss_before_kb, res->rss_after_kb, per_conn, (unsigned long long)res->closed);
         fflush(stdout);
         return;
     }
@@ -62,12 +61,10 @@ static void report_idle(const ep_bench_run *r, const ep_bench_result *res)
     printf("edgeplane bench: idle, %s connections to %s:%u, MQTT %s, %u threads\n\n",
            group(a, sizeof(a), res->connections), o->host, (unsigned)o->port,
            o->version == EP_MQTT_V5 ? "5" : "3.1.1", o->threads);
-    printf("  %-22s %s in %.2f s (%.0f/s)\n", "connected",
-           group(a, sizeof(a), res->connections), res->connect_s,
-           res->connect_s > 0 ? res->connections / res->connect_s : 0.0);
+    printf("  %-22s %s in %.2f s (%.0f/s)\n", "connected", group(a, sizeof(a), res->connections),
+           res->connect_s, res->connect_s > 0 ? res->connections / res->connect_s : 0.0);
     if (delta >= 0) {
-        printf("  %-22s %ld kB -> %ld kB\n", "broker RSS", res->rss_before_kb,
-               res->rss_after_kb);
+        printf("  %-22s %ld kB -> %ld kB\n", "broker RSS", res->rss_before_kb, res->rss_after_kb);
         printf("  %-22s %.0f bytes\n", "RSS per connection", per_conn);
     }
     if (res->closed)
@@ -104,20 +101,17 @@ void ep_bench__report(const ep_bench_run *r, const ep_bench_result *res)
                "\"expected\":%llu,\"sent_total\":%llu,\"received_total\":%llu,"
                "\"foreign\":%llu,\"closed\":%llu,\"send_lag_max_us\":%.1f,"
                "\"generator_cpu_cores\":%.2f}\n",
-               ep_bench__scenario_name(o->scenario), (unsigned)o->qos, o->size,
-               o->publishers, o->subscribers, o->topics,
-               o->version == EP_MQTT_V5 ? 5u : 3u, o->threads, o->inflight, o->rate,
-               res->window_s, (unsigned long long)res->sent,
+               ep_bench__scenario_name(o->scenario), (unsigned)o->qos, o->size, o->publishers,
+               o->subscribers, o->topics, o->version == EP_MQTT_V5 ? 5u : 3u, o->threads,
+               o->inflight, o->rate, res->window_s, (unsigned long long)res->sent,
                per_s(res->sent, res->window_s), (unsigned long long)res->delivered,
-               per_s(res->delivered, res->window_s), (double)p50 / 1e3,
-               (double)p90 / 1e3, (double)p99 / 1e3, (double)p999 / 1e3,
-               (double)h->max / 1e3, mean / 1e3, (unsigned long long)h->count,
-               (unsigned long long)res->lost, (unsigned long long)res->dup,
-               (unsigned long long)res->ooo, (unsigned long long)res->expected,
-               (unsigned long long)res->sent_total,
-               (unsigned long long)res->received_total,
-               (unsigned long long)res->foreign, (unsigned long long)res->closed,
-               (double)res->lag_max_ns / 1e3, cores);
+               per_s(res->delivered, res->window_s), (double)p50 / 1e3, (double)p90 / 1e3,
+               (double)p99 / 1e3, (double)p999 / 1e3, (double)h->max / 1e3, mean / 1e3,
+               (unsigned long long)h->count, (unsigned long long)res->lost,
+               (unsigned long long)res->dup, (unsigned long long)res->ooo,
+               (unsigned long long)res->expected, (unsigned long long)res->sent_total,
+               (unsigned long long)res->received_total, (unsigned long long)res->foreign,
+               (unsigned long long)res->closed, (double)res->lag_max_ns / 1e3, cores);
         fflush(stdout);
         return;
     }
@@ -127,21 +121,21 @@ void ep_bench__report(const ep_bench_run *r, const ep_bench_result *res)
         snprintf(rate, sizeof(rate), "paced at %s msg/s", group(a, sizeof(a), (uint64_t)o->rate));
     else
         snprintf(rate, sizeof(rate), "max rate");
-    printf("edgeplane bench: %s, %u publisher%s -> %u subscriber%s", 
-           ep_bench__scenario_name(o->scenario), o->publishers,
-           o->publishers == 1 ? "" : "s", o->subscribers,
-           o->subscribers == 1 ? "" : "s");
+    printf("edgeplane bench: %s, %u publisher%s -> %u subscriber%s",
+           ep_bench__scenario_name(o->scenario), o->publishers, o->publishers == 1 ? "" : "s",
+           o->subscribers, o->subscribers == 1 ? "" : "s");
     if (o->scenario == EP_BENCH_FAN_IN)
         printf(" on %u topic%s", o->topics, o->topics == 1 ? "" : "s");
     printf(", QoS %u", (unsigned)o->qos);
     if (o->qos)
         printf(" (window %u)", o->inflight);
     printf(", %u B, MQTT %s\n", o->size, o->version == EP_MQTT_V5 ? "5" : "3.1.1");
-    printf("  %s:%u, %s, %.1f s measured after %.1f s warm-up, %u threads\n\n",
-           o->host, (unsigned)o->port, rate, res->window_s, o->warmup, o->threads);
+    printf("  %s:%u, %s, %.1f s measured after %.1f s warm-up, %u threads\n\n", o->host,
+           (unsigned)o->port, rate, res->window_s, o->warmup, o->threads);
 
     printf("  %-16s %16s   %s\n", "", "msgs/s", "messages");
-    printf("  %-16s %16s   %s\n", "sent", group(a, sizeof(a), (uint64_t)(per_s(res->sent, res->window_s) + 0.5)),
+    printf("  %-16s %16s   %s\n", "sent",
+           group(a, sizeof(a), (uint64_t)(per_s(res->sent, res->window_s) + 0.5)),
            group(b, sizeof(b), res->sent));
     printf("  %-16s %16s   %s\n", "delivered",
            group(a, sizeof(a), (uint64_t)(per_s(res->delivered, res->window_s) + 0.5)),
@@ -151,8 +145,8 @@ void ep_bench__report(const ep_bench_run *r, const ep_bench_result *res)
     printf("  %-16s %16s\n", "latency p99", dur(a, sizeof(a), p99));
     printf("  %-16s %16s\n", "latency p99.9", dur(a, sizeof(a), p999));
     printf("  %-16s %16s\n", "latency max", dur(a, sizeof(a), h->max));
-    printf("\n  %-16s %16s   of %s expected deliveries\n", "lost",
-           group(a, sizeof(a), res->lost), group(b, sizeof(b), res->expected));
+    printf("\n  %-16s %16s   of %s expected deliveries\n", "lost", group(a, sizeof(a), res->lost),
+           group(b, sizeof(b), res->expected));
     printf("  %-16s %16s\n", "duplicated", group(a, sizeof(a), res->dup));
     printf("  %-16s %16s\n", "out of order", group(a, sizeof(a), res->ooo));
     if (res->foreign)
@@ -160,8 +154,7 @@ void ep_bench__report(const ep_bench_run *r, const ep_bench_result *res)
                group(a, sizeof(a), res->foreign));
     if (res->closed)
         printf("  %-16s %16s\n", "conns lost", group(a, sizeof(a), res->closed));
-    printf("\n  %-16s %15.2f    cores busy (generator, all threads)\n",
-           "generator CPU", cores);
+    printf("\n  %-16s %15.2f    cores busy (generator, all threads)\n", "generator CPU", cores);
     if (o->rate > 0.0)
         printf("  %-16s %16s   worst lateness of a paced send\n", "send lag max",
                dur(a, sizeof(a), res->lag_max_ns));

@@ -99,8 +99,9 @@ static int raise_nofile(uint32_t need)
         return 0;
     rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= need ? need : rl.rlim_max;
     if (setrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur < need) {
-        fprintf(stderr, "bench: %u file descriptors needed, the limit is %lu "
-                        "(raise it with ulimit -n)\n",
+        fprintf(stderr,
+                "bench: %u file descriptors needed, the limit is %lu "
+                "(raise it with ulimit -n)\n",
                 need, (unsigned long)rl.rlim_cur);
         return -1;
     }
@@ -124,8 +125,7 @@ static int plan(ep_bench_run *r)
     uint32_t P = o->publishers, S = o->subscribers;
     int idle = o->scenario == EP_BENCH_IDLE;
 
-    snprintf(r->client_prefix, sizeof(r->client_prefix), "epb%ld-",
-             (long)getpid());
+    snprintf(r->client_prefix, sizeof(r->client_prefix), "epb%ld-", (long)getpid());
     r->nconns = idle ? o->connections : P + S;
     r->conns = calloc(r->nconns, sizeof(*r->conns));
     if (!r->conns)
@@ -137,11 +137,21 @@ static int plan(ep_bench_run *r)
         const char *fmt = "%s/t%u";
         r->ntopics = 1;
         switch (o->scenario) {
-        case EP_BENCH_FAN_IN: r->ntopics = o->topics; break;
-        case EP_BENCH_FAN_OUT: fmt = "%s/fan-out"; break;
-        case EP_BENCH_P2P: fmt = "%s/p%u"; r->ntopics = P; break;
-        case EP_BENCH_SHARED: fmt = "%s/shared"; break;
-        case EP_BENCH_IDLE: break;
+        case EP_BENCH_FAN_IN:
+            r->ntopics = o->topics;
+            break;
+        case EP_BENCH_FAN_OUT:
+            fmt = "%s/fan-out";
+            break;
+        case EP_BENCH_P2P:
+            fmt = "%s/p%u";
+            r->ntopics = P;
+            break;
+        case EP_BENCH_SHARED:
+            fmt = "%s/shared";
+            break;
+        case EP_BENCH_IDLE:
+            break;
         }
         r->topics = calloc(r->ntopics, sizeof(char *));
         if (!r->topics)
@@ -187,12 +197,10 @@ static int plan(ep_bench_run *r)
                                                         : 0;
             c->topic = ep_mqtt_slice_make(r->topics[t], strlen(r->topics[t]));
             size_t hl = 0;
-            ep_err err = ep_bench__wire_publish_hdr(c->hdr, sizeof(c->hdr), &hl,
-                                                    o->version, o->qos, c->topic,
-                                                    o->qos ? 1 : 0, o->size);
+            ep_err err = ep_bench__wire_publish_hdr(c->hdr, sizeof(c->hdr), &hl, o->version, o->qos,
+                                                    c->topic, o->qos ? 1 : 0, o->size);
             if (err) {
-                fprintf(stderr, "bench: cannot encode PUBLISH header: %s\n",
-                        ep_strerror(err));
+                fprintf(stderr, "bench: cannot encode PUBLISH header: %s\n", ep_strerror(err));
                 return -1;
             }
             c->hdr_len = (uint32_t)hl;
@@ -247,8 +255,7 @@ static int workers_create(ep_bench_run *r)
         w->scratch = malloc(scratch);
         w->scratch_cap = scratch;
         w->epfd = epoll_create1(EPOLL_CLOEXEC);
-        if (!w->conns || !w->ready || !w->ready2 || !w->paced || !w->scratch ||
-            w->epfd < 0)
+        if (!w->conns || !w->ready || !w->ready2 || !w->paced || !w->scratch || w->epfd < 0)
             return -1;
     }
     /* Interleave: publishers and subscribers spread evenly over threads. */
@@ -304,8 +311,7 @@ static void stop_and_join(ep_bench_run *r, uint32_t started)
  * after printing why not. */
 static int wait_ready(ep_bench_run *r)
 {
-    uint64_t deadline = ep_bench__now_ns() + 10000000000u +
-                        (uint64_t)r->nconns * 2000000u;
+    uint64_t deadline = ep_bench__now_ns() + 10000000000u + (uint64_t)r->nconns * 2000000u;
     for (;;) {
         if (atomic_load_explicit(&r->n_failed, memory_order_relaxed))
             break;
@@ -314,8 +320,7 @@ static int wait_ready(ep_bench_run *r)
         uint64_t now = ep_bench__now_ns();
         if (now > deadline) {
             fprintf(stderr, "bench: timed out: %u of %u connections to %s:%u set up\n",
-                    atomic_load(&r->n_ready), r->nconns, r->o.host,
-                    (unsigned)r->o.port);
+                    atomic_load(&r->n_ready), r->nconns, r->o.host, (unsigned)r->o.port);
             return -1;
         }
         sleep_until(now + POLL_NS);
@@ -342,10 +347,13 @@ static uint64_t expected_for(const ep_bench_opts *o, uint64_t sent)
 {
     switch (o->scenario) {
     case EP_BENCH_FAN_IN:
-    case EP_BENCH_FAN_OUT: return sent * o->subscribers;
+    case EP_BENCH_FAN_OUT:
+        return sent * o->subscribers;
     case EP_BENCH_P2P:
-    case EP_BENCH_SHARED: return sent;
-    case EP_BENCH_IDLE: return 0;
+    case EP_BENCH_SHARED:
+        return sent;
+    case EP_BENCH_IDLE:
+        return 0;
     }
     return 0;
 }
@@ -437,8 +445,8 @@ static int execute(ep_bench_run *r, ep_bench_hist *hist)
     atomic_store(&r->phase, EP_BENCH_PH_CONNECT);
     uint64_t t0 = ep_bench__now_ns();
     for (; started < r->nworkers; started++) {
-        if (pthread_create(&r->workers[started].thread, NULL,
-                           ep_bench__worker_main, &r->workers[started]) != 0) {
+        if (pthread_create(&r->workers[started].thread, NULL, ep_bench__worker_main,
+                           &r->workers[started]) != 0) {
             fprintf(stderr, "bench: cannot start thread\n");
             stop_and_join(r, started);
             return EXIT_RUN;

@@ -14,8 +14,7 @@
 
 #include "svc/bench/bench_int.h"
 
-ep_err ep_bench__wire_connect(ep_buf *out, const ep_bench_run *r,
-                              const char *client_id)
+ep_err ep_bench__wire_connect(ep_buf *out, const ep_bench_run *r, const char *client_id)
 {
     ep_mqtt_packet p;
     memset(&p, 0, sizeof(p));
@@ -33,9 +32,8 @@ ep_err ep_bench__wire_connect(ep_buf *out, const ep_bench_run *r,
     return ep_mqtt_packet_encode(out, &p, r->o.version, 0);
 }
 
-ep_err ep_bench__wire_subscribe(ep_buf *out, const ep_bench_run *r,
-                                const char *const *filters, uint32_t n,
-                                uint16_t packet_id)
+ep_err ep_bench__wire_subscribe(ep_buf *out, const ep_bench_run *r, const char *const *filters,
+                                uint32_t n, uint16_t packet_id)
 {
     ep_err err = EP_EOK;
     ep_mqtt_sub *subs = calloc(n, sizeof(*subs));
@@ -56,8 +54,7 @@ ep_err ep_bench__wire_subscribe(ep_buf *out, const ep_bench_run *r,
     return err;
 }
 
-ep_err ep_bench__wire_ack(ep_buf *out, uint8_t version, ep_mqtt_type type,
-                          uint16_t packet_id)
+ep_err ep_bench__wire_ack(ep_buf *out, uint8_t version, ep_mqtt_type type, uint16_t packet_id)
 {
     ep_mqtt_packet p;
     memset(&p, 0, sizeof(p));
@@ -82,9 +79,8 @@ ep_err ep_bench__wire_disconnect(ep_buf *out, uint8_t version)
     return ep_mqtt_packet_encode(out, &p, version, 0);
 }
 
-ep_err ep_bench__wire_publish_hdr(uint8_t *out, size_t cap, size_t *len,
-                                  uint8_t version, uint8_t qos,
-                                  ep_mqtt_slice topic, uint16_t packet_id,
+ep_err ep_bench__wire_publish_hdr(uint8_t *out, size_t cap, size_t *len, uint8_t version,
+                                  uint8_t qos, ep_mqtt_slice topic, uint16_t packet_id,
                                   uint32_t payload_len)
 {
     ep_mqtt_publish_hdr h;

@@ -32,7 +32,7 @@
  * second later. */
 #define MAX_OPENING_TOTAL 64u
 #define HOUSEKEEP_NS 50000000u
-#define IDLE_WAIT_NS 10000000u  /* notice phase changes within 10 ms */
+#define IDLE_WAIT_NS 10000000u /* notice phase changes within 10 ms */
 
 uint64_t ep_bench__now_ns(void)
 {
@@ -61,8 +61,8 @@ static void open_more(ep_bench_worker *w)
         if (err) {
             if (!w->err) {
                 w->err = err;
-                snprintf(w->errmsg, sizeof(w->errmsg), "cannot connect to %.200s:%u: %s",
-                         r->o.host, (unsigned)r->o.port, ep_strerror(err));
+                snprintf(w->errmsg, sizeof(w->errmsg), "cannot connect to %.200s:%u: %s", r->o.host,
+                         (unsigned)r->o.port, ep_strerror(err));
             }
             c->state = EP_BENCH_ST_CLOSED;
             atomic_fetch_add_explicit(&r->n_failed, 1, memory_order_relaxed);
@@ -140,12 +140,10 @@ static void pace_rescan(ep_bench_worker *w)
 
 /* wait_events waits at most timeout_ns. epoll_pwait2 gives nanosecond
  * timeouts, so pacing needs no timerfd (two syscalls per tick saved). */
-static int wait_events(ep_bench_worker *w, struct epoll_event *evs, int max,
-                       uint64_t timeout_ns)
+static int wait_events(ep_bench_worker *w, struct epoll_event *evs, int max, uint64_t timeout_ns)
 {
     if (!w->no_pwait2) {
-        struct timespec ts = {(time_t)(timeout_ns / 1000000000u),
-                              (long)(timeout_ns % 1000000000u)};
+        struct timespec ts = {(time_t)(timeout_ns / 1000000000u), (long)(timeout_ns % 1000000000u)};
         int n = epoll_pwait2(w->epfd, evs, max, &ts, NULL);
         if (n >= 0 || errno != ENOSYS)
             return n;
@@ -182,8 +180,7 @@ static void housekeeping(ep_bench_worker *w)
          * to be generated (a late paced message scheduled before t_end). */
         if (c->role == EP_BENCH_ROLE_PUB &&
             (ep_buf_used(&c->out) || c->inflight || !w->started ||
-             (c->interval_ns > 0.0 ? ep_bench__conn_next_due(c) < r->t_end
-                                   : w->now < r->t_end)))
+             (c->interval_ns > 0.0 ? ep_bench__conn_next_due(c) < r->t_end : w->now < r->t_end)))
             busy++;
         if (ka_ns && w->now - c->last_tx_ns > ka_ns) {
             if (ep_bench__wire_pingreq(&c->out, r->o.version) == EP_EOK) {
@@ -209,8 +206,7 @@ static void finish(ep_bench_worker *w)
             /* Best effort: a clean DISCONNECT keeps broker logs quiet. */
             ep_buf_clear(&c->out);
             if (ep_bench__wire_disconnect(&c->out, r->o.version) == EP_EOK)
-                (void)!send(c->fd, ep_buf_head(&c->out), ep_buf_used(&c->out),
-                            MSG_NOSIGNAL);
+                (void)!send(c->fd, ep_buf_head(&c->out), ep_buf_used(&c->out), MSG_NOSIGNAL);
         }
         ep_bench__conn_close(c);
     }
@@ -241,15 +237,14 @@ void *ep_bench__worker_main(void *arg)
         if (w->nready)
             timeout = 0;
         else if (w->npaced && w->next_due_ns != UINT64_MAX)
-            timeout = w->next_due_ns <= w->now ? 0
+            timeout = w->next_due_ns <= w->now                 ? 0
                       : w->next_due_ns - w->now < IDLE_WAIT_NS ? w->next_due_ns - w->now
                                                                : IDLE_WAIT_NS;
         int n = wait_events(w, evs, (int)(sizeof(evs) / sizeof(evs[0])), timeout);
         if (n < 0 && errno != EINTR) {
             if (!w->err) {
                 w->err = EP_ERR_FROM_ERRNO();
-                snprintf(w->errmsg, sizeof(w->errmsg), "epoll_wait: %s",
-                         ep_strerror(w->err));
+                snprintf(w->errmsg, sizeof(w->errmsg), "epoll_wait: %s", ep_strerror(w->err));
             }
             atomic_fetch_add_explicit(&r->n_failed, 1, memory_order_relaxed);
             break;

@@ -217,8 +217,8 @@ static ep_err check_password(bk_conn *c, const ep_mqtt_connect *cn, ep_passwd_fi
     ep_passwd *pw = ep_passwd_file_get(pwf);
     const void *pass = cn->has_password ? (const void *)cn->password.p : (const void *)"";
     size_t plen = cn->has_password ? cn->password.len : 0;
-    ep_err err = ep_auth_verifier_cached(b->verifier, pw, cn->username.p, cn->username.len, pass,
-                                         plen);
+    ep_err err =
+        ep_auth_verifier_cached(b->verifier, pw, cn->username.p, cn->username.len, pass, plen);
     if (err == EP_EOK) {
         ep_passwd_unref(pw);
         succeeded(c);

@@ -158,8 +158,8 @@ static int connect_authenticated(void)
     assert_true(recv_pkt(fd, &p));
     assert_int_equal(p.type, EP_MQTT_CONNACK);
     assert_int_equal(p.connack.rc, EP_MQTT_RC_SUCCESS);
-    assert_true(ep_mqtt_slice_eq(p.connack.props.authentication_method,
-                                 EP_MQTT_STR("TEST-CHALLENGE")));
+    assert_true(
+        ep_mqtt_slice_eq(p.connack.props.authentication_method, EP_MQTT_STR("TEST-CHALLENGE")));
     assert_true(ep_mqtt_slice_eq(p.connack.props.authentication_data, EP_MQTT_STR("welcome")));
     return fd;
 }

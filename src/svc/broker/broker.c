@@ -31,8 +31,8 @@ void ep_broker_config_defaults(ep_broker_config *cfg)
 
 static void apply_limit_defaults(ep_broker_limits *l)
 {
-#define DEF(field, v)                                                          \
-    if (l->field == 0)                                                         \
+#define DEF(field, v)                                                                              \
+    if (l->field == 0)                                                                             \
         l->field = (v);
     DEF(max_connections, 100000)
     DEF(max_packet_size, 1024 * 1024)
@@ -123,8 +123,8 @@ uint32_t bk_route(bk_worker *w, ep_msg *msg, bk_session *from, ep_mqtt_slice par
             t.opts |= tg->v[j].opts & (BK_OPT_RAP | BK_OPT_HAS_SUBID);
         }
         /* Flow cells are only safe to touch under the lock. */
-        if (congested_out && *congested_out == NULL && (t.opts & BK_OPT_QOS_MASK) &&
-            msg->qos > 0 && bk_flow_congested(t.flow, ep_loop_now(w->loop)))
+        if (congested_out && *congested_out == NULL && (t.opts & BK_OPT_QOS_MASK) && msg->qos > 0 &&
+            bk_flow_congested(t.flow, ep_loop_now(w->loop)))
             *congested_out = bk_flow_ref(t.flow);
         if (t.worker != w->idx && t.flow)
             atomic_fetch_add_explicit(&t.flow->pending, 1, memory_order_relaxed);
@@ -289,7 +289,8 @@ static void on_accept(ep_io *io, unsigned events)
              * socket stays readable, so stop watching it for a moment
              * instead of spinning; existing clients keep being served. */
             if (ep_ratelimit_allow(&w->err_rl, ep_loop_now(w->loop)))
-                EP_LOG_WARN(BK_LOG, "accept failed: %s (open files limit?); pausing accepts for 100 ms",
+                EP_LOG_WARN(BK_LOG,
+                            "accept failed: %s (open files limit?); pausing accepts for 100 ms",
                             ep_strerror(err));
             for (int k = 0; k < w->b->cfg.n_listeners; k++)
                 ep_io_stop(&w->lio[k]);
@@ -321,10 +322,10 @@ static void sys_publish(ep_timer *t)
     ep_broker_stats st;
     char buf[64];
     ep_broker_get_stats(w->b, &st);
-#define PUB(topic, fmt, v)                                                     \
-    do {                                                                       \
-        snprintf(buf, sizeof(buf), fmt, v);                                    \
-        bk_publish_internal(w, "$SYS/broker/" topic, buf, true);               \
+#define PUB(topic, fmt, v)                                                                         \
+    do {                                                                                           \
+        snprintf(buf, sizeof(buf), fmt, v);                                                        \
+        bk_publish_internal(w, "$SYS/broker/" topic, buf, true);                                   \
     } while (0)
     PUB("version", "edgeplane %s", EP_VERSION);
     PUB("uptime", "%llu seconds", (unsigned long long)st.uptime_s);
@@ -429,8 +430,8 @@ static bk_worker *worker_new(ep_broker *b, int idx)
     w->rbuf = malloc(BK_READ_CHUNK);
     w->outq = calloc((size_t)b->nworkers, sizeof(*w->outq));
     if (w->rbuf == NULL || w->outq == NULL || ep_loop_new(&w->loop, NULL) != EP_EOK ||
-        ep_mailbox_new(&w->mbox, w->loop, sizeof(bk_delivery), 4u * 1024 * 1024,
-                       on_deliveries, w) != EP_EOK) {
+        ep_mailbox_new(&w->mbox, w->loop, sizeof(bk_delivery), 4u * 1024 * 1024, on_deliveries,
+                       w) != EP_EOK) {
         worker_free(w);
         return NULL;
     }
@@ -514,8 +515,8 @@ static ep_err bind_listeners(ep_broker *b)
                 b->ports[l] = ep_sock_local_port(b->lfd[l]);
             }
             w->lfd[l] = b->lfd[l];
-            ep_err err = ep_io_start(w->loop, &w->lio[l], w->lfd[l],
-                                     EP_IO_READ | EP_IO_EXCLUSIVE, on_accept, w);
+            ep_err err = ep_io_start(w->loop, &w->lio[l], w->lfd[l], EP_IO_READ | EP_IO_EXCLUSIVE,
+                                     on_accept, w);
             if (err) {
                 EP_LOG_ERROR(BK_LOG, "cannot watch the listening socket: %s", ep_strerror(err));
                 return err;
@@ -538,9 +539,10 @@ static void raise_fd_limit(const ep_broker *b)
         getrlimit(RLIMIT_NOFILE, &rl);
     }
     if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (rlim_t)b->cfg.limits.max_connections + 64)
-        EP_LOG_INFO(BK_LOG, "open files limit is %llu: fewer than max_connections (%u) clients "
-                    "can connect; raise it with ulimit -n", (unsigned long long)rl.rlim_cur,
-                    b->cfg.limits.max_connections);
+        EP_LOG_INFO(BK_LOG,
+                    "open files limit is %llu: fewer than max_connections (%u) clients "
+                    "can connect; raise it with ulimit -n",
+                    (unsigned long long)rl.rlim_cur, b->cfg.limits.max_connections);
 }
 
 static ep_err load_tls(ep_broker *b)

@@ -32,21 +32,21 @@ typedef enum ep_broker_queue_policy {
 /* Limits. Every resource a peer can grow is bounded by one of these. Zero
  * means "use the default" (see ep_broker_config_defaults). */
 typedef struct ep_broker_limits {
-    uint32_t max_connections;        /* whole broker */
-    uint32_t max_packet_size;        /* bytes, both directions (CONNACK) */
-    uint32_t max_queued_messages;    /* per session, waiting for a window slot */
-    uint64_t max_queued_bytes;       /* per session */
-    uint32_t queue_policy;           /* ep_broker_queue_policy */
-    uint16_t max_inflight;           /* our send window per client */
-    uint16_t receive_maximum;        /* what we accept from clients (CONNACK) */
-    uint32_t max_outbuf;             /* unsent bytes per connection */
-    uint32_t max_topic_length;       /* bytes */
+    uint32_t max_connections;     /* whole broker */
+    uint32_t max_packet_size;     /* bytes, both directions (CONNACK) */
+    uint32_t max_queued_messages; /* per session, waiting for a window slot */
+    uint64_t max_queued_bytes;    /* per session */
+    uint32_t queue_policy;        /* ep_broker_queue_policy */
+    uint16_t max_inflight;        /* our send window per client */
+    uint16_t receive_maximum;     /* what we accept from clients (CONNACK) */
+    uint32_t max_outbuf;          /* unsent bytes per connection */
+    uint32_t max_topic_length;    /* bytes */
     uint32_t max_topic_levels;
     uint32_t max_subscriptions_per_client;
-    uint32_t max_session_expiry;     /* seconds; UINT32_MAX = never expire */
-    uint16_t max_keepalive;          /* seconds; 0 = accept client's value */
-    uint16_t topic_alias_maximum;    /* per connection, client to server */
-    uint32_t connect_timeout_ms;     /* CONNECT must arrive within this */
+    uint32_t max_session_expiry;  /* seconds; UINT32_MAX = never expire */
+    uint16_t max_keepalive;       /* seconds; 0 = accept client's value */
+    uint16_t topic_alias_maximum; /* per connection, client to server */
+    uint32_t connect_timeout_ms;  /* CONNECT must arrive within this */
     uint32_t max_client_id_length;
 } ep_broker_limits;
 
@@ -70,9 +70,8 @@ typedef enum ep_broker_auth_result {
 
 typedef struct ep_broker_auth_method {
     const char *name;
-    ep_broker_auth_result (*step)(void *ud, void **state, const char *client_id,
-                                  const uint8_t *in, size_t in_len, const uint8_t **out,
-                                  size_t *out_len);
+    ep_broker_auth_result (*step)(void *ud, void **state, const char *client_id, const uint8_t *in,
+                                  size_t in_len, const uint8_t **out, size_t *out_len);
     void (*done)(void *ud, void *state);
     void *ud;
 } ep_broker_auth_method;
@@ -109,13 +108,13 @@ typedef struct ep_broker_authz {
 /* One listener: address, protocol and optional TLS. Empty tls_cert = plain. */
 typedef struct ep_broker_listener {
     ep_hostport addr;
-    int protocol;           /* ep_broker_protocol */
-    char tls_cert[256];     /* PEM certificate chain */
-    char tls_key[256];      /* PEM private key */
-    char tls_ca[256];       /* PEM CA bundle for client certificates */
-    int tls_verify;         /* ep_tls_verify: none, optional, required */
-    int authn;              /* 1 + index into authn[], 0 = no authentication */
-    int authz;              /* 1 + index into authz[], 0 = no authorization */
+    int protocol;       /* ep_broker_protocol */
+    char tls_cert[256]; /* PEM certificate chain */
+    char tls_key[256];  /* PEM private key */
+    char tls_ca[256];   /* PEM CA bundle for client certificates */
+    int tls_verify;     /* ep_tls_verify: none, optional, required */
+    int authn;          /* 1 + index into authn[], 0 = no authentication */
+    int authz;          /* 1 + index into authz[], 0 = no authorization */
 } ep_broker_listener;
 
 /* Persistence (docs/persistence.md). An empty data_dir turns it off: the
@@ -136,9 +135,9 @@ typedef struct ep_broker_persistence {
 typedef struct ep_broker_config {
     ep_broker_listener listeners[EP_BROKER_MAX_LISTENERS];
     int n_listeners;
-    int workers;              /* 0 = number of online CPUs */
+    int workers; /* 0 = number of online CPUs */
     ep_broker_limits limits;
-    uint32_t sys_interval_s;  /* $SYS publish period; 0 = off */
+    uint32_t sys_interval_s; /* $SYS publish period; 0 = off */
     ep_broker_auth_method auth_methods[EP_BROKER_MAX_AUTH_METHODS];
     int n_auth_methods;
     ep_broker_authn authn[EP_BROKER_MAX_CHAINS];
@@ -183,12 +182,12 @@ void ep_broker_free(ep_broker *b);
 /* Statistics, also published under $SYS/broker/. Any thread (atomics). */
 typedef struct ep_broker_stats {
     uint64_t clients_connected;
-    uint64_t clients_total;          /* connected + disconnected persistent */
+    uint64_t clients_total; /* connected + disconnected persistent */
     uint64_t msgs_received;
     uint64_t msgs_sent;
     uint64_t bytes_received;
     uint64_t bytes_sent;
-    uint64_t publish_dropped;        /* sum of dropped[] */
+    uint64_t publish_dropped; /* sum of dropped[] */
     /* by reason: queue full, expired, too large for the client, slow
      * consumer (QoS 0 over the output limit), out of memory */
     uint64_t dropped[5];

@@ -151,23 +151,20 @@ void bk_tree_fini(bk_tree *t);
 /* Add or replace the subscription of session_id on filter (share group NULL
  * for a normal subscription). Caller holds the write lock.
  * Returns EP_EOK (new), EP_EEXIST (replaced options) or EP_ENOMEM. */
-ep_err bk_tree_sub_add(bk_tree *t, ep_mqtt_slice filter, ep_mqtt_slice group,
-                       const bk_tsub *sub);
+ep_err bk_tree_sub_add(bk_tree *t, ep_mqtt_slice filter, ep_mqtt_slice group, const bk_tsub *sub);
 /* Remove; returns EP_EOK or EP_ENOTFOUND. Caller holds the write lock. */
-ep_err bk_tree_sub_remove(bk_tree *t, ep_mqtt_slice filter,
-                          ep_mqtt_slice group, uint64_t session_id);
+ep_err bk_tree_sub_remove(bk_tree *t, ep_mqtt_slice filter, ep_mqtt_slice group,
+                          uint64_t session_id);
 /* Collect every matching subscriber of topic; shared groups contribute one
  * member each (chosen by partition hash when partition.p != NULL, else
  * round robin). Caller holds the read lock. Returns EP_EOK or EP_ENOMEM. */
-ep_err bk_tree_match(bk_tree *t, ep_mqtt_slice topic, ep_mqtt_slice partition,
-                     bk_targets *out);
+ep_err bk_tree_match(bk_tree *t, ep_mqtt_slice topic, ep_mqtt_slice partition, bk_targets *out);
 /* Set (msg != NULL, takes a reference) or clear the retained message of
  * topic. Caller holds the write lock. */
 ep_err bk_tree_retain(bk_tree *t, ep_mqtt_slice topic, ep_msg *msg);
 /* Call fn for every retained message matching filter (read lock held). */
 typedef void (*bk_retained_fn)(ep_msg *m, void *ud);
-void bk_tree_retained_match(bk_tree *t, ep_mqtt_slice filter, bk_retained_fn fn,
-                            void *ud);
+void bk_tree_retained_match(bk_tree *t, ep_mqtt_slice filter, bk_retained_fn fn, void *ud);
 /* Call fn for every retained message, '$' topics included (lock held). */
 void bk_tree_retained_each(bk_tree *t, bk_retained_fn fn, void *ud);
 
@@ -199,9 +196,9 @@ typedef struct bk_ticket {
 
 typedef struct bk_delivery {
     uint64_t session_id;
-    ep_msg *msg;        /* one reference travels with the item */
-    bk_ticket *ticket;  /* one reference and one pending unit, or NULL */
-    uint8_t opts;       /* merged subscription options (max QoS, RAP, ...) */
+    ep_msg *msg;       /* one reference travels with the item */
+    bk_ticket *ticket; /* one reference and one pending unit, or NULL */
+    uint8_t opts;      /* merged subscription options (max QoS, RAP, ...) */
 } bk_delivery;
 
 typedef struct bk_outq {
@@ -222,7 +219,7 @@ typedef struct bk_qitem {
 enum { BK_IF_PUBACK = 1, BK_IF_PUBREC = 2, BK_IF_PUBCOMP = 3 };
 
 typedef struct bk_inflight {
-    ep_msg *msg; /* NULL once PUBREC'd (only the id is kept) */
+    ep_msg *msg;   /* NULL once PUBREC'd (only the id is kept) */
     uint64_t pmid; /* as bk_qitem.pmid */
     uint64_t seq;  /* as bk_qitem.seq */
     uint16_t pid;
@@ -237,8 +234,8 @@ typedef struct bk_sub {
     uint16_t filter_len;
     uint8_t opts;
     uint32_t sub_id;
-    ep_mqtt_slice group;  /* into filter; p == NULL when not shared */
-    ep_mqtt_slice match;  /* the part matched against topics */
+    ep_mqtt_slice group; /* into filter; p == NULL when not shared */
+    ep_mqtt_slice match; /* the part matched against topics */
 } bk_sub;
 
 struct bk_session {
@@ -299,7 +296,7 @@ typedef struct bk_ws {
 /* An acknowledgement (PUBACK/PUBREC) held back until `flow` is no longer
  * congested; later acks queue behind it to keep the order the spec requires. */
 typedef struct bk_held_ack {
-    bk_flow *flow; /* owned reference, or NULL */
+    bk_flow *flow;     /* owned reference, or NULL */
     bk_ticket *ticket; /* owned reference, or NULL: also wait for the disk */
     uint16_t pid;
     uint8_t type;
@@ -316,23 +313,23 @@ struct bk_conn {
     uint8_t version; /* 0 until CONNECT */
     bool in_flush_list;
     bool want_write;
-    bool clean_disconnect; /* DISCONNECT without will */
-    int handoff_to;        /* worker to move to after CONNECT, or -1 */
-    struct bk_conn_auth *auth; /* enhanced authentication, NULL if none */
+    bool clean_disconnect;           /* DISCONNECT without will */
+    int handoff_to;                  /* worker to move to after CONNECT, or -1 */
+    struct bk_conn_auth *auth;       /* enhanced authentication, NULL if none */
     struct bk_pending_auth *pending; /* password check running elsewhere */
     struct ep_authz_session *authz;  /* compiled grants, NULL = no rules */
     char *username;                  /* authenticated user name, or NULL */
     uint64_t cred_expiry_ms;         /* credentials expire then (0: never) */
     bool authn_done;
-    bool paused;                     /* not reading: waiting for a check */
+    bool paused;              /* not reading: waiting for a check */
     struct bk_held_ack *held; /* acks held back while a target is congested */
     uint32_t held_head, held_n, held_cap;
     bool in_held_list;
     const uint8_t *cur_pkt; /* raw bytes of the packet being handled */
     size_t cur_len;
     bk_session *s;
-    ep_tls *tls;     /* NULL on plain TCP */
-    bk_ws *ws;       /* NULL unless the listener speaks WebSockets */
+    ep_tls *tls; /* NULL on plain TCP */
+    bk_ws *ws;   /* NULL unless the listener speaks WebSockets */
     uint8_t listener;
     ep_buf in;  /* unparsed partial packet */
     ep_buf out; /* encoded, unsent bytes */
@@ -354,9 +351,9 @@ struct bk_conn {
 typedef struct bk_conn_auth {
     const ep_broker_auth_method *method;
     void *state;
-    ep_buf pending_connect;  /* CONNECT held while AUTH is exchanged */
-    bool ok;                 /* the exchange succeeded: finish CONNECT */
-    const uint8_t *out;      /* data of the method's last step */
+    ep_buf pending_connect; /* CONNECT held while AUTH is exchanged */
+    bool ok;                /* the exchange succeeded: finish CONNECT */
+    const uint8_t *out;     /* data of the method's last step */
     size_t out_len;
 } bk_conn_auth;
 
@@ -379,7 +376,7 @@ typedef struct bk_counters {
     atomic_ulong dropped[BK_DROP__COUNT];
 } bk_counters;
 
-#define bk_count_drop(w, reason, n)                                            \
+#define bk_count_drop(w, reason, n)                                                                \
     atomic_fetch_add_explicit(&(w)->ctr.dropped[(reason)], (n), memory_order_relaxed)
 
 struct bk_worker {
@@ -400,7 +397,7 @@ struct bk_worker {
     bk_targets targets;
     bk_conn **held; /* connections with held acknowledgements */
     uint32_t nheld, capheld;
-    ep_timer held_timer; /* re-checks held acks while there are any */
+    ep_timer held_timer;   /* re-checks held acks while there are any */
     ep_timer accept_timer; /* resumes accepting after running out of fds */
     ep_timer tls_timer;    /* worker 0: reloads TLS certificates that changed */
     /* sessions */
@@ -413,10 +410,10 @@ struct bk_worker {
     bool stopping;
     /* persistence (persist.c) */
     struct ep_wal_port *wal_port;
-    bk_ticket *cur_ticket; /* ticket of the PUBLISH being routed/delivered */
-    ep_err cur_fail;       /* an append failed while cur_* was set */
+    bk_ticket *cur_ticket;   /* ticket of the PUBLISH being routed/delivered */
+    ep_err cur_fail;         /* an append failed while cur_* was set */
     ep_ratelimit persist_rl; /* log lines about refused appends */
-    uint64_t paused_for;   /* last compaction barrier generation joined */
+    uint64_t paused_for;     /* last compaction barrier generation joined */
     /* QoS 2 messages waiting for their record before the first send, in
      * log order, and the highest seq known to be on disk. */
     uint64_t durable_seq;
@@ -460,10 +457,10 @@ enum {
     BK_PSTATE_QUEUED = 0, /* in the queue, not sent */
     /* in flight: BK_IF_PUBACK / BK_IF_PUBREC / BK_IF_PUBCOMP */
 };
-ep_err bk_persist_open(ep_broker *b);  /* ep_broker_start, before the workers run */
-void bk_persist_start(ep_broker *b);   /* after the worker threads started */
-void bk_persist_stop(ep_broker *b);    /* ep_broker_stop: any thread, only signals */
-void bk_persist_close(ep_broker *b);   /* ep_broker_wait: snapshot and close */
+ep_err bk_persist_open(ep_broker *b);      /* ep_broker_start, before the workers run */
+void bk_persist_start(ep_broker *b);       /* after the worker threads started */
+void bk_persist_stop(ep_broker *b);        /* ep_broker_stop: any thread, only signals */
+void bk_persist_close(ep_broker *b);       /* ep_broker_wait: snapshot and close */
 void bk_persist_worker_exit(bk_worker *w); /* worker thread, on its way out */
 /* bk_persist_on: appends are wanted (log open, replay over). */
 bool bk_persist_on(const ep_broker *b);
@@ -489,15 +486,15 @@ static inline bk_ticket *bk_ticket_hold(bk_ticket *t)
 }
 /* Session-level records; the return value matters only for message puts
  * (EP_EOK or the append error: the caller then drops the message). */
-void bk_persist_session(bk_session *s);       /* upsert (or delete if no longer persistent) */
+void bk_persist_session(bk_session *s); /* upsert (or delete if no longer persistent) */
 void bk_persist_session_del(bk_session *s);
 void bk_persist_sub(bk_session *s, const bk_sub *sub);
 void bk_persist_unsub(bk_session *s, const bk_sub *sub);
 /* *seq_out: 0, or (QoS 2) the log seq that must be on disk (written in
  * periodic/none) before the message is first sent: a subscriber must not see a QoS 2
  * message that a crash could make the broker accept a second time. */
-ep_err bk_persist_msg_put(bk_session *s, uint64_t pmid, uint8_t qos, uint8_t retain,
-                          uint8_t state, uint16_t pid, ep_msg *m, uint64_t *seq_out);
+ep_err bk_persist_msg_put(bk_session *s, uint64_t pmid, uint8_t qos, uint8_t retain, uint8_t state,
+                          uint16_t pid, ep_msg *m, uint64_t *seq_out);
 void bk_persist_msg_state(bk_session *s, uint64_t pmid, uint8_t state, uint16_t pid);
 void bk_persist_msg_del(bk_session *s, uint64_t pmid);
 void bk_persist_qos2(bk_session *s, uint16_t pid, bool add);
@@ -563,8 +560,8 @@ void bk_publish_internal(bk_worker *w, const char *topic, const char *payload, b
 void bk_handoff(bk_conn *c, const uint8_t *pending, size_t n);
 
 /* conn.c */
-void bk_conn_accept(bk_worker *w, int fd, int listener, ep_tls *tls, bk_ws *ws,
-                    const uint8_t *pre, size_t pre_len);
+void bk_conn_accept(bk_worker *w, int fd, int listener, ep_tls *tls, bk_ws *ws, const uint8_t *pre,
+                    size_t pre_len);
 /* bk_conn_peer formats the peer address ("1.2.3.4:5678") for log lines. */
 const char *bk_conn_peer(const bk_conn *c, char *buf, size_t n);
 void bk_conn_close(bk_conn *c, int v5_rc, const char *why);
@@ -572,8 +569,8 @@ void bk_conn_want_flush(bk_conn *c);
 ep_err bk_conn_send_packet(bk_conn *c, const ep_mqtt_packet *p);
 /* Returns EP_EOK, EP_ETOOBIG (too big for this client: dropped) or EP_EFULL
  * (output buffer limit: not written). */
-ep_err bk_conn_send_publish(bk_conn *c, ep_msg *m, uint8_t qos, uint16_t pid,
-                            bool retain, bool dup);
+ep_err bk_conn_send_publish(bk_conn *c, ep_msg *m, uint8_t qos, uint16_t pid, bool retain,
+                            bool dup);
 void bk_worker_flush(ep_loop *loop, void *arg);
 void bk_conn_free_all(bk_worker *w);
 /* bk_conn_ack sends PUBACK/PUBREC (or PUBREL/PUBCOMP) now, or holds it
@@ -608,8 +605,7 @@ void bk_session_resend(bk_session *s);
 void bk_session_detach(bk_session *s, bool publish_will);
 void bk_session_publish_will(bk_session *s);
 void bk_session_unsubscribe_all(bk_session *s);
-uint32_t bk_session_collect_subids(bk_session *s, const ep_msg *m, uint32_t *ids,
-                                   uint32_t max);
+uint32_t bk_session_collect_subids(bk_session *s, const ep_msg *m, uint32_t *ids, uint32_t max);
 ep_err bk_session_ack(bk_session *s, uint8_t type, uint16_t pid);
 bool bk_session_qos2_has(bk_session *s, uint16_t pid);
 ep_err bk_session_qos2_add(bk_session *s, uint16_t pid);

@@ -54,8 +54,8 @@ const char *bk_conn_peer(const bk_conn *c, char *buf, size_t n)
     return buf;
 }
 
-void bk_conn_accept(bk_worker *w, int fd, int listener, ep_tls *tls, bk_ws *ws,
-                    const uint8_t *pre, size_t pre_len)
+void bk_conn_accept(bk_worker *w, int fd, int listener, ep_tls *tls, bk_ws *ws, const uint8_t *pre,
+                    size_t pre_len)
 {
     bk_conn *c = calloc(1, sizeof(*c));
     if (c == NULL) {
@@ -258,8 +258,7 @@ static uint16_t alias_for(bk_conn *c, const ep_msg *m, bool *known)
     return ++c->alias_out_n;
 }
 
-ep_err bk_conn_send_publish(bk_conn *c, ep_msg *m, uint8_t qos, uint16_t pid,
-                            bool retain, bool dup)
+ep_err bk_conn_send_publish(bk_conn *c, ep_msg *m, uint8_t qos, uint16_t pid, bool retain, bool dup)
 {
     if (c->state == BK_CONN_CLOSED)
         return EP_ECLOSED;
@@ -300,8 +299,7 @@ ep_err bk_conn_send_publish(bk_conn *c, ep_msg *m, uint8_t qos, uint16_t pid,
         return EP_EFULL;
     size_t written;
     ep_err err = ep_mqtt_publish_header_write(&h, c->version, c->client_max_packet,
-                                              ep_buf_tail(&c->out), ep_buf_room(&c->out),
-                                              &written);
+                                              ep_buf_tail(&c->out), ep_buf_room(&c->out), &written);
     if (err)
         return err;
     c->out.len += written;
@@ -318,9 +316,8 @@ static void log_peer_error(bk_conn *c, const char *what, ep_err err, ep_mqtt_rc 
     char peer[64];
     if (ep_ratelimit_allow(&c->w->err_rl, ep_loop_now(c->w->loop)))
         EP_LOG_INFO(BK_LOG, "client %s (%s): %s: %s (reason 0x%02x %s)",
-                    bk_conn_peer(c, peer, sizeof(peer)),
-                    c->s ? c->s->client_id : "-", what, ep_strerror(err), rc,
-                    ep_mqtt_rc_name(rc) ? ep_mqtt_rc_name(rc) : "?");
+                    bk_conn_peer(c, peer, sizeof(peer)), c->s ? c->s->client_id : "-", what,
+                    ep_strerror(err), rc, ep_mqtt_rc_name(rc) ? ep_mqtt_rc_name(rc) : "?");
 }
 
 static void send_connack_error(bk_conn *c, const uint8_t *pkt, size_t len, ep_mqtt_rc rc)
@@ -397,12 +394,13 @@ static bool dispatch(bk_conn *c, const uint8_t *pkt, size_t len)
                     return false;
                 }
                 uint32_t max = c->w->b->cfg.limits.max_session_expiry;
-                c->s->expiry_interval = pr->session_expiry_interval > max ? max : pr->session_expiry_interval;
+                c->s->expiry_interval =
+                    pr->session_expiry_interval > max ? max : pr->session_expiry_interval;
                 bk_persist_session(c->s);
             }
         }
-        c->clean_disconnect = !(c->version == EP_MQTT_V5 &&
-                                p.disconnect.rc == EP_MQTT_RC_DISCONNECT_WITH_WILL);
+        c->clean_disconnect =
+            !(c->version == EP_MQTT_V5 && p.disconnect.rc == EP_MQTT_RC_DISCONNECT_WITH_WILL);
         bk_conn_close(c, -1, NULL);
         return false;
     case EP_MQTT_AUTH:
@@ -737,8 +735,7 @@ static bool ticket_pending(const bk_ticket *t)
 /* A ticket whose records did not reach the log: the publisher is told
  * (v5 PUBACK/PUBREC 0x97 Quota exceeded, or 0x80 after an I/O error). A
  * 3.1.1 client cannot be told: returns false, the connection must close. */
-static bool ticket_outcome(bk_conn *c, const bk_ticket *t, uint8_t type, uint16_t pid,
-                           uint8_t *rc)
+static bool ticket_outcome(bk_conn *c, const bk_ticket *t, uint8_t type, uint16_t pid, uint8_t *rc)
 {
     int st = t ? atomic_load_explicit(&t->status, memory_order_acquire) : EP_EOK;
     if (st == EP_EOK || (type != EP_MQTT_PUBACK && type != EP_MQTT_PUBREC))

@@ -13,8 +13,7 @@
 
 #include "svc/broker/broker_int.h"
 
-static void connack(bk_conn *c, ep_mqtt_rc rc, bool session_present,
-                    const ep_mqtt_props *props)
+static void connack(bk_conn *c, ep_mqtt_rc rc, bool session_present, const ep_mqtt_props *props)
 {
     ep_mqtt_packet p = {.type = EP_MQTT_CONNACK};
     p.connack.rc = rc;
@@ -39,8 +38,8 @@ static void assign_client_id(bk_worker *w, char *out, size_t n)
         uint8_t r[8];
         if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
             memset(r, 0x5a, sizeof(r));
-        snprintf(out, n, "ep-%02x%02x%02x%02x%02x%02x%02x%02x", r[0], r[1], r[2], r[3],
-                 r[4], r[5], r[6], r[7]);
+        snprintf(out, n, "ep-%02x%02x%02x%02x%02x%02x%02x%02x", r[0], r[1], r[2], r[3], r[4], r[5],
+                 r[6], r[7]);
         if (bk_worker_for_client(w->b, (const uint8_t *)out, strlen(out)) == w->idx &&
             bk_session_find_cid(w, (const uint8_t *)out, strlen(out)) == NULL)
             return;
@@ -100,7 +99,8 @@ static void send_auth(bk_conn *c, ep_mqtt_rc rc)
 {
     ep_mqtt_packet a = {.type = EP_MQTT_AUTH};
     a.auth.rc = rc;
-    a.auth.props.authentication_method = ep_mqtt_slice_make(c->auth->method->name, strlen(c->auth->method->name));
+    a.auth.props.authentication_method =
+        ep_mqtt_slice_make(c->auth->method->name, strlen(c->auth->method->name));
     EP_MQTT_PROPS_SET(&a.auth.props, EP_MQTT_PROP_AUTHENTICATION_METHOD);
     if (c->auth->out_len) {
         a.auth.props.authentication_data = ep_mqtt_slice_make(c->auth->out, c->auth->out_len);
@@ -113,8 +113,8 @@ static ep_broker_auth_result auth_step(bk_conn *c, const char *cid, ep_mqtt_slic
 {
     c->auth->out = NULL;
     c->auth->out_len = 0;
-    return c->auth->method->step(c->auth->method->ud, &c->auth->state, cid, data.p, data.len, &c->auth->out,
-                         &c->auth->out_len);
+    return c->auth->method->step(c->auth->method->ud, &c->auth->state, cid, data.p, data.len,
+                                 &c->auth->out, &c->auth->out_len);
 }
 
 /* First step of enhanced authentication, from CONNECT. Returns EP_EOK when
@@ -151,10 +151,11 @@ ep_err bk_handle_auth(bk_conn *c, const ep_mqtt_packet *p)
     const ep_mqtt_auth *a = &p->auth;
     bool reauth = c->state == BK_CONN_ACTIVE;
     if (c->auth == NULL ||
-        !ep_mqtt_slice_eq(a->props.authentication_method,
-                          ep_mqtt_slice_make(c->auth->method->name,
-                                             strlen(c->auth->method->name))) ||
-        a->rc != (reauth && c->auth->ok ? EP_MQTT_RC_REAUTHENTICATE : EP_MQTT_RC_CONTINUE_AUTHENTICATION)) {
+        !ep_mqtt_slice_eq(
+            a->props.authentication_method,
+            ep_mqtt_slice_make(c->auth->method->name, strlen(c->auth->method->name))) ||
+        a->rc != (reauth && c->auth->ok ? EP_MQTT_RC_REAUTHENTICATE
+                                        : EP_MQTT_RC_CONTINUE_AUTHENTICATION)) {
         if (!reauth)
             return refuse(c, EP_MQTT_RC_PROTOCOL_ERROR, "unexpected AUTH");
         bk_conn_close(c, EP_MQTT_RC_PROTOCOL_ERROR, "unexpected AUTH");
@@ -180,7 +181,8 @@ ep_err bk_handle_auth(bk_conn *c, const ep_mqtt_packet *p)
         } else {
             ep_mqtt_packet cp;
             if (ep_mqtt_packet_decode(ep_buf_head(&c->auth->pending_connect),
-                                      ep_buf_used(&c->auth->pending_connect), 0, &cp, NULL) != EP_EOK)
+                                      ep_buf_used(&c->auth->pending_connect), 0, &cp,
+                                      NULL) != EP_EOK)
                 return refuse(c, EP_MQTT_RC_UNSPECIFIED_ERROR, "held CONNECT unreadable");
             ep_err err = bk_handle_connect(c, &cp);
             ep_buf_fini(&c->auth->pending_connect);
@@ -219,7 +221,8 @@ ep_err bk_handle_connect(bk_conn *c, const ep_mqtt_packet *p)
         c->version = 0;
         return EP_EAGAIN;
     }
-    if (v5 && EP_MQTT_PROPS_HAS(&cn->props, EP_MQTT_PROP_AUTHENTICATION_METHOD) && !(c->auth && c->auth->ok)) {
+    if (v5 && EP_MQTT_PROPS_HAS(&cn->props, EP_MQTT_PROP_AUTHENTICATION_METHOD) &&
+        !(c->auth && c->auth->ok)) {
         ep_err serr = start_auth(c, cn, cid);
         if (serr != EP_EOK)
             return serr;
@@ -336,7 +339,8 @@ ep_err bk_handle_connect(bk_conn *c, const ep_mqtt_packet *p)
             EP_MQTT_PROPS_SET(&props, EP_MQTT_PROP_SESSION_EXPIRY_INTERVAL);
         }
         if (c->auth && c->auth->ok) {
-            props.authentication_method = ep_mqtt_slice_make(c->auth->method->name, strlen(c->auth->method->name));
+            props.authentication_method =
+                ep_mqtt_slice_make(c->auth->method->name, strlen(c->auth->method->name));
             EP_MQTT_PROPS_SET(&props, EP_MQTT_PROP_AUTHENTICATION_METHOD);
             if (c->auth->out_len) {
                 props.authentication_data = ep_mqtt_slice_make(c->auth->out, c->auth->out_len);

@@ -91,8 +91,7 @@ static ep_msg *make_msg(bk_conn *c, const ep_mqtt_publish *pub, ep_mqtt_slice to
     uint8_t *props = stackbuf;
     size_t plen = 0;
     if (c->version == EP_MQTT_V5 && pub->props.raw.len) {
-        if (pub->props.raw.len > sizeof(stackbuf) &&
-            (props = malloc(pub->props.raw.len)) == NULL)
+        if (pub->props.raw.len > sizeof(stackbuf) && (props = malloc(pub->props.raw.len)) == NULL)
             return NULL;
         plen = ep_mqtt_props_filter(pub->props.raw,
                                     EP_MQTT_PROP_BIT(EP_MQTT_PROP_TOPIC_ALIAS) |
@@ -100,8 +99,8 @@ static ep_msg *make_msg(bk_conn *c, const ep_mqtt_publish *pub, ep_mqtt_slice to
                                         EP_MQTT_PROP_BIT(EP_MQTT_PROP_MESSAGE_EXPIRY_INTERVAL),
                                     props);
     }
-    ep_msg *m = ep_msg_new((const char *)topic.p, topic.len, plen ? props : NULL, plen, pub->payload.p,
-                           pub->payload.len);
+    ep_msg *m = ep_msg_new((const char *)topic.p, topic.len, plen ? props : NULL, plen,
+                           pub->payload.p, pub->payload.len);
     if (props != stackbuf)
         free(props);
     if (m == NULL)
@@ -177,8 +176,7 @@ ep_err bk_handle_publish(bk_conn *c, const ep_mqtt_packet *p)
                         c->version == EP_MQTT_V5 ? EP_MQTT_RC_NOT_AUTHORIZED : 0, NULL, NULL);
         else if (pub->qos == 2 && c->version == EP_MQTT_V5)
             /* A PUBREC >= 0x80 ends the exchange: no PUBREL follows. */
-            bk_conn_ack(c, EP_MQTT_PUBREC, pub->packet_id, EP_MQTT_RC_NOT_AUTHORIZED, NULL,
-                        NULL);
+            bk_conn_ack(c, EP_MQTT_PUBREC, pub->packet_id, EP_MQTT_RC_NOT_AUTHORIZED, NULL, NULL);
         else if (pub->qos == 2 && bk_session_qos2_add(s, pub->packet_id) == EP_EOK)
             bk_conn_ack(c, EP_MQTT_PUBREC, pub->packet_id, 0, NULL, NULL);
         return EP_EOK;
@@ -250,8 +248,8 @@ ep_err bk_handle_publish(bk_conn *c, const ep_mqtt_packet *p)
         bk_ticket_fail(ticket, w->cur_fail);
         bk_ticket_settle(ticket); /* the publisher's own unit; the ack keeps the reference */
     }
-    bk_conn_ack(c, pub->qos == 1 ? EP_MQTT_PUBACK : EP_MQTT_PUBREC, pub->packet_id, rc,
-                congested, ticket);
+    bk_conn_ack(c, pub->qos == 1 ? EP_MQTT_PUBACK : EP_MQTT_PUBREC, pub->packet_id, rc, congested,
+                ticket);
     return EP_EOK;
 }
 

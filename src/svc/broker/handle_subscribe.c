@@ -23,8 +23,10 @@ static void set_views(bk_sub *sub, const ep_mqtt_sub *e)
     /* group and match point into our own copy of the filter. */
     const uint8_t *base = (const uint8_t *)sub->filter;
     if (e->share_group.p) {
-        sub->group = ep_mqtt_slice_make(base + (e->share_group.p - e->filter.p), e->share_group.len);
-        sub->match = ep_mqtt_slice_make(base + (e->share_filter.p - e->filter.p), e->share_filter.len);
+        sub->group =
+            ep_mqtt_slice_make(base + (e->share_group.p - e->filter.p), e->share_group.len);
+        sub->match =
+            ep_mqtt_slice_make(base + (e->share_filter.p - e->filter.p), e->share_filter.len);
     } else {
         sub->group = (ep_mqtt_slice){NULL, 0};
         sub->match = ep_mqtt_slice_make(base, sub->filter_len);
@@ -65,7 +67,8 @@ static uint8_t subscribe_one(bk_session *s, const ep_mqtt_sub *e, uint32_t sub_i
     const ep_broker_limits *lim = &s->w->b->cfg.limits;
     bk_tree *t = &s->w->b->tree;
     if (e->filter.len > lim->max_topic_length ||
-        ep_mqtt_topic_levels(e->share_group.p ? e->share_filter : e->filter) > lim->max_topic_levels)
+        ep_mqtt_topic_levels(e->share_group.p ? e->share_filter : e->filter) >
+            lim->max_topic_levels)
         return EP_MQTT_RC_TOPIC_FILTER_INVALID;
     if (s->conn && !bk_authz_allows(s->conn, EP_AUTHZ_SUBSCRIBE, e->filter))
         return EP_MQTT_RC_NOT_AUTHORIZED; /* 3.1.1 SUBACK encodes it as 0x80 */
@@ -93,9 +96,9 @@ static uint8_t subscribe_one(bk_session *s, const ep_mqtt_sub *e, uint32_t sub_i
         set_views(sub, e);
     }
     uint8_t qos = e->qos > 2 ? 2 : e->qos;
-    sub->opts = (uint8_t)(qos | (e->no_local ? BK_OPT_NO_LOCAL : 0) |
-                          (e->retain_as_published ? BK_OPT_RAP : 0) |
-                          (sub_id ? BK_OPT_HAS_SUBID : 0));
+    sub->opts =
+        (uint8_t)(qos | (e->no_local ? BK_OPT_NO_LOCAL : 0) |
+                  (e->retain_as_published ? BK_OPT_RAP : 0) | (sub_id ? BK_OPT_HAS_SUBID : 0));
     sub->sub_id = sub_id;
     bk_tsub ts = {.session_id = s->id, .flow = s->flow, .worker = s->w->idx, .opts = sub->opts};
     pthread_rwlock_wrlock(&t->lock);
@@ -111,8 +114,8 @@ static uint8_t subscribe_one(bk_session *s, const ep_mqtt_sub *e, uint32_t sub_i
     if (sub_id)
         s->has_subids = true;
     bk_persist_sub(s, sub);
-    bool send_retained = !sub->group.p &&
-                         (e->retain_handling == 0 || (e->retain_handling == 1 && !existed));
+    bool send_retained =
+        !sub->group.p && (e->retain_handling == 0 || (e->retain_handling == 1 && !existed));
     if (send_retained) {
         retained->opts = sub->opts;
         pthread_rwlock_rdlock(&t->lock);

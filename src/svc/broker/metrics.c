@@ -11,12 +11,12 @@
 #include "core/metrics.h"
 #include "svc/broker/broker_int.h"
 
-static const char *const drop_reason[BK_DROP__COUNT] = {
-    "queue_full", "expired", "too_large", "slow_consumer", "no_memory"};
+static const char *const drop_reason[BK_DROP__COUNT] = {"queue_full", "expired", "too_large",
+                                                        "slow_consumer", "no_memory"};
 
 typedef struct bk_metrics {
     ep_gauge *connections, *sessions, *subscriptions, *retained, *queued;
-    ep_counter *msgs[2][3];   /* direction, qos */
+    ep_counter *msgs[2][3]; /* direction, qos */
     ep_counter *bytes[2];
     ep_counter *dropped[BK_DROP__COUNT];
     ep_counter *auth_failures, *authz_denied;
@@ -75,9 +75,9 @@ static void collect(ep_metrics *reg, void *ud)
 
 static ep_err persist_metrics_init(ep_broker *b, ep_metrics *r, bk_metrics *m)
 {
-    ep_err err = ep_metrics_counter_simple(r, "edgeplane_broker_persist_appends_total",
-                                           "Records appended to the persistence log.",
-                                           &m->p_appends);
+    ep_err err =
+        ep_metrics_counter_simple(r, "edgeplane_broker_persist_appends_total",
+                                  "Records appended to the persistence log.", &m->p_appends);
     err = err ? err
               : ep_metrics_counter_simple(r, "edgeplane_broker_persist_append_failures_total",
                                           "Appends refused by the log (full, backlog, I/O error).",
@@ -160,15 +160,15 @@ ep_err bk_metrics_init(ep_broker *b)
         err = ep_metric_counter(f, EP_LABELS("in"), &m->bytes[0]);
         err = err ? err : ep_metric_counter(f, EP_LABELS("out"), &m->bytes[1]);
     }
-    if (err == EP_EOK && (err = reg(r, EP_METRIC_COUNTER, "edgeplane_broker_dropped_total",
-                                    "Deliveries dropped, by reason (docs/broker.md).", "reason",
-                                    &f)) == EP_EOK)
+    if (err == EP_EOK &&
+        (err = reg(r, EP_METRIC_COUNTER, "edgeplane_broker_dropped_total",
+                   "Deliveries dropped, by reason (docs/broker.md).", "reason", &f)) == EP_EOK)
         for (int i = 0; i < BK_DROP__COUNT && !err; i++)
             err = ep_metric_counter(f, EP_LABELS(drop_reason[i]), &m->dropped[i]);
-    err = err ? err
-              : ep_metrics_counter_simple(r, "edgeplane_broker_auth_failures_total",
-                                          "Failed authentications (all methods).",
-                                          &m->auth_failures);
+    err =
+        err ? err
+            : ep_metrics_counter_simple(r, "edgeplane_broker_auth_failures_total",
+                                        "Failed authentications (all methods).", &m->auth_failures);
     err = err ? err
               : ep_metrics_counter_simple(r, "edgeplane_broker_authz_denied_total",
                                           "Requests denied by authorization.", &m->authz_denied);

@@ -96,10 +96,7 @@ bool bk_persist_on(const ep_broker *b)
  * fdatasync, in periodic and none until the write() (the log completes
  * there), so a kill -9 never loses an acknowledged message and a fast
  * publisher is throttled by the disk instead of growing the backlog. */
-bool bk_persist_sync(const ep_broker *b)
-{
-    return bk_persist_on(b);
-}
+bool bk_persist_sync(const ep_broker *b) { return bk_persist_on(b); }
 
 bool bk_persist_full(bk_worker *w)
 {
@@ -567,8 +564,8 @@ void bk_persist_unsub(bk_session *s, const bk_sub *sub)
     p_append(s->w, R_UNSUB, &e);
 }
 
-ep_err bk_persist_msg_put(bk_session *s, uint64_t pmid, uint8_t qos, uint8_t retain,
-                          uint8_t state, uint16_t pid, ep_msg *m, uint64_t *seq_out)
+ep_err bk_persist_msg_put(bk_session *s, uint64_t pmid, uint8_t qos, uint8_t retain, uint8_t state,
+                          uint16_t pid, ep_msg *m, uint64_t *seq_out)
 {
     *seq_out = 0;
     if (!logged(s) || qos == 0)
@@ -620,10 +617,7 @@ void bk_persist_qos2_done(bk_session *s, uint16_t pid)
     p_append(s->w, R_QOS2_DONE, &e);
 }
 
-static bool sys_topic(ep_mqtt_slice t)
-{
-    return t.len >= 5 && memcmp(t.p, "$SYS/", 5) == 0;
-}
+static bool sys_topic(ep_mqtt_slice t) { return t.len >= 5 && memcmp(t.p, "$SYS/", 5) == 0; }
 
 void bk_persist_retain(bk_worker *w, ep_mqtt_slice topic, ep_msg *m)
 {
@@ -882,7 +876,8 @@ static ep_err replay(void *ud, const ep_wal_rec *rec)
     ep_err err = replay_rec(b, rec->type, &d);
     if (d.bad) {
         if (p->malformed++ < 5)
-            EP_LOG_WARN(BK_LOG, "persistence: record %llu (type %u, %u bytes) is malformed; skipped",
+            EP_LOG_WARN(BK_LOG,
+                        "persistence: record %llu (type %u, %u bytes) is malformed; skipped",
                         (unsigned long long)rec->seq, rec->type, rec->len);
         p->dropped_bytes += rec->len;
     }
@@ -957,11 +952,16 @@ static ep_err replay_build(bk_session *s)
     for (uint32_t i = 0; i < live; i++) {
         rp_op *o = &r->v[i];
         if (o->state == BK_PSTATE_QUEUED) {
-            q[iq++] = (bk_qitem){.msg = o->msg, .pmid = o->pmid, .qos = o->qos, .retain = o->retain};
+            q[iq++] =
+                (bk_qitem){.msg = o->msg, .pmid = o->pmid, .qos = o->qos, .retain = o->retain};
             s->q_bytes += ep_msg_size(o->msg);
         } else {
-            f[iff++] = (bk_inflight){.msg = o->msg, .pmid = o->pmid, .pid = o->pid, .qos = o->qos,
-                                     .state = o->state, .retain = o->retain};
+            f[iff++] = (bk_inflight){.msg = o->msg,
+                                     .pmid = o->pmid,
+                                     .pid = o->pid,
+                                     .qos = o->qos,
+                                     .state = o->state,
+                                     .retain = o->retain};
             if (o->pid > maxpid)
                 maxpid = o->pid;
         }
@@ -1008,8 +1008,8 @@ static ep_err replay_finish(ep_broker *b, uint64_t *nmsgs)
                     /* The client was connected when the broker went down:
                      * its will goes out after the will delay unless it
                      * reconnects first. */
-                    uint32_t d = s->will_delay < s->expiry_interval ? s->will_delay
-                                                                     : s->expiry_interval;
+                    uint32_t d =
+                        s->will_delay < s->expiry_interval ? s->will_delay : s->expiry_interval;
                     ep_timer_start(&s->will_timer, (uint64_t)d * 1000u);
                 }
             }
@@ -1124,10 +1124,11 @@ static ep_err on_snapshot(ep_wal_snap *snap, void *ud)
     atomic_store_explicit(&p->snapshot_records, k.records, memory_order_relaxed);
     uint64_t t2 = ep_clock_mono_ns();
     if (barrier)
-        EP_LOG_INFO(BK_LOG, "persistence: snapshot of %llu records (workers paused %.1f ms, "
-                    "%.1f ms to reach the barrier)%s%s", (unsigned long long)k.records,
-                    (double)(t2 - t1) / 1e6, (double)(t1 - t0) / 1e6, err ? ": " : "",
-                    err ? ep_strerror(err) : "");
+        EP_LOG_INFO(BK_LOG,
+                    "persistence: snapshot of %llu records (workers paused %.1f ms, "
+                    "%.1f ms to reach the barrier)%s%s",
+                    (unsigned long long)k.records, (double)(t2 - t1) / 1e6, (double)(t1 - t0) / 1e6,
+                    err ? ": " : "", err ? ep_strerror(err) : "");
     else
         EP_LOG_INFO(BK_LOG, "persistence: snapshot of %llu records in %.1f ms%s%s",
                     (unsigned long long)k.records, (double)(t2 - t0) / 1e6, err ? ": " : "",
@@ -1181,9 +1182,10 @@ static uint64_t fit_budget(const char *dir, uint64_t want)
     uint64_t fs = (uint64_t)sv.f_blocks * sv.f_frsize;
     uint64_t cap = fs / 10 * 9;
     if (cap && cap < want) {
-        EP_LOG_INFO(BK_LOG, "persistence: the file system of %s holds %llu bytes: disk budget "
-                    "lowered from %llu to %llu bytes", dir, (unsigned long long)fs,
-                    (unsigned long long)want, (unsigned long long)cap);
+        EP_LOG_INFO(BK_LOG,
+                    "persistence: the file system of %s holds %llu bytes: disk budget "
+                    "lowered from %llu to %llu bytes",
+                    dir, (unsigned long long)fs, (unsigned long long)want, (unsigned long long)cap);
         return cap;
     }
     return want;
@@ -1240,31 +1242,32 @@ ep_err bk_persist_open(ep_broker *b)
         return err;
     }
     uint64_t t1 = ep_clock_mono_ns();
-    EP_LOG_INFO(BK_LOG, "persistence: %s, durability %s, budget %llu bytes: loaded %llu snapshot + "
+    EP_LOG_INFO(BK_LOG,
+                "persistence: %s, durability %s, budget %llu bytes: loaded %llu snapshot + "
                 "%llu log records (%llu bytes) in %.3f s: %d sessions, "
                 "%llu queued/in-flight messages, %lu retained",
-                c->data_dir, ep_wal_durability_name(o.durability),
-                (unsigned long long)o.max_bytes, (unsigned long long)rep.snapshot_records,
-                (unsigned long long)rep.records, (unsigned long long)rep.bytes,
-                (double)(t1 - t0) / 1e9,
-                atomic_load(&b->nsessions), (unsigned long long)nmsgs,
-                (unsigned long)atomic_load(&b->tree.nretained));
+                c->data_dir, ep_wal_durability_name(o.durability), (unsigned long long)o.max_bytes,
+                (unsigned long long)rep.snapshot_records, (unsigned long long)rep.records,
+                (unsigned long long)rep.bytes, (double)(t1 - t0) / 1e9, atomic_load(&b->nsessions),
+                (unsigned long long)nmsgs, (unsigned long)atomic_load(&b->tree.nretained));
     if (rep.torn_bytes)
-        EP_LOG_WARN(BK_LOG, "persistence: torn tail: dropped %llu bytes at offset %llu of "
+        EP_LOG_WARN(BK_LOG,
+                    "persistence: torn tail: dropped %llu bytes at offset %llu of "
                     "wal-%020llu.log (an append interrupted by the crash)",
                     (unsigned long long)rep.torn_bytes, (unsigned long long)rep.torn_offset,
                     (unsigned long long)rep.torn_file_seq);
     for (uint32_t i = 0; i < rep.nlosses && i < EP_WAL_MAX_LOSSES; i++) {
         const ep_wal_loss *l = &rep.losses[i];
-        EP_LOG_WARN(BK_LOG, "persistence: corrupt data skipped in %s-%020llu.log: %llu bytes at "
-                    "offset %llu (records %llu..%llu lost)", l->snapshot ? "snap" : "wal",
-                    (unsigned long long)l->file_seq, (unsigned long long)l->bytes,
-                    (unsigned long long)l->offset, (unsigned long long)l->from_seq,
-                    (unsigned long long)l->to_seq);
+        EP_LOG_WARN(BK_LOG,
+                    "persistence: corrupt data skipped in %s-%020llu.log: %llu bytes at "
+                    "offset %llu (records %llu..%llu lost)",
+                    l->snapshot ? "snap" : "wal", (unsigned long long)l->file_seq,
+                    (unsigned long long)l->bytes, (unsigned long long)l->offset,
+                    (unsigned long long)l->from_seq, (unsigned long long)l->to_seq);
     }
     if (rep.nlosses)
-        EP_LOG_WARN(BK_LOG, "persistence: %u damaged region(s), %llu bytes not loaded",
-                    rep.nlosses, (unsigned long long)rep.lost_bytes);
+        EP_LOG_WARN(BK_LOG, "persistence: %u damaged region(s), %llu bytes not loaded", rep.nlosses,
+                    (unsigned long long)rep.lost_bytes);
     if (p->malformed)
         EP_LOG_WARN(BK_LOG, "persistence: %llu malformed record(s) skipped (%llu bytes)",
                     (unsigned long long)p->malformed, (unsigned long long)p->dropped_bytes);
@@ -1275,8 +1278,10 @@ ep_err bk_persist_open(ep_broker *b)
     /* Start from a small log: one snapshot of what was just loaded. */
     err = ep_wal_compact(p->wal);
     if (err)
-        EP_LOG_WARN(BK_LOG, "persistence: compaction at startup failed: %s (the log is kept "
-                    "as it is)", ep_strerror(err));
+        EP_LOG_WARN(BK_LOG,
+                    "persistence: compaction at startup failed: %s (the log is kept "
+                    "as it is)",
+                    ep_strerror(err));
     for (int i = 0; i < b->nworkers; i++) {
         /* Before the worker threads exist; the port is used only there. */
         err = ep_wal_port_new(&b->workers[i]->wal_port, p->wal, b->workers[i]->loop);
@@ -1335,8 +1340,10 @@ void bk_persist_close(ep_broker *b)
     if (clean && p->wal) {
         ep_err err = ep_wal_compact(p->wal);
         if (err)
-            EP_LOG_WARN(BK_LOG, "persistence: snapshot at shutdown failed: %s (the log is "
-                        "replayed at the next start)", ep_strerror(err));
+            EP_LOG_WARN(BK_LOG,
+                        "persistence: snapshot at shutdown failed: %s (the log is "
+                        "replayed at the next start)",
+                        ep_strerror(err));
     }
     persist_free(b);
 }

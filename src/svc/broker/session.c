@@ -135,8 +135,8 @@ bk_session *bk_session_new(bk_worker *w, const uint8_t *cid, size_t len)
 static void unlink_session(bk_session *s)
 {
     bk_worker *w = s->w;
-    bk_session **pp = &w->by_cid[hash_cid((const uint8_t *)s->client_id, s->client_id_len) &
-                                 (w->nbuckets - 1)];
+    bk_session **pp =
+        &w->by_cid[hash_cid((const uint8_t *)s->client_id, s->client_id_len) & (w->nbuckets - 1)];
     while (*pp && *pp != s)
         pp = &(*pp)->next_by_cid;
     if (*pp)
@@ -643,8 +643,7 @@ void bk_session_qos2_done(bk_session *s, uint16_t pid)
     }
 }
 
-uint32_t bk_session_collect_subids(bk_session *s, const ep_msg *m, uint32_t *ids,
-                                   uint32_t max)
+uint32_t bk_session_collect_subids(bk_session *s, const ep_msg *m, uint32_t *ids, uint32_t max)
 {
     uint32_t n = 0;
     ep_mqtt_slice topic = ep_mqtt_slice_make(m->topic, m->topic_len);

@@ -171,12 +171,9 @@ static void test_session_tables(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_offline_drop_oldest),
-        cmocka_unit_test(test_offline_refuse_new),
-        cmocka_unit_test(test_byte_limit),
-        cmocka_unit_test(test_granted_qos_and_expiry),
-        cmocka_unit_test(test_qos2_receive_state),
-        cmocka_unit_test(test_session_tables),
+        cmocka_unit_test(test_offline_drop_oldest), cmocka_unit_test(test_offline_refuse_new),
+        cmocka_unit_test(test_byte_limit),          cmocka_unit_test(test_granted_qos_and_expiry),
+        cmocka_unit_test(test_qos2_receive_state),  cmocka_unit_test(test_session_tables),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

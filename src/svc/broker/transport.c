@@ -41,11 +41,11 @@ void bk_ws_free(bk_ws *ws)
 static void http_error(bk_ws *ws, int status, const char *why)
 {
     char resp[256];
-    int n = snprintf(resp, sizeof(resp),
-                     "HTTP/1.1 %d %s\r\nSec-WebSocket-Version: 13\r\nConnection: close\r\n"
-                     "Content-Type: text/plain\r\nContent-Length: %zu\r\n\r\n%s\n",
-                     status, status == 426 ? "Upgrade Required" : "Bad Request",
-                     strlen(why) + 1, why);
+    int n =
+        snprintf(resp, sizeof(resp),
+                 "HTTP/1.1 %d %s\r\nSec-WebSocket-Version: 13\r\nConnection: close\r\n"
+                 "Content-Type: text/plain\r\nContent-Length: %zu\r\n\r\n%s\n",
+                 status, status == 426 ? "Upgrade Required" : "Bad Request", strlen(why) + 1, why);
     ep_buf_append(&ws->wire, resp, (size_t)n);
     ws->state = BK_WS_CLOSED;
 }
@@ -130,8 +130,8 @@ ep_err bk_ws_feed(bk_conn *c, const uint8_t *p, size_t n, const char **why)
     }
     for (;;) {
         ep_ws_frame f;
-        ep_err err = ep_ws_frame_parse(ep_buf_head(&ws->rin), ep_buf_used(&ws->rin),
-                                       max_payload, true, &f);
+        ep_err err =
+            ep_ws_frame_parse(ep_buf_head(&ws->rin), ep_buf_used(&ws->rin), max_payload, true, &f);
         if (err == EP_ENEEDMORE)
             break;
         if (err) {

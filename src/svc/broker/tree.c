@@ -120,8 +120,7 @@ static bk_tnode *node_walk(bk_tree *t, ep_mqtt_slice topic, bool create)
 
 static void node_prune(bk_tnode *n)
 {
-    while (n->parent && n->nkids == 0 && n->nsubs == 0 && n->ngroups == 0 &&
-           n->retained == NULL) {
+    while (n->parent && n->nkids == 0 && n->nsubs == 0 && n->ngroups == 0 && n->retained == NULL) {
         bk_tnode *p = n->parent;
         for (uint32_t i = 0; i < p->nkids; i++) {
             if (p->kids[i] == n) {
@@ -179,8 +178,7 @@ static bool subs_del(bk_tsub *v, uint32_t *n, uint64_t session_id)
 static bk_tgroup *group_find(bk_tnode *n, ep_mqtt_slice g, bool create)
 {
     for (uint32_t i = 0; i < n->ngroups; i++) {
-        if (strlen(n->groups[i]->name) == g.len &&
-            memcmp(n->groups[i]->name, g.p, g.len) == 0)
+        if (strlen(n->groups[i]->name) == g.len && memcmp(n->groups[i]->name, g.p, g.len) == 0)
             return n->groups[i];
     }
     if (!create)
@@ -205,8 +203,7 @@ static bk_tgroup *group_find(bk_tnode *n, ep_mqtt_slice g, bool create)
     return grp;
 }
 
-ep_err bk_tree_sub_add(bk_tree *t, ep_mqtt_slice filter, ep_mqtt_slice group,
-                       const bk_tsub *sub)
+ep_err bk_tree_sub_add(bk_tree *t, ep_mqtt_slice filter, ep_mqtt_slice group, const bk_tsub *sub)
 {
     bk_tnode *n = node_walk(t, filter, true);
     if (n == NULL)
@@ -328,8 +325,7 @@ static ep_err match_rec(bk_tnode *n, ep_mqtt_slice topic, uint32_t pos, bool fir
     return EP_EOK;
 }
 
-ep_err bk_tree_match(bk_tree *t, ep_mqtt_slice topic, ep_mqtt_slice partition,
-                     bk_targets *out)
+ep_err bk_tree_match(bk_tree *t, ep_mqtt_slice topic, ep_mqtt_slice partition, bk_targets *out)
 {
     return match_rec(&t->root, topic, 0, true, partition, out);
 }
@@ -396,8 +392,7 @@ static void retained_rec(bk_tnode *n, ep_mqtt_slice filter, uint32_t pos, bool f
         retained_rec(k, filter, pos, false, fn, ud);
 }
 
-void bk_tree_retained_match(bk_tree *t, ep_mqtt_slice filter, bk_retained_fn fn,
-                            void *ud)
+void bk_tree_retained_match(bk_tree *t, ep_mqtt_slice filter, bk_retained_fn fn, void *ud)
 {
     retained_rec(&t->root, filter, 0, true, fn, ud);
 }

@@ -42,9 +42,8 @@
 #define FRAME_MAX_BYTES ((size_t)1 << 20)
 #define TRANSLATE_BATCH 1000
 
-static const char *const default_select[] = {"EventId",  "EventType",   "SourceNode",
-                                             "SourceName", "Time",      "ReceiveTime",
-                                             "Message",  "Severity"};
+static const char *const default_select[] = {"EventId", "EventType",   "SourceNode", "SourceName",
+                                             "Time",    "ReceiveTime", "Message",    "Severity"};
 #define NDEFAULT_SELECT (sizeof(default_select) / sizeof(default_select[0]))
 
 void ep_conn__asset_set_error(conn_asset *a, const char *fmt, ...)
@@ -72,10 +71,7 @@ static void set_state(conn_asset *a, conn_asset_state st)
     ep_conn__status_mark(a);
 }
 
-static int64_t pick(int64_t a, int64_t b, int64_t c)
-{
-    return a >= 0 ? a : b >= 0 ? b : c;
-}
+static int64_t pick(int64_t a, int64_t b, int64_t c) { return a >= 0 ? a : b >= 0 ? b : c; }
 
 /* ------------------------------------------------------------------ */
 /* building and freeing the run-time state                             */
@@ -138,8 +134,8 @@ static char *default_topic(const char *kind, const char *asset, const char *name
     return t;
 }
 
-static void resolve_dest(const ep_conn_dest *d, const ep_conn_dest *def, char **topic,
-                         uint8_t *qos, bool *retain, uint32_t *ttl)
+static void resolve_dest(const ep_conn_dest *d, const ep_conn_dest *def, char **topic, uint8_t *qos,
+                         bool *retain, uint32_t *ttl)
 {
     *topic = d->topic ? strdup(d->topic) : def->topic ? strdup(def->topic) : NULL;
     *qos = d->has_qos ? d->qos : def->has_qos ? def->qos : 1;
@@ -170,16 +166,15 @@ static bool rt_build(conn_asset *a, const ep_conn_profile *p)
         ds->index = i;
         ds->def = d;
         ep_buf_init(&ds->frame, 0);
-        resolve_dest(&d->dest, &def->default_dest, &ds->topic, &ds->qos, &ds->retain,
-                     &ds->ttl_s);
+        resolve_dest(&d->dest, &def->default_dest, &ds->topic, &ds->qos, &ds->retain, &ds->ttl_s);
         if (ds->topic == NULL)
             ds->topic = default_topic("data", a->name, d->name);
         ds->publishing_ms = (double)pick(d->cfg.publishing_ms, def->ds_defaults.publishing_ms,
                                          p->defaults.publishing_ms);
-        ds->sampling_ms = (double)pick(d->cfg.sampling_ms, def->ds_defaults.sampling_ms,
-                                       p->defaults.sampling_ms);
-        ds->queue = (uint32_t)pick(d->cfg.queue_size, def->ds_defaults.queue_size,
-                                   p->defaults.queue_size);
+        ds->sampling_ms =
+            (double)pick(d->cfg.sampling_ms, def->ds_defaults.sampling_ms, p->defaults.sampling_ms);
+        ds->queue =
+            (uint32_t)pick(d->cfg.queue_size, def->ds_defaults.queue_size, p->defaults.queue_size);
         ds->kfc = pick(d->cfg.key_frame_count, def->ds_defaults.key_frame_count,
                        p->defaults.key_frame_count);
         ds->pts = calloc(d->npoints ? d->npoints : 1, sizeof(*ds->pts));
@@ -239,8 +234,7 @@ static bool rt_build(conn_asset *a, const ep_conn_profile *p)
 /* publishing                                                          */
 
 static void publish_payload(conn_asset *a, const char *topic, uint8_t qos, bool retain,
-                            uint32_t ttl, const ep_buf *payload, const char *type,
-                            uint64_t seq)
+                            uint32_t ttl, const ep_buf *payload, const char *type, uint64_t seq)
 {
     ep_connector *cn = a->cn;
     char id[37], tp[56], now[32], seqs[24];
@@ -265,8 +259,8 @@ static void publish_payload(conn_asset *a, const char *topic, uint8_t qos, bool 
     if (def->external_id)
         UP("externalAssetId", def->external_id, strlen(def->external_id));
 #undef UP
-    ep_err err = ep_conn__publish(cn, a, topic, ep_buf_head(payload), ep_buf_used(payload),
-                                  qos, retain, ttl, up, n);
+    ep_err err = ep_conn__publish(cn, a, topic, ep_buf_head(payload), ep_buf_used(payload), qos,
+                                  retain, ttl, up, n);
     if (err != EP_EOK && err != EP_EFULL) {
         atomic_fetch_add_explicit(&a->dropped, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&cn->tot_dropped, 1, memory_order_relaxed);
@@ -319,8 +313,7 @@ static void ds_flush(conn_ds *ds, bool key)
                     key ? "ua-keyframe" : "ua-deltaframe", ++ds->seq);
 }
 
-static void on_data(ep_uac *c, uint32_t sub_id, uint32_t h, const ep_ua_datavalue *v,
-                    void *ud)
+static void on_data(ep_uac *c, uint32_t sub_id, uint32_t h, const ep_ua_datavalue *v, void *ud)
 {
     (void)c;
     (void)sub_id;
@@ -386,16 +379,17 @@ static void on_ds_status(ep_uac *c, uint32_t sub_id, ep_ua_status st, uint32_t l
     conn_asset *a = ds->a;
     if (lost) {
         a->lost += lost;
-        ep_conn__asset_set_error(a, "dataset %s: %u notification messages lost (the server "
-                                    "no longer held them after a reconnect)",
+        ep_conn__asset_set_error(a,
+                                 "dataset %s: %u notification messages lost (the server "
+                                 "no longer held them after a reconnect)",
                                  ds->def->name, lost);
     }
     EP_LOG_INFO(CONN_LOG, "asset %s dataset %s: subscription %s", a->name, ds->def->name,
                 ep_ua_status_name(st));
 }
 
-static void on_event(ep_uac *c, uint32_t sub_id, uint32_t h, size_t n,
-                     const ep_ua_variant *fields, void *ud)
+static void on_event(ep_uac *c, uint32_t sub_id, uint32_t h, size_t n, const ep_ua_variant *fields,
+                     void *ud)
 {
     (void)c;
     (void)sub_id;
@@ -431,8 +425,8 @@ static void on_ev_status(ep_uac *c, uint32_t sub_id, ep_ua_status st, uint32_t l
     conn_ev *ev = ud;
     if (lost) {
         ev->a->lost += lost;
-        ep_conn__asset_set_error(ev->a, "event %s: %u notification messages lost",
-                                 ev->def->name, lost);
+        ep_conn__asset_set_error(ev->a, "event %s: %u notification messages lost", ev->def->name,
+                                 lost);
     }
     EP_LOG_INFO(CONN_LOG, "asset %s event %s: subscription %s", ev->a->name, ev->def->name,
                 ep_ua_status_name(st));
@@ -444,9 +438,9 @@ static void on_ev_status(ep_uac *c, uint32_t sub_id, ep_ua_status st, uint32_t l
 typedef struct setup_ctx {
     ep_connector *cn;
     uint64_t id, epoch;
-    size_t ds;      /* dataset or event index */
+    size_t ds; /* dataset or event index */
     bool event;
-    size_t off, n;  /* monitored items: point range [off, off+n) */
+    size_t off, n;   /* monitored items: point range [off, off+n) */
     uint32_t *pairs; /* translate: (ds, point) pairs */
     size_t npairs;
 } setup_ctx;
@@ -538,8 +532,8 @@ static void setup_finish(conn_asset *a)
         a->setup_failed = false;
         a->setup_done = false;
         a->epoch++; /* late answers of this attempt are ignored */
-        set_state(a, a->sess && a->sess->state == SESS_CONNECTED ? ASSET_ERROR
-                                                                 : ASSET_RECONNECTING);
+        set_state(a,
+                  a->sess && a->sess->state == SESS_CONNECTED ? ASSET_ERROR : ASSET_RECONNECTING);
         ep_timer_start(&a->retry, 1000);
         return;
     }
@@ -551,8 +545,8 @@ static void setup_finish(conn_asset *a)
             monitored += !a->ds[i].pts[j].bad;
         }
     a->bad_points = total - monitored;
-    EP_LOG_INFO(CONN_LOG, "asset %s: %zu of %zu data points and %zu events monitored",
-                a->name, monitored, total, a->nev);
+    EP_LOG_INFO(CONN_LOG, "asset %s: %zu of %zu data points and %zu events monitored", a->name,
+                monitored, total, a->nev);
     set_state(a, ASSET_RUNNING);
 }
 
@@ -570,8 +564,7 @@ static void point_bad(conn_asset *a, conn_ds *ds, size_t j, const char *why)
 }
 
 /* "/2:Plant/2:Oven1/Temp" -> relative path elements (names point into s) */
-static ep_err parse_path(const char *s, ep_ua_relative_path_element *el, size_t max,
-                         size_t *n)
+static ep_err parse_path(const char *s, ep_ua_relative_path_element *el, size_t max, size_t *n)
 {
     *n = 0;
     while (*s == '/') {
@@ -628,14 +621,15 @@ static void on_translated(ep_uac *c, ep_err err, ep_ua_status st, const void *re
         }
         const ep_ua_browse_path_result *br = &r->results[k];
         if ((br->status_code & 0x80000000u) || br->targets_len == 0) {
-            point_bad(a, ds, j, ep_ua_status_name(br->status_code ? br->status_code
-                                                                  : EP_UA_STATUS_BadNoMatch));
+            point_bad(
+                a, ds, j,
+                ep_ua_status_name(br->status_code ? br->status_code : EP_UA_STATUS_BadNoMatch));
             continue;
         }
         if (pt->node_owned)
             ep_ua_clear(&pt->node, EP_UA_T(NodeId));
-        pt->has_node = pt->node_owned = ep_ua_copy(&br->targets[0].target_id.node_id,
-                                                   &pt->node, EP_UA_T(NodeId)) == EP_EOK;
+        pt->has_node = pt->node_owned =
+            ep_ua_copy(&br->targets[0].target_id.node_id, &pt->node, EP_UA_T(NodeId)) == EP_EOK;
         if (!pt->has_node)
             point_bad(a, ds, j, "out of memory");
     }
@@ -689,8 +683,8 @@ static void send_translate(conn_asset *a, uint32_t *pairs, size_t npairs)
     }
 }
 
-static void on_items(ep_uac *c, ep_err err, ep_ua_status st, uint32_t sub_id,
-                     const void *resp, void *ud)
+static void on_items(ep_uac *c, ep_err err, ep_ua_status st, uint32_t sub_id, const void *resp,
+                     void *ud)
 {
     (void)c;
     (void)sub_id;
@@ -707,10 +701,10 @@ static void on_items(ep_uac *c, ep_err err, ep_ua_status st, uint32_t sub_id,
     if (x->event) {
         conn_ev *ev = &a->ev[x->ds];
         if (r->results_len < 1 || (r->results[0].status_code & 0x80000000u)) {
-            ep_ua_status s = r->results_len ? r->results[0].status_code
-                                            : r->response_header.service_result;
-            ep_conn__asset_set_error(a, "event %s (%s): %s", ev->def->name,
-                                     ev->def->notifier, ep_ua_status_name(s));
+            ep_ua_status s =
+                r->results_len ? r->results[0].status_code : r->response_header.service_result;
+            ep_conn__asset_set_error(a, "event %s (%s): %s", ev->def->name, ev->def->notifier,
+                                     ep_ua_status_name(s));
         }
         ctx_done(x, a, false);
         return;
@@ -749,9 +743,8 @@ static void on_sub_created(ep_uac *c, ep_err err, ep_ua_status st, uint32_t sub_
         if (items && ep_uac_nodeid_parse(ev->def->notifier, &items[0].node) == EP_EOK) {
             items[0].client_handle = 0;
             items[0].attribute_id = EP_UA_ATTR_EventNotifier;
-            items[0].queue_size = ev->def->cfg.queue_size >= 0
-                                      ? (uint32_t)ev->def->cfg.queue_size
-                                      : 1000;
+            items[0].queue_size =
+                ev->def->cfg.queue_size >= 0 ? (uint32_t)ev->def->cfg.queue_size : 1000;
             items[0].sampling_ms = 0;
             items[0].nselect = ev->nselect;
             items[0].select = ev->select;
@@ -771,10 +764,9 @@ static void on_sub_created(ep_uac *c, ep_err err, ep_ua_status st, uint32_t sub_
             ep_uac_mon_item *it = &items[n++];
             it->node = pt->node;
             it->client_handle = (uint32_t)j;
-            it->sampling_ms = dp->cfg.sampling_ms >= 0 ? (double)dp->cfg.sampling_ms
-                                                       : ds->sampling_ms;
-            it->queue_size = dp->cfg.queue_size >= 0 ? (uint32_t)dp->cfg.queue_size
-                                                     : ds->queue;
+            it->sampling_ms =
+                dp->cfg.sampling_ms >= 0 ? (double)dp->cfg.sampling_ms : ds->sampling_ms;
+            it->queue_size = dp->cfg.queue_size >= 0 ? (uint32_t)dp->cfg.queue_size : ds->queue;
             if (it->queue_size == 0)
                 it->queue_size = 1;
         }
@@ -821,8 +813,8 @@ static void setup_subs(conn_asset *a)
             so.lifetime_count = ka_ms ? (lifetime + ka_ms - 1) / ka_ms * 10 : 60;
             if (so.lifetime_count < 30)
                 so.lifetime_count = 30;
-            ep_uac_sub_handlers h = {.on_data = on_data, .on_status = on_ds_status,
-                                     .on_message = on_message, .ud = ds};
+            ep_uac_sub_handlers h = {
+                .on_data = on_data, .on_status = on_ds_status, .on_message = on_message, .ud = ds};
             setup_ctx *x = ctx_new(a);
             if (x == NULL) {
                 a->setup_failed = true;
@@ -859,8 +851,7 @@ static void setup_subs(conn_asset *a)
         uint32_t sid = 0;
         ep_err err = ep_uac_sub_create(c, &so, &h, on_sub_created, x, &sid);
         if (err != EP_EOK) {
-            ep_conn__asset_set_error(a, "creating an event subscription: %s",
-                                     ep_strerror(err));
+            ep_conn__asset_set_error(a, "creating an event subscription: %s", ep_strerror(err));
             ctx_done(x, a, true);
             return;
         }
@@ -873,7 +864,8 @@ void ep_conn__asset_session_up(conn_asset *a)
     if (a->sess == NULL)
         return;
     if (a->setup_done) {
-        if (strncmp(a->error, "connection", 10) == 0 || strncmp(a->error, "cannot connect", 14) == 0)
+        if (strncmp(a->error, "connection", 10) == 0 ||
+            strncmp(a->error, "cannot connect", 14) == 0)
             a->error[0] = 0;
         set_state(a, ASSET_RUNNING);
         return;
@@ -945,9 +937,9 @@ void ep_conn__asset_start(conn_asset *a)
     }
     conn_profile *pf = ep_conn__profile_find(cn, def->profile);
     if (pf == NULL || pf->res == NULL) {
-        ep_conn__asset_set_error(a, pf ? "endpoint profile %s is not valid: %s"
-                                       : "endpoint profile %s not found%s",
-                                 def->profile, pf && pf->error ? pf->error : "");
+        ep_conn__asset_set_error(
+            a, pf ? "endpoint profile %s is not valid: %s" : "endpoint profile %s not found%s",
+            def->profile, pf && pf->error ? pf->error : "");
         set_state(a, ASSET_NO_PROFILE);
         return;
     }

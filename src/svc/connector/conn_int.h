@@ -43,14 +43,14 @@ typedef struct conn_profile conn_profile;
 struct conn_profile {
     conn_profile *next;
     char *name;
-    ep_conn_res *res;  /* last valid version, NULL if never valid */
-    char *text;        /* last text received (valid or not) */
-    char *error;       /* why the last text was refused, or NULL */
+    ep_conn_res *res; /* last valid version, NULL if never valid */
+    char *text;       /* last text received (valid or not) */
+    char *error;      /* why the last text was refused, or NULL */
     uint64_t generation;
 };
 
 typedef enum conn_sess_state {
-    SESS_IDLE = 0,   /* waiting for the retry timer */
+    SESS_IDLE = 0, /* waiting for the retry timer */
     SESS_CONNECTING,
     SESS_CONNECTED,
     SESS_RECONNECTING,
@@ -60,31 +60,31 @@ struct conn_session {
     conn_session *next;
     ep_connector *cn;
     uint64_t id;
-    char *key;            /* profile name, or profile/asset */
-    char *profile;        /* profile name */
+    char *key;                /* profile name, or profile/asset */
+    char *profile;            /* profile name */
     const ep_conn_profile *p; /* the profile resource (valid while attached) */
     ep_uac *uac;
     conn_sess_state state;
     ep_timer retry;
     uint32_t retry_ms;
-    char *source;         /* server application URI (CloudEvents source) */
+    char *source; /* server application URI (CloudEvents source) */
     char *user, *password;
     char error[512];
-    size_t nassets;       /* attached assets */
+    size_t nassets; /* attached assets */
     uint64_t reconnects;
     bool closing;
     bool dead; /* being freed: callbacks fired by the free do nothing */
 };
 
 typedef struct conn_point {
-    char *key;            /* "\"name\":" JSON-escaped, with the colon */
+    char *key; /* "\"name\":" JSON-escaped, with the colon */
     size_t key_len;
-    ep_ua_nodeid node;    /* string ids point into the resource, or owned */
+    ep_ua_nodeid node; /* string ids point into the resource, or owned */
     bool has_node;
-    bool node_owned;      /* node's identifier is a heap copy */
-    bool pending;         /* has a value in the current frame */
-    bool bad;             /* not monitored: see the asset's error */
-    char *last;           /* last value JSON, kept for key frames */
+    bool node_owned; /* node's identifier is a heap copy */
+    bool pending;    /* has a value in the current frame */
+    bool bad;        /* not monitored: see the asset's error */
+    char *last;      /* last value JSON, kept for key frames */
     size_t last_len, last_cap;
 } conn_point;
 
@@ -103,9 +103,9 @@ typedef struct conn_ds {
     conn_point *pts;
     uint32_t *subs;
     size_t nsubs;
-    ep_buf frame;         /* ",\"name\":{...}" entries of the open frame */
+    ep_buf frame; /* ",\"name\":{...}" entries of the open frame */
     size_t nframe;
-    uint32_t *pending;    /* indices of points in the open frame */
+    uint32_t *pending; /* indices of points in the open frame */
     size_t npending;
     uint64_t cycles, seq;
 } conn_ds;
@@ -120,20 +120,20 @@ typedef struct conn_ev {
     uint32_t ttl_s;
     uint32_t sub;
     size_t nselect;
-    const char **select;  /* browse paths (borrowed from def or static) */
-    const char **fields;  /* output names */
+    const char **select; /* browse paths (borrowed from def or static) */
+    const char **fields; /* output names */
     uint64_t seq;
 } conn_ev;
 
 typedef enum conn_asset_state {
-    ASSET_INVALID = 0,   /* resource never valid */
-    ASSET_DISABLED,      /* enabled: false */
-    ASSET_NO_PROFILE,    /* profile missing or invalid */
-    ASSET_CONNECTING,    /* session not connected yet */
-    ASSET_SETUP,         /* resolving paths, creating subscriptions */
+    ASSET_INVALID = 0, /* resource never valid */
+    ASSET_DISABLED,    /* enabled: false */
+    ASSET_NO_PROFILE,  /* profile missing or invalid */
+    ASSET_CONNECTING,  /* session not connected yet */
+    ASSET_SETUP,       /* resolving paths, creating subscriptions */
     ASSET_RUNNING,
     ASSET_RECONNECTING,
-    ASSET_ERROR,         /* setup failed; retried */
+    ASSET_ERROR, /* setup failed; retried */
 } conn_asset_state;
 
 struct conn_asset {
@@ -141,11 +141,11 @@ struct conn_asset {
     ep_connector *cn;
     uint64_t id;
     char *name;
-    ep_conn_res *res;     /* last valid version (NULL: never valid) */
-    char *text;           /* last text received */
-    char *res_error;      /* why the last text was refused */
+    ep_conn_res *res; /* last valid version (NULL: never valid) */
+    char *text;       /* last text received */
+    char *res_error;  /* why the last text was refused */
     uint64_t generation;
-    uint64_t epoch;       /* bumped at every start and stop */
+    uint64_t epoch; /* bumped at every start and stop */
     conn_asset_state state;
     conn_session *sess;
     size_t nds, nev;
@@ -156,19 +156,19 @@ struct conn_asset {
     bool setup_done;
     ep_timer retry;
     /* health */
-    char error[512];      /* runtime error (connection, items) */
+    char error[512]; /* runtime error (connection, items) */
     size_t bad_points;
     uint64_t last_value_ms; /* wall clock */
     _Atomic uint64_t values, messages, events, dropped;
     uint64_t lost, reconnects;
-    bool dirty;           /* state changed: publish status soon */
+    bool dirty; /* state changed: publish status soon */
     uint64_t status_sent_ms, status_values;
     ep_counter *m_values, *m_messages, *m_events, *m_dropped;
     ep_gauge *m_connected;
 };
 
 struct ep_connector {
-    ep_connector_opts o;  /* strings owned (copies) */
+    ep_connector_opts o; /* strings owned (copies) */
     char *client_id;
     ep_loop *loop;
     pthread_t thread;
@@ -186,20 +186,19 @@ struct ep_connector {
     bool stopping;
     _Atomic uint64_t n_assets, n_connected;
     _Atomic uint64_t tot_values, tot_messages, tot_events, tot_dropped;
-    ep_buf scratch;       /* payload assembly */
+    ep_buf scratch; /* payload assembly */
 };
 
 /* service.c */
-ep_err ep_conn__publish(ep_connector *cn, conn_asset *a, const char *topic,
-                        const void *payload, size_t len, uint8_t qos, bool retain,
-                        uint32_t ttl_s, const ep_mqtt_user_prop *up, size_t nup);
+ep_err ep_conn__publish(ep_connector *cn, conn_asset *a, const char *topic, const void *payload,
+                        size_t len, uint8_t qos, bool retain, uint32_t ttl_s,
+                        const ep_mqtt_user_prop *up, size_t nup);
 conn_profile *ep_conn__profile_find(ep_connector *cn, const char *name);
 conn_asset *ep_conn__asset_by_id(ep_connector *cn, uint64_t id);
 conn_session *ep_conn__session_by_id(ep_connector *cn, uint64_t id);
 
 /* session.c */
-conn_session *ep_conn__session_attach(ep_connector *cn, conn_asset *a,
-                                      const conn_profile *pf);
+conn_session *ep_conn__session_attach(ep_connector *cn, conn_asset *a, const conn_profile *pf);
 void ep_conn__session_detach(conn_session *s, conn_asset *a);
 void ep_conn__sessions_close_all(ep_connector *cn);
 const char *ep_conn__session_source(const conn_session *s);

@@ -41,8 +41,8 @@ typedef struct ep_connector_opts {
     const char *secrets_dir; /* where secret names are looked up [.] */
     /* Publications kept while the broker is unreachable (the MQTT client's
      * offline queue, oldest dropped first and counted per asset). */
-    uint32_t buffer_messages; /* [100000] */
-    size_t buffer_bytes;      /* [64 MiB] */
+    uint32_t buffer_messages;    /* [100000] */
+    size_t buffer_bytes;         /* [64 MiB] */
     uint32_t status_interval_ms; /* counters in status messages at most this
                                     often [5000]; state changes at once */
     /* Resources published (retained) to the broker on every start, as if
@@ -68,11 +68,11 @@ void ep_connector_free(ep_connector *cn);
 /* Totals over every asset, for the CLI and benchmarks. Any thread
  * (relaxed atomics). */
 typedef struct ep_connector_stats {
-    uint64_t values;     /* data values published */
-    uint64_t messages;   /* dataset and event messages handed to MQTT */
-    uint64_t events;     /* OPC UA events published */
-    uint64_t dropped;    /* messages the MQTT client dropped (queue full,
-                            expired, refused) */
+    uint64_t values;   /* data values published */
+    uint64_t messages; /* dataset and event messages handed to MQTT */
+    uint64_t events;   /* OPC UA events published */
+    uint64_t dropped;  /* messages the MQTT client dropped (queue full,
+                          expired, refused) */
     uint64_t assets, assets_connected;
 } ep_connector_stats;
 void ep_connector_get_stats(ep_connector *cn, ep_connector_stats *out);

@@ -179,8 +179,7 @@ static void put_double(ep_buf *b, double d)
 
 static void put_base64(ep_buf *b, const uint8_t *p, size_t n)
 {
-    static const char tbl[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     putc_(b, '"');
     for (size_t i = 0; i < n; i += 3) {
         uint32_t v = (uint32_t)p[i] << 16;
@@ -188,8 +187,8 @@ static void put_base64(ep_buf *b, const uint8_t *p, size_t n)
             v |= (uint32_t)p[i + 1] << 8;
         if (i + 2 < n)
             v |= p[i + 2];
-        char o[4] = {tbl[(v >> 18) & 63], tbl[(v >> 12) & 63],
-                     i + 1 < n ? tbl[(v >> 6) & 63] : '=', i + 2 < n ? tbl[v & 63] : '='};
+        char o[4] = {tbl[(v >> 18) & 63], tbl[(v >> 12) & 63], i + 1 < n ? tbl[(v >> 6) & 63] : '=',
+                     i + 2 < n ? tbl[v & 63] : '='};
         put(b, o, 4);
     }
     putc_(b, '"');
@@ -214,9 +213,8 @@ size_t ep_conn__datetime_text(ep_ua_datetime dt, char out[32])
         time_t t = (time_t)sec;
         struct tm tm;
         gmtime_r(&t, &tm);
-        snprintf(dt_cached, sizeof(dt_cached), "%04d-%02d-%02dT%02d:%02d:%02d",
-                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                 tm.tm_sec);
+        snprintf(dt_cached, sizeof(dt_cached), "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900,
+                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
         dt_cached_sec = sec;
     }
     memcpy(out, dt_cached, 19);
@@ -358,8 +356,7 @@ static void put_scalar(ep_buf *b, const ep_ua_type *t, const void *p, unsigned d
             str_body(b, q->name.data ? q->name.data : (const uint8_t *)"", q->name.len);
             putc_(b, '"');
         } else {
-            ep_conn__json_str(b, q->name.data ? q->name.data : (const uint8_t *)"",
-                              q->name.len);
+            ep_conn__json_str(b, q->name.data ? q->name.data : (const uint8_t *)"", q->name.len);
         }
         break;
     }
@@ -373,9 +370,8 @@ static void put_scalar(ep_buf *b, const ep_ua_type *t, const void *p, unsigned d
     }
     case EP_UA_KIND_GUID: {
         const ep_ua_guid *g = p;
-        snprintf(tmp, sizeof(tmp),
-                 "%08" PRIx32 "-%04x-%04x-%02x%02x-%02x%02x%02x%02x%02x%02x", g->data1,
-                 g->data2, g->data3, g->data4[0], g->data4[1], g->data4[2], g->data4[3],
+        snprintf(tmp, sizeof(tmp), "%08" PRIx32 "-%04x-%04x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+                 g->data1, g->data2, g->data3, g->data4[0], g->data4[1], g->data4[2], g->data4[3],
                  g->data4[4], g->data4[5], g->data4[6], g->data4[7]);
         ep_conn__json_cstr(b, tmp);
         break;
@@ -482,8 +478,8 @@ static void hex64(char *o, uint64_t v, int digits)
 void ep_conn__uuid(char out[37])
 {
     uint64_t a = rng_next(), b = rng_next();
-    a = (a & ~0xF000ull) | 0x4000ull;                 /* version 4 */
-    b = (b & ~(3ull << 62)) | (2ull << 62);           /* variant 10 */
+    a = (a & ~0xF000ull) | 0x4000ull;       /* version 4 */
+    b = (b & ~(3ull << 62)) | (2ull << 62); /* variant 10 */
     char h[32];
     hex64(h, a, 16);
     hex64(h + 16, b, 16);
@@ -514,7 +510,7 @@ size_t ep_conn__now_text(char out[32])
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    ep_ua_datetime dt = EP_UA_DATETIME_UNIX_EPOCH + (int64_t)ts.tv_sec * EP_UA_DATETIME_SEC +
-                        ts.tv_nsec / 100;
+    ep_ua_datetime dt =
+        EP_UA_DATETIME_UNIX_EPOCH + (int64_t)ts.tv_sec * EP_UA_DATETIME_SEC + ts.tv_nsec / 100;
     return ep_conn__datetime_text(dt, out);
 }

@@ -56,7 +56,8 @@ static void test_datavalue(void **state)
     d = 0.1;
     const char *j = dv_json(&dv);
     assert_non_null(strstr(j, "\"Value\":0.1,"));
-    assert_non_null(strstr(j, "\"StatusCode\":{\"Code\":2156658688,\"Symbol\":\"BadSensorFailure\"}"));
+    assert_non_null(
+        strstr(j, "\"StatusCode\":{\"Code\":2156658688,\"Symbol\":\"BadSensorFailure\"}"));
     dv.status = 0; /* Good: no StatusCode */
     assert_null(strstr(dv_json(&dv), "StatusCode"));
     dv.mask = EP_UA_DATAVALUE_STATUS | EP_UA_DATAVALUE_SERVER_TIMESTAMP;
@@ -83,7 +84,8 @@ static void test_scalars(void **state)
     bool bo = true;
     assert_string_equal(var_json(EP_UA_T(Boolean), &bo), "true");
     ep_ua_string s = EP_UA_STRING_LIT("a\"b\\c\n\x01\xC3\xA9\xFF");
-    assert_string_equal(var_json(EP_UA_T(String), &s), "\"a\\\"b\\\\c\\n\\u0001\xC3\xA9\xEF\xBF\xBD\"");
+    assert_string_equal(var_json(EP_UA_T(String), &s),
+                        "\"a\\\"b\\\\c\\n\\u0001\xC3\xA9\xEF\xBF\xBD\"");
     ep_ua_bytestring bs = EP_UA_STRING_LIT("\x01\x02\x03\x04");
     assert_string_equal(var_json(EP_UA_T(ByteString), &bs), "\"AQIDBA==\"");
     ep_ua_localizedtext lt = {EP_UA_STRING_LIT("en"), EP_UA_STRING_LIT("hot")};

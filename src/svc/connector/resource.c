@@ -43,9 +43,8 @@ const char *ep_conn_kind_name(ep_conn_kind k)
 ep_conn_kind ep_conn_kind_parse(const char *s)
 {
     static const char *const profile[] = {
-        "assetendpointprofile", "assetendpointprofiles", "aep", "profile",
-        "profiles", "endpointprofile", "endpointprofiles", "endpoint",
-        "endpoints", NULL};
+        "assetendpointprofile", "assetendpointprofiles", "aep",      "profile",   "profiles",
+        "endpointprofile",      "endpointprofiles",      "endpoint", "endpoints", NULL};
     static const char *const asset[] = {"asset", "assets", NULL};
     if (s == NULL)
         return EP_CONN_KIND_NONE;
@@ -58,10 +57,7 @@ ep_conn_kind ep_conn_kind_parse(const char *s)
     return EP_CONN_KIND_NONE;
 }
 
-static bool is_alnum_lower(char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-}
+static bool is_alnum_lower(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
 
 bool ep_conn_name_valid(const char *s)
 {
@@ -78,8 +74,7 @@ bool ep_conn_name_valid(const char *s)
 
 void ep_conn_res_topic(ep_conn_kind kind, const char *name, char *buf, size_t n)
 {
-    snprintf(buf, n, "%s/%s/%s", EP_CONN_TOPIC_RESOURCES,
-             ep_conn_kind_topic(kind), name);
+    snprintf(buf, n, "%s/%s/%s", EP_CONN_TOPIC_RESOURCES, ep_conn_kind_topic(kind), name);
 }
 
 /* ------------------------------------------------------------------ */
@@ -90,8 +85,8 @@ void ep_conn_res_topic(ep_conn_kind kind, const char *name, char *buf, size_t n)
  * children are copies of n's children minus those keys; their subtrees and
  * parent pointers stay in the original tree, so positions and paths in
  * messages are unchanged. */
-static ep_err bind_except(const ep_cfg_field *t, const ep_cfg_node *n, void *st,
-                          ep_cfg_errs *errs, const char *const *skip)
+static ep_err bind_except(const ep_cfg_field *t, const ep_cfg_node *n, void *st, ep_cfg_errs *errs,
+                          const char *const *skip)
 {
     if (n == NULL || n->kind != EP_CFG_NODE_MAP || n->count == 0)
         return ep_cfg_bind(t, n, st, errs);
@@ -122,9 +117,8 @@ static ep_err bind_except(const ep_cfg_field *t, const ep_cfg_node *n, void *st,
 
 /* bind_config binds a *Configuration value: JSON text in a string (the
  * reference's form) or a map. An absent or null value binds the defaults. */
-static ep_err bind_config(const ep_cfg_field *t, const ep_cfg_node *n, void *st,
-                          ep_cfg_errs *errs, const ep_cfg_node **root_out,
-                          ep_cfg_tree **tree_out)
+static ep_err bind_config(const ep_cfg_field *t, const ep_cfg_node *n, void *st, ep_cfg_errs *errs,
+                          const ep_cfg_node **root_out, ep_cfg_tree **tree_out)
 {
     *root_out = NULL;
     *tree_out = NULL;
@@ -158,7 +152,7 @@ static ep_err bind_config(const ep_cfg_field *t, const ep_cfg_node *n, void *st,
 /* tables                                                              */
 
 /* SUB_AT: a member of a nested struct, relative to that struct */
-#define SUB_AT(T, outer, m)                                                    \
+#define SUB_AT(T, outer, m)                                                                        \
     .off = offsetof(T, outer.m) - offsetof(T, outer), .size = sizeof(((T *)0)->outer.m)
 
 static const ep_cfg_enum retain_choices[] = {{"Never", 0}, {"Keep", 1}, {NULL, 0}};
@@ -170,20 +164,28 @@ static const ep_cfg_enum auth_choices[] = {{"Anonymous", EP_CONN_AUTH_ANONYMOUS}
                                            {NULL, 0}};
 static const ep_cfg_enum mode_choices[] = {
     {"None", 1}, {"Sign", 2}, {"SignAndEncrypt", 3}, {NULL, 0}};
-static const ep_cfg_enum obs_choices[] = {{"None", 0}, {"Counter", 1}, {"Gauge", 2},
-                                          {"Histogram", 3}, {"Log", 4}, {NULL, 0}};
+static const ep_cfg_enum obs_choices[] = {{"None", 0},      {"Counter", 1}, {"Gauge", 2},
+                                          {"Histogram", 3}, {"Log", 4},     {NULL, 0}};
 
 typedef struct b_topic {
     char *path;
     int32_t retain;
 } b_topic;
 
-static const ep_cfg_field topic_fields[] = {
-    {.name = "path", .type = EP_CFG_STRING, EP_CFG_AT(b_topic, path), .min = 1,
-     .max = 1024, .flags = EP_CFG_REQUIRED, .help = "MQTT topic name."},
-    {.name = "retain", .type = EP_CFG_ENUM, EP_CFG_AT(b_topic, retain),
-     .choices = retain_choices, .def = "Never", .help = "Retain flag."},
-    {0}};
+static const ep_cfg_field topic_fields[] = {{.name = "path",
+                                             .type = EP_CFG_STRING,
+                                             EP_CFG_AT(b_topic, path),
+                                             .min = 1,
+                                             .max = 1024,
+                                             .flags = EP_CFG_REQUIRED,
+                                             .help = "MQTT topic name."},
+                                            {.name = "retain",
+                                             .type = EP_CFG_ENUM,
+                                             EP_CFG_AT(b_topic, retain),
+                                             .choices = retain_choices,
+                                             .def = "Never",
+                                             .help = "Retain flag."},
+                                            {0}};
 
 typedef struct b_dest_conf {
     char *topic;
@@ -191,30 +193,47 @@ typedef struct b_dest_conf {
     uint32_t ttl;
 } b_dest_conf;
 
-static const ep_cfg_field dest_conf_fields[] = {
-    {.name = "topic", .type = EP_CFG_STRING, EP_CFG_AT(b_dest_conf, topic), .min = 1,
-     .max = 1024, .flags = EP_CFG_REQUIRED, .help = "MQTT topic name."},
-    {.name = "retain", .type = EP_CFG_ENUM, EP_CFG_AT(b_dest_conf, retain),
-     .choices = retain_choices, .def = "Never"},
-    {.name = "qos", .type = EP_CFG_ENUM, EP_CFG_AT(b_dest_conf, qos),
-     .choices = qos_choices, .def = "Qos1"},
-    {.name = "ttl", .type = EP_CFG_UINT, EP_CFG_AT(b_dest_conf, ttl),
-     .help = "Message expiry in seconds."},
-    {0}};
+static const ep_cfg_field dest_conf_fields[] = {{.name = "topic",
+                                                 .type = EP_CFG_STRING,
+                                                 EP_CFG_AT(b_dest_conf, topic),
+                                                 .min = 1,
+                                                 .max = 1024,
+                                                 .flags = EP_CFG_REQUIRED,
+                                                 .help = "MQTT topic name."},
+                                                {.name = "retain",
+                                                 .type = EP_CFG_ENUM,
+                                                 EP_CFG_AT(b_dest_conf, retain),
+                                                 .choices = retain_choices,
+                                                 .def = "Never"},
+                                                {.name = "qos",
+                                                 .type = EP_CFG_ENUM,
+                                                 EP_CFG_AT(b_dest_conf, qos),
+                                                 .choices = qos_choices,
+                                                 .def = "Qos1"},
+                                                {.name = "ttl",
+                                                 .type = EP_CFG_UINT,
+                                                 EP_CFG_AT(b_dest_conf, ttl),
+                                                 .help = "Message expiry in seconds."},
+                                                {0}};
 
 typedef struct b_dest {
     int32_t target;
     b_dest_conf configuration;
 } b_dest;
 
-static const ep_cfg_field dest_fields[] = {
-    {.name = "target", .type = EP_CFG_ENUM, EP_CFG_AT(b_dest, target),
-     .choices = target_choices, .flags = EP_CFG_REQUIRED},
-    {.name = "configuration", .type = EP_CFG_MAP, EP_CFG_AT(b_dest, configuration),
-     .sub = dest_conf_fields, .flags = EP_CFG_REQUIRED},
-    {0}};
-static const ep_cfg_field dest_elem = {.type = EP_CFG_MAP, .size = sizeof(b_dest),
-                                       .sub = dest_fields};
+static const ep_cfg_field dest_fields[] = {{.name = "target",
+                                            .type = EP_CFG_ENUM,
+                                            EP_CFG_AT(b_dest, target),
+                                            .choices = target_choices,
+                                            .flags = EP_CFG_REQUIRED},
+                                           {.name = "configuration",
+                                            .type = EP_CFG_MAP,
+                                            EP_CFG_AT(b_dest, configuration),
+                                            .sub = dest_conf_fields,
+                                            .flags = EP_CFG_REQUIRED},
+                                           {0}};
+static const ep_cfg_field dest_elem = {
+    .type = EP_CFG_MAP, .size = sizeof(b_dest), .sub = dest_fields};
 
 /* dataset / event / point / default configuration (JSON objects) */
 typedef struct b_settings {
@@ -230,29 +249,38 @@ typedef struct b_select {
 } b_select;
 
 static const ep_cfg_field select_fields[] = {
-    {.name = "browsePath", .type = EP_CFG_STRING, EP_CFG_AT(b_select, browse_path),
-     .min = 1, .max = 512, .flags = EP_CFG_REQUIRED},
+    {.name = "browsePath",
+     .type = EP_CFG_STRING,
+     EP_CFG_AT(b_select, browse_path),
+     .min = 1,
+     .max = 512,
+     .flags = EP_CFG_REQUIRED},
     {.name = "typeDefinitionId", .type = EP_CFG_STRING, EP_CFG_AT(b_select, type_def)},
     {.name = "fieldId", .type = EP_CFG_STRING, EP_CFG_AT(b_select, field_id), .max = 256},
     {0}};
-static const ep_cfg_field select_elem = {.type = EP_CFG_MAP, .size = sizeof(b_select),
-                                         .sub = select_fields};
+static const ep_cfg_field select_elem = {
+    .type = EP_CFG_MAP, .size = sizeof(b_select), .sub = select_fields};
 
-static const ep_cfg_field filter_fields[] = {
-    {.name = "selectClauses", .type = EP_CFG_LIST, SUB_AT(b_settings, filter, select),
-     .sub = &select_elem, .max = EP_CONN_MAX_SELECT},
-    {.name = "whereClause", .type = EP_CFG_STRING, SUB_AT(b_settings, filter, where),
-     .help = "Not supported yet; accepted and ignored."},
-    {0}};
+static const ep_cfg_field filter_fields[] = {{.name = "selectClauses",
+                                              .type = EP_CFG_LIST,
+                                              SUB_AT(b_settings, filter, select),
+                                              .sub = &select_elem,
+                                              .max = EP_CONN_MAX_SELECT},
+                                             {.name = "whereClause",
+                                              .type = EP_CFG_STRING,
+                                              SUB_AT(b_settings, filter, where),
+                                              .help = "Not supported yet; accepted and ignored."},
+                                             {0}};
 
-#define SETTING(key, member, lo, hi)                                           \
-    {.name = key, .type = EP_CFG_INT, EP_CFG_AT(b_settings, member), .smin = lo, \
-     .smax = hi, .def = "-1"}
+#define SETTING(key, member, lo, hi)                                                               \
+    {                                                                                              \
+        .name = key, .type = EP_CFG_INT, EP_CFG_AT(b_settings, member), .smin = lo, .smax = hi,    \
+        .def = "-1"                                                                                \
+    }
 
-static const ep_cfg_field point_cfg_fields[] = {
-    SETTING("samplingInterval", sampling, -1, 86400000),
-    SETTING("queueSize", queue, -1, 100000),
-    {0}};
+static const ep_cfg_field point_cfg_fields[] = {SETTING("samplingInterval", sampling, -1, 86400000),
+                                                SETTING("queueSize", queue, -1, 100000),
+                                                {0}};
 
 static const ep_cfg_field dataset_cfg_fields[] = {
     SETTING("publishingInterval", publishing, -1, 86400000),
@@ -265,21 +293,38 @@ static const ep_cfg_field event_cfg_fields[] = {
     SETTING("publishingInterval", publishing, -1, 86400000),
     SETTING("samplingInterval", sampling, -1, 86400000),
     SETTING("queueSize", queue, -1, 100000),
-    {.name = "eventFilter", .type = EP_CFG_MAP, EP_CFG_AT(b_settings, filter),
+    {.name = "eventFilter",
+     .type = EP_CFG_MAP,
+     EP_CFG_AT(b_settings, filter),
      .sub = filter_fields},
     {0}};
 
 /* additionalConfiguration.defaults uses other key names */
-static const ep_cfg_field addl_defaults_fields[] = {
-    {.name = "publishingIntervalMilliseconds", .type = EP_CFG_INT,
-     EP_CFG_AT(b_settings, publishing), .smin = 0, .smax = 86400000, .def = "1000"},
-    {.name = "samplingIntervalMilliseconds", .type = EP_CFG_INT,
-     EP_CFG_AT(b_settings, sampling), .smin = -1, .smax = 86400000, .def = "1000"},
-    {.name = "queueSize", .type = EP_CFG_INT, EP_CFG_AT(b_settings, queue), .smin = 0,
-     .smax = 100000, .def = "1"},
-    {.name = "keyFrameCount", .type = EP_CFG_INT, EP_CFG_AT(b_settings, kfc), .smin = 0,
-     .smax = 1000000, .def = "0"},
-    {0}};
+static const ep_cfg_field addl_defaults_fields[] = {{.name = "publishingIntervalMilliseconds",
+                                                     .type = EP_CFG_INT,
+                                                     EP_CFG_AT(b_settings, publishing),
+                                                     .smin = 0,
+                                                     .smax = 86400000,
+                                                     .def = "1000"},
+                                                    {.name = "samplingIntervalMilliseconds",
+                                                     .type = EP_CFG_INT,
+                                                     EP_CFG_AT(b_settings, sampling),
+                                                     .smin = -1,
+                                                     .smax = 86400000,
+                                                     .def = "1000"},
+                                                    {.name = "queueSize",
+                                                     .type = EP_CFG_INT,
+                                                     EP_CFG_AT(b_settings, queue),
+                                                     .smin = 0,
+                                                     .smax = 100000,
+                                                     .def = "1"},
+                                                    {.name = "keyFrameCount",
+                                                     .type = EP_CFG_INT,
+                                                     EP_CFG_AT(b_settings, kfc),
+                                                     .smin = 0,
+                                                     .smax = 1000000,
+                                                     .def = "0"},
+                                                    {0}};
 
 typedef struct b_addl {
     char *application_name;
@@ -303,56 +348,102 @@ typedef struct b_addl {
 } b_addl;
 
 static const ep_cfg_field addl_session_fields[] = {
-    {.name = "timeoutMilliseconds", .type = EP_CFG_UINT,
-     SUB_AT(b_addl, session, timeout), .min = 1000, .max = 3600000, .def = "60000"},
-    {.name = "keepAliveIntervalMilliseconds", .type = EP_CFG_UINT,
-     SUB_AT(b_addl, session, keepalive), .min = 100, .max = 3600000, .def = "10000"},
-    {.name = "reconnectPeriodMilliseconds", .type = EP_CFG_UINT,
-     SUB_AT(b_addl, session, reconnect), .min = 100, .max = 3600000, .def = "2000"},
-    {.name = "reconnectExponentialBackOffMilliseconds", .type = EP_CFG_INT,
-     SUB_AT(b_addl, session, backoff), .smin = -1, .smax = 3600000, .def = "10000"},
-    {.name = "enableTracingHeaders", .type = EP_CFG_BOOL,
-     SUB_AT(b_addl, session, tracing), .def = "false"},
+    {.name = "timeoutMilliseconds",
+     .type = EP_CFG_UINT,
+     SUB_AT(b_addl, session, timeout),
+     .min = 1000,
+     .max = 3600000,
+     .def = "60000"},
+    {.name = "keepAliveIntervalMilliseconds",
+     .type = EP_CFG_UINT,
+     SUB_AT(b_addl, session, keepalive),
+     .min = 100,
+     .max = 3600000,
+     .def = "10000"},
+    {.name = "reconnectPeriodMilliseconds",
+     .type = EP_CFG_UINT,
+     SUB_AT(b_addl, session, reconnect),
+     .min = 100,
+     .max = 3600000,
+     .def = "2000"},
+    {.name = "reconnectExponentialBackOffMilliseconds",
+     .type = EP_CFG_INT,
+     SUB_AT(b_addl, session, backoff),
+     .smin = -1,
+     .smax = 3600000,
+     .def = "10000"},
+    {.name = "enableTracingHeaders",
+     .type = EP_CFG_BOOL,
+     SUB_AT(b_addl, session, tracing),
+     .def = "false"},
     {0}};
 
-static const ep_cfg_field addl_sub_fields[] = {
-    {.name = "maxItems", .type = EP_CFG_UINT, SUB_AT(b_addl, subscription, max_items),
-     .min = 1, .max = EP_CONN_MAX_ITEMS_PER_SUB, .def = "1000"},
-    {.name = "lifeTimeMilliseconds", .type = EP_CFG_UINT,
-     SUB_AT(b_addl, subscription, lifetime), .min = 1000, .max = 3600000, .def = "60000"},
-    {0}};
+static const ep_cfg_field addl_sub_fields[] = {{.name = "maxItems",
+                                                .type = EP_CFG_UINT,
+                                                SUB_AT(b_addl, subscription, max_items),
+                                                .min = 1,
+                                                .max = EP_CONN_MAX_ITEMS_PER_SUB,
+                                                .def = "1000"},
+                                               {.name = "lifeTimeMilliseconds",
+                                                .type = EP_CFG_UINT,
+                                                SUB_AT(b_addl, subscription, lifetime),
+                                                .min = 1000,
+                                                .max = 3600000,
+                                                .def = "60000"},
+                                               {0}};
 
 static const ep_cfg_field addl_sec_fields[] = {
-    {.name = "autoAcceptUntrustedServerCertificates", .type = EP_CFG_BOOL,
-     SUB_AT(b_addl, security, auto_accept), .def = "false"},
-    {.name = "securityPolicy", .type = EP_CFG_STRING, SUB_AT(b_addl, security, policy),
-     .def = "http://opcfoundation.org/UA/SecurityPolicy#None", .min = 1, .max = 128},
-    {.name = "securityMode", .type = EP_CFG_ENUM, SUB_AT(b_addl, security, mode),
-     .choices = mode_choices, .def = "None"},
+    {.name = "autoAcceptUntrustedServerCertificates",
+     .type = EP_CFG_BOOL,
+     SUB_AT(b_addl, security, auto_accept),
+     .def = "false"},
+    {.name = "securityPolicy",
+     .type = EP_CFG_STRING,
+     SUB_AT(b_addl, security, policy),
+     .def = "http://opcfoundation.org/UA/SecurityPolicy#None",
+     .min = 1,
+     .max = 128},
+    {.name = "securityMode",
+     .type = EP_CFG_ENUM,
+     SUB_AT(b_addl, security, mode),
+     .choices = mode_choices,
+     .def = "None"},
     {0}};
 
 static const ep_cfg_field str_elem = {.type = EP_CFG_STRING, .size = sizeof(char *)};
 
 static const ep_cfg_field addl_fields[] = {
-    {.name = "applicationName", .type = EP_CFG_STRING, EP_CFG_AT(b_addl, application_name),
+    {.name = "applicationName",
+     .type = EP_CFG_STRING,
+     EP_CFG_AT(b_addl, application_name),
      .max = 256},
-    {.name = "keepAliveMilliseconds", .type = EP_CFG_UINT, EP_CFG_AT(b_addl, keepalive_ms),
-     .min = 100, .max = 3600000, .def = "10000"},
-    {.name = "defaults", .type = EP_CFG_MAP, EP_CFG_AT(b_addl, defaults),
+    {.name = "keepAliveMilliseconds",
+     .type = EP_CFG_UINT,
+     EP_CFG_AT(b_addl, keepalive_ms),
+     .min = 100,
+     .max = 3600000,
+     .def = "10000"},
+    {.name = "defaults",
+     .type = EP_CFG_MAP,
+     EP_CFG_AT(b_addl, defaults),
      .sub = addl_defaults_fields},
-    {.name = "session", .type = EP_CFG_MAP, EP_CFG_AT(b_addl, session),
-     .sub = addl_session_fields},
-    {.name = "subscription", .type = EP_CFG_MAP, EP_CFG_AT(b_addl, subscription),
+    {.name = "session", .type = EP_CFG_MAP, EP_CFG_AT(b_addl, session), .sub = addl_session_fields},
+    {.name = "subscription",
+     .type = EP_CFG_MAP,
+     EP_CFG_AT(b_addl, subscription),
      .sub = addl_sub_fields},
-    {.name = "security", .type = EP_CFG_MAP, EP_CFG_AT(b_addl, security),
-     .sub = addl_sec_fields},
-    {.name = "runAssetDiscovery", .type = EP_CFG_BOOL, EP_CFG_AT(b_addl, discovery),
+    {.name = "security", .type = EP_CFG_MAP, EP_CFG_AT(b_addl, security), .sub = addl_sec_fields},
+    {.name = "runAssetDiscovery",
+     .type = EP_CFG_BOOL,
+     EP_CFG_AT(b_addl, discovery),
      .def = "false"},
-    {.name = "assetTypes", .type = EP_CFG_LIST, EP_CFG_AT(b_addl, asset_types),
-     .sub = &str_elem, .max = 1000},
+    {.name = "assetTypes",
+     .type = EP_CFG_LIST,
+     EP_CFG_AT(b_addl, asset_types),
+     .sub = &str_elem,
+     .max = 1000},
     {.name = "shared", .type = EP_CFG_BOOL, EP_CFG_AT(b_addl, shared), .def = "false"},
-    {.name = "highAvailability", .type = EP_CFG_BOOL, EP_CFG_AT(b_addl, ha),
-     .def = "false"},
+    {.name = "highAvailability", .type = EP_CFG_BOOL, EP_CFG_AT(b_addl, ha), .def = "false"},
     {0}};
 
 typedef struct b_profile {
@@ -375,17 +466,27 @@ typedef struct b_x509 {
     char *cert, *key;
 } b_x509;
 
-static const ep_cfg_field up_fields[] = {
-    {.name = "usernameSecretName", .type = EP_CFG_STRING, EP_CFG_AT(b_up, user),
-     .min = 1, .max = 255, .flags = EP_CFG_REQUIRED},
-    {.name = "passwordSecretName", .type = EP_CFG_STRING, EP_CFG_AT(b_up, pass),
-     .min = 1, .max = 255, .flags = EP_CFG_REQUIRED},
-    {0}};
+static const ep_cfg_field up_fields[] = {{.name = "usernameSecretName",
+                                          .type = EP_CFG_STRING,
+                                          EP_CFG_AT(b_up, user),
+                                          .min = 1,
+                                          .max = 255,
+                                          .flags = EP_CFG_REQUIRED},
+                                         {.name = "passwordSecretName",
+                                          .type = EP_CFG_STRING,
+                                          EP_CFG_AT(b_up, pass),
+                                          .min = 1,
+                                          .max = 255,
+                                          .flags = EP_CFG_REQUIRED},
+                                         {0}};
 static const ep_cfg_field x509_fields[] = {
-    {.name = "certificateSecretName", .type = EP_CFG_STRING, EP_CFG_AT(b_x509, cert),
-     .min = 1, .max = 255, .flags = EP_CFG_REQUIRED},
-    {.name = "keySecretName", .type = EP_CFG_STRING, EP_CFG_AT(b_x509, key), .min = 1,
-     .max = 255},
+    {.name = "certificateSecretName",
+     .type = EP_CFG_STRING,
+     EP_CFG_AT(b_x509, cert),
+     .min = 1,
+     .max = 255,
+     .flags = EP_CFG_REQUIRED},
+    {.name = "keySecretName", .type = EP_CFG_STRING, EP_CFG_AT(b_x509, key), .min = 1, .max = 255},
     {0}};
 
 typedef struct b_auth {
@@ -395,31 +496,40 @@ typedef struct b_auth {
 } b_auth;
 
 static const ep_cfg_field auth_fields[] = {
-    {.name = "method", .type = EP_CFG_ENUM, EP_CFG_AT(b_auth, method),
-     .choices = auth_choices, .def = "Anonymous"},
-    {.name = "usernamePasswordCredentials", .type = EP_CFG_MAP, EP_CFG_AT(b_auth, up),
+    {.name = "method",
+     .type = EP_CFG_ENUM,
+     EP_CFG_AT(b_auth, method),
+     .choices = auth_choices,
+     .def = "Anonymous"},
+    {.name = "usernamePasswordCredentials",
+     .type = EP_CFG_MAP,
+     EP_CFG_AT(b_auth, up),
      .sub = up_fields},
-    {.name = "x509Credentials", .type = EP_CFG_MAP, EP_CFG_AT(b_auth, x509),
-     .sub = x509_fields},
+    {.name = "x509Credentials", .type = EP_CFG_MAP, EP_CFG_AT(b_auth, x509), .sub = x509_fields},
     {0}};
 
 static const ep_cfg_field profile_fields[] = {
-    {.name = "targetAddress", .type = EP_CFG_STRING, EP_CFG_AT(b_profile, target_address),
-     .min = 1, .max = 1024, .flags = EP_CFG_REQUIRED,
+    {.name = "targetAddress",
+     .type = EP_CFG_STRING,
+     EP_CFG_AT(b_profile, target_address),
+     .min = 1,
+     .max = 1024,
+     .flags = EP_CFG_REQUIRED,
      .help = "opc.tcp://HOST:PORT[/PATH] of the OPC UA server."},
-    {.name = "endpointProfileType", .type = EP_CFG_STRING,
-     EP_CFG_AT(b_profile, profile_type), .def = "Microsoft.OpcUa"},
+    {.name = "endpointProfileType",
+     .type = EP_CFG_STRING,
+     EP_CFG_AT(b_profile, profile_type),
+     .def = "Microsoft.OpcUa"},
     {.name = "uuid", .type = EP_CFG_STRING, EP_CFG_AT(b_profile, uuid)},
-    {.name = "discoveredAssetEndpointProfileRef", .type = EP_CFG_STRING,
+    {.name = "discoveredAssetEndpointProfileRef",
+     .type = EP_CFG_STRING,
      EP_CFG_AT(b_profile, discovered_ref)},
-    {.name = "authentication", .type = EP_CFG_MAP, EP_CFG_AT(b_profile, auth),
-     .sub = auth_fields},
+    {.name = "authentication", .type = EP_CFG_MAP, EP_CFG_AT(b_profile, auth), .sub = auth_fields},
     {0}};
 
 typedef struct b_asset {
-    char *profile, *external_id, *display_name, *description, *manufacturer,
-        *manufacturer_uri, *model, *product_code, *hw_rev, *sw_rev, *doc_uri, *serial,
-        *uuid;
+    char *profile, *external_id, *display_name, *description, *manufacturer, *manufacturer_uri,
+        *model, *product_code, *hw_rev, *sw_rev, *doc_uri, *serial, *uuid;
     bool enabled;
     uint64_t version;
     ep_cfg_list discovered; /* char * */
@@ -428,16 +538,18 @@ typedef struct b_asset {
 } b_asset;
 
 static const ep_cfg_field asset_fields[] = {
-    {.name = "assetEndpointProfileRef", .type = EP_CFG_STRING,
-     EP_CFG_AT(b_asset, profile), .min = 1, .max = 253, .flags = EP_CFG_REQUIRED},
+    {.name = "assetEndpointProfileRef",
+     .type = EP_CFG_STRING,
+     EP_CFG_AT(b_asset, profile),
+     .min = 1,
+     .max = 253,
+     .flags = EP_CFG_REQUIRED},
     {.name = "enabled", .type = EP_CFG_BOOL, EP_CFG_AT(b_asset, enabled), .def = "true"},
-    {.name = "externalAssetId", .type = EP_CFG_STRING, EP_CFG_AT(b_asset, external_id),
-     .max = 256},
+    {.name = "externalAssetId", .type = EP_CFG_STRING, EP_CFG_AT(b_asset, external_id), .max = 256},
     {.name = "displayName", .type = EP_CFG_STRING, EP_CFG_AT(b_asset, display_name)},
     {.name = "description", .type = EP_CFG_STRING, EP_CFG_AT(b_asset, description)},
     {.name = "manufacturer", .type = EP_CFG_STRING, EP_CFG_AT(b_asset, manufacturer)},
-    {.name = "manufacturerUri", .type = EP_CFG_STRING,
-     EP_CFG_AT(b_asset, manufacturer_uri)},
+    {.name = "manufacturerUri", .type = EP_CFG_STRING, EP_CFG_AT(b_asset, manufacturer_uri)},
     {.name = "model", .type = EP_CFG_STRING, EP_CFG_AT(b_asset, model)},
     {.name = "productCode", .type = EP_CFG_STRING, EP_CFG_AT(b_asset, product_code)},
     {.name = "hardwareRevision", .type = EP_CFG_STRING, EP_CFG_AT(b_asset, hw_rev)},
@@ -446,14 +558,25 @@ static const ep_cfg_field asset_fields[] = {
     {.name = "serialNumber", .type = EP_CFG_STRING, EP_CFG_AT(b_asset, serial)},
     {.name = "uuid", .type = EP_CFG_STRING, EP_CFG_AT(b_asset, uuid)},
     {.name = "version", .type = EP_CFG_UINT, EP_CFG_AT(b_asset, version)},
-    {.name = "discoveredAssetRefs", .type = EP_CFG_LIST, EP_CFG_AT(b_asset, discovered),
-     .sub = &str_elem, .max = 1000},
-    {.name = "defaultTopic", .type = EP_CFG_MAP, EP_CFG_AT(b_asset, default_topic),
+    {.name = "discoveredAssetRefs",
+     .type = EP_CFG_LIST,
+     EP_CFG_AT(b_asset, discovered),
+     .sub = &str_elem,
+     .max = 1000},
+    {.name = "defaultTopic",
+     .type = EP_CFG_MAP,
+     EP_CFG_AT(b_asset, default_topic),
      .sub = topic_fields},
-    {.name = "defaultDatasetsDestinations", .type = EP_CFG_LIST,
-     EP_CFG_AT(b_asset, ds_dest), .sub = &dest_elem, .max = 1},
-    {.name = "defaultEventsDestinations", .type = EP_CFG_LIST,
-     EP_CFG_AT(b_asset, ev_dest), .sub = &dest_elem, .max = 1},
+    {.name = "defaultDatasetsDestinations",
+     .type = EP_CFG_LIST,
+     EP_CFG_AT(b_asset, ds_dest),
+     .sub = &dest_elem,
+     .max = 1},
+    {.name = "defaultEventsDestinations",
+     .type = EP_CFG_LIST,
+     EP_CFG_AT(b_asset, ev_dest),
+     .sub = &dest_elem,
+     .max = 1},
     {0}};
 
 typedef struct b_elem {
@@ -464,45 +587,78 @@ typedef struct b_elem {
 } b_elem;
 
 static const ep_cfg_field dataset_fields[] = {
-    {.name = "name", .type = EP_CFG_STRING, EP_CFG_AT(b_elem, name), .min = 1,
-     .max = 256, .flags = EP_CFG_REQUIRED},
-    {.name = "dataSource", .type = EP_CFG_STRING, EP_CFG_AT(b_elem, source), .min = 1,
-     .max = 4096, .help = "Start node for the data points' browse paths."},
+    {.name = "name",
+     .type = EP_CFG_STRING,
+     EP_CFG_AT(b_elem, name),
+     .min = 1,
+     .max = 256,
+     .flags = EP_CFG_REQUIRED},
+    {.name = "dataSource",
+     .type = EP_CFG_STRING,
+     EP_CFG_AT(b_elem, source),
+     .min = 1,
+     .max = 4096,
+     .help = "Start node for the data points' browse paths."},
     {.name = "typeRef", .type = EP_CFG_STRING, EP_CFG_AT(b_elem, type_ref)},
     {.name = "topic", .type = EP_CFG_MAP, EP_CFG_AT(b_elem, topic), .sub = topic_fields},
-    {.name = "destinations", .type = EP_CFG_LIST, EP_CFG_AT(b_elem, dest),
-     .sub = &dest_elem, .max = 1},
+    {.name = "destinations",
+     .type = EP_CFG_LIST,
+     EP_CFG_AT(b_elem, dest),
+     .sub = &dest_elem,
+     .max = 1},
     {0}};
 
 static const ep_cfg_field point_fields[] = {
-    {.name = "name", .type = EP_CFG_STRING, EP_CFG_AT(b_elem, name), .min = 1,
-     .max = 256},
-    {.name = "dataSource", .type = EP_CFG_STRING, EP_CFG_AT(b_elem, source), .min = 1,
-     .max = 4096, .flags = EP_CFG_REQUIRED,
+    {.name = "name", .type = EP_CFG_STRING, EP_CFG_AT(b_elem, name), .min = 1, .max = 256},
+    {.name = "dataSource",
+     .type = EP_CFG_STRING,
+     EP_CFG_AT(b_elem, source),
+     .min = 1,
+     .max = 4096,
+     .flags = EP_CFG_REQUIRED,
      .help = "NodeId (ns=2;s=X) or browse path (/2:Plant/2:Oven1)."},
     {.name = "typeRef", .type = EP_CFG_STRING, EP_CFG_AT(b_elem, type_ref)},
-    {.name = "observabilityMode", .type = EP_CFG_ENUM, EP_CFG_AT(b_elem, obs),
-     .choices = obs_choices, .def = "None"},
+    {.name = "observabilityMode",
+     .type = EP_CFG_ENUM,
+     EP_CFG_AT(b_elem, obs),
+     .choices = obs_choices,
+     .def = "None"},
     {0}};
 
 static const ep_cfg_field event_fields[] = {
-    {.name = "name", .type = EP_CFG_STRING, EP_CFG_AT(b_elem, name), .min = 1,
-     .max = 256, .flags = EP_CFG_REQUIRED},
-    {.name = "eventNotifier", .type = EP_CFG_STRING, EP_CFG_AT(b_elem, notifier),
-     .min = 1, .max = 4096, .flags = EP_CFG_REQUIRED},
+    {.name = "name",
+     .type = EP_CFG_STRING,
+     EP_CFG_AT(b_elem, name),
+     .min = 1,
+     .max = 256,
+     .flags = EP_CFG_REQUIRED},
+    {.name = "eventNotifier",
+     .type = EP_CFG_STRING,
+     EP_CFG_AT(b_elem, notifier),
+     .min = 1,
+     .max = 4096,
+     .flags = EP_CFG_REQUIRED},
     {.name = "typeRef", .type = EP_CFG_STRING, EP_CFG_AT(b_elem, type_ref)},
-    {.name = "observabilityMode", .type = EP_CFG_ENUM, EP_CFG_AT(b_elem, obs),
-     .choices = obs_choices, .def = "None"},
+    {.name = "observabilityMode",
+     .type = EP_CFG_ENUM,
+     EP_CFG_AT(b_elem, obs),
+     .choices = obs_choices,
+     .def = "None"},
     {.name = "topic", .type = EP_CFG_MAP, EP_CFG_AT(b_elem, topic), .sub = topic_fields},
-    {.name = "destinations", .type = EP_CFG_LIST, EP_CFG_AT(b_elem, dest),
-     .sub = &dest_elem, .max = 1},
+    {.name = "destinations",
+     .type = EP_CFG_LIST,
+     EP_CFG_AT(b_elem, dest),
+     .sub = &dest_elem,
+     .max = 1},
     {0}};
 
 /* the one-field tables used to clear the per-element structs */
-static const ep_cfg_field b_settings_wrap[] = {
-    {.name = "x", .type = EP_CFG_MAP, .off = 0, .size = sizeof(b_settings),
-     .sub = event_cfg_fields},
-    {0}};
+static const ep_cfg_field b_settings_wrap[] = {{.name = "x",
+                                                .type = EP_CFG_MAP,
+                                                .off = 0,
+                                                .size = sizeof(b_settings),
+                                                .sub = event_cfg_fields},
+                                               {0}};
 
 /* ------------------------------------------------------------------ */
 /* conversion                                                          */
@@ -528,8 +684,7 @@ static void settings_unset(ep_conn_settings *s)
 }
 
 /* dest_from picks topic{path,retain} or destinations[0] */
-static void dest_from(ep_conn_dest *d, b_topic *t, const ep_cfg_node *tn,
-                      ep_cfg_list *dl)
+static void dest_from(ep_conn_dest *d, b_topic *t, const ep_cfg_node *tn, ep_cfg_list *dl)
 {
     memset(d, 0, sizeof(*d));
     d->qos = 1;
@@ -599,8 +754,8 @@ static bool is_node_text(const char *s)
     return true;
 }
 
-static void check_node(const char *s, const ep_cfg_node *parent, const char *key,
-                       bool allow_path, ep_cfg_errs *errs)
+static void check_node(const char *s, const ep_cfg_node *parent, const char *key, bool allow_path,
+                       ep_cfg_errs *errs)
 {
     if (s == NULL)
         return;
@@ -631,8 +786,7 @@ static void parse_profile(const ep_cfg_node *spec, ep_conn_profile *p, ep_cfg_er
         p->cert_secret = take(&bp.auth.x509.cert);
         p->key_secret = take(&bp.auth.x509.key);
         const ep_cfg_node *an = ep_cfg_node_get(spec, "authentication");
-        if (strncmp(p->target_address, "opc.tcp://", 10) != 0 ||
-            p->target_address[10] == 0)
+        if (strncmp(p->target_address, "opc.tcp://", 10) != 0 || p->target_address[10] == 0)
             ep_cfg_errs_add(errs, ep_cfg_node_get(spec, "targetAddress"),
                             "expected an opc.tcp://HOST:PORT address, got \"%.80s\"",
                             p->target_address);
@@ -643,8 +797,7 @@ static void parse_profile(const ep_cfg_node *spec, ep_conn_profile *p, ep_cfg_er
                             "got \"%.80s\"",
                             p->profile_type);
         if (p->auth_method == EP_CONN_AUTH_USERNAME && p->username_secret == NULL)
-            ep_cfg_errs_add(errs, an,
-                            "method UsernamePassword needs usernamePasswordCredentials");
+            ep_cfg_errs_add(errs, an, "method UsernamePassword needs usernamePasswordCredentials");
         if (p->auth_method == EP_CONN_AUTH_CERTIFICATE && p->cert_secret == NULL)
             ep_cfg_errs_add(errs, an, "method Certificate needs x509Credentials");
         const char *secrets[] = {p->username_secret, p->password_secret, p->cert_secret,
@@ -698,8 +851,7 @@ static void parse_profile(const ep_cfg_node *spec, ep_conn_profile *p, ep_cfg_er
                                 ? " (deprecated by OPC UA, not offered)"
                                 : "");
         else if ((strcmp(pol, "None") == 0) != (p->security_mode == 1))
-            ep_cfg_errs_add(errs, where,
-                            "securityPolicy %s goes with securityMode %s", pol,
+            ep_cfg_errs_add(errs, where, "securityPolicy %s goes with securityMode %s", pol,
                             strcmp(pol, "None") == 0 ? "None" : "Sign or SignAndEncrypt");
         p->security_policy = strdup(pol);
         if (ba.ha)
@@ -729,8 +881,8 @@ static bool list_node(const ep_cfg_node *n, ep_cfg_errs *errs, size_t max)
     return n->count > 0;
 }
 
-static void parse_settings(const ep_cfg_field *t, const ep_cfg_node *n,
-                           ep_conn_settings *out, ep_cfg_errs *errs, b_settings *keep)
+static void parse_settings(const ep_cfg_field *t, const ep_cfg_node *n, ep_conn_settings *out,
+                           ep_cfg_errs *errs, b_settings *keep)
 {
     b_settings b;
     memset(&b, 0, sizeof(b));
@@ -768,11 +920,12 @@ static void parse_points(const ep_cfg_node *list, ep_conn_dataset *ds, ep_cfg_er
             p->source = take(&b.source);
             p->name = b.name ? take(&b.name) : strdup(p->source);
             check_node(p->source, it, "dataSource", true, errs);
-            parse_settings(point_cfg_fields, ep_cfg_node_get(it, "dataPointConfiguration"),
-                           &p->cfg, errs, NULL);
+            parse_settings(point_cfg_fields, ep_cfg_node_get(it, "dataPointConfiguration"), &p->cfg,
+                           errs, NULL);
             for (size_t j = 0; j + 1 < ds->npoints; j++)
                 if (strcmp(ds->points[j].name, p->name) == 0) {
-                    ep_cfg_errs_add(errs, ep_cfg_node_get(it, "name") ? ep_cfg_node_get(it, "name") : it,
+                    ep_cfg_errs_add(errs,
+                                    ep_cfg_node_get(it, "name") ? ep_cfg_node_get(it, "name") : it,
                                     "expected a name unique in the dataset, \"%.80s\" "
                                     "is used by dataPoints[%zu]",
                                     p->name, j);
@@ -849,8 +1002,8 @@ static void parse_events(const ep_cfg_node *list, ep_conn_asset *a, ep_cfg_errs 
                        errs);
             b_settings keep;
             memset(&keep, 0, sizeof(keep));
-            parse_settings(event_cfg_fields, ep_cfg_node_get(it, "eventConfiguration"),
-                           &ev->cfg, errs, &keep);
+            parse_settings(event_cfg_fields, ep_cfg_node_get(it, "eventConfiguration"), &ev->cfg,
+                           errs, &keep);
             if (keep.filter.select.count > 0) {
                 ev->select = calloc(keep.filter.select.count, sizeof(*ev->select));
                 for (size_t i = 0; ev->select && i < keep.filter.select.count; i++) {
@@ -879,9 +1032,12 @@ static void parse_events(const ep_cfg_node *list, ep_conn_asset *a, ep_cfg_errs 
 
 static void parse_asset(const ep_cfg_node *spec, ep_conn_asset *a, ep_cfg_errs *errs)
 {
-    static const char *const skip[] = {"attributes", "datasets", "events",
+    static const char *const skip[] = {"attributes",
+                                       "datasets",
+                                       "events",
                                        "defaultDatasetsConfiguration",
-                                       "defaultEventsConfiguration", NULL};
+                                       "defaultEventsConfiguration",
+                                       NULL};
     b_asset b;
     memset(&b, 0, sizeof(b));
     settings_unset(&a->ds_defaults);
@@ -1007,8 +1163,8 @@ static void copy_errs(ep_cfg_errs *dst, const ep_cfg_errs *src, const char *pref
         ep_cfg_errs_add(dst, NULL, "%s%zu more errors not shown", prefix, src->dropped);
 }
 
-ep_err ep_conn_res_parse(const char *label, unsigned first_line, const char *data,
-                         size_t len, ep_conn_res **out, ep_cfg_errs *errs)
+ep_err ep_conn_res_parse(const char *label, unsigned first_line, const char *data, size_t len,
+                         ep_conn_res **out, ep_cfg_errs *errs)
 {
     ep_cfg_errs local = {0};
     ep_cfg_tree *tree = NULL;
@@ -1038,8 +1194,9 @@ ep_err ep_conn_res_parse(const char *label, unsigned first_line, const char *dat
         goto done;
     const ep_cfg_node *root = ep_cfg_tree_root(tree);
     if (root == NULL || root->kind != EP_CFG_NODE_MAP) {
-        ep_cfg_errs_add(&local, root, "expected a resource: a map with kind, metadata "
-                                      "and spec");
+        ep_cfg_errs_add(&local, root,
+                        "expected a resource: a map with kind, metadata "
+                        "and spec");
         rc = EP_ECONFIG;
         goto done;
     }
@@ -1053,8 +1210,7 @@ ep_err ep_conn_res_parse(const char *label, unsigned first_line, const char *dat
     const ep_cfg_node *nm = md ? ep_cfg_node_get(md, "name") : NULL;
     const ep_cfg_node *spec = ep_cfg_node_get(root, "spec");
     if (kn && kn->kind == EP_CFG_NODE_SCALAR) {
-        if (strcmp(kn->value, "AssetEndpointProfile") == 0 ||
-            strcmp(kn->value, "Device") == 0)
+        if (strcmp(kn->value, "AssetEndpointProfile") == 0 || strcmp(kn->value, "Device") == 0)
             r->kind = EP_CONN_KIND_PROFILE;
         else if (strcmp(kn->value, "Asset") == 0)
             r->kind = EP_CONN_KIND_ASSET;
@@ -1062,8 +1218,7 @@ ep_err ep_conn_res_parse(const char *label, unsigned first_line, const char *dat
     if (r->kind == EP_CONN_KIND_NONE || (kn && strcmp(kn->value, "Device") == 0)) {
         ep_cfg_errs_add(&local, kn ? kn : root,
                         "expected kind AssetEndpointProfile or Asset%s%.60s%s",
-                        kn ? ", got \"" : "", kn && kn->value ? kn->value : "",
-                        kn ? "\"" : "");
+                        kn ? ", got \"" : "", kn && kn->value ? kn->value : "", kn ? "\"" : "");
         r->kind = EP_CONN_KIND_NONE;
         rc = EP_ECONFIG;
         goto done;
@@ -1078,14 +1233,13 @@ ep_err ep_conn_res_parse(const char *label, unsigned first_line, const char *dat
         ep_cfg_errs_add(&local, nm ? nm : md,
                         "expected metadata.name of 1-63 lowercase letters, digits, "
                         "'-' or '.', starting and ending with a letter or digit%s%.63s%s",
-                        r->name ? ", got \"" : "", r->name ? r->name : "",
-                        r->name ? "\"" : "");
+                        r->name ? ", got \"" : "", r->name ? r->name : "", r->name ? "\"" : "");
     for (const ep_cfg_node *k = root->first; k; k = k->next)
-        if (strcmp(k->key, "apiVersion") && strcmp(k->key, "kind") &&
-            strcmp(k->key, "metadata") && strcmp(k->key, "spec") &&
-            strcmp(k->key, "status"))
-            ep_cfg_errs_add(&local, k, "unknown key (expected apiVersion, kind, "
-                                       "metadata, spec)");
+        if (strcmp(k->key, "apiVersion") && strcmp(k->key, "kind") && strcmp(k->key, "metadata") &&
+            strcmp(k->key, "spec") && strcmp(k->key, "status"))
+            ep_cfg_errs_add(&local, k,
+                            "unknown key (expected apiVersion, kind, "
+                            "metadata, spec)");
     if (spec == NULL || spec->kind != EP_CFG_NODE_MAP) {
         ep_cfg_errs_add(&local, spec ? spec : root, "expected spec: a map");
     } else if (r->kind == EP_CONN_KIND_PROFILE) {
@@ -1176,8 +1330,7 @@ ep_err ep_conn_res_parse_multi(const char *label, const char *data, size_t len,
         if (at_end || sep) {
             if (!blank_doc(doc, p)) {
                 ep_conn_res *r = NULL;
-                ep_err rc = ep_conn_res_parse(label, doc_line, doc, (size_t)(p - doc), &r,
-                                              errs);
+                ep_err rc = ep_conn_res_parse(label, doc_line, doc, (size_t)(p - doc), &r, errs);
                 if (rc == EP_EOK && list_push(list, r) != EP_EOK) {
                     ep_conn_res_free(r);
                     rc = EP_ENOMEM;
@@ -1301,8 +1454,8 @@ ep_err ep_conn_res_load_path(const char *path, ep_conn_res_list *list, ep_cfg_er
             if (list->items[i]->kind == list->items[j]->kind &&
                 strcmp(list->items[i]->name, list->items[j]->name) == 0) {
                 ep_cfg_errs_add(errs, NULL, "%s %s: defined twice in %s",
-                                ep_conn_kind_name(list->items[i]->kind),
-                                list->items[i]->name, path);
+                                ep_conn_kind_name(list->items[i]->kind), list->items[i]->name,
+                                path);
                 if (worst == EP_EOK)
                     worst = EP_ECONFIG;
                 break;

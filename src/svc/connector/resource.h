@@ -33,11 +33,11 @@
 #include "core/cfg.h"
 #include "core/err.h"
 
-#define EP_CONN_NAME_MAX 63          /* resource name length */
-#define EP_CONN_MAX_DATASETS 1000    /* per asset */
-#define EP_CONN_MAX_POINTS 200000    /* per dataset */
-#define EP_CONN_MAX_EVENTS 1000      /* per asset */
-#define EP_CONN_MAX_SELECT 64        /* select clauses per event */
+#define EP_CONN_NAME_MAX 63       /* resource name length */
+#define EP_CONN_MAX_DATASETS 1000 /* per asset */
+#define EP_CONN_MAX_POINTS 200000 /* per dataset */
+#define EP_CONN_MAX_EVENTS 1000   /* per asset */
+#define EP_CONN_MAX_SELECT 64     /* select clauses per event */
 #define EP_CONN_MAX_ITEMS_PER_SUB 1000
 
 typedef enum ep_conn_kind {
@@ -67,10 +67,10 @@ typedef struct ep_conn_settings {
 enum { EP_CONN_AUTH_ANONYMOUS = 0, EP_CONN_AUTH_USERNAME, EP_CONN_AUTH_CERTIFICATE };
 
 typedef struct ep_conn_profile {
-    char *target_address;   /* opc.tcp://host:port */
-    char *profile_type;     /* endpointProfileType, default Microsoft.OpcUa */
-    int32_t auth_method;    /* EP_CONN_AUTH_* */
-    char *username_secret;  /* file names under the connector's secrets dir */
+    char *target_address;  /* opc.tcp://host:port */
+    char *profile_type;    /* endpointProfileType, default Microsoft.OpcUa */
+    int32_t auth_method;   /* EP_CONN_AUTH_* */
+    char *username_secret; /* file names under the connector's secrets dir */
     char *password_secret;
     char *cert_secret;
     char *key_secret;
@@ -90,16 +90,16 @@ typedef struct ep_conn_profile {
 } ep_conn_profile;
 
 typedef struct ep_conn_dest {
-    char *topic;     /* NULL: the asset's default, then edgeplane/... */
+    char *topic; /* NULL: the asset's default, then edgeplane/... */
     bool retain;
-    uint8_t qos;     /* 0 or 1 (default 1) */
-    uint32_t ttl_s;  /* message expiry, 0 none */
+    uint8_t qos;    /* 0 or 1 (default 1) */
+    uint32_t ttl_s; /* message expiry, 0 none */
     bool has_retain, has_qos;
 } ep_conn_dest;
 
 typedef struct ep_conn_point {
     char *name;
-    char *source;    /* NodeId text, or a browse path starting with '/' */
+    char *source;         /* NodeId text, or a browse path starting with '/' */
     ep_conn_settings cfg; /* sampling_ms, queue_size (others -1) */
 } ep_conn_point;
 
@@ -113,28 +113,28 @@ typedef struct ep_conn_dataset {
 } ep_conn_dataset;
 
 typedef struct ep_conn_select {
-    char *browse_path;   /* "Message", "/Severity", "A/B" */
-    char *field;         /* output name (fieldId, or the last path element) */
-    char *type_def;      /* typeDefinitionId as given (informational) */
+    char *browse_path; /* "Message", "/Severity", "A/B" */
+    char *field;       /* output name (fieldId, or the last path element) */
+    char *type_def;    /* typeDefinitionId as given (informational) */
 } ep_conn_select;
 
 typedef struct ep_conn_event {
     char *name;
-    char *notifier;      /* eventNotifier NodeId text */
+    char *notifier; /* eventNotifier NodeId text */
     ep_conn_settings cfg;
     ep_conn_dest dest;
-    size_t nselect;      /* 0: the default fields */
+    size_t nselect; /* 0: the default fields */
     ep_conn_select *select;
 } ep_conn_event;
 
 typedef struct ep_conn_asset {
-    char *profile;       /* assetEndpointProfileRef */
+    char *profile; /* assetEndpointProfileRef */
     bool enabled;
     char *external_id, *display_name, *description;
     char *manufacturer, *model, *serial_number;
-    ep_conn_settings ds_defaults;  /* defaultDatasetsConfiguration */
-    ep_conn_settings ev_defaults;  /* defaultEventsConfiguration */
-    ep_conn_dest default_dest;     /* defaultTopic */
+    ep_conn_settings ds_defaults; /* defaultDatasetsConfiguration */
+    ep_conn_settings ev_defaults; /* defaultEventsConfiguration */
+    ep_conn_dest default_dest;    /* defaultTopic */
     size_t ndatasets;
     ep_conn_dataset *datasets;
     size_t nevents;
@@ -161,9 +161,8 @@ typedef struct ep_conn_res {
  * Returns EP_EOK with *out set (caller frees), EP_ECONFIG (errors in
  * errs, *out untouched), EP_ENOMEM.
  */
-ep_err ep_conn_res_parse(const char *label, unsigned first_line,
-                         const char *data, size_t len, ep_conn_res **out,
-                         ep_cfg_errs *errs);
+ep_err ep_conn_res_parse(const char *label, unsigned first_line, const char *data, size_t len,
+                         ep_conn_res **out, ep_cfg_errs *errs);
 
 /* ep_conn_res_free releases r; NULL is accepted. */
 void ep_conn_res_free(ep_conn_res *r);
@@ -189,8 +188,7 @@ ep_err ep_conn_res_parse_multi(const char *label, const char *data, size_t len,
  * kind/name pairs are errors. Blocking I/O; caller's thread.
  * Returns EP_EOK, EP_ECONFIG, EP_EIO (reported in errs), EP_ENOMEM.
  */
-ep_err ep_conn_res_load_path(const char *path, ep_conn_res_list *list,
-                             ep_cfg_errs *errs);
+ep_err ep_conn_res_load_path(const char *path, ep_conn_res_list *list, ep_cfg_errs *errs);
 
 /* ep_conn_res_list_fini frees every resource and the array. */
 void ep_conn_res_list_fini(ep_conn_res_list *list);

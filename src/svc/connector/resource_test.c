@@ -175,9 +175,10 @@ static void test_errors_name_resource_field(void **state)
     assert_non_null(strstr(e, "queueSize: expected"));
     assert_non_null(strstr(e, "spec.datasets[0].dataPoints[1].dataSource: expected a NodeId"));
 
-    e = parse_err("kind: AssetEndpointProfile\nmetadata: {name: Bad_Name}\n"
-                  "spec: {targetAddress: 'http://x', additionalConfiguration: "
-                  "'{\"security\":{\"securityPolicy\":\"Basic128Rsa15\",\"securityMode\":\"Sign\"}}'}\n");
+    e = parse_err(
+        "kind: AssetEndpointProfile\nmetadata: {name: Bad_Name}\n"
+        "spec: {targetAddress: 'http://x', additionalConfiguration: "
+        "'{\"security\":{\"securityPolicy\":\"Basic128Rsa15\",\"securityMode\":\"Sign\"}}'}\n");
     assert_non_null(strstr(e, "AssetEndpointProfile Bad_Name: "));
     assert_non_null(strstr(e, "expected metadata.name"));
     assert_non_null(strstr(e, "expected an opc.tcp://HOST:PORT address"));
@@ -226,8 +227,7 @@ static void test_multi_document_lines(void **state)
                        "  datasets: [{name: d, dataPoints: [{nme: x}]}]\n";
     ep_conn_res_list l = {0};
     ep_cfg_errs errs = {0};
-    assert_int_equal(ep_conn_res_parse_multi("f.yaml", text, strlen(text), &l, &errs),
-                     EP_ECONFIG);
+    assert_int_equal(ep_conn_res_parse_multi("f.yaml", text, strlen(text), &l, &errs), EP_ECONFIG);
     assert_int_equal(l.n, 2);
     assert_string_equal(l.items[0]->name, "p");
     assert_string_equal(l.items[1]->name, "a");

@@ -82,9 +82,9 @@ static void pub_done(ep_mqttc *c, ep_err err, ep_mqtt_rc rc, void *ud)
     }
 }
 
-ep_err ep_conn__publish(ep_connector *cn, conn_asset *a, const char *topic,
-                        const void *payload, size_t len, uint8_t qos, bool retain,
-                        uint32_t ttl_s, const ep_mqtt_user_prop *up, size_t nup)
+ep_err ep_conn__publish(ep_connector *cn, conn_asset *a, const char *topic, const void *payload,
+                        size_t len, uint8_t qos, bool retain, uint32_t ttl_s,
+                        const ep_mqtt_user_prop *up, size_t nup)
 {
     if (cn->mq == NULL)
         return EP_ESTATE;
@@ -103,10 +103,13 @@ ep_err ep_conn__publish(ep_connector *cn, conn_asset *a, const char *topic,
         props.user = up;
         props.n_user = (uint32_t)nup;
     }
-    ep_mqttc_pub p = {.topic = topic, .payload = payload, .payload_len = len,
-                      .qos = qos, .retain = retain, .props = &props};
-    return ep_mqttc_publish(cn->mq, &p, a ? pub_done : NULL,
-                            a ? (void *)(uintptr_t)a->id : NULL);
+    ep_mqttc_pub p = {.topic = topic,
+                      .payload = payload,
+                      .payload_len = len,
+                      .qos = qos,
+                      .retain = retain,
+                      .props = &props};
+    return ep_mqttc_publish(cn->mq, &p, a ? pub_done : NULL, a ? (void *)(uintptr_t)a->id : NULL);
 }
 
 /* ------------------------------------------------------------------ */
@@ -182,8 +185,7 @@ static void on_profile(ep_connector *cn, const char *name, const char *text, siz
     if (p && p->text && strlen(p->text) == len && memcmp(p->text, text, len) == 0)
         return; /* unchanged */
     char label[256];
-    snprintf(label, sizeof(label), "%s/assetendpointprofile/%s", EP_CONN_TOPIC_RESOURCES,
-             name);
+    snprintf(label, sizeof(label), "%s/assetendpointprofile/%s", EP_CONN_TOPIC_RESOURCES, name);
     ep_cfg_errs errs = {0};
     ep_conn_res *r = NULL;
     ep_err rc = ep_conn_res_parse(label, 1, text, len, &r, &errs);
@@ -218,8 +220,7 @@ static void on_profile(ep_connector *cn, const char *name, const char *text, siz
     p->generation++;
     if (rc != EP_EOK) {
         p->error = errs_text(&errs);
-        EP_LOG_WARN(CONN_LOG, "endpoint profile %s refused: %s", name,
-                    p->error ? p->error : "");
+        EP_LOG_WARN(CONN_LOG, "endpoint profile %s refused: %s", name, p->error ? p->error : "");
         ep_conn__status_profile(cn, p, false);
         /* assets keep running on the last valid version; tell them */
         for (conn_asset *a = cn->assets; a; a = a->next)
@@ -231,8 +232,8 @@ static void on_profile(ep_connector *cn, const char *name, const char *text, siz
         return;
     }
     ep_cfg_errs_fini(&errs);
-    EP_LOG_INFO(CONN_LOG, "endpoint profile %s %s (%s)", name,
-                p->res ? "updated" : "created", r->u.profile.target_address);
+    EP_LOG_INFO(CONN_LOG, "endpoint profile %s %s (%s)", name, p->res ? "updated" : "created",
+                r->u.profile.target_address);
     /* the assets hold pointers into the old resource: stop them before
      * replacing it */
     for (conn_asset *a = cn->assets; a; a = a->next)
@@ -373,14 +374,13 @@ static void publish_online(ep_connector *cn, bool online)
     ep_conn__publish(cn, NULL, topic, body, (size_t)k, 1, true, 0, NULL, 0);
 }
 
-static void on_connect(ep_mqttc *c, bool session_present, const ep_mqtt_props *props,
-                       void *ud)
+static void on_connect(ep_mqttc *c, bool session_present, const ep_mqtt_props *props, void *ud)
 {
     (void)props;
     ep_connector *cn = ud;
     cn->mq_connected = true;
-    EP_LOG_INFO(CONN_LOG, "connected to the broker %s:%u%s", cn->o.broker_host,
-                cn->o.broker_port, session_present ? " (session resumed)" : "");
+    EP_LOG_INFO(CONN_LOG, "connected to the broker %s:%u%s", cn->o.broker_host, cn->o.broker_port,
+                session_present ? " (session resumed)" : "");
     if (!session_present || !cn->subscribed) {
         ep_mqtt_sub s = {.filter = EP_MQTT_STR(EP_CONN_TOPIC_RESOURCES "/+/+"), .qos = 1};
         if (ep_mqttc_subscribe(c, &s, 1, 0, NULL, NULL) == EP_EOK)
@@ -468,8 +468,11 @@ static void do_init(ep_loop *loop, void *arg)
             const ep_conn_res *r = cn->o.seed->items[i];
             char topic[256];
             ep_conn_res_topic(r->kind, r->name, topic, sizeof(topic));
-            ep_mqttc_pub p = {.topic = topic, .payload = r->text,
-                              .payload_len = r->text_len, .qos = 1, .retain = true};
+            ep_mqttc_pub p = {.topic = topic,
+                              .payload = r->text,
+                              .payload_len = r->text_len,
+                              .qos = 1,
+                              .retain = true};
             ep_mqttc_publish(cn->mq, &p, NULL, NULL);
         }
     ep_mqttc_connect(cn->mq);

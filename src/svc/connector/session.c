@@ -50,8 +50,7 @@ const char *ep_conn__session_source(const conn_session *s)
     return s->p ? s->p->target_address : "";
 }
 
-static void for_assets(conn_session *s, void (*fn)(conn_asset *a, const char *why),
-                       const char *why)
+static void for_assets(conn_session *s, void (*fn)(conn_asset *a, const char *why), const char *why)
 {
     for (conn_asset *a = s->cn->assets; a; a = a->next)
         if (a->sess == s)
@@ -67,14 +66,14 @@ static void asset_up(conn_asset *a, const char *why)
 /* ------------------------------------------------------------------ */
 /* secrets and PKI                                                     */
 
-static int read_secret(const ep_connector *cn, const char *name, char **out, char *err,
-                       size_t errn)
+static int read_secret(const ep_connector *cn, const char *name, char **out, char *err, size_t errn)
 {
     char path[PATH_MAX];
     snprintf(path, sizeof(path), "%s/%s", cn->o.secrets_dir, name);
     FILE *f = fopen(path, "rb");
     if (f == NULL) {
-        snprintf(err, errn, "secret %.64s: cannot read %.300s: %.100s", name, path, strerror(errno));
+        snprintf(err, errn, "secret %.64s: cannot read %.300s: %.100s", name, path,
+                 strerror(errno));
         return -1;
     }
     char buf[4096];
@@ -140,8 +139,7 @@ static void schedule_retry(conn_session *s)
 
 static void asset_down(conn_asset *a, const char *why) { ep_conn__asset_session_down(a, why); }
 
-static void on_server_array(ep_uac *c, ep_err err, ep_ua_status st, const void *resp,
-                            void *ud)
+static void on_server_array(ep_uac *c, ep_err err, ep_ua_status st, const void *resp, void *ud)
 {
     (void)c;
     (void)st;
@@ -172,8 +170,8 @@ static void on_state(ep_uac *c, ep_uac_state st, ep_err err, void *ud)
         s->state = SESS_CONNECTED;
         s->retry_ms = 0;
         s->error[0] = 0;
-        EP_LOG_INFO(CONN_LOG, "session %s: %s %s", s->key,
-                    was ? "reconnected to" : "connected to", s->p->target_address);
+        EP_LOG_INFO(CONN_LOG, "session %s: %s %s", s->key, was ? "reconnected to" : "connected to",
+                    s->p->target_address);
         if (s->source == NULL) {
             ep_ua_read_value_id rv;
             memset(&rv, 0, sizeof(rv));
@@ -198,13 +196,14 @@ static void on_connected(ep_uac *c, ep_err err, ep_ua_status st, void *ud)
     if (s->closing || err == EP_EOK)
         return;
     const char *why = ep_uac_last_error(c);
-    snprintf(s->error, sizeof(s->error), "cannot connect to %s: %s%s%s",
-             s->p->target_address, why && why[0] ? why : ep_strerror(err),
+    snprintf(s->error, sizeof(s->error), "cannot connect to %s: %s%s%s", s->p->target_address,
+             why && why[0] ? why : ep_strerror(err),
              st && (!why || !strstr(why, ep_ua_status_name(st))) ? " " : "",
              st && (!why || !strstr(why, ep_ua_status_name(st))) ? ep_ua_status_name(st) : "");
     if (err == EP_ESECURITY && !s->p->auto_accept && strstr(s->error, "rejected") == NULL)
-        strncat(s->error, " (if the server certificate was refused, trust it with "
-                          "`edgeplane opcua trust NAME --pki DIR`)",
+        strncat(s->error,
+                " (if the server certificate was refused, trust it with "
+                "`edgeplane opcua trust NAME --pki DIR`)",
                 sizeof(s->error) - strlen(s->error) - 1);
     EP_LOG_WARN(CONN_LOG, "session %s: %s; retrying", s->key, s->error);
     for_assets(s, asset_down, s->error);
@@ -283,16 +282,14 @@ static void sess_connect(conn_session *s)
     o.ud = s;
     ep_err rc = ep_uac_new(cn->loop, &o, &s->uac);
     if (rc != EP_EOK) {
-        snprintf(err, sizeof(err), "cannot create an OPC UA client for %s: %s",
-                 p->target_address,
+        snprintf(err, sizeof(err), "cannot create an OPC UA client for %s: %s", p->target_address,
                  rc == EP_EINVAL ? "invalid address, policy or mode" : ep_strerror(rc));
         goto fail;
     }
     s->state = SESS_CONNECTING;
     rc = ep_uac_connect(s->uac, on_connected, s);
     if (rc != EP_EOK) {
-        snprintf(err, sizeof(err), "cannot connect to %s: %s", p->target_address,
-                 ep_strerror(rc));
+        snprintf(err, sizeof(err), "cannot connect to %s: %s", p->target_address, ep_strerror(rc));
         goto fail;
     }
     return;

@@ -18,14 +18,22 @@
 const char *ep_conn__asset_state_name(conn_asset_state st)
 {
     switch (st) {
-    case ASSET_INVALID: return "invalid";
-    case ASSET_DISABLED: return "disabled";
-    case ASSET_NO_PROFILE: return "no-endpoint";
-    case ASSET_CONNECTING: return "connecting";
-    case ASSET_SETUP: return "starting";
-    case ASSET_RUNNING: return "running";
-    case ASSET_RECONNECTING: return "reconnecting";
-    case ASSET_ERROR: return "error";
+    case ASSET_INVALID:
+        return "invalid";
+    case ASSET_DISABLED:
+        return "disabled";
+    case ASSET_NO_PROFILE:
+        return "no-endpoint";
+    case ASSET_CONNECTING:
+        return "connecting";
+    case ASSET_SETUP:
+        return "starting";
+    case ASSET_RUNNING:
+        return "running";
+    case ASSET_RECONNECTING:
+        return "reconnecting";
+    case ASSET_ERROR:
+        return "error";
     }
     return "?";
 }
@@ -48,14 +56,15 @@ void ep_conn__status_metrics(conn_asset *a)
         {"edgeplane_connector_dropped_total",
          "Messages dropped by the MQTT client (offline buffer full, refused), per asset.",
          EP_METRIC_COUNTER},
-        {"edgeplane_connector_connected", "1 when the asset's OPC UA session is up and its "
-                                          "subscriptions are running.",
+        {"edgeplane_connector_connected",
+         "1 when the asset's OPC UA session is up and its "
+         "subscriptions are running.",
          EP_METRIC_GAUGE},
     };
     ep_metric *m[5] = {0};
     for (size_t i = 0; i < 5; i++) {
-        ep_metric_desc d = {.type = fam[i].type, .name = fam[i].name, .help = fam[i].help,
-                            .labels = "asset"};
+        ep_metric_desc d = {
+            .type = fam[i].type, .name = fam[i].name, .help = fam[i].help, .labels = "asset"};
         if (ep_metrics_register(reg, &d, &m[i]) != EP_EOK)
             return;
     }
@@ -95,11 +104,11 @@ static void publish_status(ep_connector *cn, conn_asset *a)
     ep_buf_append(&b, "{", 1);
     put_kv_str(&b, "name", a->name, false);
     put_kv_str(&b, "state", ep_conn__asset_state_name(a->state), true);
-    ep_buf_append(&b, connected ? ",\"connected\":true" : ",\"connected\":false", connected ? 17 : 18);
+    ep_buf_append(&b, connected ? ",\"connected\":true" : ",\"connected\":false",
+                  connected ? 17 : 18);
     put_kv_str(&b, "endpointProfile", def ? def->profile : NULL, true);
     conn_profile *pf = def ? ep_conn__profile_find(cn, def->profile) : NULL;
-    put_kv_str(&b, "targetAddress",
-               pf && pf->res ? pf->res->u.profile.target_address : NULL, true);
+    put_kv_str(&b, "targetAddress", pf && pf->res ? pf->res->u.profile.target_address : NULL, true);
     put_kv_u64(&b, "resourceGeneration", a->generation);
     char t[32];
     if (a->last_value_ms) {
@@ -124,14 +133,13 @@ static void publish_status(ep_connector *cn, conn_asset *a)
     put_kv_u64(&b, "events", def ? def->nevents : 0);
     ep_buf_append(&b, ",\"counters\":{", 13);
     char c[512];
-    int n = snprintf(c, sizeof(c),
-                     "\"values\":%llu,\"messages\":%llu,\"events\":%llu,\"dropped\":%llu,"
-                     "\"lost\":%llu,\"reconnects\":%llu}",
-                     (unsigned long long)atomic_load(&a->values),
-                     (unsigned long long)atomic_load(&a->messages),
-                     (unsigned long long)atomic_load(&a->events),
-                     (unsigned long long)atomic_load(&a->dropped),
-                     (unsigned long long)a->lost, (unsigned long long)a->reconnects);
+    int n = snprintf(
+        c, sizeof(c),
+        "\"values\":%llu,\"messages\":%llu,\"events\":%llu,\"dropped\":%llu,"
+        "\"lost\":%llu,\"reconnects\":%llu}",
+        (unsigned long long)atomic_load(&a->values), (unsigned long long)atomic_load(&a->messages),
+        (unsigned long long)atomic_load(&a->events), (unsigned long long)atomic_load(&a->dropped),
+        (unsigned long long)a->lost, (unsigned long long)a->reconnects);
     ep_buf_append(&b, c, (size_t)n);
     put_kv_str(&b, "connector", cn->client_id, true);
     ep_conn__now_text(t);
@@ -140,8 +148,7 @@ static void publish_status(ep_connector *cn, conn_asset *a)
     if (ep_conn__json_ok(&b)) {
         char topic[256];
         snprintf(topic, sizeof(topic), "%s/%s", EP_CONN_TOPIC_STATUS_ASSETS, a->name);
-        ep_conn__publish(cn, NULL, topic, ep_buf_head(&b), ep_buf_used(&b), 1, true, 0, NULL,
-                         0);
+        ep_conn__publish(cn, NULL, topic, ep_buf_head(&b), ep_buf_used(&b), 1, true, 0, NULL, 0);
     }
     ep_buf_fini(&b);
     if (a->m_connected)
@@ -155,8 +162,8 @@ void ep_conn__status_tick(ep_connector *cn, bool force)
     uint64_t now = ep_clock_mono_ms();
     for (conn_asset *a = cn->assets; a; a = a->next) {
         uint64_t v = atomic_load(&a->values) + atomic_load(&a->events);
-        bool counters = v != a->status_values &&
-                        now - a->status_sent_ms >= cn->o.status_interval_ms;
+        bool counters =
+            v != a->status_values && now - a->status_sent_ms >= cn->o.status_interval_ms;
         if (!force && !a->dirty && !counters)
             continue;
         a->dirty = false;
@@ -195,7 +202,6 @@ void ep_conn__status_profile(ep_connector *cn, const conn_profile *p, bool delet
     put_kv_str(&b, "connector", cn->client_id, true);
     ep_buf_append(&b, "}", 1);
     if (ep_conn__json_ok(&b))
-        ep_conn__publish(cn, NULL, topic, ep_buf_head(&b), ep_buf_used(&b), 1, true, 0, NULL,
-                         0);
+        ep_conn__publish(cn, NULL, topic, ep_buf_head(&b), ep_buf_used(&b), 1, true, 0, NULL, 0);
     ep_buf_fini(&b);
 }

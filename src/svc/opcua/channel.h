@@ -81,7 +81,7 @@ typedef struct ep_ua_channel ep_ua_channel;
 typedef struct ep_ua_listener ep_ua_listener;
 
 /* Defaults used for zero fields of ep_ua_channel_limits. */
-#define EP_UA_CHANNEL_DEFAULT_BUFFER 65535u          /* bytes per chunk */
+#define EP_UA_CHANNEL_DEFAULT_BUFFER 65535u           /* bytes per chunk */
 #define EP_UA_CHANNEL_DEFAULT_MAX_MESSAGE (16u << 20) /* bytes */
 #define EP_UA_CHANNEL_DEFAULT_MAX_CHUNKS 4096u
 #define EP_UA_CHANNEL_DEFAULT_LIFETIME_MS 3600000u /* 1 h */
@@ -113,10 +113,10 @@ typedef struct ep_ua_channel_limits {
  * valid only during the callback, unless the callback takes the arena with
  * ep_ua_channel_take_arena. */
 typedef struct ep_ua_channel_msg {
-    uint32_t request_id;     /* from the sequence header */
-    const ep_ua_type *type;  /* e.g. EP_UA_T(ReadRequest); NULL on failure */
-    void *body;              /* value of *type in arena; NULL on failure */
-    ep_ua_arena *arena;      /* holds body */
+    uint32_t request_id;    /* from the sequence header */
+    const ep_ua_type *type; /* e.g. EP_UA_T(ReadRequest); NULL on failure */
+    void *body;             /* value of *type in arena; NULL on failure */
+    ep_ua_arena *arena;     /* holds body */
     /* Good, or why the body could not be decoded (Bad_DecodingError,
      * Bad_EncodingLimitsExceeded, Bad_ServiceUnsupported for an unknown
      * type, Bad_RequestTooLarge when an aborted or oversized message was
@@ -134,8 +134,7 @@ typedef struct ep_ua_channel_cbs {
     void (*on_open)(ep_ua_channel *ch, void *ud);
     /* on_message: a complete MSG arrived (service request or response).
      * Required. */
-    void (*on_message)(ep_ua_channel *ch, const ep_ua_channel_msg *m,
-                       void *ud);
+    void (*on_message)(ep_ua_channel *ch, const ep_ua_channel_msg *m, void *ud);
     /* on_close: the channel is gone; status is Good after a CLO or a local
      * ep_ua_channel_close(Good), else the reason (Bad_ConnectionClosed,
      * Bad_SecurityChecksFailed, Bad_CertificateUntrusted,
@@ -183,8 +182,7 @@ typedef struct ep_ua_channel_opts {
  * Returns EP_EOK; EP_EINVAL (bad URL, secure policy without pki or server
  * certificate, no on_message); EP_ENOMEM; a connect error from sock.h (then
  * no callback follows). */
-ep_err ep_ua_channel_connect(ep_loop *loop, const char *url,
-                             const ep_ua_channel_opts *opts,
+ep_err ep_ua_channel_connect(ep_loop *loop, const char *url, const ep_ua_channel_opts *opts,
                              ep_ua_channel **out);
 
 /* ep_ua_channel_accept wraps a connected socket fd. role SERVER expects a
@@ -193,16 +191,14 @@ ep_err ep_ua_channel_connect(ep_loop *loop, const char *url,
  * client). The channel takes fd in every case (closed on failure too).
  * peer ("host:port", may be NULL) is copied for logs.
  * Returns EP_EOK, EP_EINVAL, EP_ENOMEM. */
-ep_err ep_ua_channel_accept(ep_loop *loop, int fd, ep_ua_channel_role role,
-                            const char *peer, const ep_ua_channel_opts *opts,
-                            ep_ua_channel **out);
+ep_err ep_ua_channel_accept(ep_loop *loop, int fd, ep_ua_channel_role role, const char *peer,
+                            const ep_ua_channel_opts *opts, ep_ua_channel **out);
 
 /* ep_ua_channel_reverse connects out to a client listening at client_url
  * and sends ReverseHello(server_uri, endpoint_url); the channel then acts
  * as a server channel (opts as for accept). Errors as connect. */
-ep_err ep_ua_channel_reverse(ep_loop *loop, const char *client_url,
-                             const char *server_uri, const char *endpoint_url,
-                             const ep_ua_channel_opts *opts,
+ep_err ep_ua_channel_reverse(ep_loop *loop, const char *client_url, const char *server_uri,
+                             const char *endpoint_url, const ep_ua_channel_opts *opts,
                              ep_ua_channel **out);
 
 /* ep_ua_channel_send encodes body (of type, e.g. EP_UA_T(ReadResponse);
@@ -213,22 +209,21 @@ ep_err ep_ua_channel_reverse(ep_loop *loop, const char *client_url,
  * (nothing queued: a server then answers with a ServiceFault
  * Bad_ResponseTooLarge, a client reports Bad_RequestTooLarge); EP_EINVAL
  * (body cannot be encoded); EP_ENOMEM (the channel is then closed). */
-ep_err ep_ua_channel_send(ep_ua_channel *ch, uint32_t request_id,
-                          const ep_ua_type *type, const void *body);
+ep_err ep_ua_channel_send(ep_ua_channel *ch, uint32_t request_id, const ep_ua_type *type,
+                          const void *body);
 
 /* ep_ua_channel_request is ep_ua_channel_send for a client: it allocates
  * the next request id and returns it in *request_id (may be NULL); the
  * response arrives in on_message with the same id. Errors as send. */
-ep_err ep_ua_channel_request(ep_ua_channel *ch, const ep_ua_type *type,
-                             const void *body, uint32_t *request_id);
+ep_err ep_ua_channel_request(ep_ua_channel *ch, const ep_ua_type *type, const void *body,
+                             uint32_t *request_id);
 
 /* ep_ua_channel_close closes the channel: a client with an open channel
  * sends CloseSecureChannel first; a server with a Bad status sends an ERR
  * message (status and reason, may be NULL) first. Queued output is flushed
  * as far as the socket accepts without blocking. on_close(status) follows
  * from the loop (never from inside this call). Idempotent. */
-void ep_ua_channel_close(ep_ua_channel *ch, ep_ua_status status,
-                         const char *reason);
+void ep_ua_channel_close(ep_ua_channel *ch, ep_ua_status status, const char *reason);
 
 /* ep_ua_channel_take_arena, called inside on_message, transfers the arena
  * holding m->body to the caller, who later releases it with
@@ -286,10 +281,9 @@ size_t ep_ua_channel_queued(const ep_ua_channel *ch);
  * it new connections get ERR Bad_TcpNotEnoughResources and are closed.
  * Returns EP_EOK, EP_EINVAL, EP_ENOMEM, EP_EADDRINUSE or another socket
  * error. */
-ep_err ep_ua_listener_new(ep_loop *loop, const char *url,
-                          const ep_ua_channel_opts *opts, unsigned max_channels,
-                          void (*on_accept)(ep_ua_listener *l,
-                                            ep_ua_channel *ch, void *ud),
+ep_err ep_ua_listener_new(ep_loop *loop, const char *url, const ep_ua_channel_opts *opts,
+                          unsigned max_channels,
+                          void (*on_accept)(ep_ua_listener *l, ep_ua_channel *ch, void *ud),
                           void *ud, ep_ua_listener **out);
 /* ep_ua_listener_port returns the bound TCP port. */
 uint16_t ep_ua_listener_port(const ep_ua_listener *l);
@@ -304,7 +298,6 @@ void ep_ua_listener_free(ep_ua_listener *l);
 
 /* ep_ua_url_parse splits "opc.tcp://host:port/path" into host and port
  * (default 4840 when absent). Returns EP_EOK or EP_EINVAL. */
-ep_err ep_ua_url_parse(const char *url, char *host, size_t host_cap,
-                       uint16_t *port);
+ep_err ep_ua_url_parse(const char *url, char *host, size_t host_cap, uint16_t *port);
 
 #endif

@@ -167,9 +167,8 @@ static void run_case(const ep_ua_policy *pol, int32_t mode, bool small)
     so.allowed_modes = 0xe;
     if (small)
         so.limits.send_buffer_size = so.limits.recv_buffer_size = 8192;
-    assert_int_equal(ep_ua_listener_new(c.loop, "opc.tcp://127.0.0.1:0", &so, 0, srv_accept,
-                                        &c, &c.l),
-                     EP_EOK);
+    assert_int_equal(
+        ep_ua_listener_new(c.loop, "opc.tcp://127.0.0.1:0", &so, 0, srv_accept, &c, &c.l), EP_EOK);
     char url[64];
     snprintf(url, sizeof(url), "opc.tcp://127.0.0.1:%u", ep_ua_listener_port(c.l));
     ep_ua_channel_opts co;
@@ -247,8 +246,8 @@ static void test_basic256sha256_encrypt_chunked(void **s)
 static void test_aes128_sign(void **s)
 {
     (void)s;
-    run_case(ep_ua_policy_get(EP_UA_POLICY_AES128_SHA256_RSAOAEP),
-             EP_UA_MESSAGE_SECURITY_MODE_SIGN, false);
+    run_case(ep_ua_policy_get(EP_UA_POLICY_AES128_SHA256_RSAOAEP), EP_UA_MESSAGE_SECURITY_MODE_SIGN,
+             false);
 }
 
 static void test_aes256_pss_encrypt(void **s)
@@ -269,8 +268,7 @@ static void test_policy_refused(void **s)
     memset(&so, 0, sizeof(so));
     so.cbs.on_message = srv_msg;
     so.pki = sp; /* allowed_policies 0: None only */
-    assert_int_equal(ep_ua_listener_new(c.loop, "opc.tcp://127.0.0.1:0", &so, 0, NULL, NULL,
-                                        &c.l),
+    assert_int_equal(ep_ua_listener_new(c.loop, "opc.tcp://127.0.0.1:0", &so, 0, NULL, NULL, &c.l),
                      EP_EOK);
     char url[64];
     snprintf(url, sizeof(url), "opc.tcp://127.0.0.1:%u", ep_ua_listener_port(c.l));

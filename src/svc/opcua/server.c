@@ -32,10 +32,7 @@
 #define UA_TOKEN_USER "username"
 #define UA_TOKEN_X509 "certificate"
 
-ep_ua_datetime ep_ua__now(void)
-{
-    return ep_ua_datetime_from_unix_ms((int64_t)ep_clock_wall_ms());
-}
+ep_ua_datetime ep_ua__now(void) { return ep_ua_datetime_from_unix_ms((int64_t)ep_clock_wall_ms()); }
 
 void *ep_ua__alloc(ep_ua_arena *a, size_t n, size_t sz)
 {
@@ -49,8 +46,7 @@ void *ep_ua__alloc(ep_ua_arena *a, size_t n, size_t sz)
     return p;
 }
 
-void ep_ua__resp_header(ep_ua_response_header *h, uint32_t handle,
-                        ep_ua_status st)
+void ep_ua__resp_header(ep_ua_response_header *h, uint32_t handle, ep_ua_status st)
 {
     memset(h, 0, sizeof(*h));
     h->timestamp = ep_ua__now();
@@ -58,25 +54,21 @@ void ep_ua__resp_header(ep_ua_response_header *h, uint32_t handle,
     h->service_result = st;
 }
 
-void ep_ua__send_fault(ep_ua_channel *ch, uint32_t request_id,
-                       uint32_t handle, ep_ua_status st)
+void ep_ua__send_fault(ep_ua_channel *ch, uint32_t request_id, uint32_t handle, ep_ua_status st)
 {
     ep_ua_service_fault f;
     ep_ua__resp_header(&f.response_header, handle, st);
     ep_ua_channel_send(ch, request_id, EP_UA_T(ServiceFault), &f);
 }
 
-void ep_ua__send(ep_ua_channel *ch, uint32_t request_id,
-                 const ep_ua_type *type, void *body,
+void ep_ua__send(ep_ua_channel *ch, uint32_t request_id, const ep_ua_type *type, void *body,
                  ep_ua_response_header *rh)
 {
     ep_err e = ep_ua_channel_send(ch, request_id, type, body);
     if (e == EP_ETOOBIG)
-        ep_ua__send_fault(ch, request_id, rh->request_handle,
-                          EP_UA_STATUS_BadResponseTooLarge);
+        ep_ua__send_fault(ch, request_id, rh->request_handle, EP_UA_STATUS_BadResponseTooLarge);
     else if (e == EP_EINVAL)
-        ep_ua__send_fault(ch, request_id, rh->request_handle,
-                          EP_UA_STATUS_BadEncodingError);
+        ep_ua__send_fault(ch, request_id, rh->request_handle, EP_UA_STATUS_BadEncodingError);
 }
 
 static bool str_eq(const ep_ua_string *s, const char *c)
@@ -89,8 +81,7 @@ static bool str_eq(const ep_ua_string *s, const char *c)
 
 static ep_ua_string estr(const char *s) { return ep_ua_string_from(s); }
 
-static void app_desc(ep_ua_server *srv, ep_ua_application_description *d,
-                     ep_ua_arena *a)
+static void app_desc(ep_ua_server *srv, ep_ua_application_description *d, ep_ua_arena *a)
 {
     memset(d, 0, sizeof(*d));
     d->application_uri = estr(srv->app_uri);
@@ -106,11 +97,10 @@ static void app_desc(ep_ua_server *srv, ep_ua_application_description *d,
 }
 
 /* Fills *out with every endpoint (arena-allocated). */
-static size_t endpoints(ep_ua_server *srv, const char *url,
-                        ep_ua_endpoint_description **out, ep_ua_arena *a)
+static size_t endpoints(ep_ua_server *srv, const char *url, ep_ua_endpoint_description **out,
+                        ep_ua_arena *a)
 {
-    ep_ua_endpoint_description *e = ep_ua__alloc(a, 1 + 2 * (EP_UA_POLICY_COUNT - 1),
-                                                 sizeof(*e));
+    ep_ua_endpoint_description *e = ep_ua__alloc(a, 1 + 2 * (EP_UA_POLICY_COUNT - 1), sizeof(*e));
     if (e == NULL)
         return 0;
     size_t n = 0;
@@ -171,8 +161,8 @@ static size_t endpoints(ep_ua_server *srv, const char *url,
     return n;
 }
 
-static const char *client_url(ep_ua_server *srv, ep_ua_channel *ch,
-                              const ep_ua_string *req_url, ep_ua_arena *a)
+static const char *client_url(ep_ua_server *srv, ep_ua_channel *ch, const ep_ua_string *req_url,
+                              ep_ua_arena *a)
 {
     (void)ch;
     (void)a;
@@ -180,21 +170,18 @@ static const char *client_url(ep_ua_server *srv, ep_ua_channel *ch,
     return srv->url;
 }
 
-static void svc_get_endpoints(ep_ua_server *srv, ep_ua_channel *ch,
-                              const ep_ua_channel_msg *m)
+static void svc_get_endpoints(ep_ua_server *srv, ep_ua_channel *ch, const ep_ua_channel_msg *m)
 {
     const ep_ua_get_endpoints_request *req = m->body;
     ep_ua_get_endpoints_response r;
     memset(&r, 0, sizeof(r));
     ep_ua__resp_header(&r.response_header, m->request_handle, EP_UA_STATUS_Good);
-    r.endpoints_len = endpoints(srv, client_url(srv, ch, &req->endpoint_url, m->arena),
-                                &r.endpoints, m->arena);
-    ep_ua__send(ch, m->request_id, EP_UA_T(GetEndpointsResponse), &r,
-                &r.response_header);
+    r.endpoints_len =
+        endpoints(srv, client_url(srv, ch, &req->endpoint_url, m->arena), &r.endpoints, m->arena);
+    ep_ua__send(ch, m->request_id, EP_UA_T(GetEndpointsResponse), &r, &r.response_header);
 }
 
-static void svc_find_servers(ep_ua_server *srv, ep_ua_channel *ch,
-                             const ep_ua_channel_msg *m)
+static void svc_find_servers(ep_ua_server *srv, ep_ua_channel *ch, const ep_ua_channel_msg *m)
 {
     const ep_ua_find_servers_request *req = m->body;
     ep_ua_find_servers_response r;
@@ -212,8 +199,7 @@ static void svc_find_servers(ep_ua_server *srv, ep_ua_channel *ch,
             r.servers_len = 1;
         }
     }
-    ep_ua__send(ch, m->request_id, EP_UA_T(FindServersResponse), &r,
-                &r.response_header);
+    ep_ua__send(ch, m->request_id, EP_UA_T(FindServersResponse), &r, &r.response_header);
 }
 
 /* ------------------------------------------------------- sessions -- */
@@ -258,8 +244,9 @@ static void session_end(ep_ua_server *srv, ua_session *s, const char *why, bool 
         unsigned n = 0;
         for (ua_sub *sub = s->subs; sub; sub = sub->next)
             n++;
-        EP_LOG_INFO(UA_LOG, "session %u: %u subscription(s) kept for transfer until their "
-                            "lifetime ends",
+        EP_LOG_INFO(UA_LOG,
+                    "session %u: %u subscription(s) kept for transfer until their "
+                    "lifetime ends",
                     s->num, n);
         ep_ua__session_detached(srv, s);
         s->ch = NULL;
@@ -291,10 +278,7 @@ void ep_ua__orphan_release(ep_ua_server *srv, ua_session *s)
     session_release(s);
 }
 
-static void session_touch(ua_session *s)
-{
-    ep_timer_start(&s->timer, s->timeout_ms);
-}
+static void session_touch(ua_session *s) { ep_timer_start(&s->timer, s->timeout_ms); }
 
 static void session_timeout(ep_timer *t)
 {
@@ -302,9 +286,9 @@ static void session_timeout(ep_timer *t)
     session_end(s->srv, s, "timed out", true);
 }
 
-static ep_err sign_data(const ep_ua_policy *pol, const ep_ua_key *key,
-                        const uint8_t *a, size_t alen, const uint8_t *b,
-                        size_t blen, ep_ua_signature_data *out, ep_ua_arena *ar)
+static ep_err sign_data(const ep_ua_policy *pol, const ep_ua_key *key, const uint8_t *a,
+                        size_t alen, const uint8_t *b, size_t blen, ep_ua_signature_data *out,
+                        ep_ua_arena *ar)
 {
     memset(out, 0, sizeof(*out));
     if (ep_ua_policy_is_none(pol) || key == NULL)
@@ -328,9 +312,9 @@ static ep_err sign_data(const ep_ua_policy *pol, const ep_ua_key *key,
     return EP_EOK;
 }
 
-static ep_err verify_data(const ep_ua_policy *pol, const ep_ua_key *key,
-                          const uint8_t *a, size_t alen, const uint8_t *b,
-                          size_t blen, const ep_ua_signature_data *sig)
+static ep_err verify_data(const ep_ua_policy *pol, const ep_ua_key *key, const uint8_t *a,
+                          size_t alen, const uint8_t *b, size_t blen,
+                          const ep_ua_signature_data *sig)
 {
     if (ep_ua_policy_is_none(pol))
         return EP_EOK;
@@ -343,8 +327,8 @@ static ep_err verify_data(const ep_ua_policy *pol, const ep_ua_key *key,
         memcpy(buf, a, alen);
     if (blen)
         memcpy(buf + alen, b, blen);
-    ep_err e = ep_ua_asym_verify(pol, key, buf, alen + blen, sig->signature.data,
-                                 sig->signature.len);
+    ep_err e =
+        ep_ua_asym_verify(pol, key, buf, alen + blen, sig->signature.data, sig->signature.len);
     free(buf);
     return e;
 }
@@ -358,8 +342,7 @@ static void new_nonce(uint8_t *out, size_t *len)
     }
 }
 
-static void svc_create_session(ep_ua_server *srv, ep_ua_channel *ch,
-                               const ep_ua_channel_msg *m)
+static void svc_create_session(ep_ua_server *srv, ep_ua_channel *ch, const ep_ua_channel_msg *m)
 {
     const ep_ua_create_session_request *req = m->body;
     const ep_ua_policy *pol = ep_ua_channel_policy(ch);
@@ -377,8 +360,8 @@ static void svc_create_session(ep_ua_server *srv, ep_ua_channel *ch,
          * application URI the client claims. */
         ep_ua_cert *c1 = NULL, *c2 = NULL;
         size_t u1, u2;
-        if (ep_ua_cert_parse(req->client_certificate.data, req->client_certificate.len,
-                             &c1, &u1) != EP_EOK ||
+        if (ep_ua_cert_parse(req->client_certificate.data, req->client_certificate.len, &c1, &u1) !=
+                EP_EOK ||
             ep_ua_cert_parse(cc, ccl, &c2, &u2) != EP_EOK || !ep_ua_cert_equal(c1, c2)) {
             st = EP_UA_STATUS_BadCertificateInvalid;
         } else {
@@ -440,8 +423,7 @@ static void svc_create_session(ep_ua_server *srv, ep_ua_channel *ch,
     if (req->client_certificate.data && req->client_certificate.len) {
         s->client_cert = malloc(req->client_certificate.len);
         if (s->client_cert) {
-            memcpy(s->client_cert, req->client_certificate.data,
-                   req->client_certificate.len);
+            memcpy(s->client_cert, req->client_certificate.data, req->client_certificate.len);
             s->client_cert_len = req->client_certificate.len;
         }
     }
@@ -466,20 +448,18 @@ static void svc_create_session(ep_ua_server *srv, ep_ua_channel *ch,
     r.server_software_certificates = EP_UA_EMPTY;
     if (!ep_ua_policy_is_none(pol))
         sign_data(pol, ep_ua_pki_own_key(srv->pki), req->client_certificate.data,
-                  req->client_certificate.len, req->client_nonce.data,
-                  req->client_nonce.len, &r.server_signature, m->arena);
+                  req->client_certificate.len, req->client_nonce.data, req->client_nonce.len,
+                  &r.server_signature, m->arena);
     r.max_request_message_size = srv->chlim.max_message_size;
     EP_LOG_INFO(UA_LOG, "session %u \"%s\" created by %s (%s)", s->num, s->name,
                 ep_ua_channel_peer(ch), pol->name);
-    ep_ua__send(ch, m->request_id, EP_UA_T(CreateSessionResponse), &r,
-                &r.response_header);
+    ep_ua__send(ch, m->request_id, EP_UA_T(CreateSessionResponse), &r, &r.response_header);
 }
 
 /* Checks the identity token; on success writes the user name to user. */
-static ep_ua_status check_identity(ep_ua_server *srv, ua_session *s,
-                                   ep_ua_channel *ch,
-                                   const ep_ua_activate_session_request *req,
-                                   char *user, size_t ucap)
+static ep_ua_status check_identity(ep_ua_server *srv, ua_session *s, ep_ua_channel *ch,
+                                   const ep_ua_activate_session_request *req, char *user,
+                                   size_t ucap)
 {
     const ep_ua_extensionobject *tok = &req->user_identity_token;
     user[0] = 0;
@@ -492,10 +472,8 @@ static ep_ua_status check_identity(ep_ua_server *srv, ua_session *s,
             if (srv->policies & (1u << p))
                 tpol = ep_ua_policy_get((ep_ua_policy_id)p);
     if (tok->encoding == EP_UA_EXTOBJ_EMPTY ||
-        (tok->encoding == EP_UA_EXTOBJ_DECODED &&
-         tok->type == EP_UA_T(AnonymousIdentityToken))) {
-        return srv->no_anonymous ? EP_UA_STATUS_BadIdentityTokenRejected
-                                 : EP_UA_STATUS_Good;
+        (tok->encoding == EP_UA_EXTOBJ_DECODED && tok->type == EP_UA_T(AnonymousIdentityToken))) {
+        return srv->no_anonymous ? EP_UA_STATUS_BadIdentityTokenRejected : EP_UA_STATUS_Good;
     }
     if (tok->encoding != EP_UA_EXTOBJ_DECODED)
         return EP_UA_STATUS_BadIdentityTokenInvalid;
@@ -510,8 +488,8 @@ static ep_ua_status check_identity(ep_ua_server *srv, ua_session *s,
                 !str_eq(&u->encryption_algorithm, tpol->asym_enc_uri))
                 return EP_UA_STATUS_BadIdentityTokenInvalid;
             if (ep_ua_secret_decrypt(tpol, ep_ua_pki_own_key(srv->pki), u->password.data,
-                                     u->password.len, s->nonce, s->nonce_len, pw,
-                                     sizeof(pw), &pwl) != EP_EOK)
+                                     u->password.len, s->nonce, s->nonce_len, pw, sizeof(pw),
+                                     &pwl) != EP_EOK)
                 return EP_UA_STATUS_BadIdentityTokenInvalid;
         } else {
             /* Clear text: accepted only when nothing better was offered. */
@@ -541,17 +519,16 @@ static ep_ua_status check_identity(ep_ua_server *srv, ua_session *s,
             return EP_UA_STATUS_BadIdentityTokenRejected;
         ep_ua_cert *c = NULL;
         size_t used;
-        if (ep_ua_cert_parse(x->certificate_data.data, x->certificate_data.len, &c,
-                             &used) != EP_EOK)
+        if (ep_ua_cert_parse(x->certificate_data.data, x->certificate_data.len, &c, &used) !=
+            EP_EOK)
             return EP_UA_STATUS_BadIdentityTokenInvalid;
         ep_ua_status st = EP_UA_STATUS_Good;
         const uint8_t *sc = NULL;
         size_t scl = 0;
         if (srv->pki && ep_ua_pki_own_cert(srv->pki))
             sc = ep_ua_cert_der(ep_ua_pki_own_cert(srv->pki), &scl);
-        const ep_ua_policy *spol = ep_ua_policy_is_none(tpol)
-                                       ? ep_ua_policy_get(EP_UA_POLICY_BASIC256SHA256)
-                                       : tpol;
+        const ep_ua_policy *spol =
+            ep_ua_policy_is_none(tpol) ? ep_ua_policy_get(EP_UA_POLICY_BASIC256SHA256) : tpol;
         if (verify_data(spol, ep_ua_cert_key(c), sc, scl, s->nonce, s->nonce_len,
                         &req->user_token_signature) != EP_EOK) {
             st = EP_UA_STATUS_BadUserSignatureInvalid;
@@ -560,10 +537,10 @@ static ep_ua_status check_identity(ep_ua_server *srv, ua_session *s,
             memset(&chk, 0, sizeof(chk));
             chk.role = EP_UA_PEER_ANY;
             ep_ua_cert_verdict v;
-            if (ep_ua_pki_validate(srv->pki, x->certificate_data.data,
-                                   x->certificate_data.len, &chk, &v) != EP_EOK) {
-                EP_LOG_WARN(UA_LOG, "X509 user \"%s\" [%s] rejected: %s", v.subject,
-                            v.thumbprint, v.message);
+            if (ep_ua_pki_validate(srv->pki, x->certificate_data.data, x->certificate_data.len,
+                                   &chk, &v) != EP_EOK) {
+                EP_LOG_WARN(UA_LOG, "X509 user \"%s\" [%s] rejected: %s", v.subject, v.thumbprint,
+                            v.message);
                 st = EP_UA_STATUS_BadIdentityTokenRejected;
             }
         }
@@ -575,14 +552,12 @@ static ep_ua_status check_identity(ep_ua_server *srv, ua_session *s,
     return EP_UA_STATUS_BadIdentityTokenInvalid;
 }
 
-static void svc_activate_session(ep_ua_server *srv, ep_ua_channel *ch,
-                                 const ep_ua_channel_msg *m)
+static void svc_activate_session(ep_ua_server *srv, ep_ua_channel *ch, const ep_ua_channel_msg *m)
 {
     const ep_ua_activate_session_request *req = m->body;
     ua_session *s = session_by_token(srv, &req->request_header.authentication_token);
     if (s == NULL) {
-        ep_ua__send_fault(ch, m->request_id, m->request_handle,
-                          EP_UA_STATUS_BadSessionIdInvalid);
+        ep_ua__send_fault(ch, m->request_id, m->request_handle, EP_UA_STATUS_BadSessionIdInvalid);
         return;
     }
     const ep_ua_policy *pol = ep_ua_channel_policy(ch);
@@ -605,20 +580,18 @@ static void svc_activate_session(ep_ua_server *srv, ep_ua_channel *ch,
         /* Rebinding to a new channel: the same client application only. */
         size_t ccl = 0;
         const uint8_t *cc = ep_ua_channel_peer_cert(ch, &ccl);
-        if (s->client_cert && (ccl != s->client_cert_len ||
-                               memcmp(cc, s->client_cert, ccl) != 0))
+        if (s->client_cert && (ccl != s->client_cert_len || memcmp(cc, s->client_cert, ccl) != 0))
             st = EP_UA_STATUS_BadSecurityChecksFailed;
     }
     char user[128];
     if (st == EP_UA_STATUS_Good)
         st = check_identity(srv, s, ch, req, user, sizeof(user));
-    if (st == EP_UA_STATUS_Good && s->activated && strcmp(user, s->user) != 0 &&
-        s->ch != ch)
+    if (st == EP_UA_STATUS_Good && s->activated && strcmp(user, s->user) != 0 && s->ch != ch)
         st = EP_UA_STATUS_BadIdentityChangeNotSupported;
     if (st != EP_UA_STATUS_Good) {
         if (ep_ratelimit_allow(&srv->rl, ep_loop_now(srv->loop)))
-            EP_LOG_WARN(UA_LOG, "session %u: ActivateSession from %s refused (0x%08x)",
-                        s->num, ep_ua_channel_peer(ch), st);
+            EP_LOG_WARN(UA_LOG, "session %u: ActivateSession from %s refused (0x%08x)", s->num,
+                        ep_ua_channel_peer(ch), st);
         ep_ua__send_fault(ch, m->request_id, m->request_handle, st);
         return;
     }
@@ -639,8 +612,7 @@ static void svc_activate_session(ep_ua_server *srv, ep_ua_channel *ch,
     r.diagnostic_infos = EP_UA_EMPTY;
     EP_LOG_INFO(UA_LOG, "session %u \"%s\" activated (%s)", s->num, s->name,
                 user[0] ? user : "anonymous");
-    ep_ua__send(ch, m->request_id, EP_UA_T(ActivateSessionResponse), &r,
-                &r.response_header);
+    ep_ua__send(ch, m->request_id, EP_UA_T(ActivateSessionResponse), &r, &r.response_header);
 }
 
 static void svc_close_session(ep_ua_server *srv, ua_session *s, ep_ua_channel *ch,
@@ -650,8 +622,7 @@ static void svc_close_session(ep_ua_server *srv, ua_session *s, ep_ua_channel *c
     ep_ua_close_session_response r;
     ep_ua__resp_header(&r.response_header, m->request_handle, EP_UA_STATUS_Good);
     session_end(srv, s, "closed by the client", !req->delete_subscriptions);
-    ep_ua__send(ch, m->request_id, EP_UA_T(CloseSessionResponse), &r,
-                &r.response_header);
+    ep_ua__send(ch, m->request_id, EP_UA_T(CloseSessionResponse), &r, &r.response_header);
 }
 
 /* ------------------------------------------------------- dispatch -- */
@@ -717,8 +688,7 @@ static void on_message(ep_ua_channel *ch, const ep_ua_channel_msg *m, void *ud)
         return;
     }
     if (t->nfields == 0 || t->fields[0].type != EP_UA_TYPE_RequestHeader) {
-        ep_ua__send_fault(ch, m->request_id, m->request_handle,
-                          EP_UA_STATUS_BadServiceUnsupported);
+        ep_ua__send_fault(ch, m->request_id, m->request_handle, EP_UA_STATUS_BadServiceUnsupported);
         return;
     }
     const ep_ua_request_header *rh = m->body;
@@ -742,8 +712,7 @@ static void on_message(ep_ua_channel *ch, const ep_ua_channel_msg *m, void *ud)
     }
     svc_fn fn = session_service(t);
     if (fn == NULL) {
-        ep_ua__send_fault(ch, m->request_id, m->request_handle,
-                          EP_UA_STATUS_BadServiceUnsupported);
+        ep_ua__send_fault(ch, m->request_id, m->request_handle, EP_UA_STATUS_BadServiceUnsupported);
         return;
     }
     fn(srv, s, ch, m);
@@ -769,13 +738,9 @@ static void on_close(ep_ua_channel *ch, ep_ua_status status, void *ud)
 
 /* ------------------------------------------------------- lifecycle -- */
 
-static char *dup_or(const char *s, const char *dflt)
-{
-    return strdup(s ? s : dflt);
-}
+static char *dup_or(const char *s, const char *dflt) { return strdup(s ? s : dflt); }
 
-ep_err ep_ua_server_new(ep_loop *loop, const ep_ua_server_opts *opts,
-                        ep_ua_server **out)
+ep_err ep_ua_server_new(ep_loop *loop, const ep_ua_server_opts *opts, ep_ua_server **out)
 {
     if (loop == NULL || opts == NULL || opts->url == NULL || out == NULL)
         return EP_EINVAL;
@@ -792,15 +757,24 @@ ep_err ep_ua_server_new(ep_loop *loop, const ep_ua_server_opts *opts,
     srv->x509_users = opts->allow_x509_users;
     srv->lim = opts->limits;
     ep_ua_server_limits *l = &srv->lim;
-    if (!l->max_sessions) l->max_sessions = 100;
-    if (!l->max_subscriptions_per_session) l->max_subscriptions_per_session = 50;
-    if (!l->max_items_per_subscription) l->max_items_per_subscription = 200000;
-    if (!l->max_notifications_per_publish) l->max_notifications_per_publish = 1000;
-    if (!l->max_publish_per_session) l->max_publish_per_session = 20;
-    if (!l->max_retransmit) l->max_retransmit = 100;
-    if (!l->max_session_timeout_ms) l->max_session_timeout_ms = 3600000;
-    if (!l->max_browse_refs) l->max_browse_refs = 1000;
-    if (!l->max_nodes_per_request) l->max_nodes_per_request = 100000;
+    if (!l->max_sessions)
+        l->max_sessions = 100;
+    if (!l->max_subscriptions_per_session)
+        l->max_subscriptions_per_session = 50;
+    if (!l->max_items_per_subscription)
+        l->max_items_per_subscription = 200000;
+    if (!l->max_notifications_per_publish)
+        l->max_notifications_per_publish = 1000;
+    if (!l->max_publish_per_session)
+        l->max_publish_per_session = 20;
+    if (!l->max_retransmit)
+        l->max_retransmit = 100;
+    if (!l->max_session_timeout_ms)
+        l->max_session_timeout_ms = 3600000;
+    if (!l->max_browse_refs)
+        l->max_browse_refs = 1000;
+    if (!l->max_nodes_per_request)
+        l->max_nodes_per_request = 100000;
     srv->chlim = opts->channel;
     if (!srv->chlim.max_message_size)
         srv->chlim.max_message_size = EP_UA_CHANNEL_DEFAULT_MAX_MESSAGE;
@@ -835,16 +809,15 @@ ep_err ep_ua_server_new(ep_loop *loop, const ep_ua_server_opts *opts,
     co.ud = srv;
     co.pki = opts->pki;
     co.allowed_policies = policies;
-    co.allowed_modes = policies & (1u << EP_UA_POLICY_NONE)
-                           ? 1u << EP_UA_MESSAGE_SECURITY_MODE_NONE
-                           : 0;
+    co.allowed_modes =
+        policies & (1u << EP_UA_POLICY_NONE) ? 1u << EP_UA_MESSAGE_SECURITY_MODE_NONE : 0;
     if (policies & ~(1u << EP_UA_POLICY_NONE))
         co.allowed_modes |= 1u << EP_UA_MESSAGE_SECURITY_MODE_SIGN |
                             1u << EP_UA_MESSAGE_SECURITY_MODE_SIGN_AND_ENCRYPT;
     srv->chopts = co;
     if (e == EP_EOK)
-        e = ep_ua_listener_new(loop, opts->url, &co, srv->lim.max_sessions * 2, NULL,
-                               NULL, &srv->listener);
+        e = ep_ua_listener_new(loop, opts->url, &co, srv->lim.max_sessions * 2, NULL, NULL,
+                               &srv->listener);
     if (e == EP_EOK) {
         char host[256];
         uint16_t port;
@@ -854,11 +827,9 @@ ep_err ep_ua_server_new(ep_loop *loop, const ep_ua_server_opts *opts,
         if (srv->url == NULL)
             e = EP_ENOMEM;
         else if (strchr(host, ':'))
-            snprintf(srv->url, n, "opc.tcp://[%s]:%u", host,
-                     ep_ua_listener_port(srv->listener));
+            snprintf(srv->url, n, "opc.tcp://[%s]:%u", host, ep_ua_listener_port(srv->listener));
         else
-            snprintf(srv->url, n, "opc.tcp://%s:%u", host,
-                     ep_ua_listener_port(srv->listener));
+            snprintf(srv->url, n, "opc.tcp://%s:%u", host, ep_ua_listener_port(srv->listener));
     }
     if (e != EP_EOK) {
         ep_ua_server_free(srv);
@@ -908,8 +879,8 @@ ep_err ep_ua_server_reverse_connect(ep_ua_server *srv, const char *client_url)
     if (srv->nreverse == UA_MAX_REVERSE)
         return EP_EFULL;
     ep_ua_channel *ch = NULL;
-    ep_err e = ep_ua_channel_reverse(srv->loop, client_url, srv->app_uri, srv->url, &srv->chopts,
-                                     &ch);
+    ep_err e =
+        ep_ua_channel_reverse(srv->loop, client_url, srv->app_uri, srv->url, &srv->chopts, &ch);
     if (e != EP_EOK)
         return e;
     srv->reverse[srv->nreverse++] = ch;
@@ -917,10 +888,7 @@ ep_err ep_ua_server_reverse_connect(ep_ua_server *srv, const char *client_url)
     return EP_EOK;
 }
 
-uint16_t ep_ua_server_port(const ep_ua_server *srv)
-{
-    return ep_ua_listener_port(srv->listener);
-}
+uint16_t ep_ua_server_port(const ep_ua_server *srv) { return ep_ua_listener_port(srv->listener); }
 
 const char *ep_ua_server_endpoint_url(const ep_ua_server *srv) { return srv->url; }
 

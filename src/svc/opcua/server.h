@@ -62,14 +62,14 @@ typedef struct ep_ua_server_limits {
 
 /* Server options; zero-initialisable except url. Strings are copied. */
 typedef struct ep_ua_server_opts {
-    const char *url;          /* "opc.tcp://host:port" to listen on */
-    const char *app_uri;      /* NULL: "urn:edgeplane:opcua-server" */
-    const char *app_name;     /* NULL: "edgeplane OPC UA server" */
-    const char *product_uri;  /* NULL: "urn:edgeplane" */
-    ep_ua_pki *pki;           /* borrowed; required for secure policies */
-    unsigned policies;        /* bit 1u << ep_ua_policy_id; 0: None only */
-    bool no_anonymous;        /* refuse AnonymousIdentityToken */
-    bool allow_x509_users;    /* offer the X509 user token */
+    const char *url;                /* "opc.tcp://host:port" to listen on */
+    const char *app_uri;            /* NULL: "urn:edgeplane:opcua-server" */
+    const char *app_name;           /* NULL: "edgeplane OPC UA server" */
+    const char *product_uri;        /* NULL: "urn:edgeplane" */
+    ep_ua_pki *pki;                 /* borrowed; required for secure policies */
+    unsigned policies;              /* bit 1u << ep_ua_policy_id; 0: None only */
+    bool no_anonymous;              /* refuse AnonymousIdentityToken */
+    bool allow_x509_users;          /* offer the X509 user token */
     const ep_ua_server_user *users; /* UserName accounts (copied) */
     size_t nusers;
     ep_ua_server_limits limits;
@@ -81,8 +81,7 @@ typedef struct ep_ua_server_opts {
  * ServerStatus and its children, ServerCapabilities) and starts listening.
  * Returns EP_EOK, EP_EINVAL (no url, secure policies without pki),
  * EP_ENOMEM, or a listen error (EP_EADDRINUSE...). */
-ep_err ep_ua_server_new(ep_loop *loop, const ep_ua_server_opts *opts,
-                        ep_ua_server **out);
+ep_err ep_ua_server_new(ep_loop *loop, const ep_ua_server_opts *opts, ep_ua_server **out);
 /* ep_ua_server_free closes every channel and session and frees the address
  * space. NULL is a no-op. */
 void ep_ua_server_free(ep_ua_server *srv);
@@ -116,42 +115,37 @@ uint16_t ep_ua_server_add_namespace(ep_ua_server *srv, const char *uri);
  * EP_ENOMEM. */
 ep_err ep_ua_server_add_object(ep_ua_server *srv, const ep_ua_nodeid *id,
                                const ep_ua_nodeid *parent, uint32_t ref_type,
-                               const char *browse_name, uint32_t type_def,
-                               uint8_t event_notifier, ep_ua_node **out);
+                               const char *browse_name, uint32_t type_def, uint8_t event_notifier,
+                               ep_ua_node **out);
 /* initial (borrowed, copied) gives the value and its type; data_type is the
  * ns=0 DataType id (0: taken from the value's type). access_level is a
  * mask of EP_UA_ACCESS_* (0: read only). */
 ep_err ep_ua_server_add_variable(ep_ua_server *srv, const ep_ua_nodeid *id,
                                  const ep_ua_nodeid *parent, uint32_t ref_type,
-                                 const char *browse_name,
-                                 const ep_ua_variant *initial,
-                                 uint32_t data_type, uint8_t access_level,
-                                 ep_ua_node **out);
+                                 const char *browse_name, const ep_ua_variant *initial,
+                                 uint32_t data_type, uint8_t access_level, ep_ua_node **out);
 
 #define EP_UA_ACCESS_READ 0x01u
 #define EP_UA_ACCESS_WRITE 0x02u
 
 /* A method implementation: inputs borrowed; outputs allocated from arena
  * (valid until the response is sent). Returns the method's status. */
-typedef ep_ua_status (*ep_ua_server_method_fn)(
-    ep_ua_server *srv, void *ud, const ep_ua_nodeid *object, size_t nin,
-    const ep_ua_variant *in, size_t *nout, ep_ua_variant **out,
-    ep_ua_arena *arena);
+typedef ep_ua_status (*ep_ua_server_method_fn)(ep_ua_server *srv, void *ud,
+                                               const ep_ua_nodeid *object, size_t nin,
+                                               const ep_ua_variant *in, size_t *nout,
+                                               ep_ua_variant **out, ep_ua_arena *arena);
 
 /* ep_ua_server_add_method adds a method with InputArguments and
  * OutputArguments properties (args borrowed, copied; may be NULL). */
 ep_err ep_ua_server_add_method(ep_ua_server *srv, const ep_ua_nodeid *id,
-                               const ep_ua_nodeid *parent,
-                               const char *browse_name, size_t nin,
-                               const ep_ua_argument *in, size_t nout,
-                               const ep_ua_argument *outargs,
-                               ep_ua_server_method_fn fn, void *ud,
-                               ep_ua_node **out);
+                               const ep_ua_nodeid *parent, const char *browse_name, size_t nin,
+                               const ep_ua_argument *in, size_t nout, const ep_ua_argument *outargs,
+                               ep_ua_server_method_fn fn, void *ud, ep_ua_node **out);
 
 /* ep_ua_server_add_reference adds src --ref_type--> dst (and the inverse).
  * Errors: EP_ENOTFOUND, EP_ENOMEM. */
-ep_err ep_ua_server_add_reference(ep_ua_server *srv, const ep_ua_nodeid *src,
-                                  uint32_t ref_type, const ep_ua_nodeid *dst);
+ep_err ep_ua_server_add_reference(ep_ua_server *srv, const ep_ua_nodeid *src, uint32_t ref_type,
+                                  const ep_ua_nodeid *dst);
 
 /* ep_ua_server_find returns the node with id, or NULL. */
 ep_ua_node *ep_ua_server_find(ep_ua_server *srv, const ep_ua_nodeid *id);
@@ -159,8 +153,8 @@ ep_ua_node *ep_ua_server_find(ep_ua_server *srv, const ep_ua_nodeid *id);
 /* ep_ua_server_set_value replaces a variable's value (v borrowed, copied;
  * same type as before for the fast path) with source timestamp ts (0:
  * now). Returns EP_EOK, EP_EINVAL (not a variable), EP_ENOMEM. */
-ep_err ep_ua_server_set_value(ep_ua_server *srv, ep_ua_node *n,
-                              const ep_ua_variant *v, ep_ua_datetime ts);
+ep_err ep_ua_server_set_value(ep_ua_server *srv, ep_ua_node *n, const ep_ua_variant *v,
+                              ep_ua_datetime ts);
 /* ep_ua_server_set_double is set_value for a Double scalar (fast path). */
 ep_err ep_ua_server_set_double(ep_ua_server *srv, ep_ua_node *n, double d);
 /* ep_ua_server_value borrows the current value of a variable (NULL if not
@@ -171,8 +165,8 @@ const ep_ua_variant *ep_ua_server_value(const ep_ua_node *n);
  * object; its SourceName is its browse name) to every event monitored
  * item on the source, on its notifier parents and on the Server object.
  * message borrowed. Returns EP_EOK, EP_ENOTFOUND, EP_ENOMEM. */
-ep_err ep_ua_server_emit_event(ep_ua_server *srv, const ep_ua_nodeid *source,
-                               uint16_t severity, const char *message);
+ep_err ep_ua_server_emit_event(ep_ua_server *srv, const ep_ua_nodeid *source, uint16_t severity,
+                               const char *message);
 
 /* Counters for logs and benchmarks. */
 typedef struct ep_ua_server_stats {

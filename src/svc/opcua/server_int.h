@@ -15,7 +15,7 @@
 #define UA_LOG "opcua"
 
 typedef struct ua_ref {
-    uint32_t type;      /* ns=0 ReferenceType id */
+    uint32_t type; /* ns=0 ReferenceType id */
     bool inverse;
     ep_ua_node *target;
 } ua_ref;
@@ -106,9 +106,9 @@ typedef struct ua_event {
 typedef struct ua_notif {
     uint32_t client_handle;
     bool is_event;
-    uint32_t nsel;          /* event: number of fields */
-    ep_ua_datavalue dv;     /* data change (owned) */
-    ep_ua_variant *fields;  /* event: heap, nsel entries */
+    uint32_t nsel;         /* event: number of fields */
+    ep_ua_datavalue dv;    /* data change (owned) */
+    ep_ua_variant *fields; /* event: heap, nsel entries */
 } ua_notif;
 
 struct ua_item {
@@ -178,10 +178,10 @@ struct ua_sub {
     size_t ihash_cap, nitems;
     uint32_t next_item_id;
     ua_item *ready_head, *ready_tail;
-    size_t pending;   /* notifications queued on the items */
-    ua_notif *harv;   /* this cycle's notifications, not sent yet */
+    size_t pending; /* notifications queued on the items */
+    ua_notif *harv; /* this cycle's notifications, not sent yet */
     size_t harv_head, harv_len, harv_cap;
-    ua_retx *retx;    /* ring */
+    ua_retx *retx; /* ring */
     unsigned nretx, retx_head;
     ep_ua_status status_change; /* pending StatusChangeNotification */
     ua_sub *next;
@@ -192,7 +192,7 @@ struct ua_sub {
 struct ep_ua_server {
     ep_loop *loop;
     ep_ua_listener *listener;
-    ep_ua_channel_opts chopts;             /* for reverse connections */
+    ep_ua_channel_opts chopts;              /* for reverse connections */
     ep_ua_channel *reverse[UA_MAX_REVERSE]; /* reverse channels not closed */
     unsigned nreverse;
     ep_ua_pki *pki;
@@ -208,8 +208,7 @@ struct ep_ua_server {
     size_t nodes_cap, nnodes;
     char **ns; /* NamespaceArray */
     size_t nns;
-    ep_ua_node *n_namespaces, *n_status, *n_current_time, *n_state,
-        *n_server;
+    ep_ua_node *n_namespaces, *n_status, *n_current_time, *n_state, *n_server;
     ep_ua_datetime start_time;
     ep_timer status_timer;
     /* sessions and subscriptions */
@@ -226,12 +225,9 @@ struct ep_ua_server {
 
 /* ---- server.c ---- */
 ep_ua_datetime ep_ua__now(void);
-void ep_ua__resp_header(ep_ua_response_header *h, uint32_t handle,
-                        ep_ua_status st);
-void ep_ua__send_fault(ep_ua_channel *ch, uint32_t request_id,
-                       uint32_t handle, ep_ua_status st);
-void ep_ua__send(ep_ua_channel *ch, uint32_t request_id,
-                 const ep_ua_type *type, void *body,
+void ep_ua__resp_header(ep_ua_response_header *h, uint32_t handle, ep_ua_status st);
+void ep_ua__send_fault(ep_ua_channel *ch, uint32_t request_id, uint32_t handle, ep_ua_status st);
+void ep_ua__send(ep_ua_channel *ch, uint32_t request_id, const ep_ua_type *type, void *body,
                  ep_ua_response_header *rh);
 /* arena helper: zeroed array of n elements of size sz. */
 void *ep_ua__alloc(ep_ua_arena *a, size_t n, size_t sz);
@@ -240,12 +236,12 @@ void *ep_ua__alloc(ep_ua_arena *a, size_t n, size_t sz);
 ep_err ep_ua__space_init(ep_ua_server *srv);
 void ep_ua__space_free(ep_ua_server *srv);
 bool ep_ua__ref_is_subtype(uint32_t type, uint32_t base);
-void ep_ua__read_attr(ep_ua_server *srv, ep_ua_node *n, uint32_t attr,
-                      int32_t ts, ep_ua_datavalue *out, ep_ua_arena *arena);
+void ep_ua__read_attr(ep_ua_server *srv, ep_ua_node *n, uint32_t attr, int32_t ts,
+                      ep_ua_datavalue *out, ep_ua_arena *arena);
 void ep_ua__svc_browse(ep_ua_server *srv, ua_session *s, ep_ua_channel *ch,
                        const ep_ua_channel_msg *m);
-void ep_ua__svc_browse_next(ep_ua_server *srv, ua_session *s,
-                            ep_ua_channel *ch, const ep_ua_channel_msg *m);
+void ep_ua__svc_browse_next(ep_ua_server *srv, ua_session *s, ep_ua_channel *ch,
+                            const ep_ua_channel_msg *m);
 void ep_ua__svc_translate(ep_ua_server *srv, ua_session *s, ep_ua_channel *ch,
                           const ep_ua_channel_msg *m);
 void ep_ua__svc_read(ep_ua_server *srv, ua_session *s, ep_ua_channel *ch,
@@ -257,26 +253,26 @@ void ep_ua__svc_call(ep_ua_server *srv, ua_session *s, ep_ua_channel *ch,
 void ep_ua__status_tick(ep_timer *t);
 
 /* ---- server_sub.c ---- */
-void ep_ua__svc_create_sub(ep_ua_server *srv, ua_session *s,
-                           ep_ua_channel *ch, const ep_ua_channel_msg *m);
-void ep_ua__svc_modify_sub(ep_ua_server *srv, ua_session *s,
-                           ep_ua_channel *ch, const ep_ua_channel_msg *m);
-void ep_ua__svc_delete_subs(ep_ua_server *srv, ua_session *s,
-                            ep_ua_channel *ch, const ep_ua_channel_msg *m);
-void ep_ua__svc_set_publishing(ep_ua_server *srv, ua_session *s,
-                               ep_ua_channel *ch, const ep_ua_channel_msg *m);
-void ep_ua__svc_create_items(ep_ua_server *srv, ua_session *s,
-                             ep_ua_channel *ch, const ep_ua_channel_msg *m);
-void ep_ua__svc_modify_items(ep_ua_server *srv, ua_session *s,
-                             ep_ua_channel *ch, const ep_ua_channel_msg *m);
-void ep_ua__svc_delete_items(ep_ua_server *srv, ua_session *s,
-                             ep_ua_channel *ch, const ep_ua_channel_msg *m);
-void ep_ua__svc_set_monitoring(ep_ua_server *srv, ua_session *s,
-                               ep_ua_channel *ch, const ep_ua_channel_msg *m);
+void ep_ua__svc_create_sub(ep_ua_server *srv, ua_session *s, ep_ua_channel *ch,
+                           const ep_ua_channel_msg *m);
+void ep_ua__svc_modify_sub(ep_ua_server *srv, ua_session *s, ep_ua_channel *ch,
+                           const ep_ua_channel_msg *m);
+void ep_ua__svc_delete_subs(ep_ua_server *srv, ua_session *s, ep_ua_channel *ch,
+                            const ep_ua_channel_msg *m);
+void ep_ua__svc_set_publishing(ep_ua_server *srv, ua_session *s, ep_ua_channel *ch,
+                               const ep_ua_channel_msg *m);
+void ep_ua__svc_create_items(ep_ua_server *srv, ua_session *s, ep_ua_channel *ch,
+                             const ep_ua_channel_msg *m);
+void ep_ua__svc_modify_items(ep_ua_server *srv, ua_session *s, ep_ua_channel *ch,
+                             const ep_ua_channel_msg *m);
+void ep_ua__svc_delete_items(ep_ua_server *srv, ua_session *s, ep_ua_channel *ch,
+                             const ep_ua_channel_msg *m);
+void ep_ua__svc_set_monitoring(ep_ua_server *srv, ua_session *s, ep_ua_channel *ch,
+                               const ep_ua_channel_msg *m);
 void ep_ua__svc_publish(ep_ua_server *srv, ua_session *s, ep_ua_channel *ch,
                         const ep_ua_channel_msg *m);
-void ep_ua__svc_republish(ep_ua_server *srv, ua_session *s,
-                          ep_ua_channel *ch, const ep_ua_channel_msg *m);
+void ep_ua__svc_republish(ep_ua_server *srv, ua_session *s, ep_ua_channel *ch,
+                          const ep_ua_channel_msg *m);
 void ep_ua__svc_transfer(ep_ua_server *srv, ua_session *s, ep_ua_channel *ch,
                          const ep_ua_channel_msg *m);
 /* Session teardown: deletes every subscription of s. */
@@ -284,8 +280,7 @@ void ep_ua__subs_delete_all(ep_ua_server *srv, ua_session *s);
 /* Channel of s went away: queued Publish requests are dropped. */
 void ep_ua__session_detached(ep_ua_server *srv, ua_session *s);
 void ep_ua__groups_free(ep_ua_server *srv);
-void ep_ua__event_raise(ep_ua_server *srv, ep_ua_node *src, uint16_t sev,
-                        const char *msg);
+void ep_ua__event_raise(ep_ua_server *srv, ep_ua_node *src, uint16_t sev, const char *msg);
 
 /* ep_ua__timer_again re-arms periodic timer t (from its callback) at its
  * last due time plus interval_ms (server_sub.c) */

@@ -58,8 +58,7 @@ ep_ua_node *ep_ua_server_find(ep_ua_server *srv, const ep_ua_nodeid *id)
 {
     if (srv->nodes_cap == 0)
         return NULL;
-    for (ep_ua_node *n = srv->nodes[nid_hash(id) & (srv->nodes_cap - 1)]; n;
-         n = n->hnext)
+    for (ep_ua_node *n = srv->nodes[nid_hash(id) & (srv->nodes_cap - 1)]; n; n = n->hnext)
         if (nid_eq(&n->id, id))
             return n;
     return NULL;
@@ -144,8 +143,8 @@ static ep_err link(ep_ua_node *src, uint32_t type, ep_ua_node *dst)
 }
 
 /* Creates and inserts a node; the caller sets class-specific fields. */
-static ep_err node_new(ep_ua_server *srv, const ep_ua_nodeid *id, uint8_t cls,
-                       const char *name, ep_ua_node **out)
+static ep_err node_new(ep_ua_server *srv, const ep_ua_nodeid *id, uint8_t cls, const char *name,
+                       ep_ua_node **out)
 {
     if (id == NULL || name == NULL)
         return EP_EINVAL;
@@ -196,8 +195,8 @@ static ep_err attach(ep_ua_server *srv, ep_ua_node *n, const ep_ua_nodeid *paren
 
 ep_err ep_ua_server_add_object(ep_ua_server *srv, const ep_ua_nodeid *id,
                                const ep_ua_nodeid *parent, uint32_t ref_type,
-                               const char *browse_name, uint32_t type_def,
-                               uint8_t event_notifier, ep_ua_node **out)
+                               const char *browse_name, uint32_t type_def, uint8_t event_notifier,
+                               ep_ua_node **out)
 {
     if (parent && !ep_ua_server_find(srv, parent))
         return EP_ENOTFOUND;
@@ -223,10 +222,8 @@ ep_err ep_ua_server_add_object(ep_ua_server *srv, const ep_ua_nodeid *id,
 
 ep_err ep_ua_server_add_variable(ep_ua_server *srv, const ep_ua_nodeid *id,
                                  const ep_ua_nodeid *parent, uint32_t ref_type,
-                                 const char *browse_name,
-                                 const ep_ua_variant *initial,
-                                 uint32_t data_type, uint8_t access_level,
-                                 ep_ua_node **out)
+                                 const char *browse_name, const ep_ua_variant *initial,
+                                 uint32_t data_type, uint8_t access_level, ep_ua_node **out)
 {
     if (parent && !ep_ua_server_find(srv, parent))
         return EP_ENOTFOUND;
@@ -253,8 +250,8 @@ ep_err ep_ua_server_add_variable(ep_ua_server *srv, const ep_ua_nodeid *id,
     return e;
 }
 
-static ep_err add_args_prop(ep_ua_server *srv, ep_ua_node *m, const char *name,
-                            uint32_t num, size_t n, const ep_ua_argument *args)
+static ep_err add_args_prop(ep_ua_server *srv, ep_ua_node *m, const char *name, uint32_t num,
+                            size_t n, const ep_ua_argument *args)
 {
     ep_ua_extensionobject *eo = calloc(n ? n : 1, sizeof(*eo));
     if (eo == NULL)
@@ -297,12 +294,9 @@ static ep_err add_args_prop(ep_ua_server *srv, ep_ua_node *m, const char *name,
 }
 
 ep_err ep_ua_server_add_method(ep_ua_server *srv, const ep_ua_nodeid *id,
-                               const ep_ua_nodeid *parent,
-                               const char *browse_name, size_t nin,
-                               const ep_ua_argument *in, size_t nout,
-                               const ep_ua_argument *outargs,
-                               ep_ua_server_method_fn fn, void *ud,
-                               ep_ua_node **out)
+                               const ep_ua_nodeid *parent, const char *browse_name, size_t nin,
+                               const ep_ua_argument *in, size_t nout, const ep_ua_argument *outargs,
+                               ep_ua_server_method_fn fn, void *ud, ep_ua_node **out)
 {
     if (fn == NULL)
         return EP_EINVAL;
@@ -332,8 +326,8 @@ ep_err ep_ua_server_add_method(ep_ua_server *srv, const ep_ua_nodeid *id,
     return e;
 }
 
-ep_err ep_ua_server_add_reference(ep_ua_server *srv, const ep_ua_nodeid *src,
-                                  uint32_t ref_type, const ep_ua_nodeid *dst)
+ep_err ep_ua_server_add_reference(ep_ua_server *srv, const ep_ua_nodeid *src, uint32_t ref_type,
+                                  const ep_ua_nodeid *dst)
 {
     ep_ua_node *a = ep_ua_server_find(srv, src), *b = ep_ua_server_find(srv, dst);
     if (a == NULL || b == NULL)
@@ -341,19 +335,16 @@ ep_err ep_ua_server_add_reference(ep_ua_server *srv, const ep_ua_nodeid *src,
     return link(a, ref_type, b);
 }
 
-static bool fast_kind(const ep_ua_type *t)
-{
-    return t && t->kind <= EP_UA_KIND_DOUBLE;
-}
+static bool fast_kind(const ep_ua_type *t) { return t && t->kind <= EP_UA_KIND_DOUBLE; }
 
-ep_err ep_ua_server_set_value(ep_ua_server *srv, ep_ua_node *n,
-                              const ep_ua_variant *v, ep_ua_datetime ts)
+ep_err ep_ua_server_set_value(ep_ua_server *srv, ep_ua_node *n, const ep_ua_variant *v,
+                              ep_ua_datetime ts)
 {
     (void)srv;
     if (n == NULL || n->node_class != EP_UA_NODE_CLASS_VARIABLE || v == NULL)
         return EP_EINVAL;
-    if (n->value.type == v->type && !v->is_array && !n->value.is_array &&
-        fast_kind(v->type) && n->value.data && v->data) {
+    if (n->value.type == v->type && !v->is_array && !n->value.is_array && fast_kind(v->type) &&
+        n->value.data && v->data) {
         memcpy(n->value.data, v->data, v->type->size);
     } else {
         ep_ua_variant copy;
@@ -384,8 +375,8 @@ const ep_ua_variant *ep_ua_server_value(const ep_ua_node *n)
     return n && n->node_class == EP_UA_NODE_CLASS_VARIABLE ? &n->value : NULL;
 }
 
-ep_err ep_ua_server_emit_event(ep_ua_server *srv, const ep_ua_nodeid *source,
-                               uint16_t severity, const char *message)
+ep_err ep_ua_server_emit_event(ep_ua_server *srv, const ep_ua_nodeid *source, uint16_t severity,
+                               const char *message)
 {
     ep_ua_node *n = ep_ua_server_find(srv, source);
     if (n == NULL)
@@ -507,13 +498,13 @@ static const ns0_def ns0[] = {
     {852, EP_UA_NODE_CLASS_DATA_TYPE, "ServerState", 29, 45, 0},
     /* the Server object */
     {EP_UA_NS0_Server, EP_UA_NODE_CLASS_OBJECT, "Server", 85, 35, EP_UA_NS0_ServerType},
-    {EP_UA_NS0_Server_ServerCapabilities, EP_UA_NODE_CLASS_OBJECT, "ServerCapabilities",
-     2253, 47, 2013},
+    {EP_UA_NS0_Server_ServerCapabilities, EP_UA_NODE_CLASS_OBJECT, "ServerCapabilities", 2253, 47,
+     2013},
 };
 
 static ep_err ns0_var(ep_ua_server *srv, uint32_t id, uint32_t parent, uint32_t ref,
-                      const char *name, const ep_ua_type *t, void *data, bool arr,
-                      size_t len, uint32_t dt, ep_ua_node **out)
+                      const char *name, const ep_ua_type *t, void *data, bool arr, size_t len,
+                      uint32_t dt, ep_ua_node **out)
 {
     ep_ua_variant v;
     memset(&v, 0, sizeof(v));
@@ -523,8 +514,7 @@ static ep_err ns0_var(ep_ua_server *srv, uint32_t id, uint32_t parent, uint32_t 
     v.array_len = len;
     ep_ua_nodeid nid = ep_ua_nodeid_numeric(0, id), pid = ep_ua_nodeid_numeric(0, parent);
     ep_ua_node *n = NULL;
-    ep_err e = ep_ua_server_add_variable(srv, &nid, &pid, ref, name, &v, dt,
-                                         EP_UA_ACCESS_READ, &n);
+    ep_err e = ep_ua_server_add_variable(srv, &nid, &pid, ref, name, &v, dt, EP_UA_ACCESS_READ, &n);
     if (e == EP_EOK && out)
         *out = n;
     return e;
@@ -594,13 +584,13 @@ ep_err ep_ua__space_init(ep_ua_server *srv)
         return EP_ENOMEM;
     for (size_t i = 0; i < srv->nns; i++)
         nsa[i] = ep_ua_string_from(srv->ns[i]);
-    e = ns0_var(srv, EP_UA_NS0_Server_NamespaceArray, 2253, 46, "NamespaceArray",
-                EP_UA_T(String), nsa, true, srv->nns, 12, &srv->n_namespaces);
+    e = ns0_var(srv, EP_UA_NS0_Server_NamespaceArray, 2253, 46, "NamespaceArray", EP_UA_T(String),
+                nsa, true, srv->nns, 12, &srv->n_namespaces);
     free(nsa);
     ep_ua_string sa = ep_ua_string_from(srv->app_uri);
     if (e == EP_EOK)
-        e = ns0_var(srv, EP_UA_NS0_Server_ServerArray, 2253, 46, "ServerArray",
-                    EP_UA_T(String), &sa, true, 1, 12, NULL);
+        e = ns0_var(srv, EP_UA_NS0_Server_ServerArray, 2253, 46, "ServerArray", EP_UA_T(String),
+                    &sa, true, 1, 12, NULL);
     ep_ua_server_status_data_type st;
     fill_status(srv, &st);
     if (e == EP_EOK)
@@ -610,13 +600,12 @@ ep_err ep_ua__space_init(ep_ua_server *srv)
         e = ns0_var(srv, EP_UA_NS0_Server_ServerStatus_StartTime, 2256, 47, "StartTime",
                     EP_UA_T(DateTime), &st.start_time, false, 0, 294, NULL);
     if (e == EP_EOK)
-        e = ns0_var(srv, EP_UA_NS0_Server_ServerStatus_CurrentTime, 2256, 47,
-                    "CurrentTime", EP_UA_T(DateTime), &st.current_time, false, 0, 294,
-                    &srv->n_current_time);
+        e = ns0_var(srv, EP_UA_NS0_Server_ServerStatus_CurrentTime, 2256, 47, "CurrentTime",
+                    EP_UA_T(DateTime), &st.current_time, false, 0, 294, &srv->n_current_time);
     int32_t state = EP_UA_SERVER_STATE_RUNNING;
     if (e == EP_EOK)
-        e = ns0_var(srv, EP_UA_NS0_Server_ServerStatus_State, 2256, 47, "State",
-                    EP_UA_T(Int32), &state, false, 0, 852, &srv->n_state);
+        e = ns0_var(srv, EP_UA_NS0_Server_ServerStatus_State, 2256, 47, "State", EP_UA_T(Int32),
+                    &state, false, 0, 852, &srv->n_state);
     if (e == EP_EOK)
         e = ns0_var(srv, EP_UA_NS0_Server_ServerStatus_BuildInfo, 2256, 47, "BuildInfo",
                     EP_UA_T(BuildInfo), &st.build_info, false, 0, 338, NULL);
@@ -635,26 +624,25 @@ ep_err ep_ua__space_init(ep_ua_server *srv)
         e = ns0_var(srv, bi[i].id, 2260, 47, bi[i].name, EP_UA_T(String),
                     (char *)&st.build_info + bi[i].off, false, 0, 12, NULL);
     if (e == EP_EOK)
-        e = ns0_var(srv, 2266, 2260, 47, "BuildDate", EP_UA_T(DateTime),
-                    &st.build_info.build_date, false, 0, 294, NULL);
+        e = ns0_var(srv, 2266, 2260, 47, "BuildDate", EP_UA_T(DateTime), &st.build_info.build_date,
+                    false, 0, 294, NULL);
     uint32_t zero = 0;
     if (e == EP_EOK)
         e = ns0_var(srv, EP_UA_NS0_Server_ServerStatus_SecondsTillShutdown, 2256, 47,
                     "SecondsTillShutdown", EP_UA_T(UInt32), &zero, false, 0, 7, NULL);
     if (e == EP_EOK)
-        e = ns0_var(srv, EP_UA_NS0_Server_ServerStatus_ShutdownReason, 2256, 47,
-                    "ShutdownReason", EP_UA_T(LocalizedText), &st.shutdown_reason, false,
-                    0, 21, NULL);
+        e = ns0_var(srv, EP_UA_NS0_Server_ServerStatus_ShutdownReason, 2256, 47, "ShutdownReason",
+                    EP_UA_T(LocalizedText), &st.shutdown_reason, false, 0, 21, NULL);
     uint8_t level = 255;
     if (e == EP_EOK)
-        e = ns0_var(srv, EP_UA_NS0_Server_ServiceLevel, 2253, 46, "ServiceLevel",
-                    EP_UA_T(Byte), &level, false, 0, 3, NULL);
+        e = ns0_var(srv, EP_UA_NS0_Server_ServiceLevel, 2253, 46, "ServiceLevel", EP_UA_T(Byte),
+                    &level, false, 0, 3, NULL);
     bool f = false;
     if (e == EP_EOK)
-        e = ns0_var(srv, EP_UA_NS0_Server_Auditing, 2253, 46, "Auditing",
-                    EP_UA_T(Boolean), &f, false, 0, 1, NULL);
-    ep_ua_string prof = EP_UA_STRING_LIT(
-        "http://opcfoundation.org/UA-Profile/Server/StandardUA2017");
+        e = ns0_var(srv, EP_UA_NS0_Server_Auditing, 2253, 46, "Auditing", EP_UA_T(Boolean), &f,
+                    false, 0, 1, NULL);
+    ep_ua_string prof =
+        EP_UA_STRING_LIT("http://opcfoundation.org/UA-Profile/Server/StandardUA2017");
     if (e == EP_EOK)
         e = ns0_var(srv, EP_UA_NS0_Server_ServerCapabilities_ServerProfileArray, 2268, 46,
                     "ServerProfileArray", EP_UA_T(String), &prof, true, 1, 12, NULL);
@@ -664,9 +652,8 @@ ep_err ep_ua__space_init(ep_ua_server *srv)
                     "LocaleIdArray", EP_UA_T(String), &loc, true, 1, 295, NULL);
     double rate = 0;
     if (e == EP_EOK)
-        e = ns0_var(srv, EP_UA_NS0_Server_ServerCapabilities_MinSupportedSampleRate, 2268,
-                    46, "MinSupportedSampleRate", EP_UA_T(Double), &rate, false, 0, 11,
-                    NULL);
+        e = ns0_var(srv, EP_UA_NS0_Server_ServerCapabilities_MinSupportedSampleRate, 2268, 46,
+                    "MinSupportedSampleRate", EP_UA_T(Double), &rate, false, 0, 11, NULL);
     for (ep_ua_node *n = srv->n_status; n && e == EP_EOK; n = NULL)
         for (uint32_t i = 0; i < n->nrefs; i++)
             if (n->refs[i].target->id.ns == 0)
@@ -689,13 +676,27 @@ ep_err ep_ua__space_init(ep_ua_server *srv)
 static uint32_t ref_parent(uint32_t t)
 {
     switch (t) {
-    case 32: case 33: return 31;
-    case 34: case 35: case 36: return 33;
-    case 48: return 36;
-    case 44: case 45: return 34;
-    case 46: case 47: return 44;
-    case 37: case 40: case 41: return 32;
-    default: return 0;
+    case 32:
+    case 33:
+        return 31;
+    case 34:
+    case 35:
+    case 36:
+        return 33;
+    case 48:
+        return 36;
+    case 44:
+    case 45:
+        return 34;
+    case 46:
+    case 47:
+        return 44;
+    case 37:
+    case 40:
+    case 41:
+        return 32;
+    default:
+        return 0;
     }
 }
 
@@ -709,8 +710,7 @@ bool ep_ua__ref_is_subtype(uint32_t type, uint32_t base)
 
 /* ------------------------------------------------------------ browse -- */
 
-static bool ref_matches(const ua_ref *r, int32_t dir, uint32_t rtype, bool sub,
-                        uint32_t class_mask)
+static bool ref_matches(const ua_ref *r, int32_t dir, uint32_t rtype, bool sub, uint32_t class_mask)
 {
     if (dir == EP_UA_BROWSE_DIRECTION_FORWARD && r->inverse)
         return false;
@@ -723,8 +723,7 @@ static bool ref_matches(const ua_ref *r, int32_t dir, uint32_t rtype, bool sub,
     return true;
 }
 
-static void fill_refdesc(ep_ua_reference_description *d, const ua_ref *r,
-                         uint32_t mask)
+static void fill_refdesc(ep_ua_reference_description *d, const ua_ref *r, uint32_t mask)
 {
     memset(d, 0, sizeof(*d));
     if (mask & EP_UA_BROWSE_RESULT_MASK_REFERENCE_TYPE_ID)
@@ -744,14 +743,13 @@ static void fill_refdesc(ep_ua_reference_description *d, const ua_ref *r,
 }
 
 /* Browses from cp->next_ref; sets a continuation point when refs remain. */
-static void browse_from(ua_session *s, ua_cp *cp, ep_ua_browse_result *res,
-                        ep_ua_arena *a)
+static void browse_from(ua_session *s, ua_cp *cp, ep_ua_browse_result *res, ep_ua_arena *a)
 {
     ep_ua_node *n = cp->node;
     uint32_t count = 0;
     uint32_t i;
-    res->references = ep_ua__alloc(a, cp->max < n->nrefs ? cp->max : n->nrefs,
-                                   sizeof(*res->references));
+    res->references =
+        ep_ua__alloc(a, cp->max < n->nrefs ? cp->max : n->nrefs, sizeof(*res->references));
     if (res->references == NULL) {
         res->status_code = EP_UA_STATUS_BadOutOfMemory;
         return;
@@ -799,8 +797,8 @@ void ep_ua__svc_browse(ep_ua_server *srv, ua_session *s, ep_ua_channel *ch,
 {
     const ep_ua_browse_request *req = m->body;
     ep_ua_status st = check_count(srv, req->nodes_to_browse_len);
-    if (st == EP_UA_STATUS_Good && !(req->view.view_id.id_type == EP_UA_NODEID_NUMERIC &&
-                                     req->view.view_id.id.numeric == 0))
+    if (st == EP_UA_STATUS_Good &&
+        !(req->view.view_id.id_type == EP_UA_NODEID_NUMERIC && req->view.view_id.id.numeric == 0))
         st = EP_UA_STATUS_BadViewIdUnknown;
     if (st != EP_UA_STATUS_Good) {
         ep_ua__send_fault(ch, m->request_id, m->request_handle, st);
@@ -841,8 +839,15 @@ void ep_ua__svc_browse(ep_ua_server *srv, ua_session *s, ep_ua_channel *ch,
             res->status_code = EP_UA_STATUS_BadBrowseDirectionInvalid;
             continue;
         }
-        ua_cp cp = {0, n, 0, max, d->browse_direction, rt, d->include_subtypes,
-                    d->node_class_mask, d->result_mask};
+        ua_cp cp = {0,
+                    n,
+                    0,
+                    max,
+                    d->browse_direction,
+                    rt,
+                    d->include_subtypes,
+                    d->node_class_mask,
+                    d->result_mask};
         browse_from(s, &cp, res, m->arena);
     }
     r.diagnostic_infos = EP_UA_EMPTY;
@@ -979,8 +984,7 @@ void ep_ua__svc_translate(ep_ua_server *srv, ua_session *s, ep_ua_channel *ch,
 
 /* ------------------------------------------------------------ read -- */
 
-static bool put_scalar(ep_ua_datavalue *dv, const ep_ua_type *t, const void *v,
-                       ep_ua_arena *a)
+static bool put_scalar(ep_ua_datavalue *dv, const ep_ua_type *t, const void *v, ep_ua_arena *a)
 {
     void *p = ep_ua__alloc(a, 1, t->size);
     if (p == NULL) {
@@ -1002,10 +1006,8 @@ void ep_ua__read_attr(ep_ua_server *srv, ep_ua_node *n, uint32_t attr, int32_t t
     memset(dv, 0, sizeof(*dv));
     bool var = n->node_class == EP_UA_NODE_CLASS_VARIABLE;
     bool vt = n->node_class == EP_UA_NODE_CLASS_VARIABLE_TYPE;
-    bool types = n->node_class & (EP_UA_NODE_CLASS_OBJECT_TYPE |
-                                  EP_UA_NODE_CLASS_VARIABLE_TYPE |
-                                  EP_UA_NODE_CLASS_REFERENCE_TYPE |
-                                  EP_UA_NODE_CLASS_DATA_TYPE);
+    bool types = n->node_class & (EP_UA_NODE_CLASS_OBJECT_TYPE | EP_UA_NODE_CLASS_VARIABLE_TYPE |
+                                  EP_UA_NODE_CLASS_REFERENCE_TYPE | EP_UA_NODE_CLASS_DATA_TYPE);
     uint32_t u32 = 0;
     int32_t i32;
     bool b;
@@ -1157,8 +1159,7 @@ void ep_ua__svc_read(ep_ua_server *srv, ua_session *s, ep_ua_channel *ch,
     ep_ua_status st = check_count(srv, req->nodes_to_read_len);
     if (st == EP_UA_STATUS_Good && (req->max_age < 0 || isnan(req->max_age)))
         st = EP_UA_STATUS_BadMaxAgeInvalid;
-    if (st == EP_UA_STATUS_Good && (req->timestamps_to_return < 0 ||
-                                    req->timestamps_to_return > 3))
+    if (st == EP_UA_STATUS_Good && (req->timestamps_to_return < 0 || req->timestamps_to_return > 3))
         st = EP_UA_STATUS_BadTimestampsToReturnInvalid;
     if (st != EP_UA_STATUS_Good) {
         ep_ua__send_fault(ch, m->request_id, m->request_handle, st);
@@ -1184,14 +1185,12 @@ void ep_ua__svc_read(ep_ua_server *srv, ua_session *s, ep_ua_channel *ch,
             dv->mask = EP_UA_DATAVALUE_STATUS;
             dv->status = EP_UA_STATUS_BadIndexRangeInvalid;
         } else if (rv->data_encoding.name.data && rv->data_encoding.name.len &&
-                   !(rv->data_encoding.ns == 0 &&
-                     rv->data_encoding.name.len == 14 &&
+                   !(rv->data_encoding.ns == 0 && rv->data_encoding.name.len == 14 &&
                      memcmp(rv->data_encoding.name.data, "Default Binary", 14) == 0)) {
             dv->mask = EP_UA_DATAVALUE_STATUS;
             dv->status = EP_UA_STATUS_BadDataEncodingInvalid;
         } else {
-            ep_ua__read_attr(srv, n, rv->attribute_id, req->timestamps_to_return, dv,
-                             m->arena);
+            ep_ua__read_attr(srv, n, rv->attribute_id, req->timestamps_to_return, dv, m->arena);
         }
     }
     r.diagnostic_infos = EP_UA_EMPTY;
@@ -1200,8 +1199,7 @@ void ep_ua__svc_read(ep_ua_server *srv, ua_session *s, ep_ua_channel *ch,
 
 /* ------------------------------------------------------------ write -- */
 
-static ep_ua_status write_value(ep_ua_server *srv, ep_ua_node *n,
-                                const ep_ua_datavalue *dv)
+static ep_ua_status write_value(ep_ua_server *srv, ep_ua_node *n, const ep_ua_datavalue *dv)
 {
     if (n->node_class != EP_UA_NODE_CLASS_VARIABLE)
         return EP_UA_STATUS_BadAttributeIdInvalid;
@@ -1210,15 +1208,13 @@ static ep_ua_status write_value(ep_ua_server *srv, ep_ua_node *n,
     if (!(dv->mask & EP_UA_DATAVALUE_VALUE) || dv->value.type == NULL)
         return EP_UA_STATUS_BadTypeMismatch;
     const ep_ua_type *t = dv->value.type;
-    if (t->type_id != n->data_type ||
-        dv->value.is_array != (n->value_rank >= 0))
+    if (t->type_id != n->data_type || dv->value.is_array != (n->value_rank >= 0))
         return EP_UA_STATUS_BadTypeMismatch;
     if (dv->mask & (EP_UA_DATAVALUE_SERVER_TIMESTAMP))
         return EP_UA_STATUS_BadWriteNotSupported;
-    ep_err e = ep_ua_server_set_value(srv, n, &dv->value,
-                                      (dv->mask & EP_UA_DATAVALUE_SOURCE_TIMESTAMP)
-                                          ? dv->source_timestamp
-                                          : 0);
+    ep_err e = ep_ua_server_set_value(
+        srv, n, &dv->value,
+        (dv->mask & EP_UA_DATAVALUE_SOURCE_TIMESTAMP) ? dv->source_timestamp : 0);
     if (e != EP_EOK)
         return EP_UA_STATUS_BadOutOfMemory;
     if (dv->mask & EP_UA_DATAVALUE_STATUS)
@@ -1306,8 +1302,7 @@ void ep_ua__svc_call(ep_ua_server *srv, ua_session *s, ep_ua_channel *ch,
             res->status_code = EP_UA_STATUS_BadNodeIdUnknown;
             continue;
         }
-        if (meth == NULL || meth->node_class != EP_UA_NODE_CLASS_METHOD ||
-            meth->fn == NULL) {
+        if (meth == NULL || meth->node_class != EP_UA_NODE_CLASS_METHOD || meth->fn == NULL) {
             res->status_code = EP_UA_STATUS_BadMethodInvalid;
             continue;
         }
@@ -1325,8 +1320,7 @@ void ep_ua__svc_call(ep_ua_server *srv, ua_session *s, ep_ua_channel *ch,
         }
         bool bad = false;
         if (meth->nargs) {
-            res->input_argument_results =
-                ep_ua__alloc(m->arena, meth->nargs, sizeof(ep_ua_status));
+            res->input_argument_results = ep_ua__alloc(m->arena, meth->nargs, sizeof(ep_ua_status));
             if (res->input_argument_results == NULL) {
                 res->status_code = EP_UA_STATUS_BadOutOfMemory;
                 continue;
@@ -1335,8 +1329,7 @@ void ep_ua__svc_call(ep_ua_server *srv, ua_session *s, ep_ua_channel *ch,
             for (size_t k = 0; k < meth->nargs; k++) {
                 const ep_ua_variant *v = &c->input_arguments[k];
                 if (meth->arg_types[k] && meth->arg_types[k] != EP_UA_NS0_BaseDataType &&
-                    (v->type == NULL || v->type->type_id != meth->arg_types[k] ||
-                     v->is_array)) {
+                    (v->type == NULL || v->type->type_id != meth->arg_types[k] || v->is_array)) {
                     res->input_argument_results[k] = EP_UA_STATUS_BadTypeMismatch;
                     bad = true;
                 }

@@ -51,9 +51,8 @@ enum {
     F_UNKNOWN = -1,
 };
 
-static const char *const field_names[] = {"EventId", "EventType", "SourceNode",
-                                          "SourceName", "Time", "ReceiveTime",
-                                          "Message", "Severity"};
+static const char *const field_names[] = {"EventId", "EventType",   "SourceNode", "SourceName",
+                                          "Time",    "ReceiveTime", "Message",    "Severity"};
 
 /* ------------------------------------------------------------ lookup -- */
 
@@ -100,8 +99,7 @@ static ep_err ihash_insert(ua_sub *sub, ua_item *it)
 
 static void ihash_remove(ua_sub *sub, ua_item *it)
 {
-    for (ua_item **pp = &sub->ihash[it->id & (sub->ihash_cap - 1)]; *pp;
-         pp = &(*pp)->hnext)
+    for (ua_item **pp = &sub->ihash[it->id & (sub->ihash_cap - 1)]; *pp; pp = &(*pp)->hnext)
         if (*pp == it) {
             *pp = it->hnext;
             sub->nitems--;
@@ -197,8 +195,8 @@ static void enqueue_value(ua_item *it, const ep_ua_datavalue *dv)
     if (ep_ua_copy(dv, &copy, EP_UA_T(DataValue)) != EP_EOK)
         return;
     if (it->qlen == it->queue_size) {
-        uint32_t victim = it->discard_oldest ? it->qhead
-                                             : (it->qhead + it->qlen - 1) % it->queue_size;
+        uint32_t victim =
+            it->discard_oldest ? it->qhead : (it->qhead + it->qlen - 1) % it->queue_size;
         ep_ua_clear(&it->q[victim], EP_UA_T(DataValue));
         if (it->discard_oldest) {
             it->qhead = (it->qhead + 1) % it->queue_size;
@@ -304,17 +302,38 @@ static bool numeric_value(const ep_ua_variant *v, double *out)
     if (v->type == NULL || v->is_array || v->data == NULL)
         return false;
     switch (v->type->kind) {
-    case EP_UA_KIND_SBYTE: *out = *(int8_t *)v->data; return true;
-    case EP_UA_KIND_BYTE: *out = *(uint8_t *)v->data; return true;
-    case EP_UA_KIND_INT16: *out = *(int16_t *)v->data; return true;
-    case EP_UA_KIND_UINT16: *out = *(uint16_t *)v->data; return true;
-    case EP_UA_KIND_INT32: *out = *(int32_t *)v->data; return true;
-    case EP_UA_KIND_UINT32: *out = *(uint32_t *)v->data; return true;
-    case EP_UA_KIND_INT64: *out = (double)*(int64_t *)v->data; return true;
-    case EP_UA_KIND_UINT64: *out = (double)*(uint64_t *)v->data; return true;
-    case EP_UA_KIND_FLOAT: *out = *(float *)v->data; return true;
-    case EP_UA_KIND_DOUBLE: *out = *(double *)v->data; return true;
-    default: return false;
+    case EP_UA_KIND_SBYTE:
+        *out = *(int8_t *)v->data;
+        return true;
+    case EP_UA_KIND_BYTE:
+        *out = *(uint8_t *)v->data;
+        return true;
+    case EP_UA_KIND_INT16:
+        *out = *(int16_t *)v->data;
+        return true;
+    case EP_UA_KIND_UINT16:
+        *out = *(uint16_t *)v->data;
+        return true;
+    case EP_UA_KIND_INT32:
+        *out = *(int32_t *)v->data;
+        return true;
+    case EP_UA_KIND_UINT32:
+        *out = *(uint32_t *)v->data;
+        return true;
+    case EP_UA_KIND_INT64:
+        *out = (double)*(int64_t *)v->data;
+        return true;
+    case EP_UA_KIND_UINT64:
+        *out = (double)*(uint64_t *)v->data;
+        return true;
+    case EP_UA_KIND_FLOAT:
+        *out = *(float *)v->data;
+        return true;
+    case EP_UA_KIND_DOUBLE:
+        *out = *(double *)v->data;
+        return true;
+    default:
+        return false;
     }
 }
 
@@ -342,9 +361,8 @@ static void sample(ep_ua_server *srv, ua_item *it)
         if (it->trigger == EP_UA_DATA_CHANGE_TRIGGER_STATUS && n->status == it->last_status)
             return;
         double d;
-        if (it->deadband_type == EP_UA_DEADBAND_TYPE_ABSOLUTE &&
-            n->status == it->last_status && numeric_value(&n->value, &d) &&
-            fabs(d - it->last_num) <= it->deadband)
+        if (it->deadband_type == EP_UA_DEADBAND_TYPE_ABSOLUTE && n->status == it->last_status &&
+            numeric_value(&n->value, &d) && fabs(d - it->last_num) <= it->deadband)
             return;
     }
     it->has_last = true;
@@ -394,9 +412,8 @@ static void group_tick(ep_timer *t)
 
 /* ------------------------------------------------------------ events -- */
 
-static void event_fields(ua_item *it, ep_ua_node *src, uint16_t sev,
-                         const ep_ua_string *msg, const uint8_t *eid,
-                         ep_ua_datetime now)
+static void event_fields(ua_item *it, ep_ua_node *src, uint16_t sev, const ep_ua_string *msg,
+                         const uint8_t *eid, ep_ua_datetime now)
 {
     if (it->eqlen == it->queue_size) {
         ua_event *old = &it->eq[it->eqhead];
@@ -417,15 +434,37 @@ static void event_fields(ua_item *it, ep_ua_node *src, uint16_t sev,
         ep_ua_variant v;
         memset(&v, 0, sizeof(v));
         switch (it->sel[f]) {
-        case F_EVENT_ID: v.type = EP_UA_T(ByteString); v.data = &id; break;
-        case F_EVENT_TYPE: v.type = EP_UA_T(NodeId); v.data = &type; break;
-        case F_SOURCE_NODE: v.type = EP_UA_T(NodeId); v.data = &src->id; break;
-        case F_SOURCE_NAME: v.type = EP_UA_T(String); v.data = &src->browse_name.name; break;
+        case F_EVENT_ID:
+            v.type = EP_UA_T(ByteString);
+            v.data = &id;
+            break;
+        case F_EVENT_TYPE:
+            v.type = EP_UA_T(NodeId);
+            v.data = &type;
+            break;
+        case F_SOURCE_NODE:
+            v.type = EP_UA_T(NodeId);
+            v.data = &src->id;
+            break;
+        case F_SOURCE_NAME:
+            v.type = EP_UA_T(String);
+            v.data = &src->browse_name.name;
+            break;
         case F_TIME:
-        case F_RECEIVE_TIME: v.type = EP_UA_T(DateTime); v.data = &now; break;
-        case F_MESSAGE: v.type = EP_UA_T(LocalizedText); v.data = &lt; break;
-        case F_SEVERITY: v.type = EP_UA_T(UInt16); v.data = &sev; break;
-        default: break;
+        case F_RECEIVE_TIME:
+            v.type = EP_UA_T(DateTime);
+            v.data = &now;
+            break;
+        case F_MESSAGE:
+            v.type = EP_UA_T(LocalizedText);
+            v.data = &lt;
+            break;
+        case F_SEVERITY:
+            v.type = EP_UA_T(UInt16);
+            v.data = &sev;
+            break;
+        default:
+            break;
         }
         if (ep_ua_copy(&v, &fields[f], EP_UA_T(Variant)) != EP_EOK)
             memset(&fields[f], 0, sizeof(fields[f]));
@@ -436,16 +475,15 @@ static void event_fields(ua_item *it, ep_ua_node *src, uint16_t sev,
     mark_ready(it);
 }
 
-static void notify_node(ep_ua_node *n, ep_ua_node *src, uint16_t sev,
-                        const ep_ua_string *msg, const uint8_t *eid, ep_ua_datetime now)
+static void notify_node(ep_ua_node *n, ep_ua_node *src, uint16_t sev, const ep_ua_string *msg,
+                        const uint8_t *eid, ep_ua_datetime now)
 {
     for (ua_item *it = n->ev_items; it; it = it->ev_next)
         if (it->mode == EP_UA_MONITORING_MODE_REPORTING)
             event_fields(it, src, sev, msg, eid, now);
 }
 
-void ep_ua__event_raise(ep_ua_server *srv, ep_ua_node *src, uint16_t sev,
-                        const char *message)
+void ep_ua__event_raise(ep_ua_server *srv, ep_ua_node *src, uint16_t sev, const char *message)
 {
     uint8_t eid[16];
     static uint64_t ctr;
@@ -548,8 +586,7 @@ static ep_ua_status apply_params(ep_ua_server *srv, ua_item *it,
         if (dcf->deadband_type == EP_UA_DEADBAND_TYPE_PERCENT)
             return EP_UA_STATUS_BadMonitoredItemFilterUnsupported;
         if (dcf->deadband_type > EP_UA_DEADBAND_TYPE_PERCENT ||
-            (dcf->deadband_type == EP_UA_DEADBAND_TYPE_ABSOLUTE &&
-             !(dcf->deadband_value >= 0)))
+            (dcf->deadband_type == EP_UA_DEADBAND_TYPE_ABSOLUTE && !(dcf->deadband_value >= 0)))
             return EP_UA_STATUS_BadDeadbandFilterInvalid;
         double d;
         if (dcf->deadband_type == EP_UA_DEADBAND_TYPE_ABSOLUTE &&
@@ -596,15 +633,15 @@ static ep_ua_status apply_params(ep_ua_server *srv, ua_item *it,
         qs = 1;
     if (qs > MAX_QUEUE)
         qs = MAX_QUEUE;
-    uint32_t interval = it->is_event ? 0 : revise_interval(p->sampling_interval,
-                                                           it->sub->interval_ms);
+    uint32_t interval =
+        it->is_event ? 0 : revise_interval(p->sampling_interval, it->sub->interval_ms);
     if (!it->is_event && p->sampling_interval == 0)
         interval = MIN_INTERVAL_MS;
     /* resize queues: values beyond the new size are dropped */
     if (qs != it->queue_size) {
         clear_queues(it);
-        void *nq = it->is_event ? calloc(qs, sizeof(ua_event))
-                                : calloc(qs, sizeof(ep_ua_datavalue));
+        void *nq =
+            it->is_event ? calloc(qs, sizeof(ua_event)) : calloc(qs, sizeof(ep_ua_datavalue));
         if (nq == NULL) {
             free(sel);
             return EP_UA_STATUS_BadOutOfMemory;
@@ -715,8 +752,7 @@ void ep_ua__svc_create_items(ep_ua_server *srv, ua_session *s, ep_ua_channel *ch
             it->id = ++sub->next_item_id;
         } while (it->id == 0 || find_item(sub, it->id));
         res->status_code = apply_params(srv, it, &c->requested_parameters, true);
-        if (res->status_code == EP_UA_STATUS_Good &&
-            ihash_insert(sub, it) != EP_EOK)
+        if (res->status_code == EP_UA_STATUS_Good && ihash_insert(sub, it) != EP_EOK)
             res->status_code = EP_UA_STATUS_BadOutOfMemory;
         if (res->status_code != EP_UA_STATUS_Good) {
             it->sub = NULL;
@@ -733,8 +769,7 @@ void ep_ua__svc_create_items(ep_ua_server *srv, ua_session *s, ep_ua_channel *ch
         res->revised_sampling_interval = it->sampling_ms;
         res->revised_queue_size = it->queue_size;
     }
-    ep_ua__send(ch, m->request_id, EP_UA_T(CreateMonitoredItemsResponse), &r,
-                &r.response_header);
+    ep_ua__send(ch, m->request_id, EP_UA_T(CreateMonitoredItemsResponse), &r, &r.response_header);
 }
 
 void ep_ua__svc_modify_items(ep_ua_server *srv, ua_session *s, ep_ua_channel *ch,
@@ -776,8 +811,7 @@ void ep_ua__svc_modify_items(ep_ua_server *srv, ua_session *s, ep_ua_channel *ch
         r.results[i].revised_sampling_interval = it->sampling_ms;
         r.results[i].revised_queue_size = it->queue_size;
     }
-    ep_ua__send(ch, m->request_id, EP_UA_T(ModifyMonitoredItemsResponse), &r,
-                &r.response_header);
+    ep_ua__send(ch, m->request_id, EP_UA_T(ModifyMonitoredItemsResponse), &r, &r.response_header);
 }
 
 static ep_ua_status *id_results(ep_ua_arena *a, size_t n)
@@ -817,8 +851,7 @@ void ep_ua__svc_delete_items(ep_ua_server *srv, ua_session *s, ep_ua_channel *ch
         ihash_remove(sub, it);
         item_free(srv, it);
     }
-    ep_ua__send(ch, m->request_id, EP_UA_T(DeleteMonitoredItemsResponse), &r,
-                &r.response_header);
+    ep_ua__send(ch, m->request_id, EP_UA_T(DeleteMonitoredItemsResponse), &r, &r.response_header);
 }
 
 void ep_ua__svc_set_monitoring(ep_ua_server *srv, ua_session *s, ep_ua_channel *ch,
@@ -862,8 +895,7 @@ void ep_ua__svc_set_monitoring(ep_ua_server *srv, ua_session *s, ep_ua_channel *
             sample(srv, it);
         }
     }
-    ep_ua__send(ch, m->request_id, EP_UA_T(SetMonitoringModeResponse), &r,
-                &r.response_header);
+    ep_ua__send(ch, m->request_id, EP_UA_T(SetMonitoringModeResponse), &r, &r.response_header);
 }
 
 /* ------------------------------------------------------ subscriptions -- */
@@ -914,8 +946,8 @@ void ep_ua__session_detached(ep_ua_server *srv, ua_session *s)
     s->pub_head = 0;
 }
 
-static void revise_sub(ep_ua_server *srv, ua_sub *sub, double interval,
-                       uint32_t lifetime, uint32_t keepalive, uint32_t max_notif)
+static void revise_sub(ep_ua_server *srv, ua_sub *sub, double interval, uint32_t lifetime,
+                       uint32_t keepalive, uint32_t max_notif)
 {
     sub->interval_ms = revise_interval(interval, 1000);
     if (keepalive == 0)
@@ -978,8 +1010,7 @@ void ep_ua__svc_create_sub(ep_ua_server *srv, ua_session *s, ep_ua_channel *ch,
     r.revised_publishing_interval = sub->interval_ms;
     r.revised_lifetime_count = sub->lifetime_count;
     r.revised_max_keep_alive_count = sub->keepalive_count;
-    ep_ua__send(ch, m->request_id, EP_UA_T(CreateSubscriptionResponse), &r,
-                &r.response_header);
+    ep_ua__send(ch, m->request_id, EP_UA_T(CreateSubscriptionResponse), &r, &r.response_header);
 }
 
 void ep_ua__svc_modify_sub(ep_ua_server *srv, ua_session *s, ep_ua_channel *ch,
@@ -1004,8 +1035,7 @@ void ep_ua__svc_modify_sub(ep_ua_server *srv, ua_session *s, ep_ua_channel *ch,
     r.revised_publishing_interval = sub->interval_ms;
     r.revised_lifetime_count = sub->lifetime_count;
     r.revised_max_keep_alive_count = sub->keepalive_count;
-    ep_ua__send(ch, m->request_id, EP_UA_T(ModifySubscriptionResponse), &r,
-                &r.response_header);
+    ep_ua__send(ch, m->request_id, EP_UA_T(ModifySubscriptionResponse), &r, &r.response_header);
 }
 
 void ep_ua__svc_delete_subs(ep_ua_server *srv, ua_session *s, ep_ua_channel *ch,
@@ -1036,8 +1066,7 @@ void ep_ua__svc_delete_subs(ep_ua_server *srv, ua_session *s, ep_ua_channel *ch,
         sub_unlink(s, sub);
         sub_free(srv, sub);
     }
-    ep_ua__send(ch, m->request_id, EP_UA_T(DeleteSubscriptionsResponse), &r,
-                &r.response_header);
+    ep_ua__send(ch, m->request_id, EP_UA_T(DeleteSubscriptionsResponse), &r, &r.response_header);
 }
 
 void ep_ua__svc_set_publishing(ep_ua_server *srv, ua_session *s, ep_ua_channel *ch,
@@ -1066,8 +1095,7 @@ void ep_ua__svc_set_publishing(ep_ua_server *srv, ua_session *s, ep_ua_channel *
         else
             sub->enabled = req->publishing_enabled;
     }
-    ep_ua__send(ch, m->request_id, EP_UA_T(SetPublishingModeResponse), &r,
-                &r.response_header);
+    ep_ua__send(ch, m->request_id, EP_UA_T(SetPublishingModeResponse), &r, &r.response_header);
 }
 
 /* ------------------------------------------------------------ publish -- */
@@ -1124,8 +1152,7 @@ static ep_ua_status retx_ack(ua_sub *sub, uint32_t seq)
         ep_buf_fini(&sub->retx[idx].msg);
         /* close the gap: shift the later entries down by one */
         for (unsigned j = k; j + 1 < sub->nretx; j++)
-            sub->retx[(sub->retx_head + j) % max] =
-                sub->retx[(sub->retx_head + j + 1) % max];
+            sub->retx[(sub->retx_head + j) % max] = sub->retx[(sub->retx_head + j + 1) % max];
         sub->nretx--;
         return EP_UA_STATUS_Good;
     }
@@ -1134,8 +1161,7 @@ static ep_ua_status retx_ack(ua_sub *sub, uint32_t seq)
 
 /* Sends one PublishResponse for sub using request p: notifications if any
  * (or the pending status change), else a keep-alive. */
-static void send_publish(ua_sub *sub, const ua_pub *p, ep_ua_status *ack_results,
-                         size_t nacks)
+static void send_publish(ua_sub *sub, const ua_pub *p, ep_ua_status *ack_results, size_t nacks)
 {
     ep_ua_server *srv = sub->srv;
     ua_session *s = sub->s;
@@ -1155,8 +1181,7 @@ static void send_publish(ua_sub *sub, const ua_pub *p, ep_ua_status *ack_results
     bool data = sub->enabled && (sub->harv_len || sub->status_change);
     if (data) {
         size_t budget = sub->max_notif;
-        ep_ua_monitored_item_notification *mi =
-            ep_ua__alloc(&a, budget, sizeof(*mi));
+        ep_ua_monitored_item_notification *mi = ep_ua__alloc(&a, budget, sizeof(*mi));
         ep_ua_event_field_list *ev = ep_ua__alloc(&a, budget, sizeof(*ev));
         taken = calloc(budget ? budget : 1, sizeof(*taken));
         ua_event **etaken = calloc(budget ? budget : 1, sizeof(*etaken));
@@ -1234,8 +1259,7 @@ static void send_publish(ua_sub *sub, const ua_pub *p, ep_ua_status *ack_results
         } else {
             nm->sequence_number = sub->next_seq;
         }
-        r.available_sequence_numbers =
-            available_seqs(sub, &r.available_sequence_numbers_len, &a);
+        r.available_sequence_numbers = available_seqs(sub, &r.available_sequence_numbers_len, &a);
         ep_ua_channel_send(s->ch, p->request_id, EP_UA_T(PublishResponse), &r);
         for (size_t k = 0; k < ntaken; k++)
             ep_ua_clear(taken[k], EP_UA_T(DataValue));
@@ -1249,8 +1273,7 @@ static void send_publish(ua_sub *sub, const ua_pub *p, ep_ua_status *ack_results
         free(ensel);
     } else {
         nm->sequence_number = sub->next_seq; /* keep-alive */
-        r.available_sequence_numbers =
-            available_seqs(sub, &r.available_sequence_numbers_len, &a);
+        r.available_sequence_numbers = available_seqs(sub, &r.available_sequence_numbers_len, &a);
         ep_ua_channel_send(s->ch, p->request_id, EP_UA_T(PublishResponse), &r);
     }
     srv->publish_responses++;
@@ -1266,8 +1289,9 @@ static void expire_sub(ua_sub *sub)
 {
     ua_session *s = sub->s;
     ep_ua_server *srv = sub->srv;
-    EP_LOG_INFO(UA_LOG, "subscription %u of session %u expired (no Publish request "
-                        "for %u cycles)",
+    EP_LOG_INFO(UA_LOG,
+                "subscription %u of session %u expired (no Publish request "
+                "for %u cycles)",
                 sub->id, s->num, sub->lifetime_count);
     ua_pub p;
     if (pop_pub(s, &p)) {
@@ -1319,8 +1343,7 @@ void ep_ua__svc_publish(ep_ua_server *srv, ua_session *s, ep_ua_channel *ch,
     }
     size_t nacks = req->subscription_acknowledgements_len;
     if (nacks > srv->lim.max_nodes_per_request) {
-        ep_ua__send_fault(ch, m->request_id, m->request_handle,
-                          EP_UA_STATUS_BadTooManyOperations);
+        ep_ua__send_fault(ch, m->request_id, m->request_handle, EP_UA_STATUS_BadTooManyOperations);
         return;
     }
     ep_ua_status *acks = nacks ? malloc(nacks * sizeof(*acks)) : NULL;
@@ -1331,8 +1354,7 @@ void ep_ua__svc_publish(ep_ua_server *srv, ua_session *s, ep_ua_channel *ch,
     for (size_t i = 0; i < nacks; i++) {
         const ep_ua_subscription_acknowledgement *a = &req->subscription_acknowledgements[i];
         ua_sub *sub = find_sub(s, a->subscription_id);
-        acks[i] = sub ? retx_ack(sub, a->sequence_number)
-                      : EP_UA_STATUS_BadSubscriptionIdInvalid;
+        acks[i] = sub ? retx_ack(sub, a->sequence_number) : EP_UA_STATUS_BadSubscriptionIdInvalid;
     }
     for (ua_sub *x = s->subs; x; x = x->next)
         x->lifetime_ctr = 0;
@@ -1354,8 +1376,7 @@ void ep_ua__svc_publish(ep_ua_server *srv, ua_session *s, ep_ua_channel *ch,
     if (s->npubs == max) {
         ua_pub old = {0, 0};
         pop_pub(s, &old);
-        ep_ua__send_fault(ch, old.request_id, old.handle,
-                          EP_UA_STATUS_BadTooManyPublishRequests);
+        ep_ua__send_fault(ch, old.request_id, old.handle, EP_UA_STATUS_BadTooManyPublishRequests);
     }
     s->pubs[(s->pub_head + s->npubs) % max] = p;
     s->npubs++;
@@ -1380,15 +1401,14 @@ void ep_ua__svc_republish(ep_ua_server *srv, ua_session *s, ep_ua_channel *ch,
         memset(&r, 0, sizeof(r));
         size_t pos = 0;
         if (ep_ua_decode(ep_buf_head(&rx->msg), ep_buf_used(&rx->msg), &pos,
-                         EP_UA_T(NotificationMessage), &r.notification_message, m->arena,
-                         NULL, NULL) != EP_EOK)
+                         EP_UA_T(NotificationMessage), &r.notification_message, m->arena, NULL,
+                         NULL) != EP_EOK)
             break;
         ep_ua__resp_header(&r.response_header, m->request_handle, EP_UA_STATUS_Good);
         ep_ua__send(ch, m->request_id, EP_UA_T(RepublishResponse), &r, &r.response_header);
         return;
     }
-    ep_ua__send_fault(ch, m->request_id, m->request_handle,
-                      EP_UA_STATUS_BadMessageNotAvailable);
+    ep_ua__send_fault(ch, m->request_id, m->request_handle, EP_UA_STATUS_BadMessageNotAvailable);
 }
 
 void ep_ua__svc_transfer(ep_ua_server *srv, ua_session *s, ep_ua_channel *ch,
@@ -1402,8 +1422,7 @@ void ep_ua__svc_transfer(ep_ua_server *srv, ua_session *s, ep_ua_channel *ch,
     ep_ua_transfer_subscriptions_response r;
     memset(&r, 0, sizeof(r));
     if (st == EP_UA_STATUS_Good &&
-        (r.results = ep_ua__alloc(m->arena, req->subscription_ids_len,
-                                  sizeof(*r.results))) == NULL)
+        (r.results = ep_ua__alloc(m->arena, req->subscription_ids_len, sizeof(*r.results))) == NULL)
         st = EP_UA_STATUS_BadOutOfMemory;
     if (st != EP_UA_STATUS_Good) {
         ep_ua__send_fault(ch, m->request_id, m->request_handle, st);
@@ -1471,6 +1490,5 @@ void ep_ua__svc_transfer(ep_ua_server *srv, ua_session *s, ep_ua_channel *ch,
         res->available_sequence_numbers =
             available_seqs(sub, &res->available_sequence_numbers_len, m->arena);
     }
-    ep_ua__send(ch, m->request_id, EP_UA_T(TransferSubscriptionsResponse), &r,
-                &r.response_header);
+    ep_ua__send(ch, m->request_id, EP_UA_T(TransferSubscriptionsResponse), &r, &r.response_header);
 }

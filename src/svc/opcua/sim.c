@@ -56,8 +56,8 @@ static ep_ua_nodeid sid(uint16_t ns, const char *s)
     return id;
 }
 
-static ep_err var(ep_ua_sim *sim, const char *parent, const char *name,
-                  const ep_ua_type *t, const void *v, uint8_t access, ep_ua_node **out)
+static ep_err var(ep_ua_sim *sim, const char *parent, const char *name, const ep_ua_type *t,
+                  const void *v, uint8_t access, ep_ua_node **out)
 {
     char id[256];
     snprintf(id, sizeof(id), "%s.%s", parent, name);
@@ -73,8 +73,8 @@ static ep_err obj(ep_ua_sim *sim, const char *parent, const char *id, const char
                   uint32_t type_def, uint8_t notifier)
 {
     ep_ua_nodeid nid = sid(sim->ns, id);
-    ep_ua_nodeid pid = parent ? sid(sim->ns, parent)
-                              : ep_ua_nodeid_numeric(0, EP_UA_NS0_ObjectsFolder);
+    ep_ua_nodeid pid =
+        parent ? sid(sim->ns, parent) : ep_ua_nodeid_numeric(0, EP_UA_NS0_ObjectsFolder);
     return ep_ua_server_add_object(sim->srv, &nid, &pid, 0, name, type_def, notifier, NULL);
 }
 
@@ -136,8 +136,7 @@ static void on_update(ep_timer *t)
         set_typed(srv, o->counter, EP_UA_T(UInt32), &c);
         const char *st = fabs(temp - sp) < 5 ? "at setpoint" : heating ? "heating" : "cooling";
         const ep_ua_variant *cur = ep_ua_server_value(o->status);
-        if (cur == NULL || cur->data == NULL ||
-            ((ep_ua_string *)cur->data)->len != strlen(st) ||
+        if (cur == NULL || cur->data == NULL || ((ep_ua_string *)cur->data)->len != strlen(st) ||
             memcmp(((ep_ua_string *)cur->data)->data, st, strlen(st)) != 0)
             set_str(srv, o->status, st);
     }
@@ -177,9 +176,9 @@ static void on_event(ep_timer *t)
     ep_ua_server_emit_event(sim->srv, &src, sev, msg);
 }
 
-static ep_ua_status m_reset(ep_ua_server *srv, void *ud, const ep_ua_nodeid *object,
-                            size_t nin, const ep_ua_variant *in, size_t *nout,
-                            ep_ua_variant **out, ep_ua_arena *arena)
+static ep_ua_status m_reset(ep_ua_server *srv, void *ud, const ep_ua_nodeid *object, size_t nin,
+                            const ep_ua_variant *in, size_t *nout, ep_ua_variant **out,
+                            ep_ua_arena *arena)
 {
     ep_ua_sim *sim = ud;
     (void)object;
@@ -203,9 +202,9 @@ static ep_ua_status m_reset(ep_ua_server *srv, void *ud, const ep_ua_nodeid *obj
     return EP_UA_STATUS_Good;
 }
 
-static ep_ua_status m_setpoint(ep_ua_server *srv, void *ud, const ep_ua_nodeid *object,
-                               size_t nin, const ep_ua_variant *in, size_t *nout,
-                               ep_ua_variant **out, ep_ua_arena *arena)
+static ep_ua_status m_setpoint(ep_ua_server *srv, void *ud, const ep_ua_nodeid *object, size_t nin,
+                               const ep_ua_variant *in, size_t *nout, ep_ua_variant **out,
+                               ep_ua_arena *arena)
 {
     ep_ua_node *sp = ud;
     (void)object;
@@ -256,12 +255,18 @@ static ep_err build(ep_ua_sim *sim)
             ep_ua_nodeid a = sid(sim->ns, "Plant"), b = sid(sim->ns, id);
             e = ep_ua_server_add_reference(sim->srv, &a, EP_UA_NS0_HasEventSource, &b);
         }
-        if (e == EP_EOK) e = var(sim, id, "Temperature", EP_UA_T(Double), &d0, 1, &o->temp);
-        if (e == EP_EOK) e = var(sim, id, "Setpoint", EP_UA_T(Double), &sp, 3, &o->setpoint);
-        if (e == EP_EOK) e = var(sim, id, "Heating", EP_UA_T(Boolean), &f, 1, &o->heating);
-        if (e == EP_EOK) e = var(sim, id, "Status", EP_UA_T(String), &idle, 1, &o->status);
-        if (e == EP_EOK) e = var(sim, id, "Counter", EP_UA_T(UInt32), &u0, 1, &o->counter);
-        if (e == EP_EOK) e = var(sim, id, "Pressure", EP_UA_T(Double), &d1, 1, &o->pressure);
+        if (e == EP_EOK)
+            e = var(sim, id, "Temperature", EP_UA_T(Double), &d0, 1, &o->temp);
+        if (e == EP_EOK)
+            e = var(sim, id, "Setpoint", EP_UA_T(Double), &sp, 3, &o->setpoint);
+        if (e == EP_EOK)
+            e = var(sim, id, "Heating", EP_UA_T(Boolean), &f, 1, &o->heating);
+        if (e == EP_EOK)
+            e = var(sim, id, "Status", EP_UA_T(String), &idle, 1, &o->status);
+        if (e == EP_EOK)
+            e = var(sim, id, "Counter", EP_UA_T(UInt32), &u0, 1, &o->counter);
+        if (e == EP_EOK)
+            e = var(sim, id, "Pressure", EP_UA_T(Double), &d1, 1, &o->pressure);
         if (e == EP_EOK) {
             char mid[96];
             snprintf(mid, sizeof(mid), "%s.SetSetpoint", id);
@@ -278,11 +283,16 @@ static ep_err build(ep_ua_sim *sim)
         snprintf(name, sizeof(name), "Pump%d", i + 1);
         double speed = 1200 + 300 * i;
         e = obj(sim, "Plant", id, name, EP_UA_NS0_BaseObjectType, 0);
-        if (e == EP_EOK) e = var(sim, id, "Pressure", EP_UA_T(Double), &d1, 1, &p->pressure);
-        if (e == EP_EOK) e = var(sim, id, "FlowRate", EP_UA_T(Double), &d1, 1, &p->flow);
-        if (e == EP_EOK) e = var(sim, id, "Running", EP_UA_T(Boolean), &tr, 3, &p->running);
-        if (e == EP_EOK) e = var(sim, id, "Speed", EP_UA_T(Double), &speed, 3, &p->speed);
-        if (e == EP_EOK) e = var(sim, id, "Counter", EP_UA_T(UInt32), &u0, 1, &p->counter);
+        if (e == EP_EOK)
+            e = var(sim, id, "Pressure", EP_UA_T(Double), &d1, 1, &p->pressure);
+        if (e == EP_EOK)
+            e = var(sim, id, "FlowRate", EP_UA_T(Double), &d1, 1, &p->flow);
+        if (e == EP_EOK)
+            e = var(sim, id, "Running", EP_UA_T(Boolean), &tr, 3, &p->running);
+        if (e == EP_EOK)
+            e = var(sim, id, "Speed", EP_UA_T(Double), &speed, 3, &p->speed);
+        if (e == EP_EOK)
+            e = var(sim, id, "Counter", EP_UA_T(UInt32), &u0, 1, &p->counter);
     }
     for (int i = 0; e == EP_EOK && i < NTHERMO; i++) {
         thermo *th = &sim->thermos[i];
@@ -290,15 +300,18 @@ static ep_err build(ep_ua_sim *sim)
         snprintf(name, sizeof(name), "Thermostat%d", i + 1);
         double sp = 21 + i;
         e = obj(sim, "Plant", id, name, EP_UA_NS0_BaseObjectType, 0);
-        if (e == EP_EOK) e = var(sim, id, "Temperature", EP_UA_T(Double), &d0, 1, &th->temp);
-        if (e == EP_EOK) e = var(sim, id, "Setpoint", EP_UA_T(Double), &sp, 3, &th->setpoint);
-        if (e == EP_EOK) e = var(sim, id, "Mode", EP_UA_T(String), &autom, 3, &th->mode);
+        if (e == EP_EOK)
+            e = var(sim, id, "Temperature", EP_UA_T(Double), &d0, 1, &th->temp);
+        if (e == EP_EOK)
+            e = var(sim, id, "Setpoint", EP_UA_T(Double), &sp, 3, &th->setpoint);
+        if (e == EP_EOK)
+            e = var(sim, id, "Mode", EP_UA_T(String), &autom, 3, &th->mode);
     }
     if (e == EP_EOK) {
         ep_ua_nodeid m = sid(sim->ns, "Plant.Reset"), p = sid(sim->ns, "Plant");
         ep_ua_argument out = arg("Reset", EP_UA_NS0_UInt32);
-        e = ep_ua_server_add_method(sim->srv, &m, &p, "Reset", 0, NULL, 1, &out, m_reset,
-                                    sim, NULL);
+        e = ep_ua_server_add_method(sim->srv, &m, &p, "Reset", 0, NULL, 1, &out, m_reset, sim,
+                                    NULL);
     }
     if (e == EP_EOK && sim->nextra) {
         e = obj(sim, "Plant", "Plant.Extra", "Extra", EP_UA_NS0_FolderType, 0);
@@ -314,8 +327,7 @@ static ep_err build(ep_ua_sim *sim)
     return e;
 }
 
-ep_err ep_ua_sim_new(ep_loop *loop, ep_ua_server *srv, const ep_ua_sim_opts *opts,
-                     ep_ua_sim **out)
+ep_err ep_ua_sim_new(ep_loop *loop, ep_ua_server *srv, const ep_ua_sim_opts *opts, ep_ua_sim **out)
 {
     ep_ua_sim *sim = calloc(1, sizeof(*sim));
     if (sim == NULL)

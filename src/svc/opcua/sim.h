@@ -43,8 +43,7 @@ typedef struct ep_ua_sim_opts {
 
 /* ep_ua_sim_new builds the plant in srv (borrowed; must outlive the sim)
  * and starts its timers. Errors: EP_ENOMEM, EP_EEXIST (built twice). */
-ep_err ep_ua_sim_new(ep_loop *loop, ep_ua_server *srv,
-                     const ep_ua_sim_opts *opts, ep_ua_sim **out);
+ep_err ep_ua_sim_new(ep_loop *loop, ep_ua_server *srv, const ep_ua_sim_opts *opts, ep_ua_sim **out);
 /* ep_ua_sim_free stops the timers (the nodes stay in the server). */
 void ep_ua_sim_free(ep_ua_sim *sim);
 

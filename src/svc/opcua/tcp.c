@@ -18,14 +18,27 @@ ep_err ep_ua__hdr_parse(const uint8_t *p, size_t n, ep_ua__hdr *h)
     uint32_t size = ep_ua__rd32(p + 4);
     uint32_t min;
     switch (type) {
-    case EP_UA_MSG_HEL: min = 8 + 20 + 4; break;
-    case EP_UA_MSG_ACK: min = 8 + 20; break;
-    case EP_UA_MSG_ERR: min = 8 + 8; break;
-    case EP_UA_MSG_RHE: min = 8 + 8; break;
-    case EP_UA_MSG_OPN: min = 8 + 4 + 12 + 8; break;
+    case EP_UA_MSG_HEL:
+        min = 8 + 20 + 4;
+        break;
+    case EP_UA_MSG_ACK:
+        min = 8 + 20;
+        break;
+    case EP_UA_MSG_ERR:
+        min = 8 + 8;
+        break;
+    case EP_UA_MSG_RHE:
+        min = 8 + 8;
+        break;
+    case EP_UA_MSG_OPN:
+        min = 8 + 4 + 12 + 8;
+        break;
     case EP_UA_MSG_MSG:
-    case EP_UA_MSG_CLO: min = 8 + 4 + 4 + 8; break;
-    default: return EP_EMALFORMED;
+    case EP_UA_MSG_CLO:
+        min = 8 + 4 + 4 + 8;
+        break;
+    default:
+        return EP_EMALFORMED;
     }
     if (type == EP_UA_MSG_MSG) {
         if (chunk != 'F' && chunk != 'C' && chunk != 'A')
@@ -44,8 +57,7 @@ ep_err ep_ua__hdr_parse(const uint8_t *p, size_t n, ep_ua__hdr *h)
 static ep_err put_hdr(ep_buf *out, uint32_t type, size_t *start)
 {
     *start = out->len;
-    uint8_t h[8] = {(uint8_t)type, (uint8_t)(type >> 8), (uint8_t)(type >> 16),
-                    'F', 0, 0, 0, 0};
+    uint8_t h[8] = {(uint8_t)type, (uint8_t)(type >> 8), (uint8_t)(type >> 16), 'F', 0, 0, 0, 0};
     return ep_buf_append(out, h, sizeof(h));
 }
 
@@ -181,9 +193,8 @@ static int open_rd(rd *r, const uint8_t *p, size_t n, uint32_t type)
 
 static int get_sizes(rd *r, ep_ua__hello *h)
 {
-    return get_u32(r, &h->version) || get_u32(r, &h->recv_buffer) ||
-                   get_u32(r, &h->send_buffer) || get_u32(r, &h->max_message) ||
-                   get_u32(r, &h->max_chunks)
+    return get_u32(r, &h->version) || get_u32(r, &h->recv_buffer) || get_u32(r, &h->send_buffer) ||
+                   get_u32(r, &h->max_message) || get_u32(r, &h->max_chunks)
                ? -1
                : 0;
 }
@@ -228,8 +239,7 @@ ep_err ep_ua__rhello_decode(const uint8_t *p, size_t n, ep_ua__rhello *rh)
     rd r;
     ep_ua__rhello v;
     memset(&v, 0, sizeof(v));
-    if (open_rd(&r, p, n, EP_UA_MSG_RHE) ||
-        get_str(&r, &v.server_uri, EP_UA_MAX_URL) ||
+    if (open_rd(&r, p, n, EP_UA_MSG_RHE) || get_str(&r, &v.server_uri, EP_UA_MAX_URL) ||
         get_str(&r, &v.url, EP_UA_MAX_URL) || r.pos != n)
         return EP_EMALFORMED;
     *rh = v;

@@ -30,9 +30,9 @@ enum {
 #define EP_UA_MAX_REASON 4096u
 
 typedef struct ep_ua__hdr {
-    uint32_t type;  /* EP_UA_MSG_* */
-    uint8_t chunk;  /* 'F', 'C' or 'A' ('F' for HEL/ACK/ERR/RHE) */
-    uint32_t size;  /* whole message including the header */
+    uint32_t type; /* EP_UA_MSG_* */
+    uint8_t chunk; /* 'F', 'C' or 'A' ('F' for HEL/ACK/ERR/RHE) */
+    uint32_t size; /* whole message including the header */
 } ep_ua__hdr;
 
 typedef struct ep_ua__hello {
@@ -78,8 +78,7 @@ ep_err ep_ua__rhello_decode(const uint8_t *p, size_t n, ep_ua__rhello *r);
 /* Little-endian helpers. */
 static inline uint32_t ep_ua__rd32(const uint8_t *p)
 {
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-           (uint32_t)p[3] << 24;
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 static inline void ep_ua__wr32(uint8_t *p, uint32_t v)
 {

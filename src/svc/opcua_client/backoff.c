@@ -7,8 +7,7 @@
  */
 #include "svc/opcua_client/uac_int.h"
 
-void ep_uac__backoff_init(ep_uac_backoff *b, uint32_t min_ms, uint32_t max_ms,
-                          uint64_t seed)
+void ep_uac__backoff_init(ep_uac_backoff *b, uint32_t min_ms, uint32_t max_ms, uint64_t seed)
 {
     b->min_ms = min_ms ? min_ms : 1;
     b->max_ms = max_ms < b->min_ms ? b->min_ms : max_ms;

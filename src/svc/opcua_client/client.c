@@ -37,10 +37,7 @@
 #include "core/log.h"
 #include "svc/opcua_client/uac_int.h"
 
-static char *dupstr(const char *s)
-{
-    return s ? strdup(s) : NULL;
-}
+static char *dupstr(const char *s) { return s ? strdup(s) : NULL; }
 
 const char *ep_uac_state_name(ep_uac_state st)
 {
@@ -150,10 +147,8 @@ void ep_uac__drop_link(ep_uac *c, bool graceful)
         l->ops->destroy(l);
 }
 
-static void on_link_opened(void *ud, ep_err err, ep_ua_status st,
-                           const char *why);
-static void on_link_closed(void *ud, ep_err err, ep_ua_status st,
-                           const char *why);
+static void on_link_opened(void *ud, ep_err err, ep_ua_status st, const char *why);
+static void on_link_closed(void *ud, ep_err err, ep_ua_status st, const char *why);
 
 static ep_err open_link(ep_uac *c, bool none_for_endpoints)
 {
@@ -194,8 +189,7 @@ static ep_err open_link(ep_uac *c, bool none_for_endpoints)
 
 /* -------------------------------------------------------- keep-alive -- */
 
-static void ka_read_done(ep_uac *c, ep_uac_req *r, ep_err err, ep_ua_status st,
-                         const void *resp)
+static void ka_read_done(ep_uac *c, ep_uac_req *r, ep_err err, ep_ua_status st, const void *resp)
 {
     (void)r;
     (void)resp;
@@ -221,13 +215,11 @@ static void ka_tick(ep_timer *t)
         return;
     }
     if (!window && !c->ka_inflight && idle >= c->opts.keepalive_ms) {
-        ep_uac_req *r = ep_uac__req_new(c, EP_UAC_REQ_INTERNAL,
-                                        EP_UA_T(ReadRequest));
+        ep_uac_req *r = ep_uac__req_new(c, EP_UAC_REQ_INTERNAL, EP_UA_T(ReadRequest));
         if (r) {
             ep_ua_read_value_id id;
             memset(&id, 0, sizeof(id));
-            id.node_id =
-                ep_ua_nodeid_numeric(0, EP_UA_NS0_Server_ServerStatus_State);
+            id.node_id = ep_ua_nodeid_numeric(0, EP_UA_NS0_Server_ServerStatus_State);
             id.attribute_id = EP_UA_ATTR_Value;
             ep_ua_read_request req;
             memset(&req, 0, sizeof(req));
@@ -288,8 +280,7 @@ static void schedule_retry(ep_uac *c)
     ep_timer_start(&c->retry_timer, d);
 }
 
-void ep_uac__connection_lost(ep_uac *c, ep_err err, ep_ua_status st,
-                             const char *why)
+void ep_uac__connection_lost(ep_uac *c, ep_err err, ep_ua_status st, const char *why)
 {
     if (c->freeing)
         return;
@@ -323,8 +314,7 @@ void ep_uac__connection_lost(ep_uac *c, ep_err err, ep_ua_status st,
     }
     bool was_ready = c->phase == EP_UAC_PH_READY;
     if (was_ready)
-        EP_LOG_WARN(EP_UAC_LOG, "%s: connection lost: %s", c->url,
-                    why ? why : ep_strerror(err));
+        EP_LOG_WARN(EP_UAC_LOG, "%s: connection lost: %s", c->url, why ? why : ep_strerror(err));
     else
         EP_LOG_INFO(EP_UAC_LOG, "%s: reconnect attempt failed: %s", c->url,
                     why ? why : ep_strerror(err));
@@ -358,10 +348,8 @@ static void start_attempt(ep_uac *c)
     ep_timer_start(&c->connect_timer, (uint64_t)c->opts.connect_timeout_ms * 2);
     ep_err err = open_link(c, need_endpoints(c) || c->discovery_only);
     if (err != EP_EOK) {
-        ep_uac__set_error(c, "cannot start connecting to %s: %s", c->url,
-                          ep_strerror(err));
-        ep_uac__connection_lost(c, err, EP_UA_STATUS_BadCommunicationError,
-                                c->last_error);
+        ep_uac__set_error(c, "cannot start connecting to %s: %s", c->url, ep_strerror(err));
+        ep_uac__connection_lost(c, err, EP_UA_STATUS_BadCommunicationError, c->last_error);
     }
 }
 
@@ -378,8 +366,7 @@ static void on_connect_timeout(ep_timer *t)
 {
     ep_uac *c = t->data;
     ep_uac__set_error(c, "connecting to %s timed out", c->url);
-    ep_uac__connection_lost(c, EP_ETIMEDOUT, EP_UA_STATUS_BadTimeout,
-                            c->last_error);
+    ep_uac__connection_lost(c, EP_ETIMEDOUT, EP_UA_STATUS_BadTimeout, c->last_error);
 }
 
 void ep_uac__session_ready(ep_uac *c, bool new_session)
@@ -402,8 +389,7 @@ void ep_uac__session_ready(ep_uac *c, bool new_session)
 }
 
 /* GetEndpoints on the None channel: pick our endpoint, validate its cert */
-static void endpoints_done(ep_uac *c, ep_uac_req *r, ep_err err,
-                           ep_ua_status st, const void *resp)
+static void endpoints_done(ep_uac *c, ep_uac_req *r, ep_err err, ep_ua_status st, const void *resp)
 {
     (void)r;
     if (err != EP_EOK) {
@@ -419,8 +405,7 @@ static void endpoints_done(ep_uac *c, ep_uac_req *r, ep_err err,
         if (e->security_mode != c->mode)
             continue;
         if (e->security_policy_uri.len != strlen(c->policy->uri) ||
-            memcmp(e->security_policy_uri.data, c->policy->uri,
-                   e->security_policy_uri.len) != 0)
+            memcmp(e->security_policy_uri.data, c->policy->uri, e->security_policy_uri.len) != 0)
             continue;
         if (best == NULL || e->security_level > best->security_level)
             best = e;
@@ -430,11 +415,8 @@ static void endpoints_done(ep_uac *c, ep_uac_req *r, ep_err err,
                           "the server offers no endpoint with policy %s and "
                           "mode %s",
                           c->policy->name,
-                          c->mode == EP_UA_MESSAGE_SECURITY_MODE_SIGN
-                              ? "Sign"
-                              : "SignAndEncrypt");
-        ep_uac__connect_failed(c, EP_ESECURITY,
-                               EP_UA_STATUS_BadSecurityPolicyRejected);
+                          c->mode == EP_UA_MESSAGE_SECURITY_MODE_SIGN ? "Sign" : "SignAndEncrypt");
+        ep_uac__connect_failed(c, EP_ESECURITY, EP_UA_STATUS_BadSecurityPolicyRejected);
         return;
     }
     /* validate before trusting anything it says */
@@ -450,15 +432,13 @@ static void endpoints_done(ep_uac *c, ep_uac_req *r, ep_err err,
         uri[ul] = 0;
         chk.app_uri = uri;
     }
-    err = ep_ua_pki_validate(c->pki, best->server_certificate.data,
-                             best->server_certificate.len, &chk, &v);
+    err = ep_ua_pki_validate(c->pki, best->server_certificate.data, best->server_certificate.len,
+                             &chk, &v);
     if (err != EP_EOK) {
-        ep_uac__set_error(c, "server certificate %s: %s", v.subject,
-                          v.message);
+        ep_uac__set_error(c, "server certificate %s: %s", v.subject, v.message);
         EP_LOG_WARN(EP_UAC_LOG, "%s", c->last_error);
         ep_uac__connect_failed(c, EP_ESECURITY,
-                               v.ua_status ? v.ua_status
-                                           : EP_UA_STATUS_BadCertificateUntrusted);
+                               v.ua_status ? v.ua_status : EP_UA_STATUS_BadCertificateUntrusted);
         return;
     }
     c->server_cert.data = malloc(best->server_certificate.len);
@@ -466,8 +446,7 @@ static void endpoints_done(ep_uac *c, ep_uac_req *r, ep_err err,
         ep_uac__connect_failed(c, EP_ENOMEM, EP_UA_STATUS_BadOutOfMemory);
         return;
     }
-    memcpy(c->server_cert.data, best->server_certificate.data,
-           best->server_certificate.len);
+    memcpy(c->server_cert.data, best->server_certificate.data, best->server_certificate.len);
     c->server_cert.len = best->server_certificate.len;
     ep_uac__drop_link(c, true);
     err = open_link(c, false);
@@ -476,22 +455,19 @@ static void endpoints_done(ep_uac *c, ep_uac_req *r, ep_err err,
                                 "cannot open the secure channel");
 }
 
-static void on_link_opened(void *ud, ep_err err, ep_ua_status st,
-                           const char *why)
+static void on_link_opened(void *ud, ep_err err, ep_ua_status st, const char *why)
 {
     ep_uac *c = ud;
     if (err != EP_EOK) {
-        ep_uac__set_error(c, "cannot open a secure channel to %s: %s%s%s",
-                          c->url, ep_strerror(err), why ? ": " : "",
-                          why ? why : "");
+        ep_uac__set_error(c, "cannot open a secure channel to %s: %s%s%s", c->url, ep_strerror(err),
+                          why ? ": " : "", why ? why : "");
         ep_uac__connection_lost(c, err, st, c->last_error);
         return;
     }
     c->link_open = true;
     c->last_rx_ms = ep_loop_now(c->loop);
     if (c->phase == EP_UAC_PH_ENDPOINTS && !c->discovery_only) {
-        ep_uac_req *r = ep_uac__req_new(c, EP_UAC_REQ_INTERNAL,
-                                        EP_UA_T(GetEndpointsRequest));
+        ep_uac_req *r = ep_uac__req_new(c, EP_UAC_REQ_INTERNAL, EP_UA_T(GetEndpointsRequest));
         if (r == NULL) {
             ep_uac__connect_failed(c, EP_ENOMEM, EP_UA_STATUS_BadOutOfMemory);
             return;
@@ -518,13 +494,11 @@ static void on_link_opened(void *ud, ep_err err, ep_ua_status st,
     ep_uac__session_start(c);
 }
 
-static void on_link_closed(void *ud, ep_err err, ep_ua_status st,
-                           const char *why)
+static void on_link_closed(void *ud, ep_err err, ep_ua_status st, const char *why)
 {
     ep_uac *c = ud;
     char buf[256];
-    snprintf(buf, sizeof(buf), "connection to %s closed: %s", c->url,
-             why ? why : ep_strerror(err));
+    snprintf(buf, sizeof(buf), "connection to %s closed: %s", c->url, why ? why : ep_strerror(err));
     ep_uac__connection_lost(c, err, st, buf);
 }
 
@@ -547,9 +521,8 @@ ep_err ep_uac_new(ep_loop *loop, const ep_uac_opts *opts, ep_uac **out)
     }
     int32_t mode = opts->mode;
     if (mode == 0)
-        mode = ep_ua_policy_is_none(pol)
-                   ? EP_UA_MESSAGE_SECURITY_MODE_NONE
-                   : EP_UA_MESSAGE_SECURITY_MODE_SIGN_AND_ENCRYPT;
+        mode = ep_ua_policy_is_none(pol) ? EP_UA_MESSAGE_SECURITY_MODE_NONE
+                                         : EP_UA_MESSAGE_SECURITY_MODE_SIGN_AND_ENCRYPT;
     if (mode < EP_UA_MESSAGE_SECURITY_MODE_NONE ||
         mode > EP_UA_MESSAGE_SECURITY_MODE_SIGN_AND_ENCRYPT)
         return EP_EINVAL;
@@ -560,8 +533,7 @@ ep_err ep_uac_new(ep_loop *loop, const ep_uac_opts *opts, ep_uac **out)
     if (opts->identity.kind == EP_UAC_ID_X509 &&
         (opts->identity.cert_file == NULL || opts->identity.key_file == NULL))
         return EP_EINVAL;
-    if (opts->identity.kind == EP_UAC_ID_USERNAME &&
-        opts->identity.user == NULL)
+    if (opts->identity.kind == EP_UAC_ID_USERNAME && opts->identity.user == NULL)
         return EP_EINVAL;
 
     ep_uac *c = calloc(1, sizeof(*c));
@@ -599,10 +571,8 @@ ep_err ep_uac_new(ep_loop *loop, const ep_uac_opts *opts, ep_uac **out)
         app_uri = ep_ua_cert_app_uri(ep_ua_pki_own_cert(c->pki));
     c->url = dupstr(opts->url);
     c->app_uri = dupstr(app_uri ? app_uri : "urn:edgeplane:client");
-    c->app_name = dupstr(opts->app_name ? opts->app_name
-                                        : "edgeplane OPC UA client");
-    c->session_name = dupstr(opts->session_name ? opts->session_name
-                                                : "edgeplane");
+    c->app_name = dupstr(opts->app_name ? opts->app_name : "edgeplane OPC UA client");
+    c->session_name = dupstr(opts->session_name ? opts->session_name : "edgeplane");
     c->user = dupstr(opts->identity.user);
     c->password = dupstr(opts->identity.password);
     c->cert_file = dupstr(opts->identity.cert_file);
@@ -610,8 +580,7 @@ ep_err ep_uac_new(ep_loop *loop, const ep_uac_opts *opts, ep_uac **out)
     o->url = o->app_uri = o->app_name = o->session_name = NULL;
     memset(&o->identity, 0, sizeof(o->identity));
     o->identity.kind = opts->identity.kind;
-    if (c->url == NULL || c->app_uri == NULL || c->app_name == NULL ||
-        c->session_name == NULL ||
+    if (c->url == NULL || c->app_uri == NULL || c->app_name == NULL || c->session_name == NULL ||
         (opts->identity.user && c->user == NULL) ||
         (opts->identity.password && c->password == NULL) ||
         (opts->identity.cert_file && c->cert_file == NULL) ||
@@ -641,8 +610,8 @@ ep_err ep_uac_connect(ep_uac *c, ep_uac_done_cb cb, void *ud)
         if (err == EP_EOK && !ep_ua_cert_matches_key(c->user_cert, c->user_key))
             err = EP_ESECURITY;
         if (err != EP_EOK) {
-            ep_uac__set_error(c, "user certificate %s / key %s: %s",
-                              c->cert_file, c->key_file, ep_strerror(err));
+            ep_uac__set_error(c, "user certificate %s / key %s: %s", c->cert_file, c->key_file,
+                              ep_strerror(err));
             ep_ua_cert_free(c->user_cert);
             ep_ua_key_free(c->user_key);
             c->user_cert = NULL;

@@ -73,38 +73,37 @@ typedef struct ep_uac_identity {
     const char *key_file;  /* X509: its private key */
 } ep_uac_identity;
 
-typedef void (*ep_uac_state_cb)(ep_uac *c, ep_uac_state st, ep_err err,
-                                void *ud);
+typedef void (*ep_uac_state_cb)(ep_uac *c, ep_uac_state st, ep_err err, void *ud);
 
 /* Client options. Zero-initialisable: 0 / NULL means the default given. All
  * strings are copied by ep_uac_new. */
 typedef struct ep_uac_opts {
-    const char *url;          /* opc.tcp://host:port[/path]; required */
-    const char *policy;       /* short name ("Basic256Sha256") or URI;
-                                 NULL: None */
-    int32_t mode;             /* EP_UA_MESSAGE_SECURITY_MODE_*; 0: None with
-                                 policy None, else SignAndEncrypt */
-    ep_uac_identity identity; /* default anonymous */
-    ep_ua_pki *pki;           /* borrowed; own certificate/key and server
-                                 certificate validation. Required unless
-                                 policy None and no secret to encrypt */
-    const char *app_uri;      /* NULL: the URI of the pki's own certificate,
-                                 or "urn:edgeplane:client" */
-    const char *app_name;     /* NULL: "edgeplane OPC UA client" */
-    const char *session_name; /* NULL: "edgeplane" */
-    uint32_t request_timeout_ms;  /* 0: 10000 */
-    uint32_t connect_timeout_ms;  /* 0: 10000 (channel + session) */
-    uint32_t session_timeout_ms;  /* requested; 0: 120000 */
-    uint32_t max_outstanding;     /* requests on the wire; 0: 32 */
-    uint32_t max_queued;          /* requests waiting; 0: 4096 */
-    uint32_t max_publish;         /* outstanding Publish; 0: 4 */
-    uint32_t keepalive_ms;        /* session check without subscriptions;
-                                     0: 5000 */
-    uint32_t reconnect_min_ms;    /* first backoff delay; 0: 250 */
-    uint32_t reconnect_max_ms;    /* backoff cap; 0: 30000 */
-    bool no_reconnect;            /* report loss instead of reconnecting */
-    size_t max_message_size;      /* 0: 16 MiB */
-    ep_uac_state_cb on_state;     /* state changes (may be NULL) */
+    const char *url;             /* opc.tcp://host:port[/path]; required */
+    const char *policy;          /* short name ("Basic256Sha256") or URI;
+                                    NULL: None */
+    int32_t mode;                /* EP_UA_MESSAGE_SECURITY_MODE_*; 0: None with
+                                    policy None, else SignAndEncrypt */
+    ep_uac_identity identity;    /* default anonymous */
+    ep_ua_pki *pki;              /* borrowed; own certificate/key and server
+                                    certificate validation. Required unless
+                                    policy None and no secret to encrypt */
+    const char *app_uri;         /* NULL: the URI of the pki's own certificate,
+                                    or "urn:edgeplane:client" */
+    const char *app_name;        /* NULL: "edgeplane OPC UA client" */
+    const char *session_name;    /* NULL: "edgeplane" */
+    uint32_t request_timeout_ms; /* 0: 10000 */
+    uint32_t connect_timeout_ms; /* 0: 10000 (channel + session) */
+    uint32_t session_timeout_ms; /* requested; 0: 120000 */
+    uint32_t max_outstanding;    /* requests on the wire; 0: 32 */
+    uint32_t max_queued;         /* requests waiting; 0: 4096 */
+    uint32_t max_publish;        /* outstanding Publish; 0: 4 */
+    uint32_t keepalive_ms;       /* session check without subscriptions;
+                                    0: 5000 */
+    uint32_t reconnect_min_ms;   /* first backoff delay; 0: 250 */
+    uint32_t reconnect_max_ms;   /* backoff cap; 0: 30000 */
+    bool no_reconnect;           /* report loss instead of reconnecting */
+    size_t max_message_size;     /* 0: 16 MiB */
+    ep_uac_state_cb on_state;    /* state changes (may be NULL) */
     void *ud;
 } ep_uac_opts;
 
@@ -124,8 +123,7 @@ void ep_uac_free_deferred(ep_uac *c);
  * EP_ECONNREFUSED/EP_EIO/EP_ECLOSED/EP_ETIMEDOUT (connection),
  * EP_ESECURITY (certificate rejected, signature wrong, access denied:
  * st says which), EP_EPROTO (peer broke the protocol). */
-typedef void (*ep_uac_done_cb)(ep_uac *c, ep_err err, ep_ua_status st,
-                               void *ud);
+typedef void (*ep_uac_done_cb)(ep_uac *c, ep_err err, ep_ua_status st, void *ud);
 
 /* ep_uac_connect opens the channel and activates a session. cb may be NULL.
  * Returns EP_EOK (cb will run), EP_ESTATE if not disconnected. */
@@ -152,9 +150,9 @@ ep_err ep_uac_err_from_status(ep_ua_status st);
 typedef struct ep_uac_stats {
     uint64_t requests, responses, timeouts;
     uint64_t publish_sent, publish_responses, keepalives;
-    uint64_t notifications;  /* data change + event items delivered */
-    uint64_t republished;    /* messages recovered with Republish */
-    uint64_t lost;           /* sequence numbers the server no longer had */
+    uint64_t notifications; /* data change + event items delivered */
+    uint64_t republished;   /* messages recovered with Republish */
+    uint64_t lost;          /* sequence numbers the server no longer had */
     uint64_t reconnects, session_recreated, transfers;
     uint32_t outstanding, queued, publish_outstanding;
 } ep_uac_stats;
@@ -175,10 +173,9 @@ void ep_uac_get_stats(const ep_uac *c, ep_uac_stats *out);
  * resp's response_header.service_result. cb may be NULL.
  * Returns EP_EOK (cb will run exactly once), EP_EINVAL, EP_EFULL (queue
  * full), EP_ESTATE (client disconnected), EP_ENOMEM. */
-typedef void (*ep_uac_resp_cb)(ep_uac *c, ep_err err, ep_ua_status st,
-                               const void *resp, void *ud);
-ep_err ep_uac_request(ep_uac *c, const ep_ua_type *req_type, const void *req,
-                      ep_uac_resp_cb cb, void *ud);
+typedef void (*ep_uac_resp_cb)(ep_uac *c, ep_err err, ep_ua_status st, const void *resp, void *ud);
+ep_err ep_uac_request(ep_uac *c, const ep_ua_type *req_type, const void *req, ep_uac_resp_cb cb,
+                      void *ud);
 
 /* ---- typed helpers (services.c); arguments borrowed, errors as above ---- */
 
@@ -192,17 +189,16 @@ ep_err ep_uac_discover(ep_uac *c, ep_uac_done_cb cb, void *ud);
 
 ep_err ep_uac_read(ep_uac *c, size_t n, const ep_ua_read_value_id *ids,
                    ep_ua_timestamps_to_return ts, ep_uac_resp_cb cb, void *ud);
-ep_err ep_uac_write(ep_uac *c, size_t n, const ep_ua_write_value *values,
-                    ep_uac_resp_cb cb, void *ud);
-ep_err ep_uac_browse(ep_uac *c, size_t n, const ep_ua_browse_description *d,
-                     uint32_t max_refs, ep_uac_resp_cb cb, void *ud);
-ep_err ep_uac_browse_next(ep_uac *c, bool release, size_t n,
-                          const ep_ua_bytestring *cps, ep_uac_resp_cb cb,
-                          void *ud);
-ep_err ep_uac_translate(ep_uac *c, size_t n, const ep_ua_browse_path *paths,
-                        ep_uac_resp_cb cb, void *ud);
-ep_err ep_uac_call(ep_uac *c, size_t n, const ep_ua_call_method_request *m,
-                   ep_uac_resp_cb cb, void *ud);
+ep_err ep_uac_write(ep_uac *c, size_t n, const ep_ua_write_value *values, ep_uac_resp_cb cb,
+                    void *ud);
+ep_err ep_uac_browse(ep_uac *c, size_t n, const ep_ua_browse_description *d, uint32_t max_refs,
+                     ep_uac_resp_cb cb, void *ud);
+ep_err ep_uac_browse_next(ep_uac *c, bool release, size_t n, const ep_ua_bytestring *cps,
+                          ep_uac_resp_cb cb, void *ud);
+ep_err ep_uac_translate(ep_uac *c, size_t n, const ep_ua_browse_path *paths, ep_uac_resp_cb cb,
+                        void *ud);
+ep_err ep_uac_call(ep_uac *c, size_t n, const ep_ua_call_method_request *m, ep_uac_resp_cb cb,
+                   void *ud);
 
 /* ---- subscriptions (sub.c) ------------------------------------------------
  *
@@ -222,54 +218,51 @@ typedef struct ep_uac_sub_opts {
 
 typedef struct ep_uac_sub_handlers {
     /* one data change: client handle and the value (borrowed) */
-    void (*on_data)(ep_uac *c, uint32_t sub_id, uint32_t client_handle,
-                    const ep_ua_datavalue *v, void *ud);
+    void (*on_data)(ep_uac *c, uint32_t sub_id, uint32_t client_handle, const ep_ua_datavalue *v,
+                    void *ud);
     /* one event: client handle and its select-clause fields (borrowed) */
-    void (*on_event)(ep_uac *c, uint32_t sub_id, uint32_t client_handle,
-                     size_t nfields, const ep_ua_variant *fields, void *ud);
+    void (*on_event)(ep_uac *c, uint32_t sub_id, uint32_t client_handle, size_t nfields,
+                     const ep_ua_variant *fields, void *ud);
     /* a subscription status: StatusChangeNotification from the server,
      * BadMessageNotAvailable when `lost` notification messages the server
      * no longer holds were skipped, GoodSubscriptionTransferred /
      * BadSubscriptionIdInvalid when the subscription was moved to a new
      * session / created again after a reconnect */
-    void (*on_status)(ep_uac *c, uint32_t sub_id, ep_ua_status st,
-                      uint32_t lost, void *ud);
+    void (*on_status)(ep_uac *c, uint32_t sub_id, ep_ua_status st, uint32_t lost, void *ud);
     /* end of one notification message (after its items), may be NULL */
-    void (*on_message)(ep_uac *c, uint32_t sub_id, uint32_t seq,
-                       ep_ua_datetime publish_time, void *ud);
+    void (*on_message)(ep_uac *c, uint32_t sub_id, uint32_t seq, ep_ua_datetime publish_time,
+                       void *ud);
     void *ud;
 } ep_uac_sub_handlers;
 
 /* Completion of subscription calls; resp as for ep_uac_resp_cb (the
  * service response, e.g. CreateSubscriptionResponse), sub_id the client id. */
-typedef void (*ep_uac_sub_cb)(ep_uac *c, ep_err err, ep_ua_status st,
-                              uint32_t sub_id, const void *resp, void *ud);
+typedef void (*ep_uac_sub_cb)(ep_uac *c, ep_err err, ep_ua_status st, uint32_t sub_id,
+                              const void *resp, void *ud);
 
 /* ep_uac_sub_create creates a subscription; *sub_id is set at once (the id
  * is valid even before the server answers). h is copied. Returns EP_EOK,
  * EP_ESTATE (not connected), EP_ENOMEM, EP_EFULL. */
-ep_err ep_uac_sub_create(ep_uac *c, const ep_uac_sub_opts *o,
-                         const ep_uac_sub_handlers *h, ep_uac_sub_cb cb,
-                         void *ud, uint32_t *sub_id);
-ep_err ep_uac_sub_modify(ep_uac *c, uint32_t sub_id, const ep_uac_sub_opts *o,
-                         ep_uac_sub_cb cb, void *ud);
+ep_err ep_uac_sub_create(ep_uac *c, const ep_uac_sub_opts *o, const ep_uac_sub_handlers *h,
+                         ep_uac_sub_cb cb, void *ud, uint32_t *sub_id);
+ep_err ep_uac_sub_modify(ep_uac *c, uint32_t sub_id, const ep_uac_sub_opts *o, ep_uac_sub_cb cb,
+                         void *ud);
 /* ep_uac_sub_delete deletes the subscription (DeleteSubscriptions); the id
  * is invalid at once, no more notifications are delivered. */
-ep_err ep_uac_sub_delete(ep_uac *c, uint32_t sub_id, ep_uac_sub_cb cb,
-                         void *ud);
+ep_err ep_uac_sub_delete(ep_uac *c, uint32_t sub_id, ep_uac_sub_cb cb, void *ud);
 /* ep_uac_sub_server_id returns the server's id, 0 if not (yet) created. */
 uint32_t ep_uac_sub_server_id(const ep_uac *c, uint32_t sub_id);
 
 /* A monitored item to create. */
 typedef struct ep_uac_mon_item {
     ep_ua_nodeid node;
-    uint32_t attribute_id;     /* 0: Value (13); EventNotifier for events */
-    uint32_t client_handle;    /* unique within the subscription */
-    double sampling_ms;        /* -1: publishing interval (default 0 = as
-                                  fast as the server samples) */
-    uint32_t queue_size;       /* 0: 1 (events: 0 lets the server decide) */
-    bool discard_newest;       /* default discard oldest */
-    int32_t mode;              /* EP_UA_MONITORING_MODE_*; 0 -> REPORTING */
+    uint32_t attribute_id;  /* 0: Value (13); EventNotifier for events */
+    uint32_t client_handle; /* unique within the subscription */
+    double sampling_ms;     /* -1: publishing interval (default 0 = as
+                               fast as the server samples) */
+    uint32_t queue_size;    /* 0: 1 (events: 0 lets the server decide) */
+    bool discard_newest;    /* default discard oldest */
+    int32_t mode;           /* EP_UA_MONITORING_MODE_*; 0 -> REPORTING */
     /* data change filter (used when trigger or deadband set) */
     bool data_filter;
     ep_ua_data_change_trigger trigger;
@@ -285,18 +278,15 @@ typedef struct ep_uac_mon_item {
 /* ep_uac_mon_create creates n monitored items (TimestampsToReturn Both).
  * The items are remembered (for re-creation after a reconnect that lost the
  * subscription). resp is a CreateMonitoredItemsResponse. */
-ep_err ep_uac_mon_create(ep_uac *c, uint32_t sub_id, size_t n,
-                         const ep_uac_mon_item *items, ep_uac_sub_cb cb,
-                         void *ud);
+ep_err ep_uac_mon_create(ep_uac *c, uint32_t sub_id, size_t n, const ep_uac_mon_item *items,
+                         ep_uac_sub_cb cb, void *ud);
 /* ep_uac_mon_modify changes sampling interval, queue size and data change
  * filter of the items with the given client handles. */
-ep_err ep_uac_mon_modify(ep_uac *c, uint32_t sub_id, size_t n,
-                         const ep_uac_mon_item *items, ep_uac_sub_cb cb,
-                         void *ud);
+ep_err ep_uac_mon_modify(ep_uac *c, uint32_t sub_id, size_t n, const ep_uac_mon_item *items,
+                         ep_uac_sub_cb cb, void *ud);
 /* ep_uac_mon_delete deletes the items with the given client handles. */
-ep_err ep_uac_mon_delete(ep_uac *c, uint32_t sub_id, size_t n,
-                         const uint32_t *client_handles, ep_uac_sub_cb cb,
-                         void *ud);
+ep_err ep_uac_mon_delete(ep_uac *c, uint32_t sub_id, size_t n, const uint32_t *client_handles,
+                         ep_uac_sub_cb cb, void *ud);
 
 /* ep_uac_channels_alive returns how many secure channels opened by clients
  * of this process are not released yet (a channel outlives ep_uac_free until
@@ -326,13 +316,11 @@ ep_err ep_uac_nodeid_parse(const char *s, ep_ua_nodeid *out);
 void ep_uac_nodeid_format(const ep_ua_nodeid *id, char *buf, size_t n);
 /* ep_uac_variant_format writes a readable value ("42", "\"text\"",
  * "[1, 2, 3]"), or JSON with json set (truncated to n). */
-void ep_uac_variant_format(const ep_ua_variant *v, bool json, char *buf,
-                           size_t n);
+void ep_uac_variant_format(const ep_ua_variant *v, bool json, char *buf, size_t n);
 /* ep_uac_variant_parse builds a scalar of builtin type id type_id (1..21
  * except 14/16/17 composite cases unsupported) from text into *out, with
  * storage in storage (at least 16 bytes, caller's) and strings pointing into
  * s. Returns EP_EOK or EP_EINVAL. */
-ep_err ep_uac_variant_parse(const char *s, uint32_t type_id, void *storage,
-                            ep_ua_variant *out);
+ep_err ep_uac_variant_parse(const char *s, uint32_t type_id, void *storage, ep_ua_variant *out);
 
 #endif

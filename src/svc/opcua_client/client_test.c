@@ -36,9 +36,9 @@ typedef struct world {
     ep_fakeclock clock;
     ep_loop *loop;
     ep_uac *c;
-    fake *link;          /* current link */
+    fake *link; /* current link */
     int nlinks;
-    bool auto_open;      /* open succeeds at once */
+    bool auto_open; /* open succeeds at once */
     sent log[512];
     size_t nlog;
     uint32_t next_rid;
@@ -63,8 +63,7 @@ static ep_err f_open(ep_uac_link *l, const ep_uac_link_params *p)
     return EP_EOK;
 }
 
-static ep_err f_send(ep_uac_link *l, const ep_ua_type *type, const void *msg,
-                     uint32_t *rid)
+static ep_err f_send(ep_uac_link *l, const ep_ua_type *type, const void *msg, uint32_t *rid)
 {
     fake *f = (fake *)l;
     world *w = f->w;
@@ -98,8 +97,7 @@ static const uint8_t *f_cert(ep_uac_link *l, size_t *len)
     return NULL;
 }
 
-static const ep_uac_link_ops fake_ops = {f_open, f_send, f_close, f_destroy,
-                                         f_cert};
+static const ep_uac_link_ops fake_ops = {f_open, f_send, f_close, f_destroy, f_cert};
 
 static ep_err fake_factory(ep_loop *loop, void *ud, ep_uac_link **out)
 {
@@ -139,8 +137,7 @@ static void answer(world *w, sent *s, const ep_ua_type *rtype, void *resp)
     h->request_handle = ((ep_ua_request_header *)s->msg)->request_handle;
     s->answered = true;
     assert_non_null(w->link);
-    w->link->base.ev.message(w->link->base.ud, s->request_id, rtype, resp,
-                             EP_UA_STATUS_Good);
+    w->link->base.ev.message(w->link->base.ud, s->request_id, rtype, resp, EP_UA_STATUS_Good);
 }
 
 static void fault(world *w, sent *s, ep_ua_status st)
@@ -156,8 +153,7 @@ static void kill_link(world *w)
 {
     for (size_t i = 0; i < w->nlog; i++)
         w->log[i].answered = true;
-    w->link->base.ev.closed(w->link->base.ud, EP_ECLOSED,
-                            EP_UA_STATUS_BadConnectionClosed, "gone");
+    w->link->base.ev.closed(w->link->base.ud, EP_ECLOSED, EP_UA_STATUS_BadConnectionClosed, "gone");
 }
 
 static void advance(world *w, uint64_t ms)
@@ -176,8 +172,7 @@ static void on_connected(ep_uac *c, ep_err err, ep_ua_status st, void *ud)
     w->connect_err = err;
 }
 
-static void on_data(ep_uac *c, uint32_t sub, uint32_t h,
-                    const ep_ua_datavalue *v, void *ud)
+static void on_data(ep_uac *c, uint32_t sub, uint32_t h, const ep_ua_datavalue *v, void *ud)
 {
     (void)c;
     (void)sub;
@@ -187,8 +182,7 @@ static void on_data(ep_uac *c, uint32_t sub, uint32_t h,
     w->data[w->ndata++] = *(const uint32_t *)v->value.data;
 }
 
-static void on_status(ep_uac *c, uint32_t sub, ep_ua_status st, uint32_t lost,
-                      void *ud)
+static void on_status(ep_uac *c, uint32_t sub, ep_ua_status st, uint32_t lost, void *ud)
 {
     (void)c;
     (void)sub;
@@ -384,10 +378,8 @@ static void test_connect_session(void **state)
     sent *s = pending(w, EP_UA_T(ReadRequest), 0);
     assert_non_null(s);
     const ep_ua_read_request *rq = s->msg;
-    assert_int_equal(rq->request_header.authentication_token.id_type,
-                     EP_UA_NODEID_STRING);
-    assert_memory_equal(rq->request_header.authentication_token.id.string.data,
-                        "tok-1", 5);
+    assert_int_equal(rq->request_header.authentication_token.id_type, EP_UA_NODEID_STRING);
+    assert_memory_equal(rq->request_header.authentication_token.id.string.data, "tok-1", 5);
     assert_true(rq->request_header.request_handle != 0);
 }
 
@@ -414,8 +406,7 @@ static void test_publish_pipeline_and_acks(void **state)
     p = w->log[w->nlog - 1].msg;
     assert_int_equal(p->subscription_acknowledgements_len, 0);
     /* BadTooManyPublishRequests lowers the target */
-    fault(w, pending(w, EP_UA_T(PublishRequest), 0),
-          EP_UA_STATUS_BadTooManyPublishRequests);
+    fault(w, pending(w, EP_UA_T(PublishRequest), 0), EP_UA_STATUS_BadTooManyPublishRequests);
     assert_int_equal(count_pending(w, EP_UA_T(PublishRequest)), 3);
 }
 
@@ -432,10 +423,8 @@ static void test_republish_in_order(void **state)
     assert_non_null(r2);
     assert_non_null(r3);
     assert_int_equal(((ep_ua_republish_request *)r2->msg)->subscription_id, 7);
-    assert_int_equal(
-        ((ep_ua_republish_request *)r2->msg)->retransmit_sequence_number, 2);
-    assert_int_equal(
-        ((ep_ua_republish_request *)r3->msg)->retransmit_sequence_number, 3);
+    assert_int_equal(((ep_ua_republish_request *)r2->msg)->retransmit_sequence_number, 2);
+    assert_int_equal(((ep_ua_republish_request *)r3->msg)->retransmit_sequence_number, 3);
     /* answers arrive out of order: still delivered 2, 3, 4 */
     republish_answer(w, r3, 30);
     assert_int_equal(w->ndata, 1);
@@ -478,8 +467,7 @@ static void test_keepalive_reveals_gap(void **state)
     publish_keepalive(w, 7, 3); /* message 2 was sent and lost */
     sent *r2 = pending(w, EP_UA_T(RepublishRequest), 0);
     assert_non_null(r2);
-    assert_int_equal(
-        ((ep_ua_republish_request *)r2->msg)->retransmit_sequence_number, 2);
+    assert_int_equal(((ep_ua_republish_request *)r2->msg)->retransmit_sequence_number, 2);
     republish_answer(w, r2, 20);
     assert_int_equal(w->ndata, 2);
     assert_int_equal(w->data[1], 20);
@@ -541,8 +529,7 @@ static void test_reconnect_new_session_transfers(void **state)
     kill_link(w);
     advance(w, 200);
     /* the server lost the session: create a new one, then transfer */
-    fault(w, pending(w, EP_UA_T(ActivateSessionRequest), 0),
-          EP_UA_STATUS_BadSessionIdInvalid);
+    fault(w, pending(w, EP_UA_T(ActivateSessionRequest), 0), EP_UA_STATUS_BadSessionIdInvalid);
     answer_create_session(w, "tok-2");
     answer_activate(w);
     sent *t = pending(w, EP_UA_T(TransferSubscriptionsRequest), 0);
@@ -573,14 +560,12 @@ static void test_reconnect_new_session_transfers(void **state)
     const ep_ua_create_monitored_items_request *cq = cm2->msg;
     assert_int_equal(cq->subscription_id, 9);
     assert_int_equal(cq->items_to_create_len, 1);
-    assert_int_equal(cq->items_to_create[0].requested_parameters.client_handle,
-                     1);
+    assert_int_equal(cq->items_to_create[0].requested_parameters.client_handle, 1);
     assert_int_equal(w->last_status, EP_UA_STATUS_BadSubscriptionIdInvalid);
 }
 
 static int timeouts_seen;
-static void on_read_done(ep_uac *c, ep_err err, ep_ua_status st,
-                         const void *resp, void *ud)
+static void on_read_done(ep_uac *c, ep_err err, ep_ua_status st, const void *resp, void *ud)
 {
     (void)c;
     (void)resp;
@@ -611,8 +596,7 @@ static void test_request_timeout(void **state)
 }
 
 static int proto_errors;
-static void on_proto(ep_uac *c, ep_err err, ep_ua_status st, const void *resp,
-                     void *ud)
+static void on_proto(ep_uac *c, ep_err err, ep_ua_status st, const void *resp, void *ud)
 {
     (void)c;
     (void)st;
@@ -650,16 +634,14 @@ static void test_hostile_responses(void **state)
     answer_activate(w);
     ep_ua_read_response rr;
     memset(&rr, 0, sizeof(rr));
-    w->link->base.ev.message(w->link->base.ud, 999999, EP_UA_T(ReadResponse),
-                             &rr, 0);
+    w->link->base.ev.message(w->link->base.ud, 999999, EP_UA_T(ReadResponse), &rr, 0);
     assert_int_equal(ep_uac_get_state(w->c), EP_UAC_CONNECTED);
     /* another request's handle: the response is refused */
     assert_int_equal(ep_uac_read(w->c, 1, &id, 0, on_proto, NULL), EP_EOK);
     s = pending(w, EP_UA_T(ReadRequest), 0);
     rr.response_header.request_handle = 12345;
     s->answered = true;
-    w->link->base.ev.message(w->link->base.ud, s->request_id,
-                             EP_UA_T(ReadResponse), &rr, 0);
+    w->link->base.ev.message(w->link->base.ud, s->request_id, EP_UA_T(ReadResponse), &rr, 0);
     assert_int_equal(proto_errors, 3);
 }
 
@@ -668,8 +650,8 @@ static void test_connect_refused(void **state)
     world *w = *state;
     w->auto_open = false;
     assert_int_equal(ep_uac_connect(w->c, on_connected, w), EP_EOK);
-    w->link->base.ev.opened(w->link->base.ud, EP_ECONNREFUSED,
-                            EP_UA_STATUS_BadConnectionClosed, "refused");
+    w->link->base.ev.opened(w->link->base.ud, EP_ECONNREFUSED, EP_UA_STATUS_BadConnectionClosed,
+                            "refused");
     assert_int_equal(w->connected, 1);
     assert_int_equal(w->connect_err, EP_ECONNREFUSED);
     assert_int_equal(ep_uac_get_state(w->c), EP_UAC_DISCONNECTED);
@@ -686,8 +668,7 @@ static void test_text(void **state)
     assert_int_equal(ep_uac_nodeid_parse("i=85", &id), EP_EOK);
     assert_int_equal(id.id.numeric, 85);
     assert_int_equal(ep_uac_nodeid_parse("2253", &id), EP_EOK);
-    assert_int_equal(ep_uac_nodeid_parse(
-                         "ns=1;g=72962b91-fa75-4ae6-8d28-b404dc7daf63", &id),
+    assert_int_equal(ep_uac_nodeid_parse("ns=1;g=72962b91-fa75-4ae6-8d28-b404dc7daf63", &id),
                      EP_EOK);
     ep_uac_nodeid_format(&id, buf, sizeof(buf));
     assert_string_equal(buf, "ns=1;g=72962b91-fa75-4ae6-8d28-b404dc7daf63");
@@ -712,21 +693,14 @@ int main(void)
         cmocka_unit_test(test_text),
         cmocka_unit_test_setup_teardown(test_connect_session, setup, teardown),
         cmocka_unit_test_setup_teardown(test_connect_refused, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_publish_pipeline_and_acks, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_republish_in_order, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_republish_not_available, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_keepalive_reveals_gap, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_reconnect_reactivates, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_reconnect_new_session_transfers,
-                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_publish_pipeline_and_acks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_republish_in_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_republish_not_available, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_keepalive_reveals_gap, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reconnect_reactivates, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reconnect_new_session_transfers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_request_timeout, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_hostile_responses, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_hostile_responses, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -32,8 +32,8 @@ typedef struct ep_uac_link_events {
     /* a complete service response, decoded: body is a value of *type
      * (borrowed for the call). type NULL with st bad: the response could
      * not be decoded (st says why). */
-    void (*message)(void *ud, uint32_t request_id, const ep_ua_type *type,
-                    const void *body, ep_ua_status st);
+    void (*message)(void *ud, uint32_t request_id, const ep_ua_type *type, const void *body,
+                    ep_ua_status st);
     /* the channel is gone (after opened; or instead of it on failure) */
     void (*closed)(void *ud, ep_err err, ep_ua_status st, const char *why);
 } ep_uac_link_events;
@@ -42,12 +42,12 @@ typedef struct ep_uac_link_params {
     const char *url;
     const ep_ua_policy *policy;
     int32_t mode;
-    ep_ua_pki *pki;                  /* may be NULL with policy None */
-    const uint8_t *server_cert;      /* expected server certificate (from
-                                        GetEndpoints), may be NULL */
+    ep_ua_pki *pki;             /* may be NULL with policy None */
+    const uint8_t *server_cert; /* expected server certificate (from
+                                   GetEndpoints), may be NULL */
     size_t server_cert_len;
     uint32_t connect_timeout_ms;
-    uint32_t lifetime_ms;            /* requested token lifetime */
+    uint32_t lifetime_ms; /* requested token lifetime */
     size_t max_message_size;
 } ep_uac_link_params;
 
@@ -56,8 +56,7 @@ typedef struct ep_uac_link_ops {
     ep_err (*open)(ep_uac_link *l, const ep_uac_link_params *p);
     /* encode and send one request; *request_id receives the channel's
      * request id. The message is borrowed. */
-    ep_err (*send)(ep_uac_link *l, const ep_ua_type *type, const void *msg,
-                   uint32_t *request_id);
+    ep_err (*send)(ep_uac_link *l, const ep_ua_type *type, const void *msg, uint32_t *request_id);
     /* close gracefully (CloseSecureChannel); no events after this call */
     void (*close)(ep_uac_link *l);
     /* free; called after close or after a closed event */
@@ -74,11 +73,9 @@ struct ep_uac_link {
 
 /* Factory used by the client to create a link; tests replace it with
  * ep_uac__set_link_factory before connecting. */
-typedef ep_err (*ep_uac_link_factory)(ep_loop *loop, void *factory_ud,
-                                      ep_uac_link **out);
+typedef ep_err (*ep_uac_link_factory)(ep_loop *loop, void *factory_ud, ep_uac_link **out);
 
 /* ep_uac__link_chan_new creates the real secure-channel link. */
-ep_err ep_uac__link_chan_new(ep_loop *loop, void *factory_ud,
-                             ep_uac_link **out);
+ep_err ep_uac__link_chan_new(ep_loop *loop, void *factory_ud, ep_uac_link **out);
 
 #endif

@@ -48,8 +48,7 @@ static void on_message(ep_ua_channel *ch, const ep_ua_channel_msg *m, void *ud)
     chan_link *l = ud;
     (void)ch;
     if (l && !l->dying && l->base.ev.message)
-        l->base.ev.message(l->base.ud, m->request_id, m->type, m->body,
-                           m->status);
+        l->base.ev.message(l->base.ud, m->request_id, m->type, m->body, m->status);
 }
 
 static ep_err err_from_close(ep_ua_status st)
@@ -138,8 +137,8 @@ static ep_err link_open(ep_uac_link *base, const ep_uac_link_params *p)
     return err;
 }
 
-static ep_err link_send(ep_uac_link *base, const ep_ua_type *type,
-                        const void *msg, uint32_t *request_id)
+static ep_err link_send(ep_uac_link *base, const ep_ua_type *type, const void *msg,
+                        uint32_t *request_id)
 {
     chan_link *l = (chan_link *)base;
     if (l->ch == NULL)
@@ -183,8 +182,7 @@ static const ep_uac_link_ops chan_ops = {
     .server_cert = link_server_cert,
 };
 
-ep_err ep_uac__link_chan_new(ep_loop *loop, void *factory_ud,
-                             ep_uac_link **out)
+ep_err ep_uac__link_chan_new(ep_loop *loop, void *factory_ud, ep_uac_link **out)
 {
     (void)factory_ud;
     chan_link *l = calloc(1, sizeof(*l));

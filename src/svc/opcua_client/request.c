@@ -58,8 +58,7 @@ static void list_del(ep_uac_req **head, ep_uac_req *r)
     r->next = r->prev = NULL;
 }
 
-ep_uac_req *ep_uac__req_new(ep_uac *c, ep_uac_req_kind kind,
-                            const ep_ua_type *req_type)
+ep_uac_req *ep_uac__req_new(ep_uac *c, ep_uac_req_kind kind, const ep_ua_type *req_type)
 {
     ep_uac_req *r = calloc(1, sizeof(*r));
     if (r == NULL)
@@ -86,8 +85,7 @@ void ep_uac__req_free(ep_uac_req *r)
     free(r);
 }
 
-static void complete(ep_uac *c, ep_uac_req *r, ep_err err, ep_ua_status st,
-                     const void *resp)
+static void complete(ep_uac *c, ep_uac_req *r, ep_err err, ep_ua_status st, const void *resp)
 {
     ep_timer_stop(&r->timer);
     c->in_callback++;
@@ -125,8 +123,7 @@ static void on_timeout(ep_timer *t)
     bool publish = r->kind == EP_UAC_REQ_PUBLISH;
     if (publish)
         ep_uac__ack_requeue(c, r->nacks, r->acks);
-    EP_LOG_DEBUG(EP_UAC_LOG, "request %s handle %u timed out",
-                 r->req_type->name, r->handle);
+    EP_LOG_DEBUG(EP_UAC_LOG, "request %s handle %u timed out", r->req_type->name, r->handle);
     complete(c, r, EP_ETIMEDOUT, EP_UA_STATUS_BadTimeout, NULL);
     if (publish)
         ep_uac__connection_lost(c, EP_ETIMEDOUT, EP_UA_STATUS_BadTimeout,
@@ -141,20 +138,16 @@ static ep_err send_now(ep_uac *c, ep_uac_req *r, const void *msg)
     if (c->link == NULL)
         return EP_ECLOSED;
     _Alignas(max_align_t) uint8_t stack[512];
-    void *copy = r->req_type->size <= sizeof(stack) ? stack
-                                                   : malloc(r->req_type->size);
+    void *copy = r->req_type->size <= sizeof(stack) ? stack : malloc(r->req_type->size);
     if (copy == NULL)
         return EP_ENOMEM;
     memcpy(copy, msg, r->req_type->size);
     ep_ua_request_header *h = copy;
-    h->authentication_token = c->have_session
-                                  ? c->auth_token
-                                  : ep_ua_nodeid_numeric(0, 0);
+    h->authentication_token = c->have_session ? c->auth_token : ep_ua_nodeid_numeric(0, 0);
     h->timestamp = ep_uac__now_dt();
     h->request_handle = r->handle;
     h->timeout_hint = r->timeout_ms;
-    ep_err err = c->link->ops->send(c->link, r->req_type, copy,
-                                    &r->request_id);
+    ep_err err = c->link->ops->send(c->link, r->req_type, copy, &r->request_id);
     if (copy != stack)
         free(copy);
     if (err != EP_EOK)
@@ -186,8 +179,7 @@ ep_err ep_uac__req_submit(ep_uac *c, ep_uac_req *r, const void *msg)
     ep_err err;
     bool direct = r->kind != EP_UAC_REQ_USER;
     if (direct || (can_send(c, r) && c->nqueued == 0 &&
-                   c->nactive - c->publish_outstanding <
-                       c->opts.max_outstanding)) {
+                   c->nactive - c->publish_outstanding < c->opts.max_outstanding)) {
         if (!can_send(c, r) && r->kind != EP_UAC_REQ_USER) {
             err = c->link ? EP_ESTATE : EP_ECLOSED;
             goto fail;
@@ -252,8 +244,8 @@ void ep_uac__req_flush_queue(ep_uac *c)
 
 void ep_uac__req_fail_all(ep_uac *c, ep_err err, bool keep_queued)
 {
-    ep_ua_status st = err == EP_ECLOSED ? EP_UA_STATUS_BadConnectionClosed
-                                        : EP_UA_STATUS_BadCommunicationError;
+    ep_ua_status st =
+        err == EP_ECLOSED ? EP_UA_STATUS_BadConnectionClosed : EP_UA_STATUS_BadCommunicationError;
     while (c->active_head) {
         ep_uac_req *r = c->active_head;
         list_del(&c->active_head, r);
@@ -288,17 +280,15 @@ static bool session_lost_status(ep_ua_status st)
     }
 }
 
-void ep_uac__on_message(void *ud, uint32_t request_id, const ep_ua_type *type,
-                        const void *body, ep_ua_status st)
+void ep_uac__on_message(void *ud, uint32_t request_id, const ep_ua_type *type, const void *body,
+                        ep_ua_status st)
 {
     ep_uac *c = ud;
     ep_uac_req *r = c->active_head;
     while (r && r->request_id != request_id)
         r = r->next;
     if (r == NULL) {
-        EP_LOG_DEBUG(EP_UAC_LOG,
-                     "response for unknown request id %u (late or bogus)",
-                     request_id);
+        EP_LOG_DEBUG(EP_UAC_LOG, "response for unknown request id %u (late or bogus)", request_id);
         return;
     }
     list_del(&c->active_head, r);
@@ -323,8 +313,7 @@ void ep_uac__on_message(void *ud, uint32_t request_id, const ep_ua_type *type,
             why = "response carries another request's handle";
         } else if (type == EP_UA_T(ServiceFault)) {
             err = EP_EPROTO;
-            st = h->service_result ? h->service_result
-                                   : EP_UA_STATUS_BadUnknownResponse;
+            st = h->service_result ? h->service_result : EP_UA_STATUS_BadUnknownResponse;
         } else if (type != r->resp_type) {
             err = EP_EPROTO;
             st = EP_UA_STATUS_BadUnknownResponse;
@@ -334,8 +323,7 @@ void ep_uac__on_message(void *ud, uint32_t request_id, const ep_ua_type *type,
         }
     }
     if (why) {
-        ep_uac__set_error(c, "%s to %s (%s)", why, r->req_type->name,
-                          ep_ua_status_name(st));
+        ep_uac__set_error(c, "%s to %s (%s)", why, r->req_type->name, ep_ua_status_name(st));
         EP_LOG_WARN(EP_UAC_LOG, "%s", c->last_error);
     }
     bool publish = r->kind == EP_UAC_REQ_PUBLISH;

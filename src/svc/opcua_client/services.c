@@ -7,12 +7,11 @@
 
 #include "svc/opcua_client/uac_int.h"
 
-ep_err ep_uac_request(ep_uac *c, const ep_ua_type *req_type, const void *req,
-                      ep_uac_resp_cb cb, void *ud)
+ep_err ep_uac_request(ep_uac *c, const ep_ua_type *req_type, const void *req, ep_uac_resp_cb cb,
+                      void *ud)
 {
-    if (c == NULL || req_type == NULL || req == NULL ||
-        req_type->kind != EP_UA_KIND_STRUCT || req_type->nfields == 0 ||
-        req_type->fields[0].type != EP_UA_TYPE_RequestHeader)
+    if (c == NULL || req_type == NULL || req == NULL || req_type->kind != EP_UA_KIND_STRUCT ||
+        req_type->nfields == 0 || req_type->fields[0].type != EP_UA_TYPE_RequestHeader)
         return EP_EINVAL;
     if (c->state == EP_UAC_DISCONNECTED || c->state == EP_UAC_CLOSING)
         return EP_ESTATE;
@@ -26,8 +25,8 @@ ep_err ep_uac_request(ep_uac *c, const ep_ua_type *req_type, const void *req,
     r->cb = cb;
     r->ud = ud;
     /* discovery services work on a channel without a session */
-    r->needs_session = req_type != EP_UA_T(GetEndpointsRequest) &&
-                       req_type != EP_UA_T(FindServersRequest);
+    r->needs_session =
+        req_type != EP_UA_T(GetEndpointsRequest) && req_type != EP_UA_T(FindServersRequest);
     return ep_uac__req_submit(c, r, req);
 }
 
@@ -58,8 +57,8 @@ ep_err ep_uac_read(ep_uac *c, size_t n, const ep_ua_read_value_id *ids,
     return ep_uac_request(c, EP_UA_T(ReadRequest), &req, cb, ud);
 }
 
-ep_err ep_uac_write(ep_uac *c, size_t n, const ep_ua_write_value *values,
-                    ep_uac_resp_cb cb, void *ud)
+ep_err ep_uac_write(ep_uac *c, size_t n, const ep_ua_write_value *values, ep_uac_resp_cb cb,
+                    void *ud)
 {
     ep_ua_write_request req;
     memset(&req, 0, sizeof(req));
@@ -68,8 +67,8 @@ ep_err ep_uac_write(ep_uac *c, size_t n, const ep_ua_write_value *values,
     return ep_uac_request(c, EP_UA_T(WriteRequest), &req, cb, ud);
 }
 
-ep_err ep_uac_browse(ep_uac *c, size_t n, const ep_ua_browse_description *d,
-                     uint32_t max_refs, ep_uac_resp_cb cb, void *ud)
+ep_err ep_uac_browse(ep_uac *c, size_t n, const ep_ua_browse_description *d, uint32_t max_refs,
+                     ep_uac_resp_cb cb, void *ud)
 {
     ep_ua_browse_request req;
     memset(&req, 0, sizeof(req));
@@ -79,9 +78,8 @@ ep_err ep_uac_browse(ep_uac *c, size_t n, const ep_ua_browse_description *d,
     return ep_uac_request(c, EP_UA_T(BrowseRequest), &req, cb, ud);
 }
 
-ep_err ep_uac_browse_next(ep_uac *c, bool release, size_t n,
-                          const ep_ua_bytestring *cps, ep_uac_resp_cb cb,
-                          void *ud)
+ep_err ep_uac_browse_next(ep_uac *c, bool release, size_t n, const ep_ua_bytestring *cps,
+                          ep_uac_resp_cb cb, void *ud)
 {
     ep_ua_browse_next_request req;
     memset(&req, 0, sizeof(req));
@@ -91,19 +89,18 @@ ep_err ep_uac_browse_next(ep_uac *c, bool release, size_t n,
     return ep_uac_request(c, EP_UA_T(BrowseNextRequest), &req, cb, ud);
 }
 
-ep_err ep_uac_translate(ep_uac *c, size_t n, const ep_ua_browse_path *paths,
-                        ep_uac_resp_cb cb, void *ud)
+ep_err ep_uac_translate(ep_uac *c, size_t n, const ep_ua_browse_path *paths, ep_uac_resp_cb cb,
+                        void *ud)
 {
     ep_ua_translate_browse_paths_to_node_ids_request req;
     memset(&req, 0, sizeof(req));
     req.browse_paths_len = n;
     req.browse_paths = (ep_ua_browse_path *)(uintptr_t)paths;
-    return ep_uac_request(c, EP_UA_T(TranslateBrowsePathsToNodeIdsRequest),
-                          &req, cb, ud);
+    return ep_uac_request(c, EP_UA_T(TranslateBrowsePathsToNodeIdsRequest), &req, cb, ud);
 }
 
-ep_err ep_uac_call(ep_uac *c, size_t n, const ep_ua_call_method_request *m,
-                   ep_uac_resp_cb cb, void *ud)
+ep_err ep_uac_call(ep_uac *c, size_t n, const ep_ua_call_method_request *m, ep_uac_resp_cb cb,
+                   void *ud)
 {
     ep_ua_call_request req;
     memset(&req, 0, sizeof(req));

@@ -70,15 +70,14 @@ static bool str_eq(const ep_ua_string *a, const char *b)
 }
 
 /* the user token policy for our identity on our endpoint */
-static const ep_ua_user_token_policy *find_token_policy(const ep_uac *c,
-                                                        int32_t type)
+static const ep_ua_user_token_policy *find_token_policy(const ep_uac *c, int32_t type)
 {
     const ep_ua_user_token_policy *any = NULL;
     for (int pass = 0; pass < 2; pass++) {
         for (size_t i = 0; i < c->nendpoints; i++) {
             const ep_ua_endpoint_description *e = &c->endpoints[i];
-            bool ours = e->security_mode == c->mode &&
-                        str_eq(&e->security_policy_uri, c->policy->uri);
+            bool ours =
+                e->security_mode == c->mode && str_eq(&e->security_policy_uri, c->policy->uri);
             if (pass == 0 && !ours)
                 continue;
             for (size_t k = 0; k < e->user_identity_tokens_len; k++) {
@@ -100,8 +99,7 @@ static const ep_ua_user_token_policy *find_token_policy(const ep_uac *c,
     return any;
 }
 
-static ep_err concat(const uint8_t *a, size_t alen, const uint8_t *b,
-                     size_t blen, uint8_t **out)
+static ep_err concat(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen, uint8_t **out)
 {
     uint8_t *p = malloc(alen + blen + 1);
     if (p == NULL)
@@ -125,10 +123,8 @@ static size_t leaf_len(const uint8_t *der, size_t len)
     return used ? used : len;
 }
 
-static ep_err sign_over(const ep_ua_policy *pol, const ep_ua_key *key,
-                        const ep_ua_bytestring *cert,
-                        const ep_ua_bytestring *nonce,
-                        ep_ua_signature_data *sd, uint8_t **sigbuf)
+static ep_err sign_over(const ep_ua_policy *pol, const ep_ua_key *key, const ep_ua_bytestring *cert,
+                        const ep_ua_bytestring *nonce, ep_ua_signature_data *sd, uint8_t **sigbuf)
 {
     uint8_t *data = NULL;
     size_t clen = cert->len ? leaf_len(cert->data, cert->len) : 0;
@@ -142,8 +138,7 @@ static ep_err sign_over(const ep_ua_policy *pol, const ep_ua_key *key,
         return EP_ENOMEM;
     }
     size_t slen = 0;
-    err = ep_ua_asym_sign(pol, key, data, clen + nonce->len, *sigbuf, cap,
-                          &slen);
+    err = ep_ua_asym_sign(pol, key, data, clen + nonce->len, *sigbuf, cap, &slen);
     free(data);
     if (err != EP_EOK)
         return err;
@@ -153,11 +148,9 @@ static ep_err sign_over(const ep_ua_policy *pol, const ep_ua_key *key,
     return EP_EOK;
 }
 
-static void fail_session(ep_uac *c, ep_err err, ep_ua_status st,
-                         const char *what)
+static void fail_session(ep_uac *c, ep_err err, ep_ua_status st, const char *what)
 {
-    ep_uac__set_error(c, "%s failed: %s", what,
-                      st ? ep_ua_status_name(st) : ep_strerror(err));
+    ep_uac__set_error(c, "%s failed: %s", what, st ? ep_ua_status_name(st) : ep_strerror(err));
     EP_LOG_WARN(EP_UAC_LOG, "%s: %s", c->url, c->last_error);
     if (c->state == EP_UAC_CONNECTING && !c->ever_connected) {
         ep_uac__connect_failed(c, err, st);
@@ -168,8 +161,7 @@ static void fail_session(ep_uac *c, ep_err err, ep_ua_status st,
 
 /* ------------------------------------------------------ ActivateSession -- */
 
-static void activate_done(ep_uac *c, ep_uac_req *r, ep_err err,
-                          ep_ua_status st, const void *resp)
+static void activate_done(ep_uac *c, ep_uac_req *r, ep_err err, ep_ua_status st, const void *resp)
 {
     bool after_create = r->ictx != NULL;
     if (err == EP_EOK && st != EP_UA_STATUS_Good)
@@ -191,10 +183,8 @@ static void activate_done(ep_uac *c, ep_uac_req *r, ep_err err,
         return;
     }
     const ep_ua_activate_session_response *a = resp;
-    if (a->server_nonce.len &&
-        copy_bytes(&c->server_nonce, &a->server_nonce) != EP_EOK) {
-        fail_session(c, EP_ENOMEM, EP_UA_STATUS_BadOutOfMemory,
-                     "ActivateSession");
+    if (a->server_nonce.len && copy_bytes(&c->server_nonce, &a->server_nonce) != EP_EOK) {
+        fail_session(c, EP_ENOMEM, EP_UA_STATUS_BadOutOfMemory, "ActivateSession");
         return;
     }
     ep_uac__session_ready(c, after_create);
@@ -211,8 +201,8 @@ static void activate(ep_uac *c, bool after_create)
     const char *what = "ActivateSession";
 
     if (!ep_ua_policy_is_none(c->policy)) {
-        err = sign_over(c->policy, ep_ua_pki_own_key(c->pki), &c->server_cert,
-                        &c->server_nonce, &req.client_signature, &sig);
+        err = sign_over(c->policy, ep_ua_pki_own_key(c->pki), &c->server_cert, &c->server_nonce,
+                        &req.client_signature, &sig);
         if (err != EP_EOK)
             goto fail;
     }
@@ -223,11 +213,9 @@ static void activate(ep_uac *c, bool after_create)
     memset(&anon, 0, sizeof(anon));
     memset(&un, 0, sizeof(un));
     memset(&x5, 0, sizeof(x5));
-    int32_t ttype = c->opts.identity.kind == EP_UAC_ID_USERNAME
-                        ? EP_UA_USER_TOKEN_TYPE_USER_NAME
-                    : c->opts.identity.kind == EP_UAC_ID_X509
-                        ? EP_UA_USER_TOKEN_TYPE_CERTIFICATE
-                        : EP_UA_USER_TOKEN_TYPE_ANONYMOUS;
+    int32_t ttype = c->opts.identity.kind == EP_UAC_ID_USERNAME ? EP_UA_USER_TOKEN_TYPE_USER_NAME
+                    : c->opts.identity.kind == EP_UAC_ID_X509   ? EP_UA_USER_TOKEN_TYPE_CERTIFICATE
+                                                                : EP_UA_USER_TOKEN_TYPE_ANONYMOUS;
     const ep_ua_user_token_policy *tp = find_token_policy(c, ttype);
     if (tp == NULL && c->nendpoints) {
         err = EP_ESECURITY;
@@ -238,11 +226,9 @@ static void activate(ep_uac *c, bool after_create)
     }
     ep_ua_string pid = tp ? tp->policy_id : EP_UA_STRING_LIT("");
     if (tp == NULL) /* no endpoint list: conventional ids */
-        pid = ttype == EP_UA_USER_TOKEN_TYPE_ANONYMOUS
-                  ? EP_UA_STRING_LIT("anonymous")
-              : ttype == EP_UA_USER_TOKEN_TYPE_USER_NAME
-                  ? EP_UA_STRING_LIT("username")
-                  : EP_UA_STRING_LIT("certificate");
+        pid = ttype == EP_UA_USER_TOKEN_TYPE_ANONYMOUS   ? EP_UA_STRING_LIT("anonymous")
+              : ttype == EP_UA_USER_TOKEN_TYPE_USER_NAME ? EP_UA_STRING_LIT("username")
+                                                         : EP_UA_STRING_LIT("certificate");
     const ep_ua_policy *tpol = c->policy;
     if (tp && tp->security_policy_uri.len) {
         tpol = ep_ua_policy_find((const char *)tp->security_policy_uri.data,
@@ -276,22 +262,20 @@ static void activate(ep_uac *c, bool after_create)
                        "password; ActivateSession";
                 goto fail;
             }
-            err = ep_ua_cert_parse(c->server_cert.data, c->server_cert.len,
-                                   &server, NULL);
+            err = ep_ua_cert_parse(c->server_cert.data, c->server_cert.len, &server, NULL);
             if (err != EP_EOK)
                 goto fail;
             const ep_ua_key *pub = ep_ua_cert_key(server);
-            size_t cap = ep_ua_secret_encrypted_size(tpol, pub, strlen(pw),
-                                                     c->server_nonce.len);
+            size_t cap = ep_ua_secret_encrypted_size(tpol, pub, strlen(pw), c->server_nonce.len);
             secret = malloc(cap ? cap : 1);
             if (secret == NULL) {
                 err = EP_ENOMEM;
                 goto fail;
             }
             size_t slen = 0;
-            err = ep_ua_secret_encrypt(tpol, pub, (const uint8_t *)pw,
-                                       strlen(pw), c->server_nonce.data,
-                                       c->server_nonce.len, secret, cap, &slen);
+            err =
+                ep_ua_secret_encrypt(tpol, pub, (const uint8_t *)pw, strlen(pw),
+                                     c->server_nonce.data, c->server_nonce.len, secret, cap, &slen);
             if (err != EP_EOK)
                 goto fail;
             un.password.data = secret;
@@ -316,8 +300,7 @@ static void activate(ep_uac *c, bool after_create)
         req.user_identity_token.data = &x5;
     }
 
-    ep_uac_req *r = ep_uac__req_new(c, EP_UAC_REQ_INTERNAL,
-                                    EP_UA_T(ActivateSessionRequest));
+    ep_uac_req *r = ep_uac__req_new(c, EP_UAC_REQ_INTERNAL, EP_UA_T(ActivateSessionRequest));
     if (r == NULL) {
         err = EP_ENOMEM;
         goto fail;
@@ -346,8 +329,7 @@ fail:
 
 /* -------------------------------------------------------- CreateSession -- */
 
-static void create_done(ep_uac *c, ep_uac_req *r, ep_err err, ep_ua_status st,
-                        const void *resp)
+static void create_done(ep_uac *c, ep_uac_req *r, ep_err err, ep_ua_status st, const void *resp)
 {
     (void)r;
     if (err == EP_EOK && st != EP_UA_STATUS_Good)
@@ -361,8 +343,7 @@ static void create_done(ep_uac *c, ep_uac_req *r, ep_err err, ep_ua_status st,
     ep_ua_clear(&c->auth_token, EP_UA_T(NodeId));
     err = ep_ua_copy(&s->session_id, &c->session_id, EP_UA_T(NodeId));
     if (err == EP_EOK)
-        err = ep_ua_copy(&s->authentication_token, &c->auth_token,
-                         EP_UA_T(NodeId));
+        err = ep_ua_copy(&s->authentication_token, &c->auth_token, EP_UA_T(NodeId));
     if (err == EP_EOK)
         err = copy_bytes(&c->server_nonce, &s->server_nonce);
     if (err == EP_EOK && s->server_certificate.len) {
@@ -389,8 +370,8 @@ static void create_done(ep_uac *c, ep_uac_req *r, ep_err err, ep_ua_status st,
         if (c->endpoints == NULL)
             err = EP_ENOMEM;
         for (size_t i = 0; err == EP_EOK && i < s->server_endpoints_len; i++) {
-            err = ep_ua_copy(&s->server_endpoints[i], &c->endpoints[i],
-                             EP_UA_T(EndpointDescription));
+            err =
+                ep_ua_copy(&s->server_endpoints[i], &c->endpoints[i], EP_UA_T(EndpointDescription));
             if (err == EP_EOK)
                 c->nendpoints++;
         }
@@ -408,21 +389,17 @@ static void create_done(ep_uac *c, ep_uac_req *r, ep_err err, ep_ua_status st,
         uint8_t *data = NULL;
         size_t dlen = 0;
         const uint8_t *own = ep_ua_cert_der(ep_ua_pki_own_cert(c->pki), &dlen);
-        err = ep_ua_cert_parse(c->server_cert.data, c->server_cert.len,
-                               &server, NULL);
+        err = ep_ua_cert_parse(c->server_cert.data, c->server_cert.len, &server, NULL);
         if (err == EP_EOK)
-            err = concat(own, dlen, c->client_nonce.data, c->client_nonce.len,
-                         &data);
+            err = concat(own, dlen, c->client_nonce.data, c->client_nonce.len, &data);
         if (err == EP_EOK)
             err = ep_ua_asym_verify(c->policy, ep_ua_cert_key(server), data,
-                                    dlen + c->client_nonce.len,
-                                    s->server_signature.signature.data,
+                                    dlen + c->client_nonce.len, s->server_signature.signature.data,
                                     s->server_signature.signature.len);
         free(data);
         ep_ua_cert_free(server);
         if (err != EP_EOK) {
-            fail_session(c, EP_ESECURITY,
-                         EP_UA_STATUS_BadApplicationSignatureInvalid,
+            fail_session(c, EP_ESECURITY, EP_UA_STATUS_BadApplicationSignatureInvalid,
                          "CreateSession (server signature does not verify)");
             return;
         }
@@ -440,8 +417,8 @@ void ep_uac__session_start(ep_uac *c)
     ep_err err = EP_EOK;
     uint8_t nonce[32];
     size_t nlen = 0;
-    err = ep_ua_nonce_generate(ep_ua_policy_get(EP_UA_POLICY_BASIC256SHA256),
-                               nonce, sizeof(nonce), &nlen);
+    err = ep_ua_nonce_generate(ep_ua_policy_get(EP_UA_POLICY_BASIC256SHA256), nonce, sizeof(nonce),
+                               &nlen);
     ep_ua_bytestring nb = {nlen, nonce};
     if (err == EP_EOK)
         err = copy_bytes(&c->client_nonce, &nb);
@@ -452,10 +429,8 @@ void ep_uac__session_start(ep_uac *c)
     ep_ua_create_session_request req;
     memset(&req, 0, sizeof(req));
     req.client_description.application_uri = ep_ua_string_from(c->app_uri);
-    req.client_description.product_uri =
-        EP_UA_STRING_LIT("urn:edgeplane:opcua-client");
-    req.client_description.application_name.text =
-        ep_ua_string_from(c->app_name);
+    req.client_description.product_uri = EP_UA_STRING_LIT("urn:edgeplane:opcua-client");
+    req.client_description.application_name.text = ep_ua_string_from(c->app_name);
     req.client_description.application_type = EP_UA_APPLICATION_TYPE_CLIENT;
     req.endpoint_url = ep_ua_string_from(c->url);
     req.session_name = ep_ua_string_from(c->session_name);
@@ -468,11 +443,9 @@ void ep_uac__session_start(ep_uac *c)
     }
     req.requested_session_timeout = c->opts.session_timeout_ms;
     req.max_response_message_size = 0;
-    ep_uac_req *r = ep_uac__req_new(c, EP_UAC_REQ_INTERNAL,
-                                    EP_UA_T(CreateSessionRequest));
+    ep_uac_req *r = ep_uac__req_new(c, EP_UAC_REQ_INTERNAL, EP_UA_T(CreateSessionRequest));
     if (r == NULL) {
-        fail_session(c, EP_ENOMEM, EP_UA_STATUS_BadOutOfMemory,
-                     "CreateSession");
+        fail_session(c, EP_ENOMEM, EP_UA_STATUS_BadOutOfMemory, "CreateSession");
         return;
     }
     r->needs_session = false;
@@ -480,14 +453,12 @@ void ep_uac__session_start(ep_uac *c)
     c->phase = EP_UAC_PH_CREATE;
     err = ep_uac__req_submit(c, r, &req);
     if (err != EP_EOK)
-        fail_session(c, err, EP_UA_STATUS_BadCommunicationError,
-                     "CreateSession");
+        fail_session(c, err, EP_UA_STATUS_BadCommunicationError, "CreateSession");
 }
 
 /* --------------------------------------------------------- CloseSession -- */
 
-static void close_done(ep_uac *c, ep_uac_req *r, ep_err err, ep_ua_status st,
-                       const void *resp)
+static void close_done(ep_uac *c, ep_uac_req *r, ep_err err, ep_ua_status st, const void *resp)
 {
     (void)r;
     (void)err;
@@ -505,17 +476,14 @@ void ep_uac__session_close(ep_uac *c)
     ep_ua_close_session_request req;
     memset(&req, 0, sizeof(req));
     req.delete_subscriptions = true;
-    ep_uac_req *r = ep_uac__req_new(c, EP_UAC_REQ_INTERNAL,
-                                    EP_UA_T(CloseSessionRequest));
+    ep_uac_req *r = ep_uac__req_new(c, EP_UAC_REQ_INTERNAL, EP_UA_T(CloseSessionRequest));
     if (r == NULL) {
         close_done(c, NULL, EP_ENOMEM, 0, NULL);
         return;
     }
     r->needs_session = false;
     r->icb = close_done;
-    r->timeout_ms = c->opts.request_timeout_ms < 3000
-                        ? c->opts.request_timeout_ms
-                        : 3000;
+    r->timeout_ms = c->opts.request_timeout_ms < 3000 ? c->opts.request_timeout_ms : 3000;
     if (ep_uac__req_submit(c, r, &req) != EP_EOK)
         close_done(c, NULL, EP_ECLOSED, 0, NULL);
 }

@@ -40,7 +40,7 @@
 
 #define MAX_ACKS_PER_PUBLISH 1000u
 #define MAX_ACK_QUEUE 65536u
-#define MAX_GAP 4096u          /* missing numbers tracked per subscription */
+#define MAX_GAP 4096u /* missing numbers tracked per subscription */
 #define MAX_REPUBLISH_INFLIGHT 16u
 
 enum { MISS_TODO = 0, MISS_INFLIGHT = 1, MISS_LOST = 2 };
@@ -75,8 +75,7 @@ static void ctx_free(sub_ctx *x)
     }
 }
 
-static void ctx_done(ep_uac *c, sub_ctx *x, ep_err err, ep_ua_status st,
-                     const void *resp)
+static void ctx_done(ep_uac *c, sub_ctx *x, ep_err err, ep_ua_status st, const void *resp)
 {
     if (x->cb) {
         c->in_callback++;
@@ -158,8 +157,7 @@ uint64_t ep_uac__publish_window_ms(const ep_uac *c)
     for (const ep_uac_sub *s = c->subs; s; s = s->next) {
         if (s->state != EP_UAC_SUB_ACTIVE)
             continue;
-        uint64_t x = (uint64_t)(s->revised_interval *
-                                (double)(s->revised_keepalive + 1));
+        uint64_t x = (uint64_t)(s->revised_interval * (double)(s->revised_keepalive + 1));
         if (x > w)
             w = x;
     }
@@ -195,8 +193,7 @@ static void ack_push(ep_uac *c, uint32_t sub, uint32_t seq)
     c->nacks++;
 }
 
-void ep_uac__ack_requeue(ep_uac *c, size_t n,
-                         const ep_ua_subscription_acknowledgement *acks)
+void ep_uac__ack_requeue(ep_uac *c, size_t n, const ep_ua_subscription_acknowledgement *acks)
 {
     for (size_t i = 0; i < n; i++)
         ack_push(c, acks[i].subscription_id, acks[i].sequence_number);
@@ -204,8 +201,7 @@ void ep_uac__ack_requeue(ep_uac *c, size_t n,
 
 /* ---------------------------------------------------------- delivery -- */
 
-static void deliver(ep_uac *c, ep_uac_sub *s,
-                    const ep_ua_notification_message *m)
+static void deliver(ep_uac *c, ep_uac_sub *s, const ep_ua_notification_message *m)
 {
     uint32_t id = s->id;
     /* ep_uac_disconnect ends the subscriptions for the application at once,
@@ -213,8 +209,7 @@ static void deliver(ep_uac *c, ep_uac_sub *s,
      * session is closed */
     if (c->state == EP_UAC_CLOSING)
         return;
-    EP_LOG_TRACE(EP_UAC_LOG, "subscription %u: deliver seq %u", id,
-                 m->sequence_number);
+    EP_LOG_TRACE(EP_UAC_LOG, "subscription %u: deliver seq %u", id, m->sequence_number);
     c->in_callback++;
     for (size_t i = 0; i < m->notification_data_len; i++) {
         const ep_ua_extensionobject *x = &m->notification_data[i];
@@ -232,8 +227,7 @@ static void deliver(ep_uac *c, ep_uac_sub *s,
             c->stats.notifications += e->events_len;
             if (s->h.on_event)
                 for (size_t k = 0; k < e->events_len; k++)
-                    s->h.on_event(c, id, e->events[k].client_handle,
-                                  e->events[k].event_fields_len,
+                    s->h.on_event(c, id, e->events[k].client_handle, e->events[k].event_fields_len,
                                   e->events[k].event_fields, s->h.ud);
         } else if (x->type == EP_UA_T(StatusChangeNotification)) {
             const ep_ua_status_change_notification *sc = x->data;
@@ -263,10 +257,8 @@ static ptrdiff_t missing_find(const ep_uac_sub *s, uint32_t seq)
 
 static void missing_remove_at(ep_uac_sub *s, size_t i)
 {
-    memmove(s->missing + i, s->missing + i + 1,
-            (s->nmissing - i - 1) * sizeof(*s->missing));
-    memmove(s->missing_state + i, s->missing_state + i + 1,
-            s->nmissing - i - 1);
+    memmove(s->missing + i, s->missing + i + 1, (s->nmissing - i - 1) * sizeof(*s->missing));
+    memmove(s->missing_state + i, s->missing_state + i + 1, s->nmissing - i - 1);
     s->nmissing--;
 }
 
@@ -298,8 +290,7 @@ static bool missing_add(ep_uac_sub *s, uint32_t seq)
     size_t i = s->nmissing;
     while (i > 0 && s->missing[i - 1] > seq)
         i--;
-    memmove(s->missing + i + 1, s->missing + i,
-            (s->nmissing - i) * sizeof(*s->missing));
+    memmove(s->missing + i + 1, s->missing + i, (s->nmissing - i) * sizeof(*s->missing));
     memmove(s->missing_state + i + 1, s->missing_state + i, s->nmissing - i);
     s->missing[i] = seq;
     s->missing_state[i] = MISS_TODO;
@@ -339,8 +330,7 @@ static void drain(ep_uac *c, ep_uac_sub *s)
                 return; /* deleted from a callback */
             continue;
         }
-        if (s->nmissing && s->missing[0] == s->next_seq &&
-            s->missing_state[0] == MISS_LOST) {
+        if (s->nmissing && s->missing[0] == s->next_seq && s->missing_state[0] == MISS_LOST) {
             missing_remove_at(s, 0);
             s->next_seq++;
             lost++;
@@ -360,8 +350,7 @@ static void drain(ep_uac *c, ep_uac_sub *s)
                     s->id, lost);
         if (s->h.on_status) {
             c->in_callback++;
-            s->h.on_status(c, s->id, EP_UA_STATUS_BadMessageNotAvailable, lost,
-                           s->h.ud);
+            s->h.on_status(c, s->id, EP_UA_STATUS_BadMessageNotAvailable, lost, s->h.ud);
             c->in_callback--;
         }
     }
@@ -369,8 +358,7 @@ static void drain(ep_uac *c, ep_uac_sub *s)
 
 static void republish_more(ep_uac *c, ep_uac_sub *s);
 
-static void republish_done(ep_uac *c, ep_uac_req *r, ep_err err,
-                           ep_ua_status st, const void *resp)
+static void republish_done(ep_uac *c, ep_uac_req *r, ep_err err, ep_ua_status st, const void *resp)
 {
     sub_ctx *x = r->ictx;
     uint32_t sid = x->sub_id;
@@ -412,14 +400,12 @@ static void republish_more(ep_uac *c, ep_uac_sub *s)
     for (size_t i = 0; i < s->nmissing; i++)
         if (s->missing_state[i] == MISS_INFLIGHT)
             inflight++;
-    for (size_t i = 0; i < s->nmissing && inflight < MAX_REPUBLISH_INFLIGHT;
-         i++) {
+    for (size_t i = 0; i < s->nmissing && inflight < MAX_REPUBLISH_INFLIGHT; i++) {
         if (s->missing_state[i] != MISS_TODO)
             continue;
         sub_ctx *x = ctx_new(s->id, NULL, NULL);
-        ep_uac_req *r = x ? ep_uac__req_new(c, EP_UAC_REQ_INTERNAL,
-                                            EP_UA_T(RepublishRequest))
-                          : NULL;
+        ep_uac_req *r =
+            x ? ep_uac__req_new(c, EP_UAC_REQ_INTERNAL, EP_UA_T(RepublishRequest)) : NULL;
         if (r == NULL) {
             ctx_free(x);
             return;
@@ -484,22 +470,19 @@ static void open_gap(ep_uac *c, ep_uac_sub *s, uint32_t to)
             drain(c, s);
             if (ep_uac__sub_find(c, sid) != s)
                 return;
-            if (s->next_seq < new_next &&
-                !(s->nheld && s->held[0].seq == s->next_seq))
+            if (s->next_seq < new_next && !(s->nheld && s->held[0].seq == s->next_seq))
                 s->next_seq++;
         }
         if (gone && s->h.on_status) {
             c->in_callback++;
-            s->h.on_status(c, s->id, EP_UA_STATUS_BadMessageNotAvailable, gone,
-                           s->h.ud);
+            s->h.on_status(c, s->id, EP_UA_STATUS_BadMessageNotAvailable, gone, s->h.ud);
             c->in_callback--;
         }
     }
     mark_gap(s, s->next_seq, to);
 }
 
-void ep_uac__sub_on_notification(ep_uac *c, ep_uac_sub *s,
-                                 const ep_ua_notification_message *m,
+void ep_uac__sub_on_notification(ep_uac *c, ep_uac_sub *s, const ep_ua_notification_message *m,
                                  bool republished)
 {
     uint32_t seq = m->sequence_number;
@@ -567,8 +550,7 @@ void ep_uac__sub_on_notification(ep_uac *c, ep_uac_sub *s,
 
 /* ---------------------------------------------------------- publish -- */
 
-static void publish_done(ep_uac *c, ep_uac_req *r, ep_err err,
-                         ep_ua_status st, const void *resp)
+static void publish_done(ep_uac *c, ep_uac_req *r, ep_err err, ep_ua_status st, const void *resp)
 {
     (void)r;
     if (err == EP_EOK && st != EP_UA_STATUS_Good)
@@ -579,10 +561,8 @@ static void publish_done(ep_uac *c, ep_uac_req *r, ep_err err,
             c->no_subscription_on_server = true;
             break;
         case EP_UA_STATUS_BadTooManyPublishRequests:
-            c->publish_target = c->publish_outstanding ? c->publish_outstanding
-                                                       : 1;
-            EP_LOG_DEBUG(EP_UAC_LOG, "publish target lowered to %u",
-                         c->publish_target);
+            c->publish_target = c->publish_outstanding ? c->publish_outstanding : 1;
+            EP_LOG_DEBUG(EP_UAC_LOG, "publish target lowered to %u", c->publish_target);
             break;
         default:
             break;
@@ -602,19 +582,15 @@ static void publish_done(ep_uac *c, ep_uac_req *r, ep_err err,
 
 void ep_uac__publish_pump(ep_uac *c)
 {
-    if (c->phase != EP_UAC_PH_READY || c->no_subscription_on_server ||
-        !any_active(c))
+    if (c->phase != EP_UAC_PH_READY || c->no_subscription_on_server || !any_active(c))
         return;
-    uint32_t target = c->publish_target ? c->publish_target
-                                        : c->opts.max_publish;
+    uint32_t target = c->publish_target ? c->publish_target : c->opts.max_publish;
     uint64_t window = ep_uac__publish_window_ms(c);
     while (c->publish_outstanding < target) {
-        ep_uac_req *r = ep_uac__req_new(c, EP_UAC_REQ_PUBLISH,
-                                        EP_UA_T(PublishRequest));
+        ep_uac_req *r = ep_uac__req_new(c, EP_UAC_REQ_PUBLISH, EP_UA_T(PublishRequest));
         if (r == NULL)
             return;
-        size_t n = c->nacks < MAX_ACKS_PER_PUBLISH ? c->nacks
-                                                   : MAX_ACKS_PER_PUBLISH;
+        size_t n = c->nacks < MAX_ACKS_PER_PUBLISH ? c->nacks : MAX_ACKS_PER_PUBLISH;
         if (n) {
             r->acks = malloc(n * sizeof(*r->acks));
             if (r->acks == NULL) {
@@ -679,23 +655,21 @@ static void fill_sub_opts(ep_uac_sub_opts *o)
 }
 
 static ep_err send_create_monitored(ep_uac *c, ep_uac_sub *s, size_t n,
-                                    const ep_ua_monitored_item_create_request *it,
-                                    ep_uac_sub_cb cb, void *ud);
+                                    const ep_ua_monitored_item_create_request *it, ep_uac_sub_cb cb,
+                                    void *ud);
 
-static void recreate_items_done(ep_uac *c, ep_err err, ep_ua_status st,
-                                uint32_t sub_id, const void *resp, void *ud)
+static void recreate_items_done(ep_uac *c, ep_err err, ep_ua_status st, uint32_t sub_id,
+                                const void *resp, void *ud)
 {
     (void)c;
     (void)resp;
     (void)ud;
     if (err != EP_EOK)
-        EP_LOG_WARN(EP_UAC_LOG,
-                    "subscription %u: monitored items not created again: %s",
-                    sub_id, ep_ua_status_name(st));
+        EP_LOG_WARN(EP_UAC_LOG, "subscription %u: monitored items not created again: %s", sub_id,
+                    ep_ua_status_name(st));
 }
 
-static void create_sub_done(ep_uac *c, ep_uac_req *r, ep_err err,
-                            ep_ua_status st, const void *resp)
+static void create_sub_done(ep_uac *c, ep_uac_req *r, ep_err err, ep_ua_status st, const void *resp)
 {
     sub_ctx *x = r->ictx;
     r->ictx = NULL;
@@ -739,8 +713,7 @@ static void create_sub_done(ep_uac *c, ep_uac_req *r, ep_err err,
         }
         if (s->h.on_status) {
             c->in_callback++;
-            s->h.on_status(c, s->id, EP_UA_STATUS_BadSubscriptionIdInvalid, 0,
-                           s->h.ud);
+            s->h.on_status(c, s->id, EP_UA_STATUS_BadSubscriptionIdInvalid, 0, s->h.ud);
             c->in_callback--;
         }
     }
@@ -749,15 +722,13 @@ static void create_sub_done(ep_uac *c, ep_uac_req *r, ep_err err,
     ctx_done(c, x, EP_EOK, st, resp);
 }
 
-static ep_err send_create_sub(ep_uac *c, ep_uac_sub *s, bool recreate,
-                              ep_uac_sub_cb cb, void *ud)
+static ep_err send_create_sub(ep_uac *c, ep_uac_sub *s, bool recreate, ep_uac_sub_cb cb, void *ud)
 {
     sub_ctx *x = ctx_new(s->id, cb, ud);
     if (x == NULL)
         return EP_ENOMEM;
     x->recreate = recreate;
-    ep_uac_req *r = ep_uac__req_new(c, EP_UAC_REQ_INTERNAL,
-                                    EP_UA_T(CreateSubscriptionRequest));
+    ep_uac_req *r = ep_uac__req_new(c, EP_UAC_REQ_INTERNAL, EP_UA_T(CreateSubscriptionRequest));
     if (r == NULL) {
         ctx_free(x);
         return EP_ENOMEM;
@@ -778,9 +749,8 @@ static ep_err send_create_sub(ep_uac *c, ep_uac_sub *s, bool recreate,
     return err;
 }
 
-ep_err ep_uac_sub_create(ep_uac *c, const ep_uac_sub_opts *o,
-                         const ep_uac_sub_handlers *h, ep_uac_sub_cb cb,
-                         void *ud, uint32_t *sub_id)
+ep_err ep_uac_sub_create(ep_uac *c, const ep_uac_sub_opts *o, const ep_uac_sub_handlers *h,
+                         ep_uac_sub_cb cb, void *ud, uint32_t *sub_id)
 {
     if (c->phase != EP_UAC_PH_READY)
         return EP_ESTATE;
@@ -809,8 +779,7 @@ ep_err ep_uac_sub_create(ep_uac *c, const ep_uac_sub_opts *o,
     return EP_EOK;
 }
 
-static void modify_sub_done(ep_uac *c, ep_uac_req *r, ep_err err,
-                            ep_ua_status st, const void *resp)
+static void modify_sub_done(ep_uac *c, ep_uac_req *r, ep_err err, ep_ua_status st, const void *resp)
 {
     sub_ctx *x = r->ictx;
     ep_uac_sub *s = ep_uac__sub_find(c, x->sub_id);
@@ -823,8 +792,8 @@ static void modify_sub_done(ep_uac *c, ep_uac_req *r, ep_err err,
     ctx_done(c, x, err, st, resp);
 }
 
-ep_err ep_uac_sub_modify(ep_uac *c, uint32_t sub_id, const ep_uac_sub_opts *o,
-                         ep_uac_sub_cb cb, void *ud)
+ep_err ep_uac_sub_modify(ep_uac *c, uint32_t sub_id, const ep_uac_sub_opts *o, ep_uac_sub_cb cb,
+                         void *ud)
 {
     ep_uac_sub *s = ep_uac__sub_find(c, sub_id);
     if (s == NULL || o == NULL)
@@ -834,9 +803,8 @@ ep_err ep_uac_sub_modify(ep_uac *c, uint32_t sub_id, const ep_uac_sub_opts *o,
     s->opts = *o;
     fill_sub_opts(&s->opts);
     sub_ctx *x = ctx_new(sub_id, cb, ud);
-    ep_uac_req *r = x ? ep_uac__req_new(c, EP_UAC_REQ_INTERNAL,
-                                        EP_UA_T(ModifySubscriptionRequest))
-                      : NULL;
+    ep_uac_req *r =
+        x ? ep_uac__req_new(c, EP_UAC_REQ_INTERNAL, EP_UA_T(ModifySubscriptionRequest)) : NULL;
     if (r == NULL) {
         ctx_free(x);
         return EP_ENOMEM;
@@ -857,14 +825,12 @@ ep_err ep_uac_sub_modify(ep_uac *c, uint32_t sub_id, const ep_uac_sub_opts *o,
     return err;
 }
 
-static void delete_sub_done(ep_uac *c, ep_uac_req *r, ep_err err,
-                            ep_ua_status st, const void *resp)
+static void delete_sub_done(ep_uac *c, ep_uac_req *r, ep_err err, ep_ua_status st, const void *resp)
 {
     ctx_done(c, r->ictx, err, st, resp);
 }
 
-ep_err ep_uac_sub_delete(ep_uac *c, uint32_t sub_id, ep_uac_sub_cb cb,
-                         void *ud)
+ep_err ep_uac_sub_delete(ep_uac *c, uint32_t sub_id, ep_uac_sub_cb cb, void *ud)
 {
     ep_uac_sub *s = ep_uac__sub_find(c, sub_id);
     if (s == NULL)
@@ -885,9 +851,8 @@ ep_err ep_uac_sub_delete(ep_uac *c, uint32_t sub_id, ep_uac_sub_cb cb,
         return EP_EOK;
     }
     sub_ctx *x = ctx_new(sub_id, cb, ud);
-    ep_uac_req *r = x ? ep_uac__req_new(c, EP_UAC_REQ_INTERNAL,
-                                        EP_UA_T(DeleteSubscriptionsRequest))
-                      : NULL;
+    ep_uac_req *r =
+        x ? ep_uac__req_new(c, EP_UAC_REQ_INTERNAL, EP_UA_T(DeleteSubscriptionsRequest)) : NULL;
     if (r == NULL) {
         ctx_free(x);
         return EP_ENOMEM;
@@ -911,13 +876,9 @@ static ep_uac_mon *mon_find(ep_uac_sub *s, uint32_t handle)
     return ep_uac__mon_find(&s->mons, handle);
 }
 
-static void mon_remove(ep_uac_sub *s, uint32_t handle)
-{
-    ep_uac__mon_remove(&s->mons, handle);
-}
+static void mon_remove(ep_uac_sub *s, uint32_t handle) { ep_uac__mon_remove(&s->mons, handle); }
 
-static void create_mon_done(ep_uac *c, ep_uac_req *r, ep_err err,
-                            ep_ua_status st, const void *resp)
+static void create_mon_done(ep_uac *c, ep_uac_req *r, ep_err err, ep_ua_status st, const void *resp)
 {
     sub_ctx *x = r->ictx;
     ep_uac_sub *s = ep_uac__sub_find(c, x->sub_id);
@@ -943,18 +904,17 @@ static void create_mon_done(ep_uac *c, ep_uac_req *r, ep_err err,
 }
 
 static ep_err send_create_monitored(ep_uac *c, ep_uac_sub *s, size_t n,
-                                    const ep_ua_monitored_item_create_request *it,
-                                    ep_uac_sub_cb cb, void *ud)
+                                    const ep_ua_monitored_item_create_request *it, ep_uac_sub_cb cb,
+                                    void *ud)
 {
     sub_ctx *x = ctx_new(s->id, cb, ud);
     if (x == NULL)
         return EP_ENOMEM;
     x->n = n;
     x->handles = malloc((n ? n : 1) * sizeof(uint32_t));
-    ep_uac_req *r = x->handles ? ep_uac__req_new(
-                                     c, EP_UAC_REQ_INTERNAL,
-                                     EP_UA_T(CreateMonitoredItemsRequest))
-                               : NULL;
+    ep_uac_req *r =
+        x->handles ? ep_uac__req_new(c, EP_UAC_REQ_INTERNAL, EP_UA_T(CreateMonitoredItemsRequest))
+                   : NULL;
     if (r == NULL) {
         ctx_free(x);
         return EP_ENOMEM;
@@ -976,8 +936,7 @@ static ep_err send_create_monitored(ep_uac *c, ep_uac_sub *s, size_t n,
 }
 
 /* build the parameters of one item; temporaries from arena */
-static ep_err build_params(const ep_uac_mon_item *m, ep_ua_arena *a,
-                           ep_ua_monitoring_parameters *p)
+static ep_err build_params(const ep_uac_mon_item *m, ep_ua_arena *a, ep_ua_monitoring_parameters *p)
 {
     memset(p, 0, sizeof(*p));
     p->client_handle = m->client_handle;
@@ -989,8 +948,7 @@ static ep_err build_params(const ep_uac_mon_item *m, ep_ua_arena *a,
         ep_ua_simple_attribute_operand *ops;
         ep_err err = ep_ua_arena_alloc(a, sizeof(*f), (void **)&f);
         if (err == EP_EOK)
-            err = ep_ua_arena_alloc(a, m->nselect * sizeof(*ops),
-                                    (void **)&ops);
+            err = ep_ua_arena_alloc(a, m->nselect * sizeof(*ops), (void **)&ops);
         if (err != EP_EOK)
             return err;
         for (size_t i = 0; i < m->nselect; i++) {
@@ -1008,17 +966,15 @@ static ep_err build_params(const ep_uac_mon_item *m, ep_ua_arena *a,
                 if (*q == '/' || *q == 0) {
                     qn[k].ns = 0;
                     qn[k].name.len = (size_t)(q - start);
-                    qn[k].name.data = qn[k].name.len
-                                          ? (uint8_t *)(uintptr_t)start
-                                          : (uint8_t *)EP_UA_EMPTY;
+                    qn[k].name.data =
+                        qn[k].name.len ? (uint8_t *)(uintptr_t)start : (uint8_t *)EP_UA_EMPTY;
                     k++;
                     if (*q == 0)
                         break;
                     start = q + 1;
                 }
             }
-            ops[i].type_definition_id =
-                ep_ua_nodeid_numeric(0, EP_UA_NS0_BaseEventType);
+            ops[i].type_definition_id = ep_ua_nodeid_numeric(0, EP_UA_NS0_BaseEventType);
             ops[i].browse_path_len = parts;
             ops[i].browse_path = qn;
             ops[i].attribute_id = EP_UA_ATTR_Value;
@@ -1043,9 +999,8 @@ static ep_err build_params(const ep_uac_mon_item *m, ep_ua_arena *a,
     return EP_EOK;
 }
 
-ep_err ep_uac_mon_create(ep_uac *c, uint32_t sub_id, size_t n,
-                         const ep_uac_mon_item *items, ep_uac_sub_cb cb,
-                         void *ud)
+ep_err ep_uac_mon_create(ep_uac *c, uint32_t sub_id, size_t n, const ep_uac_mon_item *items,
+                         ep_uac_sub_cb cb, void *ud)
 {
     ep_uac_sub *s = ep_uac__sub_find(c, sub_id);
     if (s == NULL || (n && items == NULL))
@@ -1058,16 +1013,13 @@ ep_err ep_uac_mon_create(ep_uac *c, uint32_t sub_id, size_t n,
     ep_ua_arena a;
     ep_ua_arena_init(&a, 0, NULL);
     ep_ua_monitored_item_create_request *reqs = NULL;
-    ep_err err = ep_ua_arena_alloc(&a, (n ? n : 1) * sizeof(*reqs),
-                                   (void **)&reqs);
+    ep_err err = ep_ua_arena_alloc(&a, (n ? n : 1) * sizeof(*reqs), (void **)&reqs);
     for (size_t i = 0; err == EP_EOK && i < n; i++) {
         reqs[i].item_to_monitor.node_id = items[i].node;
-        reqs[i].item_to_monitor.attribute_id =
-            items[i].attribute_id ? items[i].attribute_id
-            : items[i].nselect    ? EP_UA_ATTR_EventNotifier
-                                  : EP_UA_ATTR_Value;
-        reqs[i].monitoring_mode = items[i].mode ? items[i].mode
-                                                : EP_UA_MONITORING_MODE_REPORTING;
+        reqs[i].item_to_monitor.attribute_id = items[i].attribute_id ? items[i].attribute_id
+                                               : items[i].nselect    ? EP_UA_ATTR_EventNotifier
+                                                                     : EP_UA_ATTR_Value;
+        reqs[i].monitoring_mode = items[i].mode ? items[i].mode : EP_UA_MONITORING_MODE_REPORTING;
         err = build_params(&items[i], &a, &reqs[i].requested_parameters);
     }
     /* remember them for re-creation */
@@ -1089,15 +1041,13 @@ ep_err ep_uac_mon_create(ep_uac *c, uint32_t sub_id, size_t n,
     return err;
 }
 
-static void simple_done(ep_uac *c, ep_uac_req *r, ep_err err, ep_ua_status st,
-                        const void *resp)
+static void simple_done(ep_uac *c, ep_uac_req *r, ep_err err, ep_ua_status st, const void *resp)
 {
     ctx_done(c, r->ictx, err, st, resp);
 }
 
-ep_err ep_uac_mon_modify(ep_uac *c, uint32_t sub_id, size_t n,
-                         const ep_uac_mon_item *items, ep_uac_sub_cb cb,
-                         void *ud)
+ep_err ep_uac_mon_modify(ep_uac *c, uint32_t sub_id, size_t n, const ep_uac_mon_item *items,
+                         ep_uac_sub_cb cb, void *ud)
 {
     ep_uac_sub *s = ep_uac__sub_find(c, sub_id);
     if (s == NULL || n == 0 || items == NULL)
@@ -1123,8 +1073,7 @@ ep_err ep_uac_mon_modify(ep_uac *c, uint32_t sub_id, size_t n,
     ep_uac_req *r = NULL;
     if (err == EP_EOK) {
         x = ctx_new(sub_id, cb, ud);
-        r = x ? ep_uac__req_new(c, EP_UAC_REQ_INTERNAL,
-                                EP_UA_T(ModifyMonitoredItemsRequest))
+        r = x ? ep_uac__req_new(c, EP_UAC_REQ_INTERNAL, EP_UA_T(ModifyMonitoredItemsRequest))
               : NULL;
         if (r == NULL) {
             ctx_free(x);
@@ -1148,9 +1097,8 @@ ep_err ep_uac_mon_modify(ep_uac *c, uint32_t sub_id, size_t n,
     return err;
 }
 
-ep_err ep_uac_mon_delete(ep_uac *c, uint32_t sub_id, size_t n,
-                         const uint32_t *client_handles, ep_uac_sub_cb cb,
-                         void *ud)
+ep_err ep_uac_mon_delete(ep_uac *c, uint32_t sub_id, size_t n, const uint32_t *client_handles,
+                         ep_uac_sub_cb cb, void *ud)
 {
     ep_uac_sub *s = ep_uac__sub_find(c, sub_id);
     if (s == NULL || n == 0 || client_handles == NULL)
@@ -1169,9 +1117,8 @@ ep_err ep_uac_mon_delete(ep_uac *c, uint32_t sub_id, size_t n,
         ids[i] = m->server_id;
     }
     sub_ctx *x = ctx_new(sub_id, cb, ud);
-    ep_uac_req *r = x ? ep_uac__req_new(c, EP_UAC_REQ_INTERNAL,
-                                        EP_UA_T(DeleteMonitoredItemsRequest))
-                      : NULL;
+    ep_uac_req *r =
+        x ? ep_uac__req_new(c, EP_UAC_REQ_INTERNAL, EP_UA_T(DeleteMonitoredItemsRequest)) : NULL;
     if (r == NULL) {
         ctx_free(x);
         free(ids);
@@ -1214,8 +1161,7 @@ static void recreate(ep_uac *c, ep_uac_sub *s)
         s->state = EP_UAC_SUB_LOST;
 }
 
-static void transfer_done(ep_uac *c, ep_uac_req *r, ep_err err,
-                          ep_ua_status st, const void *resp)
+static void transfer_done(ep_uac *c, ep_uac_req *r, ep_err err, ep_ua_status st, const void *resp)
 {
     (void)r;
     const ep_ua_transfer_subscriptions_response *t = resp;
@@ -1225,8 +1171,7 @@ static void transfer_done(ep_uac *c, ep_uac_req *r, ep_err err,
     for (ep_uac_sub *s = c->subs; s; s = s->next) {
         if (s->state != EP_UAC_SUB_LOST || s->server_id == 0)
             continue;
-        bool ok = err == EP_EOK && st == EP_UA_STATUS_Good && t &&
-                  k < t->results_len &&
+        bool ok = err == EP_EOK && st == EP_UA_STATUS_Good && t && k < t->results_len &&
                   !(t->results[k].status_code & 0x80000000u);
         if (ok) {
             s->state = EP_UAC_SUB_ACTIVE;
@@ -1234,15 +1179,12 @@ static void transfer_done(ep_uac *c, ep_uac_req *r, ep_err err,
             const ep_ua_transfer_result *tr = &t->results[k];
             for (size_t i = 0; i < tr->available_sequence_numbers_len; i++) {
                 uint32_t q = tr->available_sequence_numbers[i];
-                if (s->next_seq && q >= s->next_seq && !held_has(s, q) &&
-                    missing_find(s, q) < 0)
+                if (s->next_seq && q >= s->next_seq && !held_has(s, q) && missing_find(s, q) < 0)
                     missing_add(s, q);
             }
             if (s->h.on_status) {
                 c->in_callback++;
-                s->h.on_status(c, s->id,
-                               EP_UA_STATUS_GoodSubscriptionTransferred, 0,
-                               s->h.ud);
+                s->h.on_status(c, s->id, EP_UA_STATUS_GoodSubscriptionTransferred, 0, s->h.ud);
                 c->in_callback--;
             }
             republish_more(c, s);
@@ -1264,20 +1206,18 @@ void ep_uac__sub_on_session_ready(ep_uac *c, bool new_session)
     if (new_session) {
         size_t n = 0;
         for (ep_uac_sub *s = c->subs; s; s = s->next)
-            if (s->server_id && (s->state == EP_UAC_SUB_ACTIVE ||
-                                 s->state == EP_UAC_SUB_LOST))
+            if (s->server_id && (s->state == EP_UAC_SUB_ACTIVE || s->state == EP_UAC_SUB_LOST))
                 n++;
         if (n) {
             c->stats.session_recreated++;
             uint32_t *ids = malloc(n * sizeof(*ids));
-            ep_uac_req *r = ids ? ep_uac__req_new(
-                                      c, EP_UAC_REQ_INTERNAL,
-                                      EP_UA_T(TransferSubscriptionsRequest))
-                                : NULL;
+            ep_uac_req *r =
+                ids ? ep_uac__req_new(c, EP_UAC_REQ_INTERNAL, EP_UA_T(TransferSubscriptionsRequest))
+                    : NULL;
             size_t k = 0;
             for (ep_uac_sub *s = c->subs; s; s = s->next)
-                if (s->server_id && (s->state == EP_UAC_SUB_ACTIVE ||
-                                     s->state == EP_UAC_SUB_LOST)) {
+                if (s->server_id &&
+                    (s->state == EP_UAC_SUB_ACTIVE || s->state == EP_UAC_SUB_LOST)) {
                     s->state = EP_UAC_SUB_LOST;
                     if (ids)
                         ids[k++] = s->server_id;
@@ -1294,8 +1234,7 @@ void ep_uac__sub_on_session_ready(ep_uac *c, bool new_session)
             }
             free(ids);
             if (r == NULL)
-                transfer_done(c, NULL, EP_ENOMEM,
-                              EP_UA_STATUS_BadOutOfMemory, NULL);
+                transfer_done(c, NULL, EP_ENOMEM, EP_UA_STATUS_BadOutOfMemory, NULL);
             return;
         }
     }

@@ -39,8 +39,7 @@ static void sync_done(ep_uac *c, ep_err err, ep_ua_status st, void *ud)
 static ep_err finish(ep_uac *c, sync_res *r, ep_err err, ep_ua_status *st)
 {
     if (err == EP_EOK)
-        err = ep_uac_sync_wait(c, &r->done,
-                               c->opts.connect_timeout_ms * 3 + 1000);
+        err = ep_uac_sync_wait(c, &r->done, c->opts.connect_timeout_ms * 3 + 1000);
     if (err == EP_EOK)
         err = r->err;
     if (st)

@@ -53,8 +53,7 @@ ep_err ep_uac_nodeid_parse(const char *s, ep_ua_nodeid *out)
     }
     if (strncmp(s, "ns=", 3) == 0) {
         const char *semi = strchr(s, ';');
-        if (semi == NULL || !parse_u32(s + 3, (size_t)(semi - s - 3), &v) ||
-            v > UINT16_MAX)
+        if (semi == NULL || !parse_u32(s + 3, (size_t)(semi - s - 3), &v) || v > UINT16_MAX)
             return EP_EINVAL;
         id.ns = (uint16_t)v;
         s = semi + 1;
@@ -73,8 +72,7 @@ ep_err ep_uac_nodeid_parse(const char *s, ep_ua_nodeid *out)
     case 's':
         id.id_type = EP_UA_NODEID_STRING;
         id.id.string.len = len;
-        id.id.string.data = len ? (uint8_t *)(uintptr_t)val
-                                : (uint8_t *)EP_UA_EMPTY;
+        id.id.string.data = len ? (uint8_t *)(uintptr_t)val : (uint8_t *)EP_UA_EMPTY;
         break;
     case 'g': {
         /* 8-4-4-4-12 */
@@ -94,8 +92,7 @@ ep_err ep_uac_nodeid_parse(const char *s, ep_ua_nodeid *out)
         if (k != 16)
             return EP_EINVAL;
         id.id_type = EP_UA_NODEID_GUID;
-        id.id.guid.data1 = (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 |
-                           (uint32_t)b[2] << 8 | b[3];
+        id.id.guid.data1 = (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
         id.id.guid.data2 = (uint16_t)(b[4] << 8 | b[5]);
         id.id.guid.data3 = (uint16_t)(b[6] << 8 | b[7]);
         memcpy(id.id.guid.data4, b + 8, 8);
@@ -105,8 +102,7 @@ ep_err ep_uac_nodeid_parse(const char *s, ep_ua_nodeid *out)
         /* opaque ids are kept as the given text bytes (no base64 here) */
         id.id_type = EP_UA_NODEID_OPAQUE;
         id.id.opaque.len = len;
-        id.id.opaque.data = len ? (uint8_t *)(uintptr_t)val
-                                : (uint8_t *)EP_UA_EMPTY;
+        id.id.opaque.data = len ? (uint8_t *)(uintptr_t)val : (uint8_t *)EP_UA_EMPTY;
         break;
     default:
         return EP_EINVAL;
@@ -130,18 +126,15 @@ void ep_uac_nodeid_format(const ep_ua_nodeid *id, char *buf, size_t n)
         break;
     case EP_UA_NODEID_GUID: {
         const ep_ua_guid *g = &id->id.guid;
-        snprintf(buf, n,
-                 "%sg=%08" PRIx32 "-%04x-%04x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-                 ns, g->data1, g->data2, g->data3, g->data4[0], g->data4[1],
-                 g->data4[2], g->data4[3], g->data4[4], g->data4[5],
-                 g->data4[6], g->data4[7]);
+        snprintf(buf, n, "%sg=%08" PRIx32 "-%04x-%04x-%02x%02x-%02x%02x%02x%02x%02x%02x", ns,
+                 g->data1, g->data2, g->data3, g->data4[0], g->data4[1], g->data4[2], g->data4[3],
+                 g->data4[4], g->data4[5], g->data4[6], g->data4[7]);
         break;
     }
     default: {
         size_t off = (size_t)snprintf(buf, n, "%sb=", ns);
         for (size_t i = 0; i < id->id.opaque.len && off + 3 < n; i++)
-            off += (size_t)snprintf(buf + off, n - off, "%02x",
-                                    id->id.opaque.data[i]);
+            off += (size_t)snprintf(buf + off, n - off, "%02x", id->id.opaque.data[i]);
         break;
     }
     }
@@ -193,9 +186,8 @@ static void sb_datetime(sb *b, ep_ua_datetime dt, bool json)
         sb_add(b, "%s%" PRId64 "%s", q, (int64_t)dt, q);
         return;
     }
-    sb_add(b, "%s%04d-%02d-%02dT%02d:%02d:%02d.%03dZ%s", q, tm.tm_year + 1900,
-           tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-           (int)(ms % 1000), q);
+    sb_add(b, "%s%04d-%02d-%02dT%02d:%02d:%02d.%03dZ%s", q, tm.tm_year + 1900, tm.tm_mon + 1,
+           tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000), q);
 }
 
 static void sb_double(sb *b, double d, bool json)
@@ -264,8 +256,7 @@ static void sb_scalar(sb *b, const ep_ua_type *t, const void *p, bool json)
         sb_add(b, "\"%s\"", tmp);
         break;
     case EP_UA_KIND_EXPANDEDNODEID:
-        ep_uac_nodeid_format(&((const ep_ua_expandednodeid *)p)->node_id, tmp,
-                             sizeof(tmp));
+        ep_uac_nodeid_format(&((const ep_ua_expandednodeid *)p)->node_id, tmp, sizeof(tmp));
         sb_add(b, "\"%s\"", tmp);
         break;
     case EP_UA_KIND_STATUSCODE:
@@ -309,8 +300,7 @@ static void sb_scalar(sb *b, const ep_ua_type *t, const void *p, bool json)
     }
 }
 
-void ep_uac_variant_format(const ep_ua_variant *v, bool json, char *buf,
-                           size_t n)
+void ep_uac_variant_format(const ep_ua_variant *v, bool json, char *buf, size_t n)
 {
     sb b = {buf, n, 0};
     if (n == 0)
@@ -332,14 +322,12 @@ void ep_uac_variant_format(const ep_ua_variant *v, bool json, char *buf,
             sb_add(&b, "...");
             break;
         }
-        sb_scalar(&b, v->type, (const uint8_t *)v->data + i * v->type->size,
-                  json);
+        sb_scalar(&b, v->type, (const uint8_t *)v->data + i * v->type->size, json);
     }
     sb_add(&b, "]");
 }
 
-ep_err ep_uac_variant_parse(const char *s, uint32_t type_id, void *storage,
-                            ep_ua_variant *out)
+ep_err ep_uac_variant_parse(const char *s, uint32_t type_id, void *storage, ep_ua_variant *out)
 {
     const ep_ua_type *t = ep_ua_type_builtin(type_id);
     if (t == NULL || s == NULL)
