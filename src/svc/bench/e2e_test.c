@@ -338,8 +338,8 @@ static void test_scenarios_clean(void **state)
     (void)state;
     static const char *const cases[] = {
         "--scenario fan-in --publishers 3 --subscribers 2 --rate 3000 --duration 0.4 --warmup 0.1",
-        "--scenario fan-in --publishers 4 --subscribers 1 --topics 2 --qos 1 --inflight 8 "
-        "--duration 0.3 --warmup 0.1 --mqtt-version 3",
+        ("--scenario fan-in --publishers 4 --subscribers 1 --topics 2 --qos 1 --inflight 8 "
+         "--duration 0.3 --warmup 0.1 --mqtt-version 3"),
         "--scenario fan-out --subscribers 20 --rate 2000 --duration 0.3 --warmup 0.1",
         "--scenario p2p --publishers 8 --qos 1 --rate 4000 --duration 0.3 --warmup 0.1",
         "--scenario shared --publishers 3 --subscribers 3 --rate 3000 --duration 0.3 --warmup 0.1",
