@@ -154,24 +154,18 @@ class TlsWebSocketTests(unittest.TestCase):
         return subprocess.run(cmd, capture_output=True, timeout=timeout_s, text=True)
 
     def pub_sub_mosquitto(self, port, tls_args, version):
+        # Retained, so the subscriber gets it whenever it is ready: no race
+        # between mosquitto_sub subscribing and mosquitto_pub publishing.
         topic = "tls/%s/%d" % (version, port)
-        sub = subprocess.Popen(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(port), "-V",
-                                version, "-t", topic, "-C", "1", "-W", "10", "-q", "1"]
-                               + tls_args, stdout=subprocess.PIPE, text=True)
-        time.sleep(0.5)  # mosquitto_sub has no ready signal; the publish repeats below
-        for _ in range(20):
-            r = self.mosq("mosquitto_pub", port, "-t", topic, "-m", "over-tls", "-q", "1",
-                          *tls_args, version=version)
-            self.assertEqual(r.returncode, 0, r.stderr)
-            try:
-                out, _ = sub.communicate(timeout=0.5)
-                break
-            except subprocess.TimeoutExpired:
-                continue
-        else:
-            sub.kill()
-            self.fail("mosquitto_sub got nothing over TLS")
-        self.assertEqual(out.strip(), "over-tls")
+        r = self.mosq("mosquitto_pub", port, "-t", topic, "-m", "over-tls", "-q", "1", "-r",
+                      *tls_args, version=version)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = self.mosq("mosquitto_sub", port, "-t", topic, "-C", "1", "-W", "10", "-q", "1",
+                      *tls_args, version=version, timeout_s=15)
+        self.assertEqual((r.returncode, r.stdout.strip()), (0, "over-tls"), r.stderr)
+        r = self.mosq("mosquitto_pub", port, "-t", topic, "-r", "-n", *tls_args,
+                      version=version)
+        self.assertEqual(r.returncode, 0, r.stderr)
 
     @timeout(60)
     def test_mosquitto_clients_over_tls_v311_and_v5(self):
