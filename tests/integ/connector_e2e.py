@@ -636,12 +636,16 @@ spec:
     assert "Asset sim-good-1:" in r.stderr and "dataSorce" in r.stderr, r.stderr
     assert "queueSize" in r.stderr and "expected" in r.stderr, r.stderr
     # change: a second point appears
+    gen0 = env.status(sub, "sim-good-1", lambda s: s is not None)["resourceGeneration"]
     env.apply(counter_asset("sim-good-1", "sim", "e2e/sim-good-1", "ns=2;s=Plant.Oven1.Counter",
                             extra="        - {name: temp, dataSource: \"ns=2;s=Plant.Oven1.Temperature\"}\n"))
     sub.wait(lambda m: any("temp" in json.loads(x[1]) for x in m
                            if x[0] == "e2e/sim-good-1" and x[1]), 30, "the added point")
-    # the same again: nothing restarts
-    gen = env.status(sub, "sim-good-1", lambda s: s and s["state"] == "running")["resourceGeneration"]
+    # the same again: nothing restarts. The status of the change may arrive
+    # after its first data: wait for the new generation before comparing.
+    gen = env.status(sub, "sim-good-1",
+                     lambda s: s and s["state"] == "running" and s["resourceGeneration"] != gen0,
+                     30)["resourceGeneration"]
     env.apply(counter_asset("sim-good-1", "sim", "e2e/sim-good-1", "ns=2;s=Plant.Oven1.Counter",
                             extra="        - {name: temp, dataSource: \"ns=2;s=Plant.Oven1.Temperature\"}\n"))
     # a bad version sent straight to the broker: refused, the old one runs on
