@@ -8,7 +8,10 @@ JOBS ?= $(shell nproc)
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 TSAN_BUILD ?= build-tsan
-CTEST_ARGS ?= --output-on-failure
+# A test that fails is run once more before the stage fails: the
+# integration tests start real processes on a loaded 2-core machine, and a
+# second failure is a real one. ctest prints every failed attempt.
+CTEST_ARGS ?= --output-on-failure --repeat until-pass:2
 
 .PHONY: all run test build asan tsan deps-run deps-test check bench clean test-normal test-asan test-tsan
 
