@@ -425,6 +425,10 @@ static tmpl *tmpl_list(lctx *c, const ep_cfg_node *list, const ep_cfg_list *vals
     for (const ep_cfg_node *n = list ? list->first : NULL; n != NULL && i < vals->count;
          n = n->next, i++) {
         const char *s = *EP_CFG_LIST_AT(*vals, char *, i);
+        if (s == NULL) { /* a YAML null in the list */
+            ep_cfg_errs_add(c->errs, n, "expected a non-empty string, got null");
+            continue;
+        }
         if (parse_tmpl(c, n, s, strlen(s), topic, &t[k]))
             k++;
     }
