@@ -3,8 +3,10 @@
  * (src/svc/connector). It connects to the broker given by --broker, takes
  * its assets from the resource topics there (written by `edgeplane apply`)
  * and, with --resources, applies the resources of a file or directory
- * first. When started it prints one line on stdout:
- *   connector ready: broker HOST:PORT
+ * first. With --http it serves /metrics, /healthz and /readyz (ready while
+ * connected to the broker), as `edgeplane broker --http` does. When started
+ * it prints one line on stdout:
+ *   connector ready: broker HOST:PORT[ http HOST:PORT]
  */
 #ifdef HAVE_EP_SVC_CONNECTOR
 #include <getopt.h>
@@ -18,6 +20,9 @@
 #include "core/log.h"
 #include "core/sock.h"
 #include "svc/connector/connector.h"
+#ifdef HAVE_EP_SVC_API
+#include "svc/api/observe.h"
+#endif
 
 int ep_cli_broker_addr(const char *cmd, const char *arg, char *host, size_t hostn, uint16_t *port)
 {
@@ -62,6 +67,9 @@ static void usage(FILE *f)
                "      --buffer-mb N          the same, in MiB (default 64)\n"
                "      --status-interval MS   counters in status messages at most this often\n"
                "                             (default 5000)\n"
+               "      --http HOST:PORT       serve /metrics (Prometheus), /healthz and /readyz\n"
+               "                             (ready while connected to the broker; port 0 =\n"
+               "                             any free port, printed in the ready line)\n"
                "      --log-level LEVEL      trace, debug, info, warn, error (default info)\n"
                "  -h, --help                 show this help\n\n"
                "Exit codes: 0 stopped by a signal, 1 runtime failure, 2 bad options or\n"
@@ -82,6 +90,41 @@ static int parse_num(const char *what, const char *s, unsigned long lo, unsigned
     return 0;
 }
 
+#ifdef HAVE_EP_SVC_API
+static ep_api_server *http_server;
+#endif
+
+/* http_start serves the process registry (the connector's metrics and its
+ * readiness check) on its own thread; line gets " http HOST:PORT". */
+static ep_err http_start(const char *addr, char *line, size_t n)
+{
+#ifdef HAVE_EP_SVC_API
+    ep_api_opts ao = {0};
+    ep_err err = ep_api_server_start_thread(addr, &ao, &http_server);
+    if (err != EP_EOK) {
+        fprintf(stderr, "edgeplane connector: --http %s: %s\n", addr, ep_strerror(err));
+        return err;
+    }
+    ep_hostport hp;
+    const char *why = NULL;
+    if (ep_hostport_parse(addr, &hp, &why) == EP_EOK) {
+        char a[300];
+        hp.port = ep_api_server_port(http_server);
+        if (hp.host[0] == 0)
+            snprintf(hp.host, sizeof(hp.host), "0.0.0.0");
+        ep_hostport_format(&hp, a, sizeof(a));
+        snprintf(line, n, " http %s", a);
+    }
+    return EP_EOK;
+#else
+    (void)addr;
+    (void)line;
+    (void)n;
+    fprintf(stderr, "edgeplane connector: --http: built without the API module\n");
+    return EP_EUNSUPPORTED;
+#endif
+}
+
 int ep_cmd_connector(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -96,6 +139,7 @@ int ep_cmd_connector(int argc, char **argv)
         {"buffer-mb", required_argument, NULL, 'm'},
         {"status-interval", required_argument, NULL, 'S'},
         {"log-level", required_argument, NULL, 'L'},
+        {"http", required_argument, NULL, 'H'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -103,7 +147,7 @@ int ep_cmd_connector(int argc, char **argv)
     memset(&o, 0, sizeof(o));
     char host[256] = "127.0.0.1";
     uint16_t port = 1883;
-    const char *resources = NULL;
+    const char *resources = NULL, *http = NULL;
     unsigned long v;
     int c;
     optind = 1;
@@ -157,6 +201,17 @@ int ep_cmd_connector(int argc, char **argv)
             }
             ep_log_set_level(lvl);
             break;
+        case 'H': {
+            ep_hostport hp;
+            const char *why = NULL;
+            if (ep_hostport_parse(optarg, &hp, &why) != EP_EOK) {
+                fprintf(stderr, "edgeplane connector: --http %s: %s\n", optarg,
+                        why ? why : "expected HOST:PORT");
+                return EP_EXIT_USAGE;
+            }
+            http = optarg;
+            break;
+        }
         case 'h':
             usage(stdout);
             return EP_EXIT_OK;
@@ -187,13 +242,16 @@ int ep_cmd_connector(int argc, char **argv)
     ep_cli_block_signals();
     ep_connector *cn = NULL;
     int rc = EP_EXIT_FAILURE;
+    char http_line[320] = "";
     ep_err err = ep_connector_new(&cn, &o);
     if (err == EP_EOK)
         err = ep_connector_start(cn);
-    if (err != EP_EOK) {
+    if (err != EP_EOK)
         fprintf(stderr, "edgeplane connector: cannot start: %s\n", ep_strerror(err));
-    } else {
-        printf("connector ready: broker %s:%u\n", host, port);
+    else if (http && http_start(http, http_line, sizeof(http_line)) != EP_EOK)
+        ep_connector_stop(cn);
+    else {
+        printf("connector ready: broker %s:%u%s\n", host, port, http_line);
         fflush(stdout);
         int sig;
         while ((sig = ep_cli_wait_signal()) == SIGHUP)
@@ -203,6 +261,10 @@ int ep_cmd_connector(int argc, char **argv)
         rc = EP_EXIT_OK;
     }
     ep_connector_wait(cn);
+#ifdef HAVE_EP_SVC_API
+    ep_api_server_stop(http_server);
+    http_server = NULL;
+#endif
     ep_connector_free(cn);
     ep_conn_res_list_fini(&seed);
     return rc;

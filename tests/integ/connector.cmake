@@ -17,3 +17,17 @@ if(TARGET edgeplane AND TARGET ep_svc_connector)
   set_tests_properties(integ/connector_e2e PROPERTIES
     TIMEOUT 400 SKIP_RETURN_CODE 77 LABELS "integ;opcua;connector")
 endif()
+
+# Metrics, /healthz and /readyz of `edgeplane connector --http` and of the
+# single endpoint of `edgeplane run --http`; and the bounded offline buffer
+# across a broker killed and restarted. Our binaries only (opcua-sim as the
+# server); skipped (77) without paho-mqtt.
+if(TARGET edgeplane AND TARGET ep_svc_connector AND TARGET ep_svc_api)
+  foreach(_t connector_metrics)
+    add_test(NAME integ/${_t}
+      COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/${_t}.py
+              --edgeplane $<TARGET_FILE:edgeplane>)
+    set_tests_properties(integ/${_t} PROPERTIES
+      TIMEOUT 180 SKIP_RETURN_CODE 77 LABELS "integ;opcua;connector")
+  endforeach()
+endif()

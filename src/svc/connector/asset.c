@@ -360,6 +360,8 @@ static void on_message(ep_uac *c, uint32_t sub_id, uint32_t seq, ep_ua_datetime 
     (void)seq;
     (void)t;
     conn_ds *ds = ud;
+    if (ds->a->m_notifications)
+        ep_counter_inc(ds->a->m_notifications);
     bool cycle = ds->nsubs == 0 || ds->subs[0] == sub_id;
     bool key = false;
     if (cycle) {

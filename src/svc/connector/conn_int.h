@@ -163,8 +163,11 @@ struct conn_asset {
     uint64_t lost, reconnects;
     bool dirty; /* state changed: publish status soon */
     uint64_t status_sent_ms, status_values;
-    ep_counter *m_values, *m_messages, *m_events, *m_dropped;
-    ep_gauge *m_connected;
+    ep_counter *m_values, *m_messages, *m_events, *m_dropped, *m_notifications;
+    ep_counter *m_reconnects, *m_lost; /* copies of reconnects, lost */
+    ep_gauge *m_connected, *m_last_value, *m_error_time;
+    ep_gauge *m_state[ASSET_ERROR + 1]; /* 1 on the current state's series */
+    uint64_t error_hash;                /* of the error last seen by the metrics */
 };
 
 struct ep_connector {
@@ -186,6 +189,8 @@ struct ep_connector {
     bool stopping;
     _Atomic uint64_t n_assets, n_connected;
     _Atomic uint64_t tot_values, tot_messages, tot_events, tot_dropped;
+    ep_metrics_check *ready; /* /readyz: connected to the broker */
+    ep_gauge *m_broker_connected, *m_buf_msgs, *m_buf_bytes, *m_buf_limit_msgs, *m_buf_limit_bytes;
     ep_buf scratch; /* payload assembly */
 };
 
@@ -217,6 +222,11 @@ void ep_conn__status_tick(ep_connector *cn, bool force);
 void ep_conn__status_clear(ep_connector *cn, const char *name);
 void ep_conn__status_profile(ep_connector *cn, const conn_profile *p, bool deleted);
 void ep_conn__status_metrics(conn_asset *a);
+void ep_conn__status_metrics_sync(ep_connector *cn);
+void ep_conn__status_metrics_gone(conn_asset *a);
+void ep_conn__status_init(ep_connector *cn);
+void ep_conn__status_ready(ep_connector *cn, bool connected);
+void ep_conn__status_fini(ep_connector *cn);
 const char *ep_conn__asset_state_name(conn_asset_state st);
 
 /* payload.c */

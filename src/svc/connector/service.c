@@ -118,6 +118,7 @@ ep_err ep_conn__publish(ep_connector *cn, conn_asset *a, const char *topic, cons
 static void asset_free(conn_asset *a)
 {
     ep_conn__asset_stop(a);
+    ep_conn__status_metrics_gone(a);
     ep_timer_stop(&a->retry);
     ep_conn_res_free(a->res);
     free(a->text);
@@ -379,6 +380,7 @@ static void on_connect(ep_mqttc *c, bool session_present, const ep_mqtt_props *p
     (void)props;
     ep_connector *cn = ud;
     cn->mq_connected = true;
+    ep_conn__status_ready(cn, true);
     EP_LOG_INFO(CONN_LOG, "connected to the broker %s:%u%s", cn->o.broker_host, cn->o.broker_port,
                 session_present ? " (session resumed)" : "");
     if (!session_present || !cn->subscribed) {
@@ -400,6 +402,7 @@ static void on_disconnect(ep_mqttc *c, const ep_mqttc_disconnect_info *info, voi
         EP_LOG_WARN(CONN_LOG, "broker connection lost (%s); buffering up to %u messages",
                     ep_strerror(info->err), cn->o.buffer_messages);
     cn->mq_connected = false;
+    ep_conn__status_ready(cn, false);
     if (!info->will_reconnect && cn->stopping)
         ep_loop_stop(cn->loop);
 }
@@ -475,6 +478,7 @@ static void do_init(ep_loop *loop, void *arg)
                               .retain = true};
             ep_mqttc_publish(cn->mq, &p, NULL, NULL);
         }
+    ep_conn__status_init(cn);
     ep_mqttc_connect(cn->mq);
     ep_timer_init(cn->loop, &cn->status_timer, on_status_timer, cn);
     ep_timer_start(&cn->status_timer, 1000);
@@ -600,6 +604,7 @@ void ep_connector_free(ep_connector *cn)
     if (cn == NULL)
         return;
     ep_loop_free(cn->loop);
+    ep_conn__status_fini(cn);
     free((char *)cn->o.broker_host);
     free(cn->client_id);
     free((char *)cn->o.username);
