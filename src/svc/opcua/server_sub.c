@@ -675,32 +675,54 @@ static ep_ua_status apply_params(ep_ua_server *srv, ua_item *it,
     return EP_UA_STATUS_Good;
 }
 
+/* Opens a service call over n operations (the monitored-item and the
+ * subscription-list services): the request is refused with, in this order,
+ * the verdict `pre` of the checks that come before the count (an unknown
+ * subscription), the count's (nothing to do, too many operations), then the
+ * service's own verdict `post`; otherwise fills the response header and
+ * allocates the n results (size bytes each) from the request's arena.
+ * Returns the results, or NULL once the fault has been sent. */
+static void *ops_begin(ep_ua_server *srv, ep_ua_channel *ch, const ep_ua_channel_msg *m, size_t n,
+                       ep_ua_status pre, ep_ua_status post, size_t size, ep_ua_response_header *hdr)
+{
+    ep_ua_status st = pre;
+    if (st == EP_UA_STATUS_Good)
+        st = n == 0                               ? EP_UA_STATUS_BadNothingToDo
+             : n > srv->lim.max_nodes_per_request ? EP_UA_STATUS_BadTooManyOperations
+                                                  : post;
+    void *results = NULL;
+    if (st == EP_UA_STATUS_Good && (results = ep_ua__alloc(m->arena, n, size)) == NULL)
+        st = EP_UA_STATUS_BadOutOfMemory;
+    if (st != EP_UA_STATUS_Good) {
+        ep_ua__send_fault(ch, m->request_id, m->request_handle, st);
+        return NULL;
+    }
+    ep_ua__resp_header(hdr, m->request_handle, EP_UA_STATUS_Good);
+    return results;
+}
+
+static ep_ua_status sub_known(const ua_sub *sub)
+{
+    return sub ? EP_UA_STATUS_Good : EP_UA_STATUS_BadSubscriptionIdInvalid;
+}
+
+static ep_ua_status check_timestamps(int32_t ts)
+{
+    return ts < 0 || ts > 3 ? EP_UA_STATUS_BadTimestampsToReturnInvalid : EP_UA_STATUS_Good;
+}
+
 void ep_ua__svc_create_items(ep_ua_server *srv, ua_session *s, ep_ua_channel *ch,
                              const ep_ua_channel_msg *m)
 {
     const ep_ua_create_monitored_items_request *req = m->body;
     ua_sub *sub = find_sub(s, req->subscription_id);
-    ep_ua_status st = EP_UA_STATUS_Good;
-    if (sub == NULL)
-        st = EP_UA_STATUS_BadSubscriptionIdInvalid;
-    else if (req->items_to_create_len == 0)
-        st = EP_UA_STATUS_BadNothingToDo;
-    else if (req->items_to_create_len > srv->lim.max_nodes_per_request)
-        st = EP_UA_STATUS_BadTooManyOperations;
-    else if (req->timestamps_to_return < 0 || req->timestamps_to_return > 3)
-        st = EP_UA_STATUS_BadTimestampsToReturnInvalid;
-    if (st != EP_UA_STATUS_Good) {
-        ep_ua__send_fault(ch, m->request_id, m->request_handle, st);
-        return;
-    }
     ep_ua_create_monitored_items_response r;
     memset(&r, 0, sizeof(r));
-    ep_ua__resp_header(&r.response_header, m->request_handle, EP_UA_STATUS_Good);
-    r.results = ep_ua__alloc(m->arena, req->items_to_create_len, sizeof(*r.results));
-    if (r.results == NULL) {
-        ep_ua__send_fault(ch, m->request_id, m->request_handle, EP_UA_STATUS_BadOutOfMemory);
+    r.results = ops_begin(srv, ch, m, req->items_to_create_len, sub_known(sub),
+                          check_timestamps(req->timestamps_to_return), sizeof(*r.results),
+                          &r.response_header);
+    if (r.results == NULL)
         return;
-    }
     r.results_len = req->items_to_create_len;
     for (size_t i = 0; i < req->items_to_create_len; i++) {
         const ep_ua_monitored_item_create_request *c = &req->items_to_create[i];
@@ -777,27 +799,13 @@ void ep_ua__svc_modify_items(ep_ua_server *srv, ua_session *s, ep_ua_channel *ch
 {
     const ep_ua_modify_monitored_items_request *req = m->body;
     ua_sub *sub = find_sub(s, req->subscription_id);
-    ep_ua_status st = EP_UA_STATUS_Good;
-    if (sub == NULL)
-        st = EP_UA_STATUS_BadSubscriptionIdInvalid;
-    else if (req->items_to_modify_len == 0)
-        st = EP_UA_STATUS_BadNothingToDo;
-    else if (req->items_to_modify_len > srv->lim.max_nodes_per_request)
-        st = EP_UA_STATUS_BadTooManyOperations;
-    else if (req->timestamps_to_return < 0 || req->timestamps_to_return > 3)
-        st = EP_UA_STATUS_BadTimestampsToReturnInvalid;
-    if (st != EP_UA_STATUS_Good) {
-        ep_ua__send_fault(ch, m->request_id, m->request_handle, st);
-        return;
-    }
     ep_ua_modify_monitored_items_response r;
     memset(&r, 0, sizeof(r));
-    ep_ua__resp_header(&r.response_header, m->request_handle, EP_UA_STATUS_Good);
-    r.results = ep_ua__alloc(m->arena, req->items_to_modify_len, sizeof(*r.results));
-    if (r.results == NULL) {
-        ep_ua__send_fault(ch, m->request_id, m->request_handle, EP_UA_STATUS_BadOutOfMemory);
+    r.results = ops_begin(srv, ch, m, req->items_to_modify_len, sub_known(sub),
+                          check_timestamps(req->timestamps_to_return), sizeof(*r.results),
+                          &r.response_header);
+    if (r.results == NULL)
         return;
-    }
     r.results_len = req->items_to_modify_len;
     for (size_t i = 0; i < req->items_to_modify_len; i++) {
         ua_item *it = find_item(sub, req->items_to_modify[i].monitored_item_id);
@@ -814,33 +822,17 @@ void ep_ua__svc_modify_items(ep_ua_server *srv, ua_session *s, ep_ua_channel *ch
     ep_ua__send(ch, m->request_id, EP_UA_T(ModifyMonitoredItemsResponse), &r, &r.response_header);
 }
 
-static ep_ua_status *id_results(ep_ua_arena *a, size_t n)
-{
-    return ep_ua__alloc(a, n, sizeof(ep_ua_status));
-}
-
 void ep_ua__svc_delete_items(ep_ua_server *srv, ua_session *s, ep_ua_channel *ch,
                              const ep_ua_channel_msg *m)
 {
     const ep_ua_delete_monitored_items_request *req = m->body;
     ua_sub *sub = find_sub(s, req->subscription_id);
-    ep_ua_status st = EP_UA_STATUS_Good;
-    if (sub == NULL)
-        st = EP_UA_STATUS_BadSubscriptionIdInvalid;
-    else if (req->monitored_item_ids_len == 0)
-        st = EP_UA_STATUS_BadNothingToDo;
-    else if (req->monitored_item_ids_len > srv->lim.max_nodes_per_request)
-        st = EP_UA_STATUS_BadTooManyOperations;
     ep_ua_delete_monitored_items_response r;
     memset(&r, 0, sizeof(r));
-    if (st == EP_UA_STATUS_Good &&
-        (r.results = id_results(m->arena, req->monitored_item_ids_len)) == NULL)
-        st = EP_UA_STATUS_BadOutOfMemory;
-    if (st != EP_UA_STATUS_Good) {
-        ep_ua__send_fault(ch, m->request_id, m->request_handle, st);
+    r.results = ops_begin(srv, ch, m, req->monitored_item_ids_len, sub_known(sub),
+                          EP_UA_STATUS_Good, sizeof(*r.results), &r.response_header);
+    if (r.results == NULL)
         return;
-    }
-    ep_ua__resp_header(&r.response_header, m->request_handle, EP_UA_STATUS_Good);
     r.results_len = req->monitored_item_ids_len;
     for (size_t i = 0; i < req->monitored_item_ids_len; i++) {
         ua_item *it = find_item(sub, req->monitored_item_ids[i]);
@@ -859,25 +851,15 @@ void ep_ua__svc_set_monitoring(ep_ua_server *srv, ua_session *s, ep_ua_channel *
 {
     const ep_ua_set_monitoring_mode_request *req = m->body;
     ua_sub *sub = find_sub(s, req->subscription_id);
-    ep_ua_status st = EP_UA_STATUS_Good;
-    if (sub == NULL)
-        st = EP_UA_STATUS_BadSubscriptionIdInvalid;
-    else if (req->monitored_item_ids_len == 0)
-        st = EP_UA_STATUS_BadNothingToDo;
-    else if (req->monitored_item_ids_len > srv->lim.max_nodes_per_request)
-        st = EP_UA_STATUS_BadTooManyOperations;
-    else if (req->monitoring_mode < 0 || req->monitoring_mode > 2)
-        st = EP_UA_STATUS_BadMonitoringModeInvalid;
+    ep_ua_status mode = req->monitoring_mode < 0 || req->monitoring_mode > 2
+                            ? EP_UA_STATUS_BadMonitoringModeInvalid
+                            : EP_UA_STATUS_Good;
     ep_ua_set_monitoring_mode_response r;
     memset(&r, 0, sizeof(r));
-    if (st == EP_UA_STATUS_Good &&
-        (r.results = id_results(m->arena, req->monitored_item_ids_len)) == NULL)
-        st = EP_UA_STATUS_BadOutOfMemory;
-    if (st != EP_UA_STATUS_Good) {
-        ep_ua__send_fault(ch, m->request_id, m->request_handle, st);
+    r.results = ops_begin(srv, ch, m, req->monitored_item_ids_len, sub_known(sub), mode,
+                          sizeof(*r.results), &r.response_header);
+    if (r.results == NULL)
         return;
-    }
-    ep_ua__resp_header(&r.response_header, m->request_handle, EP_UA_STATUS_Good);
     r.results_len = req->monitored_item_ids_len;
     for (size_t i = 0; i < req->monitored_item_ids_len; i++) {
         ua_item *it = find_item(sub, req->monitored_item_ids[i]);
@@ -1042,20 +1024,12 @@ void ep_ua__svc_delete_subs(ep_ua_server *srv, ua_session *s, ep_ua_channel *ch,
                             const ep_ua_channel_msg *m)
 {
     const ep_ua_delete_subscriptions_request *req = m->body;
-    ep_ua_status st = req->subscription_ids_len == 0 ? EP_UA_STATUS_BadNothingToDo
-                      : req->subscription_ids_len > srv->lim.max_nodes_per_request
-                          ? EP_UA_STATUS_BadTooManyOperations
-                          : EP_UA_STATUS_Good;
     ep_ua_delete_subscriptions_response r;
     memset(&r, 0, sizeof(r));
-    if (st == EP_UA_STATUS_Good &&
-        (r.results = id_results(m->arena, req->subscription_ids_len)) == NULL)
-        st = EP_UA_STATUS_BadOutOfMemory;
-    if (st != EP_UA_STATUS_Good) {
-        ep_ua__send_fault(ch, m->request_id, m->request_handle, st);
+    r.results = ops_begin(srv, ch, m, req->subscription_ids_len, EP_UA_STATUS_Good,
+                          EP_UA_STATUS_Good, sizeof(*r.results), &r.response_header);
+    if (r.results == NULL)
         return;
-    }
-    ep_ua__resp_header(&r.response_header, m->request_handle, EP_UA_STATUS_Good);
     r.results_len = req->subscription_ids_len;
     for (size_t i = 0; i < req->subscription_ids_len; i++) {
         ua_sub *sub = find_sub(s, req->subscription_ids[i]);
@@ -1073,20 +1047,12 @@ void ep_ua__svc_set_publishing(ep_ua_server *srv, ua_session *s, ep_ua_channel *
                                const ep_ua_channel_msg *m)
 {
     const ep_ua_set_publishing_mode_request *req = m->body;
-    ep_ua_status st = req->subscription_ids_len == 0 ? EP_UA_STATUS_BadNothingToDo
-                      : req->subscription_ids_len > srv->lim.max_nodes_per_request
-                          ? EP_UA_STATUS_BadTooManyOperations
-                          : EP_UA_STATUS_Good;
     ep_ua_set_publishing_mode_response r;
     memset(&r, 0, sizeof(r));
-    if (st == EP_UA_STATUS_Good &&
-        (r.results = id_results(m->arena, req->subscription_ids_len)) == NULL)
-        st = EP_UA_STATUS_BadOutOfMemory;
-    if (st != EP_UA_STATUS_Good) {
-        ep_ua__send_fault(ch, m->request_id, m->request_handle, st);
+    r.results = ops_begin(srv, ch, m, req->subscription_ids_len, EP_UA_STATUS_Good,
+                          EP_UA_STATUS_Good, sizeof(*r.results), &r.response_header);
+    if (r.results == NULL)
         return;
-    }
-    ep_ua__resp_header(&r.response_header, m->request_handle, EP_UA_STATUS_Good);
     r.results_len = req->subscription_ids_len;
     for (size_t i = 0; i < req->subscription_ids_len; i++) {
         ua_sub *sub = find_sub(s, req->subscription_ids[i]);
