@@ -6,7 +6,7 @@
 if(TARGET ep_svc_auth AND TARGET ep_svc_broker)
   add_executable(integ_auth_scram_broker ${CMAKE_CURRENT_LIST_DIR}/auth_scram_broker.c)
   target_link_libraries(integ_auth_scram_broker PRIVATE ep_svc_auth ep_svc_broker
-                        PkgConfig::CMOCKA)
+                        ep_test_mqtt_raw PkgConfig::CMOCKA)
   add_test(NAME integ/auth_scram_broker COMMAND integ_auth_scram_broker)
   set_tests_properties(integ/auth_scram_broker PROPERTIES TIMEOUT 120 LABELS "integ;auth")
 endif()

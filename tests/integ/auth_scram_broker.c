@@ -1,17 +1,16 @@
 /*
  * auth_scram_broker.c - SCRAM-SHA-256 from src/svc/auth plugged into the
  * real broker through its enhanced-authentication hook
- * (ep_broker_auth_method), driven over TCP by a raw MQTT 5 client that uses
- * the SCRAM client of the same module. Covers: a full exchange with the
- * server signature checked by the client, a wrong password and an unknown
- * user (CONNACK 0x87), re-authentication with AUTH 0x19 (success, then a
- * failure that disconnects with 0x87), and a new password taking effect
- * after the password file is rewritten and reloaded.
+ * (ep_broker_auth_method), driven over TCP by the raw MQTT 5 client of
+ * tests/lib/mqtt_raw_client.h with the SCRAM client of the same module.
+ * Covers: a full exchange with the server signature checked by the client,
+ * a wrong password and an unknown user (CONNACK 0x87), re-authentication
+ * with AUTH 0x19 (success, then a failure that disconnects with 0x87), and
+ * a new password taking effect after the password file is rewritten and
+ * reloaded.
  *
  * The adapter below (scram_step/scram_done) is the glue the broker needs.
  */
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,14 +18,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "codec/mqtt/packet.h"
-#include "core/buf.h"
+#include "mqtt_raw_client.h"
 #include "svc/auth/passwd.h"
 #include "svc/auth/scram.h"
 #include "svc/broker/broker.h"
@@ -99,69 +96,6 @@ static int teardown(void **st)
     return 0;
 }
 
-static int dial(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
-    struct timeval tv = {10, 0};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    return fd;
-}
-
-static void send_pkt(int fd, const ep_mqtt_packet *p)
-{
-    ep_buf b;
-    ep_buf_init(&b, 0);
-    assert_int_equal(ep_mqtt_packet_encode(&b, p, EP_MQTT_V5, 0), EP_EOK);
-    assert_int_equal(write(fd, ep_buf_head(&b), ep_buf_used(&b)), (ssize_t)ep_buf_used(&b));
-    ep_buf_fini(&b);
-}
-
-static uint8_t rx[8192];
-
-static bool recv_pkt(int fd, ep_mqtt_packet *p)
-{
-    size_t have = 0, hl, total;
-    for (;;) {
-        ep_err err = ep_mqtt_packet_frame(rx, have, sizeof(rx), &hl, &total);
-        if (err == EP_EOK)
-            break;
-        assert_int_equal(err, EP_ENEEDMORE);
-        ssize_t n = read(fd, rx + have, sizeof(rx) - have);
-        if (n <= 0)
-            return false;
-        have += (size_t)n;
-    }
-    assert_int_equal(ep_mqtt_packet_decode(rx, total, EP_MQTT_V5, p, NULL), EP_EOK);
-    return true;
-}
-
-static void send_connect(int fd, const uint8_t *data, size_t len)
-{
-    ep_mqtt_packet p = {.type = EP_MQTT_CONNECT};
-    p.connect.protocol_version = EP_MQTT_V5;
-    p.connect.clean_start = true;
-    p.connect.client_id = EP_MQTT_STR("scram-client");
-    p.connect.props.authentication_method = EP_MQTT_STR(EP_SCRAM_METHOD);
-    EP_MQTT_PROPS_SET(&p.connect.props, EP_MQTT_PROP_AUTHENTICATION_METHOD);
-    p.connect.props.authentication_data = ep_mqtt_slice_make(data, len);
-    EP_MQTT_PROPS_SET(&p.connect.props, EP_MQTT_PROP_AUTHENTICATION_DATA);
-    send_pkt(fd, &p);
-}
-
-static void send_auth(int fd, ep_mqtt_rc rc, const uint8_t *data, size_t len)
-{
-    ep_mqtt_packet p = {.type = EP_MQTT_AUTH};
-    p.auth.rc = rc;
-    p.auth.props.authentication_method = EP_MQTT_STR(EP_SCRAM_METHOD);
-    EP_MQTT_PROPS_SET(&p.auth.props, EP_MQTT_PROP_AUTHENTICATION_METHOD);
-    p.auth.props.authentication_data = ep_mqtt_slice_make(data, len);
-    EP_MQTT_PROPS_SET(&p.auth.props, EP_MQTT_PROP_AUTHENTICATION_DATA);
-    send_pkt(fd, &p);
-}
-
 /* Runs SCRAM over CONNECT (fd < 0: a new connection) or over AUTH 0x19
  * (re-authentication on fd). Returns the connection; *final_rc receives
  * the CONNACK/AUTH reason code, or the DISCONNECT reason code. */
@@ -175,20 +109,20 @@ static int scram_login(int fd, const char *user, const char *pass, ep_mqtt_rc *f
     ep_scram_client_first(c, &m, &mn);
     bool reauth = fd >= 0;
     if (!reauth) {
-        fd = dial();
-        send_connect(fd, m, mn);
+        fd = ep_test_mqtt_dial(port);
+        ep_test_mqtt_send_connect(fd, "scram-client", EP_SCRAM_METHOD, m, mn);
     } else {
-        send_auth(fd, EP_MQTT_RC_REAUTHENTICATE, m, mn);
+        ep_test_mqtt_send_auth(fd, EP_MQTT_RC_REAUTHENTICATE, EP_SCRAM_METHOD, m, mn);
     }
     ep_mqtt_packet p;
-    assert_true(recv_pkt(fd, &p));
+    assert_true(ep_test_mqtt_recv(fd, &p));
     assert_int_equal(p.type, EP_MQTT_AUTH);
     assert_int_equal(p.auth.rc, EP_MQTT_RC_CONTINUE_AUTHENTICATION);
     assert_int_equal(ep_scram_client_final(c, p.auth.props.authentication_data.p,
                                            p.auth.props.authentication_data.len, &m, &mn),
                      EP_EOK);
-    send_auth(fd, EP_MQTT_RC_CONTINUE_AUTHENTICATION, m, mn);
-    assert_true(recv_pkt(fd, &p));
+    ep_test_mqtt_send_auth(fd, EP_MQTT_RC_CONTINUE_AUTHENTICATION, EP_SCRAM_METHOD, m, mn);
+    assert_true(ep_test_mqtt_recv(fd, &p));
     *final_type = p.type;
     if (p.type == EP_MQTT_CONNACK) {
         *final_rc = p.connack.rc;
@@ -219,8 +153,8 @@ static void test_login(void **st)
     assert_int_equal(t, EP_MQTT_CONNACK);
     assert_int_equal(rc, EP_MQTT_RC_SUCCESS);
     ep_mqtt_packet p = {.type = EP_MQTT_PINGREQ};
-    send_pkt(fd, &p);
-    assert_true(recv_pkt(fd, &p));
+    ep_test_mqtt_send(fd, &p);
+    assert_true(ep_test_mqtt_recv(fd, &p));
     assert_int_equal(p.type, EP_MQTT_PINGRESP);
     close(fd);
 }
@@ -234,7 +168,7 @@ static void test_refused(void **st)
     int fd = scram_login(-1, "sensor-1", "wrong horse", &rc, &t);
     assert_int_equal(t, EP_MQTT_CONNACK);
     assert_int_equal(rc, EP_MQTT_RC_NOT_AUTHORIZED);
-    assert_false(recv_pkt(fd, &p));
+    assert_false(ep_test_mqtt_recv(fd, &p));
     close(fd);
     fd = scram_login(-1, "nobody", "correct horse", &rc, &t);
     assert_int_equal(t, EP_MQTT_CONNACK);

@@ -1,26 +1,22 @@
 /* auth_test.c - MQTT 5 enhanced authentication through the broker's AUTH
- * hook: a challenge/response method registered in-process, driven by a
- * blocking raw client built on the project's codec. Covers success after
+ * hook: a challenge/response method registered in-process, driven by the
+ * blocking raw client of tests/lib/mqtt_raw_client.h. Covers success after
  * one AUTH round, failure (CONNACK 0x87), an unknown method (CONNACK 0x8C),
  * and re-authentication of a connected client (AUTH 0x19 -> AUTH 0x00, and
  * a failed re-authentication -> DISCONNECT 0x87). */
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
-#include "svc/broker/broker.h"
 #include "codec/mqtt/packet.h"
+#include "mqtt_raw_client.h"
+#include "svc/broker/broker.h"
 
 /* The method: "hello" -> challenge "nonce-42"; "nonce-42:secret" -> success
  * with "welcome"; anything else fails. */
@@ -81,81 +77,27 @@ static int teardown(void **st)
     return 0;
 }
 
-static int dial(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
-    struct timeval tv = {5, 0};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    return fd;
-}
-
-static void send_pkt(int fd, const ep_mqtt_packet *p)
-{
-    ep_buf b;
-    ep_buf_init(&b, 0);
-    assert_int_equal(ep_mqtt_packet_encode(&b, p, EP_MQTT_V5, 0), EP_EOK);
-    assert_int_equal(write(fd, ep_buf_head(&b), ep_buf_used(&b)), (ssize_t)ep_buf_used(&b));
-    ep_buf_fini(&b);
-}
-
-static uint8_t rx[4096];
-
-/* Reads one packet into rx and decodes it; returns false on EOF. */
-static bool recv_pkt(int fd, ep_mqtt_packet *p)
-{
-    size_t have = 0, hl, total;
-    for (;;) {
-        ep_err err = ep_mqtt_packet_frame(rx, have, sizeof(rx), &hl, &total);
-        if (err == EP_EOK)
-            break;
-        assert_int_equal(err, EP_ENEEDMORE);
-        ssize_t n = read(fd, rx + have, sizeof(rx) - have);
-        if (n <= 0)
-            return false;
-        have += (size_t)n;
-    }
-    assert_int_equal(ep_mqtt_packet_decode(rx, total, EP_MQTT_V5, p, NULL), EP_EOK);
-    return true;
-}
-
 static void send_connect(int fd, const char *method, const char *data)
 {
-    ep_mqtt_packet p = {.type = EP_MQTT_CONNECT};
-    p.connect.protocol_version = EP_MQTT_V5;
-    p.connect.clean_start = true;
-    p.connect.client_id = ep_mqtt_slice_make("auth-client", 11);
-    p.connect.props.authentication_method = ep_mqtt_slice_make(method, strlen(method));
-    EP_MQTT_PROPS_SET(&p.connect.props, EP_MQTT_PROP_AUTHENTICATION_METHOD);
-    p.connect.props.authentication_data = ep_mqtt_slice_make(data, strlen(data));
-    EP_MQTT_PROPS_SET(&p.connect.props, EP_MQTT_PROP_AUTHENTICATION_DATA);
-    send_pkt(fd, &p);
+    ep_test_mqtt_send_connect(fd, "auth-client", method, data, strlen(data));
 }
 
 static void send_auth(int fd, ep_mqtt_rc rc, const char *data)
 {
-    ep_mqtt_packet p = {.type = EP_MQTT_AUTH};
-    p.auth.rc = rc;
-    p.auth.props.authentication_method = EP_MQTT_STR("TEST-CHALLENGE");
-    EP_MQTT_PROPS_SET(&p.auth.props, EP_MQTT_PROP_AUTHENTICATION_METHOD);
-    p.auth.props.authentication_data = ep_mqtt_slice_make(data, strlen(data));
-    EP_MQTT_PROPS_SET(&p.auth.props, EP_MQTT_PROP_AUTHENTICATION_DATA);
-    send_pkt(fd, &p);
+    ep_test_mqtt_send_auth(fd, rc, "TEST-CHALLENGE", data, strlen(data));
 }
 
 static int connect_authenticated(void)
 {
     ep_mqtt_packet p;
-    int fd = dial();
+    int fd = ep_test_mqtt_dial(port);
     send_connect(fd, "TEST-CHALLENGE", "hello");
-    assert_true(recv_pkt(fd, &p));
+    assert_true(ep_test_mqtt_recv(fd, &p));
     assert_int_equal(p.type, EP_MQTT_AUTH);
     assert_int_equal(p.auth.rc, EP_MQTT_RC_CONTINUE_AUTHENTICATION);
     assert_true(ep_mqtt_slice_eq(p.auth.props.authentication_data, EP_MQTT_STR("nonce-42")));
     send_auth(fd, EP_MQTT_RC_CONTINUE_AUTHENTICATION, "nonce-42:secret");
-    assert_true(recv_pkt(fd, &p));
+    assert_true(ep_test_mqtt_recv(fd, &p));
     assert_int_equal(p.type, EP_MQTT_CONNACK);
     assert_int_equal(p.connack.rc, EP_MQTT_RC_SUCCESS);
     assert_true(
@@ -169,8 +111,8 @@ static void test_challenge_success(void **st)
     (void)st;
     int fd = connect_authenticated();
     ep_mqtt_packet p = {.type = EP_MQTT_PINGREQ};
-    send_pkt(fd, &p);
-    assert_true(recv_pkt(fd, &p));
+    ep_test_mqtt_send(fd, &p);
+    assert_true(ep_test_mqtt_recv(fd, &p));
     assert_int_equal(p.type, EP_MQTT_PINGRESP);
     close(fd);
 }
@@ -179,15 +121,15 @@ static void test_wrong_response_refused(void **st)
 {
     (void)st;
     ep_mqtt_packet p;
-    int fd = dial();
+    int fd = ep_test_mqtt_dial(port);
     send_connect(fd, "TEST-CHALLENGE", "hello");
-    assert_true(recv_pkt(fd, &p));
+    assert_true(ep_test_mqtt_recv(fd, &p));
     assert_int_equal(p.type, EP_MQTT_AUTH);
     send_auth(fd, EP_MQTT_RC_CONTINUE_AUTHENTICATION, "nonce-42:wrong");
-    assert_true(recv_pkt(fd, &p));
+    assert_true(ep_test_mqtt_recv(fd, &p));
     assert_int_equal(p.type, EP_MQTT_CONNACK);
     assert_int_equal(p.connack.rc, EP_MQTT_RC_NOT_AUTHORIZED);
-    assert_false(recv_pkt(fd, &p)); /* then closed */
+    assert_false(ep_test_mqtt_recv(fd, &p)); /* then closed */
     close(fd);
 }
 
@@ -195,9 +137,9 @@ static void test_unknown_method(void **st)
 {
     (void)st;
     ep_mqtt_packet p;
-    int fd = dial();
+    int fd = ep_test_mqtt_dial(port);
     send_connect(fd, "SCRAM-SHA-1", "x");
-    assert_true(recv_pkt(fd, &p));
+    assert_true(ep_test_mqtt_recv(fd, &p));
     assert_int_equal(p.type, EP_MQTT_CONNACK);
     assert_int_equal(p.connack.rc, EP_MQTT_RC_BAD_AUTHENTICATION_METHOD);
     close(fd);
@@ -209,16 +151,16 @@ static void test_reauthentication(void **st)
     ep_mqtt_packet p;
     int fd = connect_authenticated();
     send_auth(fd, EP_MQTT_RC_REAUTHENTICATE, "hello");
-    assert_true(recv_pkt(fd, &p));
+    assert_true(ep_test_mqtt_recv(fd, &p));
     assert_int_equal(p.type, EP_MQTT_AUTH);
     assert_int_equal(p.auth.rc, EP_MQTT_RC_CONTINUE_AUTHENTICATION);
     send_auth(fd, EP_MQTT_RC_CONTINUE_AUTHENTICATION, "nonce-42:secret");
-    assert_true(recv_pkt(fd, &p));
+    assert_true(ep_test_mqtt_recv(fd, &p));
     assert_int_equal(p.type, EP_MQTT_AUTH);
     assert_int_equal(p.auth.rc, EP_MQTT_RC_SUCCESS);
     /* A failed re-authentication disconnects with 0x87. */
     send_auth(fd, EP_MQTT_RC_REAUTHENTICATE, "bogus");
-    assert_true(recv_pkt(fd, &p));
+    assert_true(ep_test_mqtt_recv(fd, &p));
     assert_int_equal(p.type, EP_MQTT_DISCONNECT);
     assert_int_equal(p.disconnect.rc, EP_MQTT_RC_NOT_AUTHORIZED);
     close(fd);
