@@ -47,9 +47,14 @@
  *
  * Transport. The client reads and writes through ep_mqttc_transport_ops,
  * a small vtable (open, handshake, read, writev, close). Plain TCP is the
- * default; TLS will be a second implementation of the same vtable when the
- * broker security work lands, with no change to the client. Username and
- * password are the only authentication method for now (no enhanced AUTH).
+ * default; options.tls.enable selects the built-in TLS transport (OpenSSL 3,
+ * TLS 1.2/1.3, non-blocking on the loop: server verification against a CA
+ * file or the system store, host name check, optional client certificate).
+ *
+ * Authentication: user name and password (also read from a file at every
+ * attempt), X.509 client certificates (TLS), and MQTT 5 enhanced
+ * authentication with SCRAM-SHA-256 (options.auth_method), including
+ * re-authentication on a live connection (ep_mqttc_reauthenticate).
  *
  * Error codes used below: EP_EINVAL (bad argument), EP_ESTATE (not valid in
  * the current state), EP_ENOMEM, EP_EFULL (queue or packet ids exhausted),
@@ -92,6 +97,11 @@ typedef struct ep_mqttc ep_mqttc;
  *  read       like ep_sock_read: > 0 bytes read, EP_EAGAIN, EP_ECLOSED.
  *  writev     like ep_sock_writev: > 0 bytes written, EP_EAGAIN, or an error.
  *  close      close the descriptor and free conn. Never fails.
+ *  pending    optional: bytes already decrypted inside the transport that
+ *             read would return without the fd becoming readable again.
+ *  error      optional: a one-line reason for the last failure of
+ *             handshake/read/writev (e.g. the certificate check that
+ *             failed), or NULL. Borrowed; valid until the next call on conn.
  *
  * A TLS implementation whose read needs the fd writable (or the reverse)
  * returns EP_EAGAIN; the client retries reads on every readable event and
@@ -104,6 +114,8 @@ typedef struct ep_mqttc_transport_ops {
     ssize_t (*read)(void *conn, void *p, size_t n);
     ssize_t (*writev)(void *conn, const struct iovec *iov, int iovcnt);
     void (*close)(void *conn);
+    size_t (*pending)(void *conn);
+    const char *(*error)(void *conn);
 } ep_mqttc_transport_ops;
 
 /* ep_mqttc_transport_tcp is plain TCP through core/sock.h (the default).
@@ -144,9 +156,14 @@ typedef struct ep_mqttc_disconnect_info {
     ep_mqtt_rc reason;
     ep_mqtt_slice reason_string;    /* from the server, may be empty */
     ep_mqtt_slice server_reference; /* v5 "use another server", may be empty */
-    bool was_connected;             /* a CONNACK had been accepted on this connection */
-    bool will_reconnect;            /* a reconnect is scheduled ... */
-    uint32_t reconnect_in_ms;       /* ... in this many ms */
+    /* A one-line reason beyond err, or "": the TLS failure ("certificate
+     * verify failed: unable to get local issuer certificate", "host name
+     * mismatch: certificate is not valid for 'x'"), the password file that
+     * could not be read, a SCRAM exchange that failed. */
+    const char *detail;
+    bool was_connected;       /* a CONNACK had been accepted on this connection */
+    bool will_reconnect;      /* a reconnect is scheduled ... */
+    uint32_t reconnect_in_ms; /* ... in this many ms */
 } ep_mqttc_disconnect_info;
 
 /* on_connect: the server accepted the connection. session_present tells
@@ -181,6 +198,28 @@ typedef void (*ep_mqttc_sub_done_fn)(ep_mqttc *c, ep_err err, const uint8_t *rcs
 /* ------------------------------------------------------------------------ */
 /* Options                                                                   */
 
+/*
+ * ep_mqttc_tls_options - TLS to the server; zero means plain TCP. Files are
+ * PEM and read by ep_mqttc_new (a missing or unreadable file fails there,
+ * with EP_ECONFIG); the key password file is read once, at that time.
+ */
+typedef struct ep_mqttc_tls_options {
+    bool enable;
+    const char *ca_file;           /* trusted CAs [NULL: the system store] */
+    const char *cert_file;         /* client certificate chain, for mutual TLS */
+    const char *key_file;          /* its private key [cert_file] */
+    const char *key_password_file; /* pass phrase of an encrypted key */
+    /* Name the server certificate must carry (DNS name, or an IP address
+     * checked against the IP SANs), also sent as SNI when it is a name
+     * [host, without "[]"]. */
+    const char *server_name;
+    bool insecure;       /* do not verify the server at all (tests only) */
+    uint8_t min_version; /* 12 or 13: lowest TLS version [12] */
+} ep_mqttc_tls_options;
+
+/* MQTT 5 enhanced authentication method name supported by the client. */
+#define EP_MQTTC_AUTH_SCRAM_SHA_256 "SCRAM-SHA-256"
+
 typedef enum ep_mqttc_queue_policy {
     EP_MQTTC_DROP_OLDEST = 0, /* evict the oldest queued message (EP_EFULL) */
     EP_MQTTC_REFUSE_NEW = 1,  /* refuse the new message (EP_EFULL) */
@@ -213,6 +252,11 @@ typedef struct ep_mqttc_options {
      * rotated token is picked up); one trailing "\n" or "\r\n" is removed.
      * Overrides password. */
     const char *password_file;
+    /* MQTT 5 enhanced authentication [NULL: none]. Only
+     * EP_MQTTC_AUTH_SCRAM_SHA_256, which needs username and a password (or
+     * password_file); the password is then never sent, only a proof. */
+    const char *auth_method;
+    ep_mqttc_tls_options tls;
 
     /* Will message: sent when will_topic is set. will_props (v5) is deep
      * copied; Will Delay Interval goes in will_props. */
@@ -248,8 +292,10 @@ typedef struct ep_mqttc_options {
 
     bool manual_ack; /* incoming QoS 1/2 acked by ep_mqttc_ack() */
 
-    const ep_mqttc_transport_ops *transport; /* [&ep_mqttc_transport_tcp] */
-    void *transport_ctx;                     /* passed to transport->open */
+    /* [&ep_mqttc_transport_tcp, or the TLS transport with tls.enable];
+     * a custom transport cannot be combined with tls.enable. */
+    const ep_mqttc_transport_ops *transport;
+    void *transport_ctx; /* passed to transport->open */
 
     ep_mqttc_connect_fn on_connect;
     ep_mqttc_disconnect_fn on_disconnect;
@@ -262,16 +308,18 @@ typedef struct ep_mqttc_options {
  * (docs/mqtt-client.md): AIO_BROKER_HOSTNAME (required), AIO_BROKER_TCP_PORT
  * [8883], AIO_MQTT_CLIENT_ID (required), AIO_MQTT_KEEP_ALIVE [60],
  * AIO_MQTT_SESSION_EXPIRY [3600], AIO_MQTT_CLEAN_START [false],
- * AIO_MQTT_USERNAME, AIO_MQTT_PASSWORD_FILE. Only those fields of o are
- * written (version is set to 5); string fields point into the environment
- * (ep_mqttc_new copies them). TLS is not supported yet: AIO_MQTT_USE_TLS
- * defaults to true in the reference, so it must be set to false.
- * Any thread, but not concurrently with setenv().
+ * AIO_MQTT_USERNAME, AIO_MQTT_PASSWORD_FILE, AIO_MQTT_USE_TLS [true] ->
+ * tls.enable, AIO_TLS_CA_FILE -> tls.ca_file, AIO_TLS_CERT_FILE,
+ * AIO_TLS_KEY_FILE, AIO_TLS_KEY_PASSWORD_FILE, and the edgeplane addition
+ * AIO_MQTT_AUTH_METHOD (SCRAM-SHA-256). Only those fields of o are written
+ * (version is set to 5); string fields point into the environment
+ * (ep_mqttc_new copies them). Any thread, but not concurrently with
+ * setenv().
  * Returns EP_EOK; EP_ECONFIG when a required variable is missing; EP_EINVAL
- * for a malformed value; EP_EUNSUPPORTED when TLS or SAT authentication is
- * requested (AIO_MQTT_USE_TLS true or unset, AIO_TLS_*_FILE, AIO_SAT_FILE),
- * after filling everything else. why (may be NULL) receives a one-line
- * explanation naming the variable.
+ * for a malformed value (including TLS files with AIO_MQTT_USE_TLS=false, a
+ * key without a certificate, an unknown auth method); EP_EUNSUPPORTED for
+ * AIO_SAT_FILE (service account tokens), after filling everything else.
+ * why (may be NULL) receives a one-line explanation naming the variable.
  */
 ep_err ep_mqttc_options_from_env(ep_mqttc_options *o, char *why, size_t why_len);
 
@@ -282,8 +330,18 @@ ep_err ep_mqttc_options_from_env(ep_mqttc_options *o, char *why, size_t why_len)
  * o is borrowed (copied). Returns EP_EOK with *out set; EP_EINVAL (NULL
  * arguments, version not 4/5, will_qos > 2, password without username in
  * 3.1.1, empty client id with clean_start false in 3.1.1, reconnect_min >
- * reconnect_max, or will_props not encodable); EP_ENOMEM. */
+ * reconnect_max, will_props not encodable, auth_method other than SCRAM or
+ * without username and password or with 3.1.1, tls with a custom
+ * transport, key without certificate, min_version not 0/12/13);
+ * EP_ECONFIG (a TLS file cannot be loaded: the reason is logged and
+ * returned by ep_mqttc_new_why when given a buffer); EP_ENOMEM. */
 ep_err ep_mqttc_new(ep_mqttc **out, ep_loop *loop, const ep_mqttc_options *o);
+
+/* ep_mqttc_new_why is ep_mqttc_new that also writes a one-line reason for
+ * a failure into why[0..why_len) (e.g. "cannot load CA file x: no such
+ * file"). why may be NULL. */
+ep_err ep_mqttc_new_why(ep_mqttc **out, ep_loop *loop, const ep_mqttc_options *o, char *why,
+                        size_t why_len);
 
 /* ep_mqttc_free disconnects at once (no DISCONNECT packet), calls every
  * pending completion with EP_ECLOSED, then releases the client. Calls made
@@ -318,6 +376,14 @@ enum {
  * flags: EP_MQTTC_END_SESSION. Returns EP_EOK; EP_ESTATE when already
  * disconnected or disconnecting; EP_ENOMEM; EP_EINVAL for NULL. */
 ep_err ep_mqttc_disconnect(ep_mqttc *c, ep_mqtt_rc reason, unsigned flags);
+
+/* ep_mqttc_reauthenticate starts an MQTT 5 re-authentication (AUTH 0x19)
+ * with the configured auth_method on the live connection, re-reading the
+ * password file first. A failure ends the connection (the server sends
+ * DISCONNECT 0x87 and on_disconnect reports it). Returns EP_EOK; EP_ESTATE
+ * when not connected, no auth_method is configured, or an exchange is
+ * already running; EP_ENOMEM; EP_ECONFIG (password file unreadable). */
+ep_err ep_mqttc_reauthenticate(ep_mqttc *c);
 
 /* ------------------------------------------------------------------------ */
 /* Publishing                                                                */
@@ -420,6 +486,7 @@ typedef struct ep_mqttc_stats {
     size_t queued_bytes;       /* now */
     uint32_t inflight;         /* now: QoS 1/2 awaiting acknowledgement */
     uint32_t inflight_window;  /* now: min(inflight_max, server Receive Max) */
+    uint64_t reauths;          /* re-authentications the server accepted */
 } ep_mqttc_stats;
 
 /* ep_mqttc_stats_get copies the counters into *out. */

@@ -1,6 +1,6 @@
 /*
- * cmd_pub.c - `edgeplane pub`: publish messages from the command line, and
- * the connection options `pub` and `sub` share (cmd_mqtt.h).
+ * cmd_pub.c - `edgeplane pub`: publish messages from the command line (the
+ * connection options it shares with `sub` are in cmd_mqtt.c).
  *
  * The command runs one client on its own loop. Messages come from -m, -f,
  * -n (one payload, published --repeat times, --interval ms apart) or from
@@ -28,196 +28,6 @@
 #include "cli/cli.h"
 #include "cli/cmd_mqtt.h"
 #include "core/log.h"
-
-/* ------------------------------------------------------------------------ */
-/* Shared connection options                                                 */
-
-void ep_cli_mqtt_init(ep_cli_mqtt *m, const char *cmd)
-{
-    memset(m, 0, sizeof(*m));
-    m->cmd = cmd;
-    m->o.host = "127.0.0.1";
-    m->o.port = 1883;
-    m->o.version = EP_MQTT_V5;
-    ep_log_set_level(EP_LOG_WARN);
-}
-
-void ep_cli_mqtt_help(FILE *f)
-{
-    fprintf(f, "connection:\n"
-               "  -h, --host HOST          broker host name or address (default 127.0.0.1)\n"
-               "  -p, --port PORT          broker port (default 1883)\n"
-               "  -i, --id ID              client id (default edgeplane-<command>-<pid>-<random>)\n"
-               "  -V, --protocol 3|5       MQTT 3.1.1 or 5 (default 5)\n"
-               "  -u, --username USER      user name\n"
-               "  -P, --password PASS      password (visible in the process list: prefer\n"
-               "                           --password-file)\n"
-               "      --password-file FILE read the password from FILE (one trailing newline\n"
-               "                           is removed)\n"
-               "  -k, --keepalive SECONDS  keep alive interval (default 60; 0 = off)\n"
-               "      --no-clean           resume the session of this client id and keep it on\n"
-               "                           the broker after exit (needs -i)\n"
-               "      --session-expiry S   MQTT 5 session expiry in seconds (default 0, or never\n"
-               "                           with --no-clean)\n"
-               "      --max-inflight N     QoS 1/2 messages in flight at once (default 64)\n"
-               "  -d, --debug              log connection events and packets to stderr\n"
-               "      --help               show this help\n");
-}
-
-int ep_cli_mqtt_parse_uint(const ep_cli_mqtt *m, const char *what, const char *arg,
-                           unsigned long min, unsigned long max, unsigned long *out)
-{
-    char *end;
-    errno = 0;
-    unsigned long v = strtoul(arg, &end, 10);
-    if (arg[0] < '0' || arg[0] > '9' || *end != '\0' || errno != 0 || v < min || v > max) {
-        fprintf(stderr, "edgeplane %s: %s '%s': expected a number %lu..%lu\n", m->cmd, what, arg,
-                min, max);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
-int ep_cli_mqtt_option(ep_cli_mqtt *m, int opt, const char *arg)
-{
-    unsigned long v;
-    switch (opt) {
-    case 'h':
-        if (arg[0] == '\0') {
-            fprintf(stderr, "edgeplane %s: --host: empty host name\n", m->cmd);
-            return -1;
-        }
-        m->o.host = arg;
-        return 1;
-    case 'p':
-        if (ep_cli_mqtt_parse_uint(m, "--port", arg, 1, 65535, &v))
-            return -1;
-        m->o.port = (uint16_t)v;
-        return 1;
-    case 'i':
-        m->o.client_id = arg;
-        return 1;
-    case 'V':
-        if (!strcmp(arg, "3") || !strcmp(arg, "4") || !strcmp(arg, "311") ||
-            !strcmp(arg, "3.1.1") || !strcmp(arg, "mqttv311")) {
-            m->o.version = EP_MQTT_V311;
-        } else if (!strcmp(arg, "5") || !strcmp(arg, "mqttv5")) {
-            m->o.version = EP_MQTT_V5;
-        } else {
-            fprintf(stderr, "edgeplane %s: --protocol '%s': expected 3 (MQTT 3.1.1) or 5\n", m->cmd,
-                    arg);
-            return -1;
-        }
-        return 1;
-    case 'u':
-        m->o.username = arg;
-        return 1;
-    case 'P':
-        m->o.password = arg;
-        m->o.password_len = strlen(arg);
-        return 1;
-    case EP_CLI_OPT_PASSWORD_FILE:
-        m->o.password_file = arg;
-        return 1;
-    case 'k':
-        if (ep_cli_mqtt_parse_uint(m, "--keepalive", arg, 0, 65535, &v))
-            return -1;
-        m->o.keepalive = (uint16_t)v;
-        m->o.no_keepalive = v == 0;
-        return 1;
-    case EP_CLI_OPT_NO_CLEAN:
-        m->no_clean = true;
-        return 1;
-    case EP_CLI_OPT_SESSION_EXPIRY:
-        if (ep_cli_mqtt_parse_uint(m, "--session-expiry", arg, 0, UINT32_MAX, &v))
-            return -1;
-        m->o.session_expiry = (uint32_t)v;
-        m->have_expiry = true;
-        return 1;
-    case EP_CLI_OPT_MAX_INFLIGHT:
-        if (ep_cli_mqtt_parse_uint(m, "--max-inflight", arg, 1, 65535, &v))
-            return -1;
-        m->o.inflight_max = (uint16_t)v;
-        return 1;
-    case 'd':
-        ep_log_set_level(EP_LOG_DEBUG);
-        return 1;
-    default:
-        return 0;
-    }
-}
-
-int ep_cli_mqtt_finish(ep_cli_mqtt *m)
-{
-    ep_mqttc_options *o = &m->o;
-    if (o->client_id == NULL || o->client_id[0] == '\0') {
-        if (m->no_clean) {
-            fprintf(stderr,
-                    "edgeplane %s: --no-clean needs a client id (-i ID): the session "
-                    "belongs to it\n",
-                    m->cmd);
-            return -1;
-        }
-        unsigned r = (unsigned)(ep_clock_mono_ns() ^ (uint64_t)getpid() << 20) & 0xFFFFu;
-        snprintf(m->id, sizeof(m->id), "edgeplane-%s-%ld-%04x", m->cmd, (long)getpid(), r);
-        o->client_id = m->id;
-    }
-    if (o->version == EP_MQTT_V311 && m->have_expiry) {
-        fprintf(stderr, "edgeplane %s: --session-expiry needs MQTT 5 (-V 5)\n", m->cmd);
-        return -1;
-    }
-    if (o->version == EP_MQTT_V311 && (o->password || o->password_file) && !o->username) {
-        fprintf(stderr, "edgeplane %s: MQTT 3.1.1 sends a password only with a user name (-u)\n",
-                m->cmd);
-        return -1;
-    }
-    o->clean_start = !m->no_clean;
-    if (m->no_clean && !m->have_expiry && o->version == EP_MQTT_V5)
-        o->session_expiry = UINT32_MAX;
-    return 0;
-}
-
-void ep_cli_mqtt_describe(const ep_mqttc_disconnect_info *info, char *buf, size_t n)
-{
-    if (info->reason) {
-        const char *name = ep_mqtt_rc_name((int)info->reason);
-        snprintf(buf, n, "%s (0x%02x)%s%.*s", name ? name : "unknown reason",
-                 (unsigned)info->reason, info->reason_string.len ? ": " : "",
-                 (int)info->reason_string.len, (const char *)info->reason_string.p);
-    } else {
-        snprintf(buf, n, "%s", ep_strerror(info->err));
-    }
-}
-
-int ep_cli_mqtt_signals_open(void)
-{
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    sigprocmask(SIG_BLOCK, &set, NULL);
-    return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-}
-
-void ep_cli_mqtt_signals_close(int fd)
-{
-    if (fd >= 0)
-        close(fd);
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    sigprocmask(SIG_UNBLOCK, &set, NULL);
-}
-
-int ep_cli_mqtt_signal_read(int fd)
-{
-    struct signalfd_siginfo si;
-    if (read(fd, &si, sizeof(si)) != (ssize_t)sizeof(si))
-        return 0;
-    return (int)si.ssi_signo;
-}
 
 /* ------------------------------------------------------------------------ */
 /* pub                                                                       */
@@ -263,8 +73,6 @@ typedef struct pub_ctx {
     ep_io in_io;
     bool in_watched, in_timer_mode, in_paused, in_eof;
     ep_buf line;
-    int sigfd;
-    ep_io sig_io;
 } pub_ctx;
 
 static void pub_usage(FILE *f)
@@ -594,7 +402,7 @@ static void on_pub_signal(ep_io *io, unsigned events)
 {
     pub_ctx *x = io->data;
     (void)events;
-    int sig = ep_cli_mqtt_signal_read(x->sigfd);
+    int sig = ep_cli_mqtt_signal_read(x->m.sigfd);
     if (sig == 0)
         return;
     if (x->finishing) {
@@ -854,31 +662,21 @@ int ep_cmd_pub(int argc, char **argv)
         fprintf(stderr, "edgeplane pub: out of memory\n");
         return EP_EXIT_FAILURE;
     }
-    x->sigfd = -1;
     ep_cli_mqtt_init(&x->m, "pub");
     int rc = pub_options(x, argc, argv);
     if (rc >= 0)
         goto out;
-    rc = EP_EXIT_FAILURE;
-    if (ep_loop_new(&x->loop, NULL) != EP_EOK) {
-        fprintf(stderr, "edgeplane pub: cannot create the event loop\n");
-        goto out;
-    }
     ep_mqttc_options *o = &x->m.o;
     o->queue_max_messages = UINT32_MAX; /* bounded by pausing the input */
     o->queue_max_bytes = SIZE_MAX;
     o->on_connect = on_pub_connect;
     o->on_disconnect = on_pub_disconnect;
     o->userdata = x;
-    ep_err err = ep_mqttc_new(&x->c, x->loop, o);
-    if (err) {
-        fprintf(stderr, "edgeplane pub: %s\n", ep_strerror(err));
-        rc = EP_EXIT_USAGE;
+    rc = ep_cli_mqtt_start(&x->m, on_pub_signal, x);
+    x->loop = x->m.loop;
+    x->c = x->m.c;
+    if (rc >= 0)
         goto out;
-    }
-    x->sigfd = ep_cli_mqtt_signals_open();
-    if (x->sigfd >= 0)
-        ep_io_start(x->loop, &x->sig_io, x->sigfd, EP_IO_READ, on_pub_signal, x);
     ep_timer_init(x->loop, &x->feed_timer, feed_timer_cb, x);
     ep_buf_init(&x->line, (size_t)16u * 1024u * 1024u + PUB_CHUNK);
     ep_mqttc_connect(x->c);
@@ -900,16 +698,11 @@ int ep_cmd_pub(int argc, char **argv)
 out:
     if (x->in_watched)
         ep_io_stop(&x->in_io);
-    if (x->sigfd >= 0) {
-        ep_io_stop(&x->sig_io);
-        ep_cli_mqtt_signals_close(x->sigfd);
-    }
-    if (x->loop)
+    if (x->c)
         ep_timer_stop(&x->feed_timer);
     x->quiet = true;
-    ep_mqttc_free(x->c);
+    ep_cli_mqtt_stop(&x->m);
     ep_buf_fini(&x->line);
-    ep_loop_free(x->loop);
     free(x->file_data);
     free(x);
     return rc;

@@ -38,8 +38,6 @@ typedef struct sub_ctx {
     bool connected_once, finishing;
     int exit_code;
     ep_timer wait_timer;
-    int sigfd;
-    ep_io sig_io;
 } sub_ctx;
 
 static void sub_usage(FILE *f)
@@ -311,7 +309,7 @@ static void on_sub_signal(ep_io *io, unsigned events)
 {
     sub_ctx *x = io->data;
     (void)events;
-    if (ep_cli_mqtt_signal_read(x->sigfd) == 0)
+    if (ep_cli_mqtt_signal_read(x->m.sigfd) == 0)
         return;
     if (x->finishing)
         ep_loop_stop(x->loop);
@@ -422,31 +420,21 @@ int ep_cmd_sub(int argc, char **argv)
         fprintf(stderr, "edgeplane sub: out of memory\n");
         return EP_EXIT_FAILURE;
     }
-    x->sigfd = -1;
     ep_cli_mqtt_init(&x->m, "sub");
     int rc = sub_options(x, argc, argv);
     if (rc >= 0)
         goto out;
-    rc = EP_EXIT_FAILURE;
-    if (ep_loop_new(&x->loop, NULL) != EP_EOK) {
-        fprintf(stderr, "edgeplane sub: cannot create the event loop\n");
-        goto out;
-    }
     ep_mqttc_options *o = &x->m.o;
     o->manual_ack = true;
     o->on_connect = on_sub_connect;
     o->on_disconnect = on_sub_disconnect;
     o->on_message = on_sub_message;
     o->userdata = x;
-    ep_err err = ep_mqttc_new(&x->c, x->loop, o);
-    if (err) {
-        fprintf(stderr, "edgeplane sub: %s\n", ep_strerror(err));
-        rc = EP_EXIT_USAGE;
+    rc = ep_cli_mqtt_start(&x->m, on_sub_signal, x);
+    x->loop = x->m.loop;
+    x->c = x->m.c;
+    if (rc >= 0)
         goto out;
-    }
-    x->sigfd = ep_cli_mqtt_signals_open();
-    if (x->sigfd >= 0)
-        ep_io_start(x->loop, &x->sig_io, x->sigfd, EP_IO_READ, on_sub_signal, x);
     ep_timer_init(x->loop, &x->wait_timer, on_wait_timeout, x);
     if (x->timeout_s)
         ep_timer_start(&x->wait_timer, (uint64_t)x->timeout_s * 1000u);
@@ -455,14 +443,9 @@ int ep_cmd_sub(int argc, char **argv)
     ep_loop_run(x->loop);
     rc = x->exit_code;
 out:
-    if (x->sigfd >= 0) {
-        ep_io_stop(&x->sig_io);
-        ep_cli_mqtt_signals_close(x->sigfd);
-    }
-    if (x->loop)
+    if (x->c)
         ep_timer_stop(&x->wait_timer);
-    ep_mqttc_free(x->c);
-    ep_loop_free(x->loop);
+    ep_cli_mqtt_stop(&x->m);
     free(x);
     return rc;
 }

@@ -1,13 +1,14 @@
 # Integration tests of the MQTT client library (src/svc/mqttc) through
 # `edgeplane pub` / `edgeplane sub`, against Mosquitto and against our own
-# broker. Each script picks its broker port at run time, waits for the
+# broker (mqttc_tls: TLS, mutual TLS, passwords and SCRAM-SHA-256, with a
+# throw-away PKI). Each script picks its broker port at run time, waits for the
 # broker by connecting, stops it by pid, and ends with "N passed, N failed".
 # A missing peer (mosquitto, mosquitto_pub/sub) makes the script exit 77,
 # which ctest reports as skipped - never as passed.
 if(TARGET edgeplane AND TARGET ep_svc_mqttc)
   set(_mqttc_py /usr/bin/python3)
   foreach(_broker mosquitto edgeplane)
-    foreach(_t pubsub session restart)
+    foreach(_t pubsub session restart tls)
       add_test(NAME integ/mqttc_${_t}_${_broker}
         COMMAND ${_mqttc_py} ${CMAKE_CURRENT_LIST_DIR}/mqttc_${_t}.py
                 --edgeplane $<TARGET_FILE:edgeplane> --broker ${_broker})

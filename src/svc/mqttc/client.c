@@ -22,6 +22,7 @@
  * come within min(keepalive, 30 s), or the connection is dropped.
  */
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,6 +122,16 @@ static ep_err validate(const ep_mqttc_options *o, uint8_t version)
         return EP_EINVAL;
     if (o->maximum_packet_size && o->maximum_packet_size < 16u)
         return EP_EINVAL;
+    if (o->auth_method &&
+        (strcmp(o->auth_method, EP_MQTTC_AUTH_SCRAM_SHA_256) != 0 || version != EP_MQTT_V5 ||
+         o->username == NULL || o->username[0] == '\0' || !has_pw))
+        return EP_EINVAL;
+    const ep_mqttc_tls_options *t = &o->tls;
+    if (t->enable && o->transport)
+        return EP_EINVAL;
+    if (t->enable && ((t->key_file && !t->cert_file) ||
+                      (t->min_version != 0 && t->min_version != 12 && t->min_version != 13)))
+        return EP_EINVAL;
     return EP_EOK;
 }
 
@@ -134,12 +145,23 @@ static uint32_t pow2_at_least(uint32_t n)
 
 ep_err ep_mqttc_new(ep_mqttc **out, ep_loop *loop, const ep_mqttc_options *o)
 {
+    return ep_mqttc_new_why(out, loop, o, NULL, 0);
+}
+
+ep_err ep_mqttc_new_why(ep_mqttc **out, ep_loop *loop, const ep_mqttc_options *o, char *why,
+                        size_t why_len)
+{
+    if (why && why_len)
+        why[0] = '\0';
     if (out == NULL || loop == NULL || o == NULL)
         return EP_EINVAL;
     uint8_t version = o->version ? o->version : EP_MQTT_V5;
     ep_err err = validate(o, version);
-    if (err)
+    if (err) {
+        if (why && why_len)
+            snprintf(why, why_len, "invalid client options");
         return err;
+    }
     ep_mqttc *c = calloc(1, sizeof(*c));
     if (c == NULL)
         return EP_ENOMEM;
@@ -193,6 +215,16 @@ ep_err ep_mqttc_new(ep_mqttc **out, ep_loop *loop, const ep_mqttc_options *o)
     c->manual_ack = o->manual_ack;
     c->tops = o->transport ? o->transport : &ep_mqttc_transport_tcp;
     c->tctx = o->transport_ctx;
+    c->scram = o->auth_method != NULL;
+    if (o->tls.enable) {
+        err = ep_mqttc__tls_new(&c->tls, &o->tls, c->host ? c->host : MQC_DEF_HOST, why, why_len);
+        if (err) {
+            EP_LOG_WARN(MQC_LOG, "TLS settings: %s", why && why_len ? why : ep_strerror(err));
+            goto fail;
+        }
+        c->tops = &ep_mqttc__transport_tls;
+        c->tctx = c->tls;
+    }
     c->on_connect = o->on_connect;
     c->on_disconnect = o->on_disconnect;
     c->on_message = o->on_message;
@@ -254,6 +286,7 @@ static void teardown(ep_mqttc *c)
     ep_buf_clear(&c->out);
     ep_timer_stop(&c->ka_timer);
     ep_timer_stop(&c->conn_timer);
+    ep_mqttc__auth_end(c);
     c->ping_out = false;
     c->gen++;
 }
@@ -282,6 +315,7 @@ static void destroy(ep_mqttc *c)
     free(c->will_topic);
     free(c->will_payload);
     free(c->will_props_block);
+    ep_mqttc__tls_free(c->tls);
     free(c);
 }
 
@@ -320,8 +354,16 @@ static bool fatal_connack(ep_mqtt_rc rc)
     }
 }
 
+void ep_mqttc__set_detail(ep_mqttc *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->detail, sizeof(c->detail), fmt, ap);
+    va_end(ap);
+}
+
 /* Reads the password file into c->password. */
-static ep_err read_password_file(ep_mqttc *c)
+ep_err ep_mqttc__read_password_file(ep_mqttc *c)
 {
     int fd = open(c->password_file, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
@@ -364,11 +406,12 @@ static ep_err read_password_file(ep_mqttc *c)
 static void attempt_start(ep_mqttc *c)
 {
     c->state = MQ_CONNECTING;
+    c->detail[0] = '\0';
     if (c->password_file) {
-        ep_err err = read_password_file(c);
+        ep_err err = ep_mqttc__read_password_file(c);
         if (err) {
-            EP_LOG_WARN(MQC_LOG, "%s: cannot read password file %s: %s", c->client_id,
-                        c->password_file, ep_strerror(err));
+            ep_mqttc__set_detail(c, "cannot read password file %s: %s", c->password_file,
+                                 ep_strerror(err));
             ep_mqttc__conn_lost(c, EP_ECONFIG, 0, no_slice, no_slice);
             return;
         }
@@ -421,6 +464,11 @@ ep_err ep_mqttc__send_connect(ep_mqttc *c)
             EP_MQTT_PROPS_SET(pr, EP_MQTT_PROP_TOPIC_ALIAS_MAXIMUM);
             pr->topic_alias_maximum = c->alias_in_max;
         }
+        if (c->scram) {
+            ep_err err = ep_mqttc__auth_connect(c, pr);
+            if (err)
+                return err;
+        }
     }
     if (c->will_topic) {
         cn->has_will = true;
@@ -435,7 +483,7 @@ ep_err ep_mqttc__send_connect(ep_mqttc *c)
         cn->has_username = true;
         cn->username = ep_mqtt_slice_make(c->username, strlen(c->username));
     }
-    if (c->has_password) {
+    if (c->has_password && !c->scram) { /* SCRAM sends a proof instead */
         cn->has_password = true;
         cn->password = ep_mqtt_slice_make(c->password, c->password_len);
     }
@@ -490,6 +538,8 @@ void ep_mqttc__on_connack(ep_mqttc *c, const ep_mqtt_connack *ca)
                             ca->props.server_reference);
         return;
     }
+    if (c->scram && !ep_mqttc__auth_connack(c, ca))
+        return;
     const ep_mqtt_props *pr = &ca->props;
     bool sp = ca->session_present;
     c->srv_receive_max = 65535;
@@ -578,6 +628,7 @@ void ep_mqttc__conn_lost(ep_mqttc *c, ep_err err, ep_mqtt_rc reason, ep_mqtt_sli
     info.reason_string = reason_string;
     info.server_reference = server_ref;
     info.was_connected = established;
+    info.detail = c->detail;
 
     bool retry = c->auto_reconnect && !user && !c->fatal && !c->freeing;
     if (established && now - c->connected_at >= MQC_STABLE_MS)
@@ -601,13 +652,13 @@ void ep_mqttc__conn_lost(ep_mqttc *c, ep_err err, ep_mqtt_rc reason, ep_mqtt_sli
         EP_LOG_DEBUG(MQC_LOG, "%s: disconnected from %s:%u", c->client_id, c->host, c->port);
     } else if (retry) {
         EP_LOG(established ? EP_LOG_WARN : EP_LOG_INFO, MQC_LOG,
-               "%s: %s %s:%u: %s; reconnecting in %u ms", c->client_id,
+               "%s: %s %s:%u: %s%s%s; reconnecting in %u ms", c->client_id,
                established ? "connection lost to" : "cannot connect to", c->host, c->port,
-               ep_strerror(err), info.reconnect_in_ms);
+               ep_strerror(err), c->detail[0] ? ": " : "", c->detail, info.reconnect_in_ms);
     } else {
-        EP_LOG_WARN(MQC_LOG, "%s: %s %s:%u: %s; not reconnecting", c->client_id,
+        EP_LOG_WARN(MQC_LOG, "%s: %s %s:%u: %s%s%s; not reconnecting", c->client_id,
                     established ? "connection lost to" : "cannot connect to", c->host, c->port,
-                    ep_strerror(err));
+                    ep_strerror(err), c->detail[0] ? ": " : "", c->detail);
     }
     if (c->on_disconnect && !c->freeing)
         c->on_disconnect(c, &info, c->ud);

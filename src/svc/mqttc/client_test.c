@@ -22,6 +22,8 @@
 #include <cmocka.h>
 
 #include "core/sock.h"
+#include "svc/auth/passwd.h"
+#include "svc/auth/scram.h"
 #include "svc/mqttc/mqttc_int.h"
 
 /* ---- fake network ----------------------------------------------------- */
@@ -1454,6 +1456,204 @@ static void test_hostile_server_input(void **state)
     ep_mqttc_free(c);
 }
 
+/* ---- SCRAM-SHA-256 enhanced authentication ---------------------------- */
+
+/* The server side is the broker's own SCRAM implementation, with one user
+ * "dev" whose password is "s3cret". */
+static ep_passwd_entry scram_user;
+
+static ep_err scram_lookup(void *ud, const char *user, size_t len, ep_scram_cred *out)
+{
+    (void)ud;
+    if (len != 3 || memcmp(user, "dev", 3) != 0)
+        return EP_ENOTFOUND;
+    out->iterations = scram_user.iterations;
+    memcpy(out->salt, scram_user.salt, scram_user.salt_len);
+    out->salt_len = scram_user.salt_len;
+    memcpy(out->stored_key, scram_user.stored_key, 32);
+    memcpy(out->server_key, scram_user.server_key, 32);
+    return EP_EOK;
+}
+
+static bool is_scram(const ep_mqtt_props *pr)
+{
+    return EP_MQTT_PROPS_HAS(pr, EP_MQTT_PROP_AUTHENTICATION_METHOD) &&
+           pr->authentication_method.len == 13 &&
+           memcmp(pr->authentication_method.p, "SCRAM-SHA-256", 13) == 0 &&
+           EP_MQTT_PROPS_HAS(pr, EP_MQTT_PROP_AUTHENTICATION_DATA);
+}
+
+static void srv_auth(ep_mqtt_rc rc, const uint8_t *data, size_t len)
+{
+    ep_mqtt_packet p;
+    memset(&p, 0, sizeof(p));
+    p.type = EP_MQTT_AUTH;
+    p.auth.rc = rc;
+    EP_MQTT_PROPS_SET(&p.auth.props, EP_MQTT_PROP_AUTHENTICATION_METHOD);
+    p.auth.props.authentication_method = ep_mqtt_slice_make("SCRAM-SHA-256", 13);
+    EP_MQTT_PROPS_SET(&p.auth.props, EP_MQTT_PROP_AUTHENTICATION_DATA);
+    p.auth.props.authentication_data = ep_mqtt_slice_make(data, len);
+    srv_send(&p);
+}
+
+/* Plays the server through one exchange started by `first` (CONNECT or
+ * AUTH 0x19 properties). With tamper, the server's final message carries a
+ * wrong signature. Returns the step result for the client-final; *fin and
+ * *fin_len are the server-final to send. */
+static ep_scram_result srv_scram(ep_scram_server *srv, void **st, const ep_mqtt_props *first,
+                                 const uint8_t **fin, size_t *fin_len)
+{
+    assert_true(is_scram(first));
+    const uint8_t *out;
+    size_t n;
+    assert_int_equal(ep_scram_server_step(srv, st, "c", first->authentication_data.p,
+                                          first->authentication_data.len, &out, &n),
+                     EP_SCRAM_CONTINUE);
+    srv_auth(EP_MQTT_RC_CONTINUE_AUTHENTICATION, out, n);
+    spin();
+    ep_mqtt_packet a = expect(EP_MQTT_AUTH);
+    assert_int_equal(a.auth.rc, EP_MQTT_RC_CONTINUE_AUTHENTICATION);
+    assert_true(is_scram(&a.auth.props));
+    return ep_scram_server_step(srv, st, "c", a.auth.props.authentication_data.p,
+                                a.auth.props.authentication_data.len, fin, fin_len);
+}
+
+static ep_mqttc_options scram_opts(const char *password)
+{
+    ep_mqttc_options o = base_opts();
+    o.username = "dev";
+    o.password = password;
+    o.password_len = strlen(password);
+    o.auth_method = EP_MQTTC_AUTH_SCRAM_SHA_256;
+    return o;
+}
+
+static void test_scram_connect_and_reauth(void **state)
+{
+    (void)state;
+    assert_int_equal(
+        ep_passwd_entry_make("dev", "s3cret", 6, EP_PASSWD_SCRAM_SHA256, 4096, &scram_user),
+        EP_EOK);
+    ep_scram_server *srv;
+    assert_int_equal(ep_scram_server_new(&srv, scram_lookup, NULL), EP_EOK);
+    ep_mqttc_options o = scram_opts("s3cret");
+    ep_mqttc *c;
+    assert_int_equal(ep_mqttc_new(&c, loop, &o), EP_EOK);
+    assert_int_equal(ep_mqttc_reauthenticate(c), EP_ESTATE); /* not connected */
+    assert_int_equal(ep_mqttc_connect(c), EP_EOK);
+    spin();
+    ep_mqtt_packet cn = expect(EP_MQTT_CONNECT);
+    assert_false(cn.connect.has_password); /* only a proof goes out */
+    assert_true(cn.connect.has_username);
+    void *st = NULL;
+    const uint8_t *fin;
+    size_t fin_len;
+    assert_int_equal(srv_scram(srv, &st, &cn.connect.props, &fin, &fin_len), EP_SCRAM_SUCCESS);
+    ep_mqtt_props ca;
+    memset(&ca, 0, sizeof(ca));
+    EP_MQTT_PROPS_SET(&ca, EP_MQTT_PROP_AUTHENTICATION_METHOD);
+    ca.authentication_method = ep_mqtt_slice_make("SCRAM-SHA-256", 13);
+    EP_MQTT_PROPS_SET(&ca, EP_MQTT_PROP_AUTHENTICATION_DATA);
+    ca.authentication_data = ep_mqtt_slice_make(fin, fin_len);
+    srv_connack(false, &ca);
+    spin();
+    assert_true(ep_mqttc_is_connected(c));
+    assert_int_equal(R.connects, 1);
+    ep_scram_server_done(srv, st);
+
+    /* Re-authentication: AUTH 0x19, 0x18 both ways, AUTH 0x00. */
+    assert_int_equal(ep_mqttc_reauthenticate(c), EP_EOK);
+    assert_int_equal(ep_mqttc_reauthenticate(c), EP_ESTATE); /* one at a time */
+    spin();
+    ep_mqtt_packet ra = expect(EP_MQTT_AUTH);
+    assert_int_equal(ra.auth.rc, EP_MQTT_RC_REAUTHENTICATE);
+    st = NULL;
+    assert_int_equal(srv_scram(srv, &st, &ra.auth.props, &fin, &fin_len), EP_SCRAM_SUCCESS);
+    srv_auth(EP_MQTT_RC_SUCCESS, fin, fin_len);
+    spin();
+    ep_scram_server_done(srv, st);
+    ep_mqttc_stats stats;
+    ep_mqttc_stats_get(c, &stats);
+    assert_int_equal(stats.reauths, 1);
+    assert_true(ep_mqttc_is_connected(c));
+
+    /* A server whose final signature is wrong is dropped for good. */
+    assert_int_equal(ep_mqttc_reauthenticate(c), EP_EOK);
+    spin();
+    ra = expect(EP_MQTT_AUTH);
+    st = NULL;
+    assert_int_equal(srv_scram(srv, &st, &ra.auth.props, &fin, &fin_len), EP_SCRAM_SUCCESS);
+    static const uint8_t forged[] = "v=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+    srv_auth(EP_MQTT_RC_SUCCESS, forged, sizeof(forged) - 1);
+    spin();
+    ep_scram_server_done(srv, st);
+    assert_false(ep_mqttc_is_connected(c));
+    assert_int_equal(R.last_disc.err, EP_ESECURITY);
+    assert_false(R.last_disc.will_reconnect);
+    ep_mqttc_free(c);
+    ep_scram_server_free(srv);
+}
+
+static void test_scram_wrong_password(void **state)
+{
+    (void)state;
+    assert_int_equal(
+        ep_passwd_entry_make("dev", "s3cret", 6, EP_PASSWD_SCRAM_SHA256, 4096, &scram_user),
+        EP_EOK);
+    ep_scram_server *srv;
+    assert_int_equal(ep_scram_server_new(&srv, scram_lookup, NULL), EP_EOK);
+    ep_mqttc_options o = scram_opts("guess");
+    ep_mqttc *c;
+    assert_int_equal(ep_mqttc_new(&c, loop, &o), EP_EOK);
+    assert_int_equal(ep_mqttc_connect(c), EP_EOK);
+    spin();
+    ep_mqtt_packet cn = expect(EP_MQTT_CONNECT);
+    void *st = NULL;
+    const uint8_t *fin;
+    size_t fin_len;
+    assert_int_equal(srv_scram(srv, &st, &cn.connect.props, &fin, &fin_len), EP_SCRAM_FAIL);
+    ep_scram_server_done(srv, st);
+    ep_mqtt_packet ca;
+    memset(&ca, 0, sizeof(ca));
+    ca.type = EP_MQTT_CONNACK;
+    ca.connack.rc = EP_MQTT_RC_NOT_AUTHORIZED;
+    srv_send(&ca);
+    spin();
+    assert_int_equal(R.last_disc.err, EP_EPERM);
+    assert_int_equal(R.last_disc.reason, EP_MQTT_RC_NOT_AUTHORIZED);
+    assert_false(R.last_disc.will_reconnect); /* a wrong password is final */
+    ep_mqttc_free(c);
+    ep_scram_server_free(srv);
+}
+
+static void test_auth_and_tls_option_checks(void **state)
+{
+    (void)state;
+    ep_mqttc *c = NULL;
+    ep_mqttc_options o = scram_opts("pw");
+    o.version = EP_MQTT_V311; /* enhanced auth is MQTT 5 */
+    assert_int_equal(ep_mqttc_new(&c, loop, &o), EP_EINVAL);
+    o = scram_opts("pw");
+    o.auth_method = "SCRAM-SHA-1";
+    assert_int_equal(ep_mqttc_new(&c, loop, &o), EP_EINVAL);
+    o = scram_opts("pw");
+    o.password = NULL;
+    o.password_len = 0;
+    assert_int_equal(ep_mqttc_new(&c, loop, &o), EP_EINVAL);
+    o = base_opts();
+    o.tls.enable = true; /* with a custom transport */
+    assert_int_equal(ep_mqttc_new(&c, loop, &o), EP_EINVAL);
+    o.transport = NULL;
+    o.tls.key_file = "k.pem"; /* key without certificate */
+    assert_int_equal(ep_mqttc_new(&c, loop, &o), EP_EINVAL);
+    o.tls.key_file = NULL;
+    o.tls.ca_file = "/nonexistent/ca.pem";
+    char why[256];
+    assert_int_equal(ep_mqttc_new_why(&c, loop, &o, why, sizeof(why)), EP_ECONFIG);
+    assert_non_null(strstr(why, "/nonexistent/ca.pem"));
+    assert_null(c);
+}
+
 int main(void)
 {
     ep_log_set_level(EP_LOG_OFF);
@@ -1489,6 +1689,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_assigned_client_id, setup, teardown),
         cmocka_unit_test_setup_teardown(test_password_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_server_input, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_scram_connect_and_reauth, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_scram_wrong_password, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_auth_and_tls_option_checks, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

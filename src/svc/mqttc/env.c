@@ -3,10 +3,11 @@
  * variables (docs/mqtt-client.md, "Environment"), so a service written for
  * the reference SDK's environment can point at edgeplane unchanged.
  *
- * Defaults follow the reference table, including port 8883 and TLS on;
- * since this client has no TLS yet, AIO_MQTT_USE_TLS=false must be set, and
- * TLS or service-account-token settings are reported as unsupported rather
- * than silently ignored.
+ * Defaults follow the reference table, including port 8883 and TLS on. The
+ * TLS files map onto ep_mqttc_tls_options; AIO_MQTT_AUTH_METHOD (not in the
+ * reference, which authenticates with service account tokens instead)
+ * selects SCRAM-SHA-256. Service-account-token authentication
+ * (AIO_SAT_FILE) is reported as unsupported rather than silently ignored.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -59,6 +60,37 @@ static bool parse_bool(const char *s, bool *out)
     return false;
 }
 
+/* The TLS variables: files only make sense with TLS on, and a key only
+ * with its certificate. */
+static ep_err tls_from_env(ep_mqttc_tls_options *t, bool tls, char *why, size_t why_len)
+{
+    static const char *const files[] = {"AIO_TLS_CA_FILE", "AIO_TLS_CERT_FILE", "AIO_TLS_KEY_FILE",
+                                        "AIO_TLS_KEY_PASSWORD_FILE"};
+    memset(t, 0, sizeof(*t));
+    if (!tls) {
+        for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
+            if (env(files[i])) {
+                say(why, why_len, "%s is set, but AIO_MQTT_USE_TLS is false", files[i]);
+                return EP_EINVAL;
+            }
+        return EP_EOK;
+    }
+    t->enable = true;
+    t->ca_file = env(files[0]);
+    t->cert_file = env(files[1]);
+    t->key_file = env(files[2]);
+    t->key_password_file = env(files[3]);
+    if ((t->key_file != NULL) != (t->cert_file != NULL)) {
+        say(why, why_len, "AIO_TLS_CERT_FILE and AIO_TLS_KEY_FILE must be set together");
+        return EP_EINVAL;
+    }
+    if (t->key_password_file && !t->key_file) {
+        say(why, why_len, "AIO_TLS_KEY_PASSWORD_FILE needs AIO_TLS_KEY_FILE");
+        return EP_EINVAL;
+    }
+    return EP_EOK;
+}
+
 ep_err ep_mqttc_options_from_env(ep_mqttc_options *o, char *why, size_t why_len)
 {
     if (o == NULL)
@@ -109,24 +141,29 @@ ep_err ep_mqttc_options_from_env(ep_mqttc_options *o, char *why, size_t why_len)
     t.username = env("AIO_MQTT_USERNAME");
     t.password_file = env("AIO_MQTT_PASSWORD_FILE");
     t.version = EP_MQTT_V5;
-    *o = t;
-
-    static const char *const unsupported[] = {"AIO_TLS_CA_FILE", "AIO_TLS_CERT_FILE",
-                                              "AIO_TLS_KEY_FILE", "AIO_TLS_KEY_PASSWORD_FILE",
-                                              "AIO_SAT_FILE"};
-    if (tls) {
-        say(why, why_len,
-            "AIO_MQTT_USE_TLS is %s, but TLS is not supported yet; set "
-            "AIO_MQTT_USE_TLS=false",
-            env("AIO_MQTT_USE_TLS") ? "true" : "unset (default true)");
-        return EP_EUNSUPPORTED;
-    }
-    for (size_t i = 0; i < sizeof(unsupported) / sizeof(unsupported[0]); i++) {
-        if (env(unsupported[i])) {
-            say(why, why_len, "%s is set, but %s is not supported yet", unsupported[i],
-                i == 4 ? "service account token authentication" : "TLS");
-            return EP_EUNSUPPORTED;
+    ep_err err = tls_from_env(&t.tls, tls, why, why_len);
+    if (err)
+        return err;
+    if ((v = env("AIO_MQTT_AUTH_METHOD"))) {
+        if (strcmp(v, EP_MQTTC_AUTH_SCRAM_SHA_256) != 0) {
+            say(why, why_len,
+                "AIO_MQTT_AUTH_METHOD=%s: only " EP_MQTTC_AUTH_SCRAM_SHA_256 " is supported", v);
+            return EP_EINVAL;
         }
+        if (t.username == NULL || t.password_file == NULL) {
+            say(why, why_len,
+                "AIO_MQTT_AUTH_METHOD=%s needs AIO_MQTT_USERNAME and "
+                "AIO_MQTT_PASSWORD_FILE",
+                v);
+            return EP_EINVAL;
+        }
+        t.auth_method = v;
+    }
+    *o = t;
+    if (env("AIO_SAT_FILE")) {
+        say(why, why_len,
+            "AIO_SAT_FILE is set, but service account token authentication is not supported");
+        return EP_EUNSUPPORTED;
     }
     return EP_EOK;
 }

@@ -21,6 +21,15 @@
 
 static const ep_mqtt_slice none;
 
+/* Copies the transport's reason for a failure (the TLS alert or
+ * certificate check) before the connection, which owns it, is closed. */
+static void take_detail(ep_mqttc *c)
+{
+    const char *e = c->tops->error ? c->tops->error(c->tconn) : NULL;
+    if (e)
+        ep_mqttc__set_detail(c, "%s", e);
+}
+
 /* Writes as much of `out` as the transport takes. Returns EP_EOK (all
  * written or would block) or the transport error. */
 static ep_err flush(ep_mqttc *c)
@@ -35,8 +44,10 @@ static ep_err flush(ep_mqttc *c)
             }
             return EP_EOK;
         }
-        if (r <= 0)
+        if (r <= 0) {
+            take_detail(c);
             return r < 0 ? (ep_err)r : EP_ECLOSED;
+        }
         ep_buf_consume(&c->out, (size_t)r);
     }
     if (c->want_write) {
@@ -104,7 +115,7 @@ ep_err ep_mqttc__send(ep_mqttc *c, const ep_mqtt_packet *p)
 static void dispatch(ep_mqttc *c, const ep_mqtt_packet *p)
 {
     if (c->state == MQ_WAIT_CONNACK && p->type != EP_MQTT_CONNACK &&
-        p->type != EP_MQTT_DISCONNECT) {
+        p->type != EP_MQTT_DISCONNECT && p->type != EP_MQTT_AUTH) {
         ep_mqttc__protocol_error(c, EP_EPROTO, EP_MQTT_RC_PROTOCOL_ERROR, "packet before CONNACK");
         return;
     }
@@ -135,6 +146,9 @@ static void dispatch(ep_mqttc *c, const ep_mqtt_packet *p)
         return;
     case EP_MQTT_DISCONNECT:
         ep_mqttc__on_disconnect_pkt(c, &p->disconnect);
+        return;
+    case EP_MQTT_AUTH:
+        ep_mqttc__on_auth(c, &p->auth);
         return;
     default:
         ep_mqttc__protocol_error(c, EP_EPROTO, EP_MQTT_RC_PROTOCOL_ERROR,
@@ -191,7 +205,11 @@ static void read_some(ep_mqttc *c)
     if (r == EP_EAGAIN)
         return;
     if (r <= 0) {
-        ep_mqttc__conn_lost(c, c->state == MQ_CLOSING ? EP_EOK : EP_ECLOSED, 0, none, none);
+        /* A TLS alert (e.g. our certificate refused after a TLS 1.3
+         * handshake) is worth reporting; an ordinary close is EP_ECLOSED. */
+        ep_err err = r == EP_ESECURITY ? EP_ESECURITY : EP_ECLOSED;
+        take_detail(c);
+        ep_mqttc__conn_lost(c, c->state == MQ_CLOSING ? EP_EOK : err, 0, none, none);
         return;
     }
     c->in.len += (size_t)r;
@@ -208,6 +226,7 @@ static void handshake_step(ep_mqttc *c)
         return;
     }
     if (err) {
+        take_detail(c);
         ep_mqttc__conn_lost(c, err, 0, none, none);
         return;
     }
@@ -239,6 +258,11 @@ void ep_mqttc__on_io(ep_io *io, unsigned events)
             ep_mqttc__conn_lost(c, c->state == MQ_CLOSING ? EP_EOK : err, 0, none, none);
     }
     if (c->gen == gen && c->tconn && (events & (EP_IO_READ | EP_IO_HUP)))
+        read_some(c);
+    /* TLS may hold decrypted bytes the fd will not signal again. */
+    for (int i = 0;
+         i < 64 && c->gen == gen && c->tconn && c->tops->pending && c->tops->pending(c->tconn) > 0;
+         i++)
         read_some(c);
     ep_mqttc__leave(c);
 }

@@ -16,6 +16,9 @@
  *   props.c      property deep copy and encoding helpers
  *   env.c        ep_mqttc_options_from_env
  *   transport_tcp.c  the plain TCP transport
+ *   transport_tls.c  the TLS transport (OpenSSL 3)
+ *   auth.c       MQTT 5 enhanced authentication (SCRAM-SHA-256 client),
+ *                AUTH packets and re-authentication
  *
  * Every outstanding request is an mq_op that sits in exactly one list:
  * `queue` (publications not yet sent), `inflight` (QoS 1/2 sent, in send
@@ -98,6 +101,22 @@ ep_err ep_mqttc__props_dup(ep_mqtt_props *dst, void **block, const ep_mqtt_props
  * property not allowed in PUBLISH; not encodable), EP_ENOMEM. */
 ep_err ep_mqttc__pub_props_encode(const ep_mqtt_props *p, uint8_t **out, size_t *len,
                                   bool *has_expiry, uint32_t *expiry);
+
+/* ---- transports ------------------------------------------------------- */
+
+/* ep_mqttc__tcp_connect starts a non-blocking TCP connect to host ("[v6]"
+ * accepted) : port. Returns EP_EOK / EP_EAGAIN with *fd set, or an error. */
+ep_err ep_mqttc__tcp_connect(const char *host, uint16_t port, int *fd);
+
+/* The TLS transport's context (transport_ctx of ep_mqttc__transport_tls). */
+typedef struct ep_mqttc__tls ep_mqttc__tls;
+/* ep_mqttc__tls_new loads the files of o; host is the name checked when
+ * o->server_name is NULL. Returns EP_EOK, EP_ECONFIG (why says which file
+ * and what failed), EP_EINVAL (name too long), EP_ENOMEM. */
+ep_err ep_mqttc__tls_new(ep_mqttc__tls **out, const ep_mqttc_tls_options *o, const char *host,
+                         char *why, size_t why_len);
+void ep_mqttc__tls_free(ep_mqttc__tls *t);
+extern const ep_mqttc_transport_ops ep_mqttc__transport_tls;
 
 /* ---- ops -------------------------------------------------------------- */
 
@@ -201,6 +220,8 @@ struct ep_mqttc {
     bool manual_ack;
     const ep_mqttc_transport_ops *tops;
     void *tctx;
+    ep_mqttc__tls *tls; /* owned TLS context when tls.enable */
+    bool scram;         /* auth_method is SCRAM-SHA-256 */
     ep_mqttc_connect_fn on_connect;
     ep_mqttc_disconnect_fn on_disconnect;
     ep_mqttc_message_fn on_message;
@@ -220,9 +241,12 @@ struct ep_mqttc {
     uint32_t gen;        /* bumped when a connection ends */
     uint32_t attempt;
     bool ever_connected;
-    bool established; /* a CONNACK was accepted on this connection */
-    bool fatal;       /* last loss must not be retried */
-    ep_err io_err;    /* write failure seen by the hook */
+    bool established;             /* a CONNACK was accepted on this connection */
+    bool fatal;                   /* last loss must not be retried */
+    ep_err io_err;                /* write failure seen by the hook */
+    struct ep_scram_client *auth; /* enhanced auth exchange in progress */
+    bool reauth;                  /* ... and it is a re-authentication */
+    char detail[256];             /* reason beyond the error code, or "" */
     uint64_t connected_at, last_tx, last_rx, ping_deadline;
     bool ping_out;
     uint32_t ka_ms;
@@ -277,6 +301,22 @@ void ep_mqttc__protocol_error(ep_mqttc *c, ep_err err, ep_mqtt_rc rc, const char
 void ep_mqttc__on_connack(ep_mqttc *c, const ep_mqtt_connack *ca);
 void ep_mqttc__on_pingresp(ep_mqttc *c);
 void ep_mqttc__on_disconnect_pkt(ep_mqttc *c, const ep_mqtt_disconnect *d);
+
+/* ep_mqttc__read_password_file re-reads password_file into password. */
+ep_err ep_mqttc__read_password_file(ep_mqttc *c);
+/* ep_mqttc__set_detail records a reason for the next on_disconnect. */
+void ep_mqttc__set_detail(ep_mqttc *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* auth.c */
+/* ep_mqttc__auth_connect starts an exchange and adds Authentication Method
+ * and Data to the CONNECT properties (data owned by the exchange). */
+ep_err ep_mqttc__auth_connect(ep_mqttc *c, ep_mqtt_props *pr);
+/* ep_mqttc__auth_connack checks the server-final of a successful CONNACK;
+ * false when the connection must be dropped (already done). */
+bool ep_mqttc__auth_connack(ep_mqttc *c, const ep_mqtt_connack *ca);
+void ep_mqttc__on_auth(ep_mqttc *c, const ep_mqtt_auth *a);
+/* ep_mqttc__auth_end frees the exchange. */
+void ep_mqttc__auth_end(ep_mqttc *c);
 
 /* io.c */
 void ep_mqttc__on_io(ep_io *io, unsigned events);

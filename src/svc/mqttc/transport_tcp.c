@@ -2,7 +2,7 @@
  * transport_tcp.c - the plain TCP transport of the MQTT client: a thin
  * adapter from ep_mqttc_transport_ops to core/sock.h. The per-connection
  * state is just the descriptor, so it is stored in the conn pointer itself
- * and nothing is allocated. A TLS transport will keep its session there.
+ * and nothing is allocated. transport_tls.c reuses the connect step.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -13,9 +13,8 @@
 
 static int conn_fd(void *conn) { return (int)((intptr_t)conn - 1); }
 
-static ep_err tcp_open(void *ctx, const char *host, uint16_t port, void **conn, int *fd)
+ep_err ep_mqttc__tcp_connect(const char *host, uint16_t port, int *fd)
 {
-    (void)ctx;
     ep_hostport hp;
     size_t n = strlen(host);
     if (n >= sizeof(hp.host))
@@ -28,8 +27,14 @@ static ep_err tcp_open(void *ctx, const char *host, uint16_t port, void **conn, 
         memcpy(hp.host, host, n + 1);
     }
     hp.port = port;
+    return ep_sock_connect(&hp, fd);
+}
+
+static ep_err tcp_open(void *ctx, const char *host, uint16_t port, void **conn, int *fd)
+{
+    (void)ctx;
     int s = -1;
-    ep_err err = ep_sock_connect(&hp, &s);
+    ep_err err = ep_mqttc__tcp_connect(host, port, &s);
     if (err != EP_EOK && err != EP_EAGAIN)
         return err;
     *conn = (void *)(intptr_t)(s + 1); /* NOLINT(performance-no-int-to-ptr): fd+1 */
