@@ -23,7 +23,7 @@ endif()
 # across a broker killed and restarted. Our binaries only (opcua-sim as the
 # server); skipped (77) without paho-mqtt.
 if(TARGET edgeplane AND TARGET ep_svc_connector AND TARGET ep_svc_api)
-  foreach(_t connector_metrics)
+  foreach(_t connector_metrics connector_buffer)
     add_test(NAME integ/${_t}
       COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/${_t}.py
               --edgeplane $<TARGET_FILE:edgeplane>)

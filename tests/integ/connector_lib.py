@@ -12,7 +12,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from api_promcheck import check as promcheck  # noqa: E402
-from connector_e2e import (HOST, SKIP, Proc, Relay, Sub, free_port,  # noqa: E402,F401
+from connector_e2e import (HOST, SKIP, Proc, Relay, Sub, free_port, mqtt,  # noqa: E402,F401
                            points, profile, wait_connectable)
 
 SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$')

@@ -1,0 +1,239 @@
+#!/usr/bin/python3
+"""The connector's bounded offline buffer (docs/connector.md, "Broker
+unreachable"): drop-oldest, counted per asset.
+
+Our broker (persistent: --data-dir, so a subscriber's session and its
+queued messages survive), our simulation server and `edgeplane connector
+--buffer-messages 20 --http`. One asset publishes the simulation's counter,
+one value per message. A paho MQTT 5 subscriber with a persistent session
+records what arrives. The broker is killed (SIGKILL by pid) and stays down
+until the connector's `edgeplane_connector_dropped_total` shows that the
+buffer overflowed many times over; then it is started again on the same
+port and data directory.
+
+Checked: while the broker is down the buffer gauges never exceed their
+limits, the connector's RSS stays within a few MiB of where it was, and
+dropped_total grows; afterwards the subscriber's counter values are in
+order with exactly one gap, and the gap's size equals dropped_total (the
+status message's `dropped` too): the newest values were kept, the oldest
+dropped, and nothing else went missing.
+
+Ends with "N passed, N failed"; exit 77 (skipped) without paho-mqtt.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+import time
+import traceback
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from connector_lib import (HOST, Proc, apply, free_port, metric, mqtt, profile,  # noqa: E402
+                           rss_kib, scrape, sim_asset, wait_connectable, wait_http,
+                           wait_metrics)
+from paho.mqtt.packettypes import PacketTypes  # noqa: E402
+from paho.mqtt.properties import Properties  # noqa: E402
+from paho.mqtt.subscribeoptions import SubscribeOptions  # noqa: E402
+
+CID = "buffer-conn"
+LIMIT = 20
+TOPIC = "buf/counter"
+
+
+class PersistentSub:
+    """Subscriber whose session outlives a broker restart (expiry 1 h,
+    clean start only the first time; paho reconnects by itself)."""
+
+    def __init__(self, port):
+        self.values = []
+        self.status = None
+        self.cv = threading.Condition()
+        self.c = mqtt.Client(client_id="buffer-sub-%d" % os.getpid(), protocol=mqtt.MQTTv5)
+        self.c.reconnect_delay_set(0.1, 0.5)
+        self.c.on_message = self._on_message
+        self.c.on_connect = self._on_connect
+        self.subacked = threading.Event()
+        self.c.on_subscribe = lambda *a: self.subacked.set()
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = 3600
+        self.c.connect(HOST, port, keepalive=5, clean_start=mqtt.MQTT_CLEAN_START_FIRST_ONLY,
+                       properties=props)
+        self.c.loop_start()
+        if not self.subacked.wait(10):
+            raise RuntimeError("no SUBACK")
+
+    def _on_connect(self, c, ud, flags, rc, props=None):
+        if not self.subacked.is_set():
+            c.subscribe([(TOPIC, SubscribeOptions(qos=1)),
+                         ("$edgeplane/status/assets/buf", SubscribeOptions(qos=1))])
+
+    def _on_message(self, c, ud, m):
+        with self.cv:
+            if m.topic == TOPIC:
+                self.values.append(json.loads(m.payload)["counter"]["Value"])
+            elif m.payload:
+                self.status = json.loads(m.payload)
+            self.cv.notify_all()
+
+    def wait(self, pred, timeout, what):
+        end = time.monotonic() + timeout
+        with self.cv:
+            while not pred(self):
+                left = end - time.monotonic()
+                if left <= 0:
+                    raise AssertionError("timed out waiting for %s (%d values)"
+                                         % (what, len(self.values)))
+                self.cv.wait(min(left, 0.5))
+
+    def close(self):
+        self.c.loop_stop()
+        try:
+            self.c.disconnect()
+        except Exception:
+            pass
+
+
+def gaps(values):
+    """(unique values in arrival order, duplicates, [(after, before)] gaps);
+    raises on a value older than the newest unless it is a redelivery."""
+    uniq, dups, holes = [], 0, []
+    seen = set()
+    for v in values:
+        if v in seen:
+            dups += 1
+            continue
+        if uniq and v < uniq[-1]:
+            raise AssertionError("%d after %d: out of order" % (v, uniq[-1]))
+        if uniq and v != uniq[-1] + 1:
+            holes.append((uniq[-1], v))
+        uniq.append(v)
+        seen.add(v)
+    return uniq, dups, holes
+
+
+def run(ep, work):
+    procs = []
+    sub = None
+    bport = free_port()
+    bdata = os.path.join(work, "broker-data")
+
+    def start_broker():
+        p = Proc("broker", [ep, "broker", "--listen", "%s:%d" % (HOST, bport), "--data-dir",
+                            bdata, "--durability", "sync", "--log-level", "warn"], work)
+        procs.append(p)
+        wait_connectable(bport)
+        return p
+    try:
+        broker = start_broker()
+        sim = Proc("opcua-sim", [ep, "opcua-sim", "--listen", "opc.tcp://%s:0" % HOST,
+                                 "--update-ms", "100", "--log-level", "warn"], work)
+        procs.append(sim)
+        sport = int(sim.wait_line(r"opcua-sim ready: opc.tcp://[^:]+:(\d+)", 30).group(1))
+        conn = Proc("connector", [ep, "connector", "--broker", "%s:%d" % (HOST, bport),
+                                  "--id", CID, "--http", "%s:0" % HOST, "--buffer-messages",
+                                  str(LIMIT), "--status-interval", "1000",
+                                  "--pki", os.path.join(work, "pki")], work)
+        procs.append(conn)
+        hport = int(conn.wait_line(r"connector ready: broker \S+ http [^ ]+:(\d+)", 15).group(1))
+        wait_http(hport, "/readyz", 200, 20)
+        sub = PersistentSub(bport)
+        apply(ep, work, bport, profile("sim", sport) + sim_asset("buf", "sim", TOPIC))
+        sub.wait(lambda s: len(s.values) >= 30, 30, "30 values before the outage")
+        rss0 = rss_kib(conn.p.pid)
+        yield "%d values flowing, connector RSS %d KiB" % (len(sub.values), rss0)
+
+        # outage: wait for the overflow to be counted, sampling the bounds
+        broker.p.send_signal(signal.SIGKILL)
+        broker.p.wait()
+        wait_http(hport, "/readyz", 503, 20)
+        peak = {"msgs": 0, "bytes": 0, "rss": rss0}
+
+        def overflowed(s):
+            q = metric(s, "edgeplane_connector_buffer_messages", connector=CID)
+            b = metric(s, "edgeplane_connector_buffer_bytes", connector=CID)
+            assert q <= LIMIT, "buffer holds %d > %d messages" % (q, LIMIT)
+            assert b <= metric(s, "edgeplane_connector_buffer_limit_bytes", connector=CID)
+            peak["msgs"] = max(peak["msgs"], q)
+            peak["bytes"] = max(peak["bytes"], b)
+            peak["rss"] = max(peak["rss"], rss_kib(conn.p.pid))
+            return (metric(s, "edgeplane_connector_dropped_total", asset="buf") or 0) >= 100
+        s = wait_metrics(hport, overflowed, 60, "100 values dropped during the outage")
+        dropped_down = metric(s, "edgeplane_connector_dropped_total", asset="buf")
+        assert peak["msgs"] >= LIMIT - 2, "the buffer filled up (peak %d)" % peak["msgs"]
+        assert peak["rss"] - rss0 < 4096, "RSS grew from %d to %d KiB" % (rss0, peak["rss"])
+        yield "broker down: %d dropped, buffer peak %d messages / %d bytes, RSS %d -> %d KiB" % (
+            dropped_down, peak["msgs"], peak["bytes"], rss0, peak["rss"])
+
+        # back: everything buffered arrives, then live values
+        last_before = max(sub.values)
+        broker = start_broker()
+        wait_http(hport, "/readyz", 200, 30)
+        s = wait_metrics(hport, lambda s: metric(s, "edgeplane_connector_buffer_messages",
+                                                 connector=CID) == 0, 20, "an empty buffer")
+        dropped = metric(s, "edgeplane_connector_dropped_total", asset="buf")
+        target = last_before + dropped + LIMIT + 50
+        sub.wait(lambda x: x.values and max(x.values) >= target, 30,
+                 "values up to %d after the restart" % target)
+        s = scrape(hport)
+        assert metric(s, "edgeplane_connector_dropped_total", asset="buf") == dropped, \
+            "nothing dropped once the broker is back"
+        # every message carries one value, so dropped messages = dropped values
+        assert metric(s, "edgeplane_connector_values_total", asset="buf") == metric(
+            s, "edgeplane_connector_messages_total", asset="buf")
+        with sub.cv:
+            values = list(sub.values)
+        uniq, dups, holes = gaps(values)
+        assert len(holes) == 1, "one gap expected, got %s" % holes[:10]
+        a, b = holes[0]
+        assert a >= last_before - LIMIT, "the gap starts at the outage (%d, %d)" % (a, last_before)
+        missing = b - a - 1
+        assert missing == dropped, "gap %d..%d misses %d values, dropped_total %d" % (
+            a, b, missing, dropped)
+        kept = [v for v in uniq if v > a][:LIMIT]
+        assert kept == list(range(b, b + LIMIT)), "buffered values in order: %s" % kept
+        # status messages share the buffer (one a second here; dropped
+        # ones are not the asset's); the next one carries the total
+        sub.wait(lambda x: x.status and x.status["counters"]["dropped"] == dropped, 20,
+                 "the status message's dropped counter (last %s)" % sub.status)
+        rc = conn.stop()
+        assert rc == 0, "connector exit status %s on SIGTERM" % rc
+        yield ("gap %d..%d: %d values missing = dropped_total %d; %d values in order after it, "
+               "%d redelivered" % (a, b, missing, dropped, len(uniq) - uniq.index(b), dups))
+    finally:
+        if sub:
+            sub.close()
+        for p in reversed(procs):
+            p.stop()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--edgeplane", required=True)
+    args = ap.parse_args()
+    work = tempfile.mkdtemp(prefix="ep-connector-buffer-")
+    passed = failed = 0
+    t0 = time.monotonic()
+    try:
+        for info in run(args.edgeplane, work):
+            passed += 1
+            print("PASS buffer (%.1fs): %s" % (time.monotonic() - t0, info))
+            sys.stdout.flush()
+    except Exception:
+        failed += 1
+        print("FAIL buffer (%.1fs)" % (time.monotonic() - t0))
+        traceback.print_exc(file=sys.stdout)
+    if failed:
+        print("logs kept in %s" % work)
+    else:
+        shutil.rmtree(work, ignore_errors=True)
+    print("%d passed, %d failed" % (passed, failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
