@@ -5,7 +5,7 @@
 set -eu
 what=${1:-test}
 
-RUN_PKGS="build-essential cmake pkg-config libssl-dev libyaml-dev"
+RUN_PKGS="build-essential cmake pkg-config libssl-dev libyaml-dev libcurl4-openssl-dev libjansson-dev"
 TEST_PKGS="$RUN_PKGS clang libclang-rt-14-dev libcmocka-dev cppcheck mosquitto mosquitto-clients python3 python3-paho-mqtt python3-cryptography openssl curl"
 
 case "$what" in

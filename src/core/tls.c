@@ -259,6 +259,13 @@ bool ep_tls_peer_cn(const ep_tls *t, char *buf, size_t n)
     return X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, buf, (int)n) > 0;
 }
 
+struct stack_st_X509 *ep_tls_peer_chain(const ep_tls *t)
+{
+    if (SSL_get0_peer_certificate(t->ssl) == NULL || SSL_get_verify_result(t->ssl) != X509_V_OK)
+        return NULL;
+    return SSL_get0_verified_chain(t->ssl);
+}
+
 long long ep_tls_peer_not_after(const ep_tls *t)
 {
     X509 *cert = SSL_get0_peer_certificate(t->ssl);

@@ -76,5 +76,10 @@ bool ep_tls_peer_cn(const ep_tls *t, char *buf, size_t n);
 /* ep_tls_peer_not_after returns the client certificate's expiry (Unix
  * seconds), or 0 when there is none. */
 long long ep_tls_peer_not_after(const ep_tls *t);
+/* ep_tls_peer_chain returns the verified client certificate chain, leaf
+ * first and up to the trusted root (OpenSSL STACK_OF(X509), owned by t,
+ * valid until t is freed), or NULL when no verified certificate. */
+struct stack_st_X509;
+struct stack_st_X509 *ep_tls_peer_chain(const ep_tls *t);
 
 #endif

@@ -23,7 +23,9 @@ set(_ep_mqtt_tests
     hostile            test_hostile.py           300
     mqttjs             test_mqttjs.py            240
     tls_ws             test_tls_ws.py            240
-    auth               test_auth.py              300)
+    auth               test_auth.py              300
+    auth_custom        test_auth_custom.py       300
+    auth_x509          test_auth_x509.py         180)
 
 list(LENGTH _ep_mqtt_tests _n)
 math(EXPR _last "${_n} - 1")

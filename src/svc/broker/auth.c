@@ -13,6 +13,14 @@
  * worker: the connection is paused (no reading), the check runs on the
  * verifier's threads, and its result comes back to this worker's loop; the
  * CONNECT, still in the connection's input buffer, is then handled again.
+ * Custom authentication (an HTTP(S) callout, svc/auth/callout.h) works the
+ * same way on the callout pool. It is relevant to every client; when its
+ * server cannot be reached the chain resumes at the next method
+ * (c->authn_next), as the reference treats that server as not relevant.
+ * A callout's expiry and a client certificate's end of validity become
+ * c->cred_expiry_ms (the socket is closed then, conn.c); the attributes of
+ * the callout or of the X.509 subject mapping become the principal's
+ * attributes for authorization.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -21,16 +29,21 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "svc/auth/attrs.h"
 #include "svc/auth/authz.h"
+#include "svc/auth/callout.h"
 #include "svc/auth/passwd.h"
 #include "svc/auth/ratelimit.h"
 #include "svc/auth/scram.h"
 #include "svc/auth/verify.h"
+#include "svc/auth/x509map.h"
 #include "svc/broker/broker_int.h"
 
 typedef struct bk_pending_auth {
     bk_conn *c; /* NULL once the connection went away */
     uint64_t req;
+    ep_callout *callout; /* the pool running a callout; NULL: password verifier */
+    uint8_t method_idx;  /* chain position of the callout */
 } bk_pending_auth;
 
 static ep_broker_auth_result scram_step(void *ud, void **state, const char *client_id,
@@ -50,12 +63,72 @@ static void report(ep_cfg_errs *errs)
     ep_cfg_errs_fini(errs);
 }
 
+static ep_err init_callout(const ep_broker_custom_auth *cu, ep_callout **out)
+{
+    const char *headers[EP_BROKER_MAX_HEADERS];
+    for (int i = 0; i < cu->n_headers; i++)
+        headers[i] = cu->headers[i];
+    ep_callout_opts o = {
+        .endpoint = cu->endpoint,
+        .allow_http = cu->allow_http,
+        .ca_file = cu->ca_file[0] ? cu->ca_file : NULL,
+        .client_cert = cu->client_cert[0] ? cu->client_cert : NULL,
+        .client_key = cu->client_key[0] ? cu->client_key : NULL,
+        .headers = headers,
+        .n_headers = (size_t)cu->n_headers,
+        .timeout_ms = cu->timeout_ms,
+        .threads = cu->threads,
+        .max_pending = cu->max_pending,
+    };
+    char why[160] = "";
+    ep_err err = ep_callout_new(out, &o, why, sizeof(why));
+    if (err)
+        EP_LOG_ERROR(BK_LOG, "custom authentication %s: %s", cu->endpoint,
+                     why[0] ? why : ep_strerror(err));
+    if (err == EP_EOK && cu->allow_http && strncmp(cu->endpoint, "http://", 7) == 0)
+        EP_LOG_WARN(BK_LOG, "custom authentication over plain http (%s): passwords travel in clear",
+                    cu->endpoint);
+    return err;
+}
+
+static ep_err init_x509map(const ep_broker_authn *a, ep_x509_map **out)
+{
+    ep_x509_map_entry e[EP_BROKER_MAX_X509_ATTRS];
+    const char *kv[EP_BROKER_MAX_X509_ATTRS][EP_BROKER_MAX_ATTR_KV];
+    for (int i = 0; i < a->n_x509_attrs; i++) {
+        const ep_broker_x509_attrs *x = &a->x509_attrs[i];
+        for (int k = 0; k < x->n_attrs; k++)
+            kv[i][k] = x->attrs[k];
+        e[i] = (ep_x509_map_entry){x->name, x->subject, kv[i], (size_t)x->n_attrs};
+    }
+    char why[200] = "";
+    ep_err err = ep_x509_map_new(e, (size_t)a->n_x509_attrs, out, why, sizeof(why));
+    if (err)
+        EP_LOG_ERROR(BK_LOG, "x509_attributes of %s: %s", a->name, why);
+    return err;
+}
+
+/* Runtime pieces of chain i that do not need the password file. */
+static ep_err init_chain_extras(ep_broker *b, int i)
+{
+    const ep_broker_authn *a = &b->cfg.authn[i];
+    if (a->n_x509_attrs > 0 && init_x509map(a, &b->authn_rt[i].x509map) != EP_EOK)
+        return EP_ECONFIG;
+    for (int k = 0; k < a->n_methods; k++)
+        if (a->methods[k] == EP_BROKER_AUTHN_CUSTOM && b->authn_rt[i].callout == NULL &&
+            init_callout(&a->custom, &b->authn_rt[i].callout) != EP_EOK)
+            return EP_ECONFIG;
+    return EP_EOK;
+}
+
 ep_err bk_auth_init(ep_broker *b)
 {
     ep_cfg_errs errs = {0};
     bool need_verifier = false;
     for (int i = 0; i < b->cfg.n_authn; i++) {
         const ep_broker_authn *a = &b->cfg.authn[i];
+        if (init_chain_extras(b, i) != EP_EOK)
+            return EP_ECONFIG;
         if (a->password_file[0] == '\0')
             continue;
         if (ep_passwd_file_open(a->password_file, &b->authn_rt[i].pwf, &errs) != EP_EOK) {
@@ -101,6 +174,8 @@ void bk_auth_fini(ep_broker *b)
     ep_auth_rl_free(b->rl);
     b->rl = NULL;
     for (int i = 0; i < EP_BROKER_MAX_CHAINS; i++) {
+        ep_callout_free(b->authn_rt[i].callout);
+        ep_x509_map_free(b->authn_rt[i].x509map);
         ep_scram_server_free(b->authn_rt[i].scram);
         ep_passwd_file_free(b->authn_rt[i].pwf);
         ep_authz_free(b->authz_rt[i]);
@@ -242,6 +317,97 @@ static ep_err check_password(bk_conn *c, const ep_mqtt_connect *cn, ep_passwd_fi
     return EP_EAGAIN;
 }
 
+static ep_err x509_accept(bk_conn *c, const char *cn, const ep_x509_map *map)
+{
+    uint64_t now = ep_loop_now(c->w->loop);
+    set_username(c, cn, strlen(cn));
+    long long na = ep_tls_peer_not_after(c->tls);
+    long long left = na - (long long)(ep_clock_wall_ms() / 1000u);
+    c->cred_expiry_ms = now + (left > 0 ? (uint64_t)left * 1000u : 0);
+    const char *matched = NULL;
+    ep_auth_attrs_free(c->attrs);
+    c->attrs = NULL;
+    if (ep_x509_map_match(map, ep_tls_peer_chain(c->tls), &c->attrs, &matched) != EP_EOK)
+        return refuse(c, EP_MQTT_RC_SERVER_UNAVAILABLE, "out of memory");
+    if (matched)
+        EP_LOG_DEBUG(BK_LOG, "certificate of %s: attributes of mapping %s", cn, matched);
+    succeeded(c);
+    return EP_EOK;
+}
+
+static void callout_allowed(bk_conn *c, ep_callout_result *res)
+{
+    ep_auth_attrs_free(c->attrs);
+    c->attrs = res->attrs; /* taken over */
+    res->attrs = NULL;
+    if (res->expiry_ms > 0) {
+        int64_t left = res->expiry_ms - (int64_t)ep_clock_wall_ms();
+        c->cred_expiry_ms = ep_loop_now(c->w->loop) + (left > 1 ? (uint64_t)left : 1);
+    }
+    succeeded(c);
+}
+
+static void on_callout(ep_loop *loop, void *arg, ep_callout_result *res)
+{
+    bk_pending_auth *pa = arg;
+    bk_conn *c = pa->c;
+    uint8_t idx = pa->method_idx;
+    (void)loop;
+    free(pa);
+    if (c == NULL)
+        return; /* the connection closed while the server was asked */
+    c->pending = NULL;
+    switch (res->verdict) {
+    case EP_CALLOUT_ALLOW:
+        callout_allowed(c, res);
+        break;
+    case EP_CALLOUT_DENY:
+        failed(c, (ep_mqtt_rc)res->reason, res->message);
+        return;
+    default:
+        if (ep_ratelimit_allow(&c->w->err_rl, ep_loop_now(c->w->loop)))
+            EP_LOG_WARN(BK_LOG,
+                        "custom authentication server not reachable (%s); trying the "
+                        "next method",
+                        res->message);
+        c->authn_next = (uint8_t)(idx + 1);
+        break;
+    }
+    bk_conn_resume(c);
+}
+
+static ep_err start_callout(bk_conn *c, const ep_mqtt_connect *cn, ep_callout *co, int idx)
+{
+    if (cn->has_username)
+        set_username(c, (const char *)cn->username.p, cn->username.len);
+    char *pem = NULL;
+    struct stack_st_X509 *chain = c->tls ? ep_tls_peer_chain(c->tls) : NULL;
+    if (co == NULL || (chain && ep_x509_chain_pem(chain, &pem) != EP_EOK))
+        return refuse(c, EP_MQTT_RC_SERVER_UNAVAILABLE, "custom authentication not available");
+    ep_callout_creds cr = {
+        .username = cn->has_username ? (const char *)cn->username.p : NULL,
+        .ulen = cn->username.len,
+        .password = cn->has_password ? (const void *)cn->password.p : NULL,
+        .plen = cn->password.len,
+        .certs_pem = pem,
+    };
+    bk_pending_auth *pa = calloc(1, sizeof(*pa));
+    ep_err err = pa ? ep_callout_submit(co, &cr, c->w->loop, on_callout, pa, &pa->req) : EP_ENOMEM;
+    free(pem);
+    if (err) {
+        free(pa);
+        if (err == EP_EFULL)
+            return refuse(c, EP_MQTT_RC_SERVER_BUSY, "too many custom authentication callouts");
+        return refuse(c, EP_MQTT_RC_SERVER_UNAVAILABLE, "custom authentication failed to start");
+    }
+    pa->c = c;
+    pa->callout = co;
+    pa->method_idx = (uint8_t)idx;
+    c->pending = pa;
+    bk_conn_pause(c);
+    return EP_EAGAIN;
+}
+
 static bool chain_has(const ep_broker_authn *a, int method)
 {
     for (int i = 0; i < a->n_methods; i++)
@@ -278,18 +444,16 @@ static ep_err authenticate(bk_conn *c, const ep_mqtt_connect *cn)
         return EP_EOK;
     }
     bool has_method = EP_MQTT_PROPS_HAS(&cn->props, EP_MQTT_PROP_AUTHENTICATION_METHOD);
-    for (int i = 0; i < chain->n_methods; i++) {
+    for (int i = c->authn_next; i < chain->n_methods; i++) {
         char cnbuf[256];
         switch (chain->methods[i]) {
         case EP_BROKER_AUTHN_X509:
-            if (c->tls && ep_tls_peer_cn(c->tls, cnbuf, sizeof(cnbuf))) {
-                set_username(c, cnbuf, strlen(cnbuf));
-                long long na = ep_tls_peer_not_after(c->tls);
-                long long left = na - (long long)(ep_clock_wall_ms() / 1000u);
-                c->cred_expiry_ms = now + (left > 0 ? (uint64_t)left * 1000u : 0);
-                succeeded(c);
-                return EP_EOK;
-            }
+            if (c->tls && ep_tls_peer_cn(c->tls, cnbuf, sizeof(cnbuf)))
+                return x509_accept(c, cnbuf, b->authn_rt[li->authn - 1].x509map);
+            break;
+        case EP_BROKER_AUTHN_CUSTOM:
+            if (!has_method)
+                return start_callout(c, cn, b->authn_rt[li->authn - 1].callout, i);
             break;
         case EP_BROKER_AUTHN_PASSWORD:
             if (cn->has_username && !has_method)
@@ -301,6 +465,16 @@ static ep_err authenticate(bk_conn *c, const ep_mqtt_connect *cn)
     }
     failed(c, EP_MQTT_RC_NOT_AUTHORIZED, "no authentication method of this listener applies");
     return EP_EPERM;
+}
+
+static ep_authz_principal principal(const bk_conn *c, const char *client_id)
+{
+    return (ep_authz_principal){
+        .client_id = client_id,
+        .username = c->username,
+        .attrs = c->attrs ? c->attrs->items : NULL,
+        .n_attrs = c->attrs ? c->attrs->n : 0,
+    };
 }
 
 ep_err bk_auth_connect(bk_conn *c, const ep_mqtt_connect *cn, ep_mqtt_slice cid)
@@ -322,7 +496,7 @@ ep_err bk_auth_connect(bk_conn *c, const ep_mqtt_connect *cn, ep_mqtt_slice cid)
         char id[300];
         snprintf(id, sizeof(id), "%.*s", (int)cid.len, (const char *)cid.p);
         ep_authz_rules *rules = ep_authz_get(b->authz_rt[li->authz - 1]);
-        ep_authz_principal p = {.client_id = id, .username = c->username};
+        ep_authz_principal p = principal(c, id);
         ep_err err = ep_authz_session_new(rules, &p, &c->authz);
         ep_authz_rules_unref(rules);
         if (err)
@@ -343,7 +517,7 @@ static void refresh_authz(bk_conn *c)
     if (ep_authz_generation(az) == ep_authz_session_generation(c->authz))
         return;
     ep_authz_rules *rules = ep_authz_get(az);
-    ep_authz_principal p = {.client_id = c->s ? c->s->client_id : "", .username = c->username};
+    ep_authz_principal p = principal(c, c->s ? c->s->client_id : "");
     ep_authz_session *fresh = NULL;
     if (ep_authz_session_new(rules, &p, &fresh) == EP_EOK) {
         ep_authz_session_free(c->authz);
@@ -368,7 +542,9 @@ void bk_auth_conn_free(bk_conn *c)
 {
     if (c->pending) {
         bk_pending_auth *pa = c->pending;
-        if (ep_auth_verifier_cancel(c->w->b->verifier, pa->req) == EP_EOK)
+        ep_err cerr = pa->callout ? ep_callout_cancel(pa->callout, pa->req)
+                                  : ep_auth_verifier_cancel(c->w->b->verifier, pa->req);
+        if (cerr == EP_EOK)
             free(pa);
         else
             pa->c = NULL; /* the callback is on its way and frees it */
@@ -378,4 +554,6 @@ void bk_auth_conn_free(bk_conn *c)
     c->authz = NULL;
     free(c->username);
     c->username = NULL;
+    ep_auth_attrs_free(c->attrs);
+    c->attrs = NULL;
 }

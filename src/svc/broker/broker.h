@@ -16,6 +16,7 @@
 #ifndef EP_SVC_BROKER_H
 #define EP_SVC_BROKER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -89,15 +90,44 @@ typedef enum ep_broker_authn_method {
     EP_BROKER_AUTHN_PASSWORD = 0, /* user name + password against the password file */
     EP_BROKER_AUTHN_X509 = 1,     /* verified client certificate; CN = user name */
     EP_BROKER_AUTHN_SCRAM = 2,    /* MQTT 5 enhanced auth SCRAM-SHA-256 */
+    EP_BROKER_AUTHN_CUSTOM = 3,   /* HTTP(S) callout, custom-auth API 0.5.0 */
 } ep_broker_authn_method;
 
 #define EP_BROKER_MAX_CHAINS 4
+#define EP_BROKER_MAX_X509_ATTRS 8 /* subject mappings per chain */
+#define EP_BROKER_MAX_ATTR_KV 8    /* attributes per mapping */
+#define EP_BROKER_MAX_HEADERS 4    /* extra headers of a callout */
+
+/* Custom authentication server (docs/security.md). */
+typedef struct ep_broker_custom_auth {
+    char endpoint[256]; /* https://...; http:// only with allow_http */
+    bool allow_http;
+    char ca_file[256];     /* PEM CAs for the server; "" = system store */
+    char client_cert[256]; /* certificate the broker presents; "" = none */
+    char client_key[256];
+    char headers[EP_BROKER_MAX_HEADERS][256]; /* "Name: value" */
+    int n_headers;
+    uint32_t timeout_ms;  /* 0 = 5000 */
+    uint32_t threads;     /* concurrent callouts; 0 = 8 */
+    uint32_t max_pending; /* queued + running; beyond: CONNACK server busy; 0 = 256 */
+} ep_broker_custom_auth;
+
+/* Authorization attributes of the certificates with this subject. */
+typedef struct ep_broker_x509_attrs {
+    char name[64];
+    char subject[256];                      /* "CN = ..., O = ..." */
+    char attrs[EP_BROKER_MAX_ATTR_KV][128]; /* "name=value" */
+    int n_attrs;
+} ep_broker_x509_attrs;
 
 typedef struct ep_broker_authn {
     char name[64];
     int methods[4];
     int n_methods;
     char password_file[256];
+    ep_broker_custom_auth custom;
+    ep_broker_x509_attrs x509_attrs[EP_BROKER_MAX_X509_ATTRS];
+    int n_x509_attrs;
 } ep_broker_authn;
 
 typedef struct ep_broker_authz {

@@ -319,8 +319,10 @@ struct bk_conn {
     struct bk_pending_auth *pending; /* password check running elsewhere */
     struct ep_authz_session *authz;  /* compiled grants, NULL = no rules */
     char *username;                  /* authenticated user name, or NULL */
+    struct ep_auth_attrs *attrs;     /* authorization attributes, or NULL */
     uint64_t cred_expiry_ms;         /* credentials expire then (0: never) */
     bool authn_done;
+    uint8_t authn_next; /* chain position to resume at (after an unreachable callout) */
     bool paused;              /* not reading: waiting for a check */
     struct bk_held_ack *held; /* acks held back while a target is congested */
     uint32_t held_head, held_n, held_cap;
@@ -424,6 +426,8 @@ struct bk_worker {
 struct bk_authn_rt {
     struct ep_passwd_file *pwf;
     struct ep_scram_server *scram;
+    struct ep_callout *callout;  /* custom authentication, or NULL */
+    struct ep_x509_map *x509map; /* certificate subject -> attributes, or NULL */
 };
 
 struct ep_broker {

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/tls.h"
+#include "svc/auth/x509map.h"
 #include "svc/broker/broker_config.h"
 
 typedef struct yaml_tls {
@@ -25,10 +26,30 @@ typedef struct yaml_listener {
     char *authorization;
 } yaml_listener;
 
+typedef struct yaml_custom {
+    char *endpoint;
+    bool allow_http;
+    char *ca_file;
+    char *client_cert;
+    char *client_key;
+    ep_cfg_list headers; /* of char * */
+    uint64_t timeout_ms;
+    uint32_t threads;
+    uint32_t max_pending;
+} yaml_custom;
+
+typedef struct yaml_x509_attrs {
+    char *name;
+    char *subject;
+    ep_cfg_list attributes; /* of char *, "name=value" */
+} yaml_x509_attrs;
+
 typedef struct yaml_authn {
     char *name;
     char *password_file;
     ep_cfg_list methods; /* of int32_t */
+    yaml_custom custom;
+    ep_cfg_list x509_attributes; /* of yaml_x509_attrs */
 } yaml_authn;
 
 typedef struct yaml_authz {
@@ -327,8 +348,107 @@ static const ep_cfg_enum authn_methods[] = {
     {"password", EP_BROKER_AUTHN_PASSWORD},
     {"x509", EP_BROKER_AUTHN_X509},
     {"scram-sha-256", EP_BROKER_AUTHN_SCRAM},
+    {"custom", EP_BROKER_AUTHN_CUSTOM},
     {NULL, 0},
 };
+
+static const ep_cfg_field header_elem = {
+    .type = EP_CFG_STRING, .size = sizeof(char *), .min = 3, .max = 255};
+
+#define C(m) EP_CFG_AT(yaml_custom, m)
+static const ep_cfg_field custom_fields[] = {
+    {.name = "endpoint",
+     .type = EP_CFG_STRING,
+     C(endpoint),
+     .min = 1,
+     .max = 255,
+     .help = "URL of the authentication server (custom-auth API 0.5.0); https:// required."},
+    {.name = "allow_http",
+     .type = EP_CFG_BOOL,
+     C(allow_http),
+     .def = "false",
+     .help = "Accept an http:// endpoint: passwords then travel in clear, for local testing "
+             "only."},
+    {.name = "ca_file",
+     .type = EP_CFG_STRING,
+     C(ca_file),
+     .max = 255,
+     .help = "PEM CA bundle that verifies the server; leave out for the system store."},
+    {.name = "client_cert",
+     .type = EP_CFG_STRING,
+     C(client_cert),
+     .max = 255,
+     .help = "PEM certificate the broker presents to the server (with client_key)."},
+    {.name = "client_key",
+     .type = EP_CFG_STRING,
+     C(client_key),
+     .max = 255,
+     .flags = EP_CFG_SECRET,
+     .help = "PEM private key of client_cert."},
+    {.name = "headers",
+     .type = EP_CFG_LIST,
+     C(headers),
+     .sub = &header_elem,
+     .max = EP_BROKER_MAX_HEADERS,
+     .flags = EP_CFG_SECRET,
+     .help = "Extra request headers, each 'Name: value'."},
+    {.name = "timeout",
+     .type = EP_CFG_DURATION,
+     C(timeout_ms),
+     .def = "5s",
+     .min = 10,
+     .max = 60000,
+     .help = "Limit on one callout, queueing included; past it the server counts as "
+             "unreachable and the next method is tried."},
+    {.name = "threads",
+     .type = EP_CFG_UINT,
+     C(threads),
+     .def = "8",
+     .min = 1,
+     .max = 64,
+     .help = "Callouts in progress at once (one pool thread each)."},
+    {.name = "max_pending",
+     .type = EP_CFG_UINT,
+     C(max_pending),
+     .def = "256",
+     .min = 1,
+     .max = 65536,
+     .help = "Callouts queued or in progress; beyond it CONNECT gets 0x89 Server busy (3.1.1: "
+             "0x03)."},
+    {0},
+};
+#undef C
+
+static const ep_cfg_field attr_kv_elem = {
+    .type = EP_CFG_STRING, .size = sizeof(char *), .min = 2, .max = 127};
+
+static const ep_cfg_field x509_attrs_fields[] = {
+    {.name = "name",
+     .type = EP_CFG_STRING,
+     EP_CFG_AT(yaml_x509_attrs, name),
+     .flags = EP_CFG_REQUIRED,
+     .min = 1,
+     .max = 63,
+     .help = "Name of the mapping, for logs."},
+    {.name = "subject",
+     .type = EP_CFG_STRING,
+     EP_CFG_AT(yaml_x509_attrs, subject),
+     .flags = EP_CFG_REQUIRED,
+     .min = 3,
+     .max = 255,
+     .help = "Certificate subject to match, e.g. 'CN = Site 1 CA, O = Example'."},
+    {.name = "attributes",
+     .type = EP_CFG_LIST,
+     EP_CFG_AT(yaml_x509_attrs, attributes),
+     .sub = &attr_kv_elem,
+     .flags = EP_CFG_REQUIRED,
+     .max = EP_BROKER_MAX_ATTR_KV,
+     .help = "Attributes given to the client, each 'name=value'."},
+    {0},
+};
+
+static const ep_cfg_field x509_attrs_elem = {
+    .type = EP_CFG_MAP, .size = sizeof(yaml_x509_attrs), .sub = x509_attrs_fields};
 
 static const ep_cfg_field authn_method_elem = {
     .type = EP_CFG_ENUM, .size = sizeof(int32_t), .choices = authn_methods};
@@ -347,13 +467,24 @@ static const ep_cfg_field authn_fields[] = {
      .sub = &authn_method_elem,
      .flags = EP_CFG_REQUIRED,
      .min = 1,
-     .max = 3,
+     .max = 4,
      .help = "Ordered methods; the first one the credentials are relevant to decides."},
     {.name = "password_file",
      .type = EP_CFG_STRING,
      EP_CFG_AT(yaml_authn, password_file),
      .max = 255,
      .help = "Password file (edgeplane passwd) for password and scram-sha-256."},
+    {.name = "custom",
+     .type = EP_CFG_MAP,
+     EP_CFG_AT(yaml_authn, custom),
+     .sub = custom_fields,
+     .help = "Custom authentication server for method custom (docs/security.md)."},
+    {.name = "x509_attributes",
+     .type = EP_CFG_LIST,
+     EP_CFG_AT(yaml_authn, x509_attributes),
+     .sub = &x509_attrs_elem,
+     .max = EP_BROKER_MAX_X509_ATTRS,
+     .help = "Authorization attributes by certificate subject, first match from the leaf up."},
     {0},
 };
 
@@ -443,6 +574,63 @@ static int find_named(const ep_cfg_list *l, size_t elem, size_t name_off, const 
     return -1;
 }
 
+static bool custom_ok(const yaml_custom *c, const ep_cfg_node *an, ep_cfg_errs *errs)
+{
+    const ep_cfg_node *cn = ep_cfg_node_get(an, "custom");
+    if (c->endpoint == NULL) {
+        ep_cfg_errs_add(errs, cn ? cn : an, "method custom needs 'custom.endpoint'");
+        return false;
+    }
+    const ep_cfg_node *en = ep_cfg_node_get(cn, "endpoint");
+    bool https = strncmp(c->endpoint, "https://", 8) == 0;
+    if (!https && !(c->allow_http && strncmp(c->endpoint, "http://", 7) == 0)) {
+        ep_cfg_errs_add(errs, en, "must start with https:// (http:// needs allow_http: true)");
+        return false;
+    }
+    if ((c->client_cert == NULL) != (c->client_key == NULL)) {
+        ep_cfg_errs_add(errs, cn, "client_cert and client_key go together");
+        return false;
+    }
+    bool ok = true;
+    const ep_cfg_node *hn = ep_cfg_node_get(cn, "headers");
+    hn = hn ? hn->first : NULL;
+    for (size_t i = 0; i < c->headers.count; i++, hn = hn ? hn->next : NULL) {
+        const char *h = *EP_CFG_LIST_AT(c->headers, char *, i);
+        const char *colon = strchr(h, ':');
+        if (colon == NULL || colon == h || strpbrk(h, "\r\n") != NULL) {
+            ep_cfg_errs_add(errs, hn, "a header must be 'Name: value'");
+            ok = false;
+        }
+    }
+    return ok;
+}
+
+static bool x509_attrs_ok(const yaml_authn *a, const ep_cfg_node *xs, ep_cfg_errs *errs)
+{
+    bool ok = true;
+    const ep_cfg_node *xn = xs ? xs->first : NULL;
+    for (size_t i = 0; i < a->x509_attributes.count; i++, xn = xn ? xn->next : NULL) {
+        const yaml_x509_attrs *x = EP_CFG_LIST_AT(a->x509_attributes, yaml_x509_attrs, i);
+        char canon[1024];
+        if (ep_x509_subject_normalize(x->subject, canon, sizeof(canon)) != EP_EOK) {
+            ep_cfg_errs_add(errs, ep_cfg_node_get(xn, "subject"),
+                            "expected 'TYPE = value' pairs separated by commas");
+            ok = false;
+        }
+        const ep_cfg_node *kn = ep_cfg_node_get(xn, "attributes");
+        kn = kn ? kn->first : NULL;
+        for (size_t k = 0; k < x->attributes.count; k++, kn = kn ? kn->next : NULL) {
+            const char *kv = *EP_CFG_LIST_AT(x->attributes, char *, k);
+            const char *eq = strchr(kv, '=');
+            if (eq == NULL || eq == kv) {
+                ep_cfg_errs_add(errs, kn, "expected 'name=value'");
+                ok = false;
+            }
+        }
+    }
+    return ok;
+}
+
 /* Cross references and method requirements, which a table cannot say. */
 static bool check_refs(const yaml_broker *y, const ep_cfg_node *root, ep_cfg_errs *errs)
 {
@@ -472,15 +660,50 @@ static bool check_refs(const yaml_broker *y, const ep_cfg_node *root, ep_cfg_err
         const yaml_authn *a = EP_CFG_LIST_AT(y->authentication, yaml_authn, i);
         for (size_t k = 0; k < a->methods.count; k++) {
             int32_t m = *EP_CFG_LIST_AT(a->methods, int32_t, k);
-            if (m != EP_BROKER_AUTHN_X509 && a->password_file == NULL) {
+            if ((m == EP_BROKER_AUTHN_PASSWORD || m == EP_BROKER_AUTHN_SCRAM) &&
+                a->password_file == NULL) {
                 ep_cfg_errs_add(errs, an, "method %s needs 'password_file'",
                                 m == EP_BROKER_AUTHN_SCRAM ? "scram-sha-256" : "password");
                 ok = false;
                 break;
             }
+            if (m == EP_BROKER_AUTHN_CUSTOM && !custom_ok(&a->custom, an, errs))
+                ok = false;
         }
+        ok = x509_attrs_ok(a, ep_cfg_node_get(an, "x509_attributes"), errs) && ok;
     }
     return ok;
+}
+
+#define COPY(dst, src) snprintf((dst), sizeof(dst), "%s", (src) ? (src) : "")
+
+static void custom_to_config(const yaml_custom *y, ep_broker_custom_auth *d)
+{
+    COPY(d->endpoint, y->endpoint);
+    d->allow_http = y->allow_http;
+    COPY(d->ca_file, y->ca_file);
+    COPY(d->client_cert, y->client_cert);
+    COPY(d->client_key, y->client_key);
+    d->n_headers = (int)y->headers.count;
+    for (size_t i = 0; i < y->headers.count; i++)
+        COPY(d->headers[i], *EP_CFG_LIST_AT(y->headers, char *, i));
+    d->timeout_ms = (uint32_t)y->timeout_ms;
+    d->threads = y->threads;
+    d->max_pending = y->max_pending;
+}
+
+static void x509_attrs_to_config(const yaml_authn *a, ep_broker_authn *d)
+{
+    d->n_x509_attrs = (int)a->x509_attributes.count;
+    for (size_t i = 0; i < a->x509_attributes.count; i++) {
+        const yaml_x509_attrs *x = EP_CFG_LIST_AT(a->x509_attributes, yaml_x509_attrs, i);
+        ep_broker_x509_attrs *o = &d->x509_attrs[i];
+        COPY(o->name, x->name);
+        COPY(o->subject, x->subject);
+        o->n_attrs = (int)x->attributes.count;
+        for (size_t k = 0; k < x->attributes.count; k++)
+            COPY(o->attrs[k], *EP_CFG_LIST_AT(x->attributes, char *, k));
+    }
 }
 
 static void to_config(const yaml_broker *y, ep_broker_config *cfg)
@@ -515,6 +738,8 @@ static void to_config(const yaml_broker *y, ep_broker_config *cfg)
         d->n_methods = (int)a->methods.count;
         for (size_t k = 0; k < a->methods.count; k++)
             d->methods[k] = (int)*EP_CFG_LIST_AT(a->methods, int32_t, k);
+        custom_to_config(&a->custom, &d->custom);
+        x509_attrs_to_config(a, d);
     }
     cfg->n_authz = (int)y->authorization.count;
     for (size_t i = 0; i < y->authorization.count; i++) {
