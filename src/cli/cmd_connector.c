@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "cli/cli.h"
 #include "cli/cmd_connector.h"
@@ -62,6 +63,17 @@ static void usage(FILE *f)
                "      --id ID                MQTT client id (default edgeplane-connector)\n"
                "      --username NAME        broker user name\n"
                "      --password-file FILE   broker password, read at each connection\n"
+               "      --auth-method M        MQTT 5 enhanced authentication with the broker:\n"
+               "                             SCRAM-SHA-256 (needs --username and\n"
+               "                             --password-file)\n"
+               "      --tls                  TLS to the broker, verified against the system CAs\n"
+               "                             (give the TLS port in --broker, e.g. HOST:8883)\n"
+               "      --cafile FILE          verify the broker against these CAs (implies --tls)\n"
+               "      --cert FILE            client certificate for mutual TLS (implies --tls)\n"
+               "      --key FILE             its private key (default: in the --cert file)\n"
+               "      --tls-server-name N    name the broker certificate must carry (default:\n"
+               "                             the --broker host)\n"
+               "      --insecure             do not verify the broker (testing only)\n"
                "      --buffer-messages N    messages kept while the broker is unreachable\n"
                "                             (default 100000; oldest dropped and counted)\n"
                "      --buffer-mb N          the same, in MiB (default 64)\n"
@@ -125,6 +137,76 @@ static ep_err http_start(const char *addr, char *line, size_t n)
 #endif
 }
 
+enum {
+    OPT_TLS = 1000,
+    OPT_CAFILE,
+    OPT_CERT,
+    OPT_KEY,
+    OPT_TLS_NAME,
+    OPT_INSECURE,
+    OPT_AUTH_METHOD,
+};
+
+/* The broker connection's TLS and authentication options. Returns 1 when
+ * handled, 0 when not one of them, -1 after a usage error. */
+static int security_option(ep_connector_opts *o, int c, const char *arg)
+{
+    ep_mqttc_tls_options *t = &o->tls;
+    switch (c) {
+    case OPT_TLS:
+        t->enable = true;
+        return 1;
+    case OPT_CAFILE:
+        t->enable = true;
+        t->ca_file = arg;
+        return 1;
+    case OPT_CERT:
+        t->enable = true;
+        t->cert_file = arg;
+        return 1;
+    case OPT_KEY:
+        t->key_file = arg;
+        return 1;
+    case OPT_TLS_NAME:
+        t->server_name = arg;
+        return 1;
+    case OPT_INSECURE:
+        t->enable = true;
+        t->insecure = true;
+        fprintf(stderr, "edgeplane connector: warning: --insecure: the broker's certificate is "
+                        "not verified\n");
+        return 1;
+    case OPT_AUTH_METHOD:
+        if (strcasecmp(arg, EP_MQTTC_AUTH_SCRAM_SHA_256) != 0) {
+            fprintf(stderr,
+                    "edgeplane connector: --auth-method %s: only SCRAM-SHA-256 is "
+                    "supported\n",
+                    arg);
+            return -1;
+        }
+        o->auth_method = EP_MQTTC_AUTH_SCRAM_SHA_256;
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* Checks the combination; prints and returns -1 when it cannot work. */
+static int security_check(const ep_connector_opts *o)
+{
+    const ep_mqttc_tls_options *t = &o->tls;
+    const char *bad = NULL;
+    if ((t->key_file && !t->cert_file) || (t->server_name && !t->enable))
+        bad = "--key needs --cert, and --tls-server-name needs TLS";
+    else if (o->auth_method && (!o->username || !o->password_file))
+        bad = "--auth-method needs --username and --password-file";
+    if (bad) {
+        fprintf(stderr, "edgeplane connector: %s\n", bad);
+        return -1;
+    }
+    return 0;
+}
+
 int ep_cmd_connector(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -140,6 +222,13 @@ int ep_cmd_connector(int argc, char **argv)
         {"status-interval", required_argument, NULL, 'S'},
         {"log-level", required_argument, NULL, 'L'},
         {"http", required_argument, NULL, 'H'},
+        {"tls", no_argument, NULL, OPT_TLS},
+        {"cafile", required_argument, NULL, OPT_CAFILE},
+        {"cert", required_argument, NULL, OPT_CERT},
+        {"key", required_argument, NULL, OPT_KEY},
+        {"tls-server-name", required_argument, NULL, OPT_TLS_NAME},
+        {"insecure", no_argument, NULL, OPT_INSECURE},
+        {"auth-method", required_argument, NULL, OPT_AUTH_METHOD},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -153,6 +242,11 @@ int ep_cmd_connector(int argc, char **argv)
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         ep_log_level lvl;
+        int sr = security_option(&o, c, optarg);
+        if (sr < 0)
+            return EP_EXIT_USAGE;
+        if (sr > 0)
+            continue;
         switch (c) {
         case 'b':
             if (ep_cli_broker_addr("connector", optarg, host, sizeof(host), &port) != 0)
@@ -224,6 +318,8 @@ int ep_cmd_connector(int argc, char **argv)
         fprintf(stderr, "edgeplane connector: unexpected argument '%s'\n", argv[optind]);
         return EP_EXIT_USAGE;
     }
+    if (security_check(&o))
+        return EP_EXIT_USAGE;
     ep_conn_res_list seed = {0};
     if (resources) {
         ep_cfg_errs errs = {.max = 200};

@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "core/err.h"
+#include "ep/mqtt_client.h"
 #include "svc/connector/resource.h"
 
 typedef struct ep_connector ep_connector;
@@ -36,6 +37,11 @@ typedef struct ep_connector_opts {
     const char *client_id;   /* ["edgeplane-connector"] */
     const char *username;    /* broker user [none] */
     const char *password_file;
+    /* MQTT 5 enhanced authentication (EP_MQTTC_AUTH_SCRAM_SHA_256) and TLS
+     * to the broker, passed to the MQTT client as they are; unlike the
+     * strings above, these are borrowed until ep_connector_free. */
+    const char *auth_method;
+    ep_mqttc_tls_options tls;
     const char *pki_dir;     /* [~/.edgeplane/connector-pki], opened only when
                                 a profile needs certificates */
     const char *secrets_dir; /* where secret names are looked up [.] */

@@ -439,6 +439,8 @@ static void do_init(ep_loop *loop, void *arg)
     o.session_expiry = 600;
     o.username = cn->o.username;
     o.password_file = cn->o.password_file;
+    o.auth_method = cn->o.auth_method;
+    o.tls = cn->o.tls;
     o.reconnect_min_ms = 250;
     o.reconnect_max_ms = 5000;
     o.queue_max_messages = cn->o.buffer_messages;
