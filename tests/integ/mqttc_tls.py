@@ -19,11 +19,13 @@ password refused; a CA that did not sign the server certificate refused
 with the verification reason; a name the certificate does not carry
 refused as a host name mismatch; --insecure connects and warns; mutual TLS
 with the client certificate, and refused without it; SCRAM-SHA-256 good
-and bad password (our broker only: Mosquitto has no SCRAM).
+and bad password (our broker only: Mosquitto has no SCRAM); the connector's
+broker connection over TLS with SCRAM, and its report of a wrong CA.
 """
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 
@@ -200,13 +202,45 @@ def case_scram():
             "not authorized")
 
 
+def case_connector():
+    """The connector's broker connection over TLS with SCRAM-SHA-256: it
+    logs the connection and its retained online status reaches a
+    subscriber through the same kind of connection."""
+    pwf = os.path.join(work, "bob.pw")
+    with open(pwf, "w") as f:
+        f.write(USERS["bob"] + "\n")
+    cn = mc.Proc([E, "connector", "--broker", "127.0.0.1:%d" % users_port, "--id", "tls-conn",
+                  "--cafile", P("ca.pem"), "--username", "bob", "--password-file", pwf,
+                  "--auth-method", "SCRAM-SHA-256", "--log-level", "info"])
+    try:
+        cn.wait_line("err", "connected to the broker", timeout=20)
+        R.check("connector: connected over TLS with SCRAM", True)
+        rc, out, err = mc.run([E, "sub", "-p", str(users_port), "-t",
+                               "$edgeplane/status/connectors/tls-conn", "-C", "1", "-W", "10",
+                               "--auth-method", "SCRAM-SHA-256"] + TLS + ALICE)
+        R.check("connector: online status received", rc == 0 and b'"online":true' in out,
+                "status %d, out %r, err %r" % (rc, out, err[-300:]))
+    finally:
+        cn.signal(signal.SIGTERM)
+        cn.finish()
+    # A CA that did not sign the broker: the log says why, and it retries.
+    cn = mc.Proc([E, "connector", "--broker", "127.0.0.1:%d" % users_port, "--id", "tls-bad",
+                  "--cafile", P("other-ca.pem"), "--log-level", "info"])
+    try:
+        line = cn.wait_line("err", "certificate verify failed", timeout=20)
+        R.check("connector: wrong CA reported", True, line.decode(errors="replace"))
+    finally:
+        cn.signal(signal.SIGTERM)
+        cn.finish()
+
+
 try:
     mc.wait_connectable(users_port, broker)
     mc.wait_connectable(certs_port, broker)
     cases = [case_tls_password, case_password_file, case_bad_password, case_wrong_ca,
              case_hostname_mismatch, case_insecure, case_mutual_tls]
     if args.broker == "edgeplane":
-        cases.append(case_scram)
+        cases += [case_scram, case_connector]
     for c in cases:
         R.case(c.__name__, c)
 finally:

@@ -187,12 +187,26 @@ typedef struct bk_ticket {
     uint64_t t0_ns; /* creation, for the commit latency histogram */
     /* QoS 2 from a persistent session: once every delivery is on disk a
      * second record marks the incoming packet id "done" (the PUBREC waits
-     * for it too). After a crash only done ids are kept: a re-sent PUBLISH
-     * whose routing may have been cut short is routed again (at least
-     * once, never lost). Set and read on the publisher's worker only. */
+     * for it too). Set and read on the publisher's worker only. */
     uint16_t qos2_pid;
     uint8_t qos2_rec;
+    /* The routing of that PUBLISH (exactly once across a crash, persist.c):
+     * `origin` is written into the R_QOS2 record and into every QoS 2
+     * delivery record it causes; replay drops the deliveries of an origin
+     * not marked done. `gate` opens (BK_GATE_OPEN) once the done mark is
+     * on disk: only then is such a delivery first sent. Fixed before the
+     * ticket is shared, except gate, wake (bit per waiting worker) and
+     * fin_next (the home worker's list of routings to finish). */
+    uint64_t origin; /* 0: none */
+    uint64_t session_id;
+    struct bk_worker *home;
+    struct ep_broker *b;
+    atomic_int gate;
+    atomic_ullong wake;
+    struct bk_ticket *fin_next;
 } bk_ticket;
+
+enum { BK_GATE_CLOSED = 0, BK_GATE_QUEUED = 1, BK_GATE_WRITING = 2, BK_GATE_OPEN = 3 };
 
 typedef struct bk_delivery {
     uint64_t session_id;
@@ -210,8 +224,9 @@ typedef struct bk_outq {
 
 typedef struct bk_qitem {
     ep_msg *msg;
-    uint64_t pmid; /* message id within the session (persistence key) */
-    uint64_t seq;  /* log seq to be on disk before it is sent (QoS 2); 0 = none */
+    uint64_t pmid;   /* message id within the session (persistence key) */
+    uint64_t seq;    /* log seq to be on disk before it is sent (QoS 2); 0 = none */
+    bk_ticket *gate; /* routing whose done mark must be on disk first (QoS 2), or NULL */
     uint8_t qos;
     uint8_t retain;
 } bk_qitem;
@@ -219,9 +234,10 @@ typedef struct bk_qitem {
 enum { BK_IF_PUBACK = 1, BK_IF_PUBREC = 2, BK_IF_PUBCOMP = 3 };
 
 typedef struct bk_inflight {
-    ep_msg *msg;   /* NULL once PUBREC'd (only the id is kept) */
-    uint64_t pmid; /* as bk_qitem.pmid */
-    uint64_t seq;  /* as bk_qitem.seq */
+    ep_msg *msg;     /* NULL once PUBREC'd (only the id is kept) */
+    uint64_t pmid;   /* as bk_qitem.pmid */
+    uint64_t seq;    /* as bk_qitem.seq */
+    bk_ticket *gate; /* as bk_qitem.gate; dropped once sent */
     uint16_t pid;
     uint8_t qos;
     uint8_t state;
@@ -237,6 +253,14 @@ typedef struct bk_sub {
     ep_mqtt_slice group; /* into filter; p == NULL when not shared */
     ep_mqtt_slice match; /* the part matched against topics */
 } bk_sub;
+
+/* An incoming QoS 2 packet id awaiting PUBREL. */
+typedef struct bk_qos2_in {
+    uint64_t origin; /* routing id in the log (0: not logged) */
+    bk_ticket *tk;   /* the routing's ticket while it is known, or NULL */
+    uint16_t pid;
+    uint8_t done; /* every delivery of that PUBLISH is logged */
+} bk_qos2_in;
 
 struct bk_session {
     uint64_t id;
@@ -263,8 +287,7 @@ struct bk_session {
     uint64_t q_bytes;
 
     /* Incoming QoS 2 packet ids awaiting PUBREL. */
-    uint16_t *qos2_in;
-    uint8_t *qos2_done; /* per entry: every delivery of that PUBLISH is logged */
+    struct bk_qos2_in *qos2_in;
     uint32_t n_qos2_in, cap_qos2_in;
 
     bk_flow *flow;
@@ -421,6 +444,9 @@ struct bk_worker {
     uint64_t durable_seq;
     struct bk_wait_send *wsend;
     uint32_t ws_head, ws_n, ws_cap;
+    /* Routings of this worker's publishers whose deliveries are all on
+     * disk: pushed by any thread, their done mark is written here. */
+    _Atomic(bk_ticket *) fin_head;
 };
 
 struct bk_authn_rt {
@@ -488,21 +514,46 @@ static inline bk_ticket *bk_ticket_hold(bk_ticket *t)
     }
     return t;
 }
+/* bk_ticket_ref takes a reference only (no pending unit). NULL ok. */
+static inline bk_ticket *bk_ticket_ref(bk_ticket *t)
+{
+    if (t)
+        atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
+    return t;
+}
 /* Session-level records; the return value matters only for message puts
  * (EP_EOK or the append error: the caller then drops the message). */
 void bk_persist_session(bk_session *s); /* upsert (or delete if no longer persistent) */
 void bk_persist_session_del(bk_session *s);
 void bk_persist_sub(bk_session *s, const bk_sub *sub);
 void bk_persist_unsub(bk_session *s, const bk_sub *sub);
-/* *seq_out: 0, or (QoS 2) the log seq that must be on disk (written in
- * periodic/none) before the message is first sent: a subscriber must not see a QoS 2
- * message that a crash could make the broker accept a second time. */
+/* *seq_out: 0, or (QoS 2 without a gate) the log seq that must be on disk
+ * (written in periodic/none) before the message is first sent: a subscriber
+ * must not see a QoS 2 message that a crash could make the broker forget.
+ * `gate` (see bk_persist_gate) puts its routing's origin into the record. */
 ep_err bk_persist_msg_put(bk_session *s, uint64_t pmid, uint8_t qos, uint8_t retain, uint8_t state,
-                          uint16_t pid, ep_msg *m, uint64_t *seq_out);
+                          uint16_t pid, ep_msg *m, bk_ticket *gate, uint64_t *seq_out);
 void bk_persist_msg_state(bk_session *s, uint64_t pmid, uint8_t state, uint16_t pid);
 void bk_persist_msg_del(bk_session *s, uint64_t pmid);
-void bk_persist_qos2(bk_session *s, uint16_t pid, bool add);
-void bk_persist_qos2_done(bk_session *s, uint16_t pid);
+void bk_persist_qos2(bk_session *s, const bk_qos2_in *e, bool add);
+/* bk_persist_qos2_done logs the done mark of e; when e's routing ticket is
+ * w->cur_ticket its completion opens the routing's gate. */
+void bk_persist_qos2_done(bk_session *s, const bk_qos2_in *e);
+/* bk_persist_routing gives the ticket of a QoS 2 PUBLISH from persistent
+ * session s an origin id (publisher's worker, before routing). */
+void bk_persist_routing(bk_ticket *t, bk_session *s);
+/* bk_persist_gate: a reference to the current routing's ticket when a QoS
+ * `qos` delivery to s must wait for its done mark, else NULL. */
+bk_ticket *bk_persist_gate(bk_session *s, uint8_t qos);
+static inline bool bk_gate_open(bk_ticket *g)
+{
+    return g == NULL || atomic_load_explicit(&g->gate, memory_order_acquire) == BK_GATE_OPEN;
+}
+/* bk_persist_gate_wait registers worker w to be woken (bk_session_send_durable)
+ * when g opens; returns true if it is open already. */
+bool bk_persist_gate_wait(bk_worker *w, bk_ticket *g);
+/* bk_persist_worker_fini drops what the worker still holds (shutdown). */
+void bk_persist_worker_fini(bk_worker *w);
 /* bk_persist_retain records a retained message (m) or its removal (NULL). */
 void bk_persist_retain(bk_worker *w, ep_mqtt_slice topic, ep_msg *m);
 /* Metrics (metrics.c reads these). */
@@ -612,10 +663,14 @@ void bk_session_unsubscribe_all(bk_session *s);
 uint32_t bk_session_collect_subids(bk_session *s, const ep_msg *m, uint32_t *ids, uint32_t max);
 ep_err bk_session_ack(bk_session *s, uint8_t type, uint16_t pid);
 bool bk_session_qos2_has(bk_session *s, uint16_t pid);
+bk_qos2_in *bk_session_qos2_find(bk_session *s, uint16_t pid);
 ep_err bk_session_qos2_add(bk_session *s, uint16_t pid);
 bool bk_session_qos2_remove(bk_session *s, uint16_t pid);
 /* bk_session_qos2_done marks pid as fully routed (and logs it). */
 void bk_session_qos2_done(bk_session *s, uint16_t pid);
+/* bk_session_qos2_finish marks the entry of routing t done (and logs it);
+ * false when no entry of s belongs to t. */
+bool bk_session_qos2_finish(bk_session *s, bk_ticket *t);
 void bk_sessions_free_all(bk_worker *w);
 void bk_session_update_flow(bk_session *s);
 /* bk_session_send_durable sends the QoS 2 messages whose record is now on
