@@ -7,7 +7,5 @@ add_test(NAME integ/broker_persist
 set_tests_properties(integ/broker_persist PROPERTIES LABELS integ TIMEOUT 300 SKIP_RETURN_CODE 77)
 add_test(NAME integ/broker_persist_crash
   COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/broker_persist_crash.py $<TARGET_FILE:edgeplane>)
-# QoS 2 messages in flight at a kill may be duplicated (docs/persistence.md,
-# known limits): reported, not failed. Loss always fails.
-set_tests_properties(integ/broker_persist_crash PROPERTIES LABELS integ TIMEOUT 180
-  ENVIRONMENT "EP_BROKER_CRASH_ALLOW_QOS2_DUP=1")
+# Fails on any loss of an acknowledged message and on any QoS 2 duplicate.
+set_tests_properties(integ/broker_persist_crash PROPERTIES LABELS integ TIMEOUT 180)

@@ -117,6 +117,37 @@ static ep_msg *make_msg(bk_conn *c, const ep_mqtt_publish *pub, ep_mqtt_slice to
     return m;
 }
 
+/* A QoS 2 PUBLISH whose id is still held (re-sent after a reconnect): it is
+ * not routed again, only acknowledged. */
+static ep_err resent_qos2(bk_conn *c, bk_qos2_in *e)
+{
+    bk_session *s = c->s;
+    uint16_t pid = e->pid;
+    if (!s->plogged || !bk_persist_sync(c->w->b)) {
+        send_ack(c, EP_MQTT_PUBREC, pid, EP_MQTT_RC_SUCCESS);
+        return EP_EOK;
+    }
+    if (e->tk && atomic_load(&e->tk->status) == EP_EOK) {
+        /* The first copy's routing is known: the PUBREC waits for its done
+         * mark, written once all its deliveries are on disk. */
+        bk_conn_ack(c, EP_MQTT_PUBREC, pid, 0, NULL, bk_ticket_ref(e->tk));
+        return EP_EOK;
+    }
+    bk_ticket *t = bk_ticket_new();
+    if (t == NULL) {
+        send_ack(c, EP_MQTT_PUBREC, pid, EP_MQTT_RC_SUCCESS);
+        return EP_EOK;
+    }
+    /* Marked done (restored ids always are): acknowledge once the mark,
+     * and so every record appended before it, is on disk. */
+    c->w->cur_ticket = t;
+    bk_session_qos2_done(s, pid);
+    c->w->cur_ticket = NULL;
+    bk_ticket_settle(t);
+    bk_conn_ack(c, EP_MQTT_PUBREC, pid, 0, NULL, t);
+    return EP_EOK;
+}
+
 ep_err bk_handle_publish(bk_conn *c, const ep_mqtt_packet *p)
 {
     const ep_mqtt_publish *pub = &p->publish;
@@ -140,22 +171,9 @@ ep_err bk_handle_publish(bk_conn *c, const ep_mqtt_packet *p)
         bk_conn_close(c, EP_MQTT_RC_PROTOCOL_ERROR, "empty topic without alias");
         return EP_EPROTO;
     }
-    if (pub->qos == 2 && bk_session_qos2_has(s, pub->packet_id)) {
-        bk_ticket *t = s->plogged && bk_persist_sync(c->w->b) ? bk_ticket_new() : NULL;
-        if (t == NULL) {
-            send_ack(c, EP_MQTT_PUBREC, pub->packet_id, EP_MQTT_RC_SUCCESS);
-            return EP_EOK;
-        }
-        /* Re-sent while the first copy's records may still be on their
-         * way: mark the id done and acknowledge once that (and so every
-         * record appended before it) is on disk. */
-        c->w->cur_ticket = t;
-        bk_session_qos2_done(s, pub->packet_id);
-        c->w->cur_ticket = NULL;
-        bk_ticket_settle(t);
-        bk_conn_ack(c, EP_MQTT_PUBREC, pub->packet_id, 0, NULL, t);
-        return EP_EOK;
-    }
+    bk_qos2_in *known = pub->qos == 2 ? bk_session_qos2_find(s, pub->packet_id) : NULL;
+    if (known)
+        return resent_qos2(c, known);
     if (pub->qos == 2 && s->n_qos2_in >= lim->receive_maximum) {
         bk_conn_close(c, EP_MQTT_RC_RECEIVE_MAXIMUM_EXCEEDED, "receive maximum exceeded");
         return EP_EPROTO;
@@ -198,10 +216,12 @@ ep_err bk_handle_publish(bk_conn *c, const ep_mqtt_packet *p)
     w->cur_ticket = ticket;
     w->cur_fail = EP_EOK;
     if (ticket && pub->qos == 2 && s->plogged) {
-        /* The id is logged before the deliveries and marked done after
-         * them (bk_conn_ack), before the PUBREC: see bk_ticket. */
+        /* The id is logged (with the routing's origin) before the
+         * deliveries and marked done after them, before the PUBREC: see
+         * "routings" in persist.c. */
         ticket->qos2_rec = 1;
         ticket->qos2_pid = pub->packet_id;
+        bk_persist_routing(ticket, s);
     }
     if (pub->qos == 2 && bk_session_qos2_add(s, pub->packet_id) != EP_EOK) {
         w->cur_ticket = NULL;

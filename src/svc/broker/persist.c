@@ -46,10 +46,11 @@ enum {
     R_UNSUB = 4,       /* cid, filter */
     R_RETAIN = 5,      /* msg (topic inside) */
     R_RETAIN_DEL = 6,  /* topic */
-    R_MSG = 7,         /* cid, pmid u64, qos u8, retain u8, state u8, pid u16, has_msg u8 [msg] */
+    R_MSG = 7,         /* cid, pmid u64, qos u8, retain u8, state u8, pid u16, has_msg u8 [msg]
+                        * [origin u64, when not 0] */
     R_MSG_STATE = 8,   /* cid, pmid u64, state u8, pid u16 */
     R_MSG_DEL = 9,     /* cid, pmid u64 */
-    R_QOS2 = 10,       /* cid, pid u16: incoming QoS 2 awaiting PUBREL */
+    R_QOS2 = 10,       /* cid, pid u16 [origin u64]: incoming QoS 2 awaiting PUBREL */
     R_QOS2_DEL = 11,   /* cid, pid u16 */
     R_QOS2_DONE = 12,  /* cid, pid u16: every delivery of that PUBLISH is logged */
 };
@@ -68,6 +69,10 @@ typedef struct bk_persist {
     atomic_ullong full_until_ms;
     atomic_ullong appends, append_failed, refused_full;
     uint64_t replayed, malformed, dropped_bytes, expired;
+    /* Routing ids (origins): the next one, and at replay the highest seen
+     * and what was removed of routings not marked done. */
+    atomic_ullong next_origin;
+    uint64_t max_origin, unfinished, unfinished_msgs;
     atomic_ullong snapshot_records;
     /* compaction barrier */
     pthread_mutex_t lock;
@@ -126,6 +131,13 @@ bk_ticket *bk_ticket_new(void)
     t->t0_ns = ep_clock_mono_ns();
     t->qos2_pid = 0;
     t->qos2_rec = 0;
+    t->origin = 0;
+    t->session_id = 0;
+    t->home = NULL;
+    t->b = NULL;
+    atomic_init(&t->gate, BK_GATE_CLOSED);
+    atomic_init(&t->wake, 0);
+    t->fin_next = NULL;
     return t;
 }
 
@@ -135,12 +147,16 @@ void bk_ticket_unref(bk_ticket *t)
         free(t);
 }
 
+static void routing_settled(bk_ticket *t);
+
 void bk_ticket_settle(bk_ticket *t)
 {
     if (t && atomic_fetch_sub_explicit(&t->pending, 1, memory_order_acq_rel) == 1) {
         ep_histogram *h = atomic_load_explicit(&commit_hist, memory_order_relaxed);
         if (h)
             ep_histogram_observe_ns(h, ep_clock_mono_ns() - t->t0_ns);
+        if (t->origin)
+            routing_settled(t);
     }
 }
 
@@ -419,6 +435,154 @@ static ep_err p_append_wait(bk_worker *w, uint8_t type, penc *e, uint64_t *seq)
 
 static bool logged(const bk_session *s) { return s->plogged && bk_persist_on(s->w->b); }
 
+/* ---- routings: QoS 2 exactly once across a crash ----
+ *
+ * A QoS 2 PUBLISH from a persistent session is a routing with an origin id.
+ * Its records reach the disk in this order (the log is durable as a
+ * prefix): the incoming id with the origin (R_QOS2), the deliveries, each
+ * with the origin (R_MSG), and, once all of them are on disk, the done mark
+ * (R_QOS2_DONE); the PUBREC waits for the done mark. Replay removes the
+ * deliveries of an origin whose id is not marked done, and forgets the id:
+ * the publisher, never acknowledged, sends the PUBLISH again and it is
+ * routed once more. That is safe because no client has such a delivery: a
+ * QoS 2 delivery to a persistent session is first sent only when its
+ * routing's gate opens, after the done mark is on disk.
+ *
+ * The done mark is written on the publisher's worker (the home), by the
+ * acknowledgement path (bk_conn_ack) or, when the last pending unit settles
+ * elsewhere or the publisher is gone, by fin_run: the settling thread pushes
+ * the ticket on the home's fin list and posts fin_run there. When the mark
+ * completes, the gate opens and the workers that wait for it are woken. */
+
+static void wake_run(ep_loop *loop, void *arg)
+{
+    (void)loop;
+    bk_session_send_durable(arg);
+}
+
+/* Home worker w: the gate of t opens; waiting workers send what it held. */
+static void gate_open(bk_worker *w, bk_ticket *t)
+{
+    atomic_store(&t->gate, BK_GATE_OPEN);
+    uint64_t mask = atomic_exchange(&t->wake, 0);
+    ep_broker *b = t->b;
+    for (int i = 0; mask && i < b->nworkers; i++) {
+        if (!(mask >> (i % 64) & 1u))
+            continue;
+        bk_worker *o = b->workers[i];
+        if (o == w)
+            bk_session_send_durable(w);
+        else if (ep_loop_post(o->loop, wake_run, o) != EP_EOK)
+            EP_LOG_WARN(BK_LOG, "persistence: cannot wake worker %d (out of memory)", i);
+    }
+}
+
+bool bk_persist_gate_wait(bk_worker *w, bk_ticket *g)
+{
+    atomic_fetch_or(&g->wake, 1ull << (w->idx % 64));
+    return atomic_load(&g->gate) == BK_GATE_OPEN;
+}
+
+bk_ticket *bk_persist_gate(bk_session *s, uint8_t qos)
+{
+    bk_ticket *t = s->w->cur_ticket;
+    if (qos != 2 || t == NULL || t->origin == 0 || !logged(s) || bk_gate_open(t))
+        return NULL;
+    return bk_ticket_ref(t);
+}
+
+void bk_persist_routing(bk_ticket *t, bk_session *s)
+{
+    if (t == NULL || !logged(s))
+        return;
+    t->origin = atomic_fetch_add(&s->w->b->persist->next_origin, 1);
+    t->session_id = s->id;
+    t->home = s->w;
+    t->b = s->w->b;
+}
+
+static void on_gate_done(void *ud, uint64_t seq, ep_err status)
+{
+    bk_ticket *t = ud;
+    bk_worker *w = t->home;
+    if (seq > w->durable_seq)
+        w->durable_seq = seq; /* the log is durable as a prefix */
+    /* After a failure the log no longer accepts anything: the deliveries
+     * are released all the same (the PUBREC reports the failure). */
+    gate_open(w, t);
+    bk_session_send_durable(w);
+    bk_ticket_fail(t, status);
+    bk_ticket_done(t);
+}
+
+/* Home worker: the deliveries of t are all on disk. */
+static void routing_finish(bk_worker *w, bk_ticket *t)
+{
+    if (atomic_load(&t->gate) != BK_GATE_QUEUED)
+        return; /* the acknowledgement path wrote the done mark */
+    bk_session *s = bk_session_find_id(w, t->session_id);
+    if (s && t->qos2_rec && atomic_load(&t->status) == EP_EOK) {
+        t->qos2_rec = 0; /* the acknowledgement path must not write it again */
+        bk_ticket *saved = w->cur_ticket;
+        atomic_fetch_add(&t->pending, 1);
+        w->cur_ticket = t;
+        bk_session_qos2_finish(s, t);
+        w->cur_ticket = saved;
+        bk_ticket_settle(t);
+    }
+    /* No mark to wait for (failed, publisher gone, id already released):
+     * nothing can make the deliveries disappear at a restart any more
+     * than it could before, so they go out now. */
+    if (atomic_load(&t->gate) == BK_GATE_QUEUED)
+        gate_open(w, t);
+}
+
+static void fin_run(ep_loop *loop, void *arg)
+{
+    bk_worker *w = arg;
+    (void)loop;
+    bk_ticket *t = atomic_exchange(&w->fin_head, NULL), *fifo = NULL;
+    while (t) { /* the list is LIFO: finish in arrival order */
+        bk_ticket *next = t->fin_next;
+        t->fin_next = fifo;
+        fifo = t;
+        t = next;
+    }
+    while (fifo) {
+        bk_ticket *next = fifo->fin_next;
+        routing_finish(w, fifo);
+        bk_ticket_unref(fifo);
+        fifo = next;
+    }
+}
+
+/* Any thread: the last pending unit of routing t settled. */
+static void routing_settled(bk_ticket *t)
+{
+    int closed = BK_GATE_CLOSED;
+    if (atomic_load(&t->b->stopped) ||
+        !atomic_compare_exchange_strong(&t->gate, &closed, BK_GATE_QUEUED))
+        return;
+    bk_worker *w = t->home;
+    bk_ticket_ref(t);
+    bk_ticket *head = atomic_load(&w->fin_head);
+    do
+        t->fin_next = head;
+    while (!atomic_compare_exchange_weak(&w->fin_head, &head, t));
+    if (ep_loop_post(w->loop, fin_run, w) != EP_EOK)
+        EP_LOG_WARN(BK_LOG, "persistence: cannot post to worker %u (out of memory)", w->idx);
+}
+
+void bk_persist_worker_fini(bk_worker *w)
+{
+    bk_ticket *t = atomic_exchange(&w->fin_head, NULL);
+    while (t) {
+        bk_ticket *next = t->fin_next;
+        bk_ticket_unref(t);
+        t = next;
+    }
+}
+
 static void enc_session(penc *e, const bk_session *s)
 {
     pe_str(e, s->client_id, s->client_id_len);
@@ -440,7 +604,7 @@ static void enc_sub(penc *e, const bk_session *s, const bk_sub *sub)
 }
 
 static void enc_msg(penc *e, const bk_session *s, uint64_t pmid, uint8_t qos, uint8_t retain,
-                    uint8_t state, uint16_t pid, const ep_msg *m)
+                    uint8_t state, uint16_t pid, const ep_msg *m, uint64_t origin)
 {
     pe_str(e, s->client_id, s->client_id_len);
     pe_u64(e, pmid);
@@ -451,13 +615,20 @@ static void enc_msg(penc *e, const bk_session *s, uint64_t pmid, uint8_t qos, ui
     pe_u8(e, m ? 1 : 0);
     if (m)
         pe_msg(e, m);
+    if (origin)
+        pe_u64(e, origin);
 }
 
-static void enc_qos2(penc *e, const bk_session *s, uint16_t pid)
+static void enc_qos2(penc *e, const bk_session *s, uint16_t pid, uint64_t origin)
 {
     pe_str(e, s->client_id, s->client_id_len);
     pe_u16(e, pid);
+    if (origin)
+        pe_u64(e, origin);
 }
+
+/* The origin a delivery is still tied to: none once its gate is open. */
+static uint64_t gate_origin(bk_ticket *g) { return bk_gate_open(g) ? 0 : g->origin; }
 
 /* A sink is either the snapshot being written or the log (appends). */
 typedef struct psink {
@@ -488,7 +659,7 @@ static ep_err emit_session_full(psink *k, const bk_session *s)
     for (uint32_t i = 0; i < s->if_count && !err; i++) {
         const bk_inflight *f = &s->inflight[(s->if_head + i) % s->if_cap];
         penc em = {0};
-        enc_msg(&em, s, f->pmid, f->qos, f->retain, f->state, f->pid, f->msg);
+        enc_msg(&em, s, f->pmid, f->qos, f->retain, f->state, f->pid, f->msg, gate_origin(f->gate));
         err = sink_put(k, R_MSG, &em);
     }
     for (uint32_t i = 0; i < s->q_count && !err; i++) {
@@ -496,15 +667,18 @@ static ep_err emit_session_full(psink *k, const bk_session *s)
         if (q->qos == 0)
             continue;
         penc em = {0};
-        enc_msg(&em, s, q->pmid, q->qos, q->retain, BK_PSTATE_QUEUED, 0, q->msg);
+        enc_msg(&em, s, q->pmid, q->qos, q->retain, BK_PSTATE_QUEUED, 0, q->msg,
+                gate_origin(q->gate));
         err = sink_put(k, R_MSG, &em);
     }
     for (uint32_t i = 0; i < s->n_qos2_in && !err; i++) {
-        penc eq = {0};
-        enc_qos2(&eq, s, s->qos2_in[i]);
+        const bk_qos2_in *q = &s->qos2_in[i];
+        penc eq = {0}, ed = {0};
+        enc_qos2(&eq, s, q->pid, q->origin);
         err = sink_put(k, R_QOS2, &eq);
-        if (!err && s->qos2_done[i])
-            err = sink_put(k, R_QOS2_DONE, &eq);
+        enc_qos2(&ed, s, q->pid, 0);
+        if (!err && q->done)
+            err = sink_put(k, R_QOS2_DONE, &ed);
     }
     return err;
 }
@@ -565,14 +739,15 @@ void bk_persist_unsub(bk_session *s, const bk_sub *sub)
 }
 
 ep_err bk_persist_msg_put(bk_session *s, uint64_t pmid, uint8_t qos, uint8_t retain, uint8_t state,
-                          uint16_t pid, ep_msg *m, uint64_t *seq_out)
+                          uint16_t pid, ep_msg *m, bk_ticket *gate, uint64_t *seq_out)
 {
     *seq_out = 0;
     if (!logged(s) || qos == 0)
         return EP_EOK;
     penc e = {0};
-    enc_msg(&e, s, pmid, qos, retain, state, pid, m);
-    if (qos == 2 && s->w->wal_port)
+    enc_msg(&e, s, pmid, qos, retain, state, pid, m, gate ? gate->origin : 0);
+    /* With a gate the done mark, written after this record, is waited for. */
+    if (qos == 2 && s->w->wal_port && gate == NULL)
         return p_append_wait(s->w, R_MSG, &e, seq_out);
     return p_append(s->w, R_MSG, &e);
 }
@@ -599,22 +774,39 @@ void bk_persist_msg_del(bk_session *s, uint64_t pmid)
     p_append(s->w, R_MSG_DEL, &e);
 }
 
-void bk_persist_qos2(bk_session *s, uint16_t pid, bool add)
+void bk_persist_qos2(bk_session *s, const bk_qos2_in *q, bool add)
 {
     if (!logged(s))
         return;
     penc e = {0};
-    enc_qos2(&e, s, pid);
+    enc_qos2(&e, s, q->pid, add ? q->origin : 0);
     p_append(s->w, add ? R_QOS2 : R_QOS2_DEL, &e);
 }
 
-void bk_persist_qos2_done(bk_session *s, uint16_t pid)
+void bk_persist_qos2_done(bk_session *s, const bk_qos2_in *q)
 {
     if (!logged(s))
         return;
+    bk_worker *w = s->w;
+    bk_ticket *t = w->cur_ticket;
     penc e = {0};
-    enc_qos2(&e, s, pid);
-    p_append(s->w, R_QOS2_DONE, &e);
+    enc_qos2(&e, s, q->pid, 0);
+    if (t == NULL || q->tk != t || w->wal_port == NULL || atomic_load(&t->gate) == BK_GATE_OPEN) {
+        p_append(w, R_QOS2_DONE, &e);
+        return;
+    }
+    /* The mark of the routing being finished: its completion opens the gate. */
+    atomic_store(&t->gate, BK_GATE_WRITING);
+    bk_ticket_hold(t);
+    ep_err err = ep_wal_appendv(w->b->persist->wal, w->wal_port, R_QOS2_DONE, e.iov, e.n,
+                                on_gate_done, t, NULL);
+    atomic_fetch_add_explicit(&w->b->persist->appends, 1, memory_order_relaxed);
+    if (err) {
+        bk_ticket_fail(t, err);
+        gate_open(w, t);
+        bk_ticket_done(t);
+        append_failed(w, err);
+    }
 }
 
 static bool sys_topic(ep_mqtt_slice t) { return t.len >= 5 && memcmp(t.p, "$SYS/", 5) == 0; }
@@ -639,6 +831,7 @@ enum { OP_PUT = 0, OP_STATE = 1, OP_DEL = 2 };
 
 typedef struct rp_op {
     uint64_t pmid;
+    uint64_t origin; /* of a put: the routing it came from, or 0 */
     ep_msg *msg;
     uint32_t ord;
     uint16_t pid;
@@ -825,6 +1018,10 @@ static ep_err replay_rec(ep_broker *b, uint8_t type, pdec *d)
         op.pid = pd_u16(d);
         uint8_t has_msg = pd_u8(d);
         op.msg = has_msg ? pd_msg(d, &expired) : NULL;
+        if (!d->bad && d->n - d->off >= 8)
+            op.origin = pd_u64(d);
+        if (op.origin > p->max_origin)
+            p->max_origin = op.origin;
         if (d->bad || op.qos == 0 || op.qos > 2 || op.state > BK_IF_PUBCOMP) {
             ep_msg_unref(op.msg);
             return d->bad = true, EP_EOK;
@@ -853,6 +1050,7 @@ static ep_err replay_rec(ep_broker *b, uint8_t type, pdec *d)
     case R_QOS2_DEL:
     case R_QOS2_DONE: {
         uint16_t pid = pd_u16(d);
+        uint64_t origin = type == R_QOS2 && !d->bad && d->n - d->off >= 8 ? pd_u64(d) : 0;
         if (d->bad)
             return EP_EOK;
         if (type == R_QOS2_DONE) {
@@ -860,7 +1058,14 @@ static ep_err replay_rec(ep_broker *b, uint8_t type, pdec *d)
             return EP_EOK;
         }
         bk_session_qos2_remove(s, pid); /* a new R_QOS2 starts a new exchange */
-        return type == R_QOS2 ? bk_session_qos2_add(s, pid) : EP_EOK;
+        if (type != R_QOS2)
+            return EP_EOK;
+        ep_err err = bk_session_qos2_add(s, pid);
+        if (err == EP_EOK)
+            bk_session_qos2_find(s, pid)->origin = origin;
+        if (origin > p->max_origin)
+            p->max_origin = origin;
+        return err;
     }
     default:
         d->bad = true;
@@ -893,9 +1098,27 @@ static int op_cmp(const void *a, const void *b)
     return x->ord < y->ord ? -1 : x->ord > y->ord;
 }
 
+/* The origins of routings not marked done, sorted. */
+typedef struct origin_set {
+    uint64_t *v;
+    size_t n, cap;
+} origin_set;
+
+static int u64_cmp(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static bool origin_unfinished(const origin_set *u, uint64_t origin)
+{
+    return origin && u->n && bsearch(&origin, u->v, u->n, sizeof(*u->v), u64_cmp);
+}
+
 /* Turns the replayed operations of s into its in-flight window and queue,
- * both in message id order (the order they arrived in). */
-static ep_err replay_build(bk_session *s)
+ * both in message id order (the order they arrived in). A delivery of an
+ * unfinished routing is dropped: it was never sent (see "routings"). */
+static ep_err replay_build(bk_session *s, const origin_set *unfinished, uint64_t *dropped)
 {
     struct bk_replay_msgs *r = s->replay;
     if (r == NULL)
@@ -925,6 +1148,10 @@ static ep_err replay_build(bk_session *s)
                 cur.msg = NULL;
                 present = false;
             }
+        }
+        if (present && origin_unfinished(unfinished, cur.origin)) {
+            present = false;
+            ++*dropped;
         }
         if (present && (cur.msg || cur.state == BK_IF_PUBCOMP))
             r->v[live++] = cur;
@@ -982,25 +1209,57 @@ static ep_err replay_build(bk_session *s)
     return EP_EOK;
 }
 
-/* After replay: queues, timers (every restored session starts offline). */
-static ep_err replay_finish(ep_broker *b, uint64_t *nmsgs)
+static ep_err collect_unfinished(ep_broker *b, origin_set *u)
 {
     for (int i = 0; i < b->nworkers; i++) {
         bk_worker *w = b->workers[i];
         for (uint32_t h = 0; h < w->nbuckets; h++) {
             for (bk_session *s = w->by_cid[h]; s; s = s->next_by_cid) {
-                ep_err err = replay_build(s);
+                for (uint32_t q = 0; q < s->n_qos2_in; q++) {
+                    if (s->qos2_in[q].done || s->qos2_in[q].origin == 0)
+                        continue;
+                    if (u->n == u->cap) {
+                        size_t cap = u->cap ? u->cap * 2 : 64;
+                        uint64_t *v = realloc(u->v, cap * sizeof(*v));
+                        if (v == NULL)
+                            return EP_ENOMEM;
+                        u->v = v;
+                        u->cap = cap;
+                    }
+                    u->v[u->n++] = s->qos2_in[q].origin;
+                }
+            }
+        }
+    }
+    if (u->n > 1)
+        qsort(u->v, u->n, sizeof(*u->v), u64_cmp);
+    return EP_EOK;
+}
+
+/* After replay: queues, timers (every restored session starts offline). */
+static ep_err replay_finish(ep_broker *b, uint64_t *nmsgs)
+{
+    bk_persist *p = b->persist;
+    origin_set unfinished = {0};
+    ep_err err = collect_unfinished(b, &unfinished);
+    p->unfinished = unfinished.n;
+    for (int i = 0; i < b->nworkers && !err; i++) {
+        bk_worker *w = b->workers[i];
+        for (uint32_t h = 0; h < w->nbuckets && !err; h++) {
+            for (bk_session *s = w->by_cid[h]; s && !err; s = s->next_by_cid) {
+                err = replay_build(s, &unfinished, &p->unfinished_msgs);
                 if (err)
-                    return err;
+                    break;
                 *nmsgs += s->q_count + s->if_count;
-                /* An incoming QoS 2 id whose deliveries were not all logged
-                 * is forgotten: the publisher, never acknowledged, sends
-                 * the PUBLISH again and it is routed again. */
+                /* An incoming QoS 2 id not marked done is forgotten (and its
+                 * deliveries were dropped above): the publisher, never
+                 * acknowledged, sends the PUBLISH again and it is routed
+                 * again, once. */
                 for (uint32_t q = 0; q < s->n_qos2_in;) {
-                    if (s->qos2_done[q])
+                    if (s->qos2_in[q].done)
                         q++;
                     else
-                        bk_session_qos2_remove(s, s->qos2_in[q]);
+                        bk_session_qos2_remove(s, s->qos2_in[q].pid);
                 }
                 if (s->expiry_interval != UINT32_MAX)
                     ep_timer_start(&s->expiry_timer, (uint64_t)s->expiry_interval * 1000u);
@@ -1015,7 +1274,9 @@ static ep_err replay_finish(ep_broker *b, uint64_t *nmsgs)
             }
         }
     }
-    return EP_EOK;
+    free(unfinished.v);
+    atomic_store(&p->next_origin, p->max_origin + 1);
+    return err;
 }
 
 /* ---- snapshot and the worker barrier ---- */
@@ -1274,6 +1535,11 @@ ep_err bk_persist_open(ep_broker *b)
     if (p->expired)
         EP_LOG_INFO(BK_LOG, "persistence: %llu message(s) expired while the broker was down",
                     (unsigned long long)p->expired);
+    if (p->unfinished)
+        EP_LOG_INFO(BK_LOG,
+                    "persistence: %llu QoS 2 publish(es) were being routed when the broker "
+                    "went down: %llu undelivered copies removed (the publishers send them again)",
+                    (unsigned long long)p->unfinished, (unsigned long long)p->unfinished_msgs);
     p->dropped_bytes += rep.torn_bytes + rep.lost_bytes;
     /* Start from a small log: one snapshot of what was just loaded. */
     err = ep_wal_compact(p->wal);

@@ -167,14 +167,23 @@ void bk_session_unsubscribe_all(bk_session *s)
 
 static void queue_clear(bk_session *s)
 {
-    for (uint32_t i = 0; i < s->q_count; i++)
-        ep_msg_unref(s->queue[(s->q_head + i) % s->q_cap].msg);
+    for (uint32_t i = 0; i < s->q_count; i++) {
+        bk_qitem *q = &s->queue[(s->q_head + i) % s->q_cap];
+        ep_msg_unref(q->msg);
+        bk_ticket_unref(q->gate);
+    }
     atomic_fetch_sub_explicit(&s->w->ctr.queued, (long)s->q_count, memory_order_relaxed);
     s->q_count = s->q_head = 0;
     s->q_bytes = 0;
-    for (uint32_t i = 0; i < s->if_count; i++)
-        ep_msg_unref(s->inflight[(s->if_head + i) % s->if_cap].msg);
+    for (uint32_t i = 0; i < s->if_count; i++) {
+        bk_inflight *f = &s->inflight[(s->if_head + i) % s->if_cap];
+        ep_msg_unref(f->msg);
+        bk_ticket_unref(f->gate);
+    }
     s->if_count = s->if_head = 0;
+    for (uint32_t i = 0; i < s->n_qos2_in; i++)
+        bk_ticket_unref(s->qos2_in[i].tk);
+    s->n_qos2_in = 0;
 }
 
 void bk_session_destroy(bk_session *s)
@@ -198,7 +207,6 @@ void bk_session_destroy(bk_session *s)
     free(s->inflight);
     free(s->queue);
     free(s->qos2_in);
-    free(s->qos2_done);
     free(s->client_id);
     free(s);
 }
@@ -292,6 +300,7 @@ static ep_err queue_push(bk_session *s, ep_msg *m, uint8_t qos, uint8_t retain)
                 bk_persist_msg_del(s, h->pmid);
             s->q_bytes -= ep_msg_size(h->msg);
             ep_msg_unref(h->msg);
+            bk_ticket_unref(h->gate);
             s->q_head = (s->q_head + 1) % s->q_cap;
             s->q_count--;
             atomic_fetch_sub_explicit(&s->w->ctr.queued, 1, memory_order_relaxed);
@@ -311,12 +320,17 @@ static ep_err queue_push(bk_session *s, ep_msg *m, uint8_t qos, uint8_t retain)
         s->q_head = 0;
     }
     uint64_t pmid = s->next_pmid++, seq = 0;
-    if (qos && bk_persist_msg_put(s, pmid, qos, retain, BK_PSTATE_QUEUED, 0, m, &seq) != EP_EOK)
+    bk_ticket *gate = bk_persist_gate(s, qos);
+    if (qos &&
+        bk_persist_msg_put(s, pmid, qos, retain, BK_PSTATE_QUEUED, 0, m, gate, &seq) != EP_EOK) {
+        bk_ticket_unref(gate);
         return EP_EIO;
+    }
     bk_qitem *it = &s->queue[(s->q_head + s->q_count) % s->q_cap];
     it->msg = ep_msg_ref(m);
     it->pmid = pmid;
     it->seq = seq;
+    it->gate = gate;
     it->qos = qos;
     it->retain = retain;
     s->q_count++;
@@ -386,10 +400,9 @@ static bool expired(const bk_session *s, const ep_msg *m)
     return m->has_expiry && ep_loop_now(s->w->loop) >= m->expiry_at_ms;
 }
 
-/* send_qos_msg starts delivery of a QoS 1/2 message in a free window slot;
- * `queued` says it comes from the queue (already logged, as pmid). */
 typedef struct bk_wait_send {
     uint64_t session_id, pmid, seq;
+    bk_ticket *gate; /* own reference, or NULL: wait for seq instead */
 } bk_wait_send;
 
 static bool wait_send_push(bk_worker *w, const bk_wait_send *e)
@@ -411,19 +424,36 @@ static bool wait_send_push(bk_worker *w, const bk_wait_send *e)
     return true;
 }
 
+/* A message waiting for the disk may go out: its routing's done mark (gate)
+ * or else its own record (seq) is on disk. */
+static bool send_ready(const bk_worker *w, bk_ticket *gate, uint64_t seq)
+{
+    return gate ? bk_gate_open(gate) : seq <= w->durable_seq;
+}
+
+static void sent_first(bk_inflight *f)
+{
+    f->unsent = 0;
+    bk_ticket_unref(f->gate); /* the done mark is on disk: the origin is no longer needed */
+    f->gate = NULL;
+}
+
+/* Waiting messages go out in the order they arrived on this worker (a later
+ * one never overtakes an earlier one, whichever it waits for). */
 void bk_session_send_durable(bk_worker *w)
 {
-    while (w->ws_n > 0 && w->wsend[w->ws_head].seq <= w->durable_seq) {
+    while (w->ws_n > 0 && send_ready(w, w->wsend[w->ws_head].gate, w->wsend[w->ws_head].seq)) {
         bk_wait_send e = w->wsend[w->ws_head];
         w->ws_head = (w->ws_head + 1) % w->ws_cap;
         w->ws_n--;
+        bk_ticket_unref(e.gate);
         bk_session *s = bk_session_find_id(w, e.session_id);
         if (s == NULL || s->conn == NULL)
             continue; /* sent by bk_session_resend on reconnect */
         for (uint32_t i = 0; i < s->if_count; i++) {
             bk_inflight *f = &s->inflight[(s->if_head + i) % s->if_cap];
             if (f->pmid == e.pmid && f->unsent) {
-                f->unsent = 0;
+                sent_first(f);
                 bk_conn_send_publish(s->conn, f->msg, f->qos, f->pid, f->retain, false);
                 break;
             }
@@ -433,8 +463,37 @@ void bk_session_send_durable(bk_worker *w)
         w->ws_head = 0;
 }
 
+/* Drops the waiting entries (shutdown). */
+static void wait_send_clear(bk_worker *w)
+{
+    for (uint32_t i = 0; i < w->ws_n; i++)
+        bk_ticket_unref(w->wsend[(w->ws_head + i) % w->ws_cap].gate);
+    w->ws_n = w->ws_head = 0;
+}
+
+/* Defers the first send of f until send_ready; false if it may go now. */
+static bool wait_for_disk(bk_session *s, bk_inflight *f)
+{
+    bk_worker *w = s->w;
+    if (send_ready(w, f->gate, f->seq))
+        return false;
+    bk_wait_send ws = {
+        .session_id = s->id, .pmid = f->pmid, .seq = f->seq, .gate = bk_ticket_ref(f->gate)};
+    if (!wait_send_push(w, &ws)) {
+        bk_ticket_unref(ws.gate);
+        return false;
+    }
+    f->unsent = 1;
+    if (f->gate && bk_persist_gate_wait(w, f->gate))
+        bk_session_send_durable(w); /* opened meanwhile */
+    return true;
+}
+
+/* send_qos_msg starts delivery of a QoS 1/2 message in a free window slot;
+ * `queued` says it comes from the queue (already logged as pmid, with its
+ * seq and gate, whose reference it takes). */
 static void send_qos_msg(bk_session *s, ep_msg *m, uint8_t qos, uint8_t retain, bool queued,
-                         uint64_t pmid, uint64_t seq)
+                         uint64_t pmid, uint64_t seq, bk_ticket *gate)
 {
     uint16_t pid = next_pid(s);
     uint8_t state = qos == 1 ? BK_IF_PUBACK : BK_IF_PUBREC;
@@ -442,11 +501,15 @@ static void send_qos_msg(bk_session *s, ep_msg *m, uint8_t qos, uint8_t retain, 
         bk_persist_msg_state(s, pmid, state, pid);
     } else {
         pmid = s->next_pmid++;
-        if (bk_persist_msg_put(s, pmid, qos, retain, state, pid, m, &seq) != EP_EOK)
+        gate = bk_persist_gate(s, qos);
+        if (bk_persist_msg_put(s, pmid, qos, retain, state, pid, m, gate, &seq) != EP_EOK) {
+            bk_ticket_unref(gate);
             return; /* the log refused it (counted there): not delivered */
+        }
     }
     bk_inflight *f = inflight_push(s);
     if (f == NULL) {
+        bk_ticket_unref(gate);
         bk_persist_msg_del(s, pmid);
         bk_count_drop(s->w, BK_DROP_NO_MEMORY, 1);
         return;
@@ -458,15 +521,13 @@ static void send_qos_msg(bk_session *s, ep_msg *m, uint8_t qos, uint8_t retain, 
     f->state = state;
     f->retain = retain;
     f->seq = seq;
+    f->gate = gate;
     f->unsent = 0;
-    if (seq > s->w->durable_seq) {
-        /* QoS 2, sync: sent once its record is on disk. */
-        bk_wait_send ws = {.session_id = s->id, .pmid = pmid, .seq = seq};
-        if (wait_send_push(s->w, &ws)) {
-            f->unsent = 1;
-            return;
-        }
-    }
+    /* QoS 2 to a persistent session: first sent once the routing's done
+     * mark (or the message's own record) is on disk. */
+    if (wait_for_disk(s, f))
+        return;
+    sent_first(f);
     ep_err err = bk_conn_send_publish(s->conn, m, qos, f->pid, retain, false);
     if (err == EP_ETOOBIG) {
         /* Too large for this client: discarded as if delivered (v5 4.13). */
@@ -489,11 +550,12 @@ void bk_session_pump(bk_session *s)
         if (expired(s, it.msg)) {
             if (it.qos)
                 bk_persist_msg_del(s, it.pmid);
+            bk_ticket_unref(it.gate);
             bk_count_drop(s->w, BK_DROP_EXPIRED, 1);
         } else if (it.qos == 0) {
             bk_conn_send_publish(s->conn, it.msg, 0, 0, it.retain, false);
         } else {
-            send_qos_msg(s, it.msg, it.qos, it.retain, true, it.pmid, it.seq);
+            send_qos_msg(s, it.msg, it.qos, it.retain, true, it.pmid, it.seq, it.gate);
         }
         ep_msg_unref(it.msg);
     }
@@ -525,7 +587,7 @@ void bk_session_deliver(bk_session *s, ep_msg *m, uint8_t opts, bool retained)
         return;
     }
     if (s->q_count == 0 && s->if_count < window_size(s)) {
-        send_qos_msg(s, m, qos, retain, false, 0, 0);
+        send_qos_msg(s, m, qos, retain, false, 0, 0, NULL);
         return;
     }
     queue_push_counted(s, m, qos, retain);
@@ -541,11 +603,12 @@ void bk_session_resend(bk_session *s)
             ep_mqtt_packet p = {.type = EP_MQTT_PUBREL};
             p.ack.packet_id = f->pid;
             bk_conn_send_packet(s->conn, &p);
-        } else if (f->unsent && f->seq > s->w->durable_seq) {
+        } else if (f->unsent && !send_ready(s->w, f->gate, f->seq)) {
             continue; /* bk_session_send_durable sends it */
         } else if (f->msg) {
-            bk_conn_send_publish(s->conn, f->msg, f->qos, f->pid, f->retain, !f->unsent);
-            f->unsent = 0;
+            bool dup = !f->unsent;
+            sent_first(f);
+            bk_conn_send_publish(s->conn, f->msg, f->qos, f->pid, f->retain, dup);
         }
     }
     bk_session_pump(s);
@@ -578,6 +641,7 @@ ep_err bk_session_ack(bk_session *s, uint8_t type, uint16_t pid)
         (type == EP_MQTT_PUBCOMP && f->state != BK_IF_PUBCOMP))
         return EP_ENOTFOUND;
     ep_msg_unref(f->msg);
+    bk_ticket_unref(f->gate);
     bk_persist_msg_del(s, f->pmid);
     /* Remove slot i keeping send order (acks normally arrive in order, so
      * this is the head and costs nothing). */
@@ -591,56 +655,73 @@ ep_err bk_session_ack(bk_session *s, uint8_t type, uint16_t pid)
     return EP_EOK;
 }
 
-bool bk_session_qos2_has(bk_session *s, uint16_t pid)
+bk_qos2_in *bk_session_qos2_find(bk_session *s, uint16_t pid)
 {
     for (uint32_t i = 0; i < s->n_qos2_in; i++)
-        if (s->qos2_in[i] == pid)
-            return true;
-    return false;
+        if (s->qos2_in[i].pid == pid)
+            return &s->qos2_in[i];
+    return NULL;
 }
 
+bool bk_session_qos2_has(bk_session *s, uint16_t pid) { return bk_session_qos2_find(s, pid); }
+
+/* The entry takes the routing of the PUBLISH being handled (w->cur_ticket,
+ * when it has an origin): its id goes into the record. */
 ep_err bk_session_qos2_add(bk_session *s, uint16_t pid)
 {
     if (s->n_qos2_in == s->cap_qos2_in) {
         uint32_t cap = s->cap_qos2_in ? s->cap_qos2_in * 2 : 4;
-        uint16_t *v = realloc(s->qos2_in, cap * sizeof(*v));
+        bk_qos2_in *v = realloc(s->qos2_in, cap * sizeof(*v));
         if (v == NULL)
             return EP_ENOMEM;
         s->qos2_in = v;
-        uint8_t *d = realloc(s->qos2_done, cap);
-        if (d == NULL)
-            return EP_ENOMEM;
-        s->qos2_done = d;
         s->cap_qos2_in = cap;
     }
-    s->qos2_done[s->n_qos2_in] = 0;
-    s->qos2_in[s->n_qos2_in++] = pid;
-    bk_persist_qos2(s, pid, true);
+    bk_ticket *t = s->w->cur_ticket;
+    bk_qos2_in *e = &s->qos2_in[s->n_qos2_in++];
+    *e = (bk_qos2_in){.pid = pid};
+    if (t && t->origin) {
+        e->origin = t->origin;
+        e->tk = bk_ticket_ref(t);
+    }
+    bk_persist_qos2(s, e, true);
     return EP_EOK;
 }
 
 bool bk_session_qos2_remove(bk_session *s, uint16_t pid)
 {
-    for (uint32_t i = 0; i < s->n_qos2_in; i++) {
-        if (s->qos2_in[i] == pid) {
-            s->qos2_in[i] = s->qos2_in[--s->n_qos2_in];
-            s->qos2_done[i] = s->qos2_done[s->n_qos2_in];
-            bk_persist_qos2(s, pid, false);
-            return true;
-        }
-    }
-    return false;
+    bk_qos2_in *e = bk_session_qos2_find(s, pid);
+    if (e == NULL)
+        return false;
+    bk_qos2_in gone = *e;
+    *e = s->qos2_in[--s->n_qos2_in];
+    bk_persist_qos2(s, &gone, false);
+    bk_ticket_unref(gone.tk);
+    return true;
 }
 
 void bk_session_qos2_done(bk_session *s, uint16_t pid)
 {
+    bk_qos2_in *e = bk_session_qos2_find(s, pid);
+    if (e) {
+        e->done = 1;
+        bk_persist_qos2_done(s, e);
+    }
+}
+
+bool bk_session_qos2_finish(bk_session *s, bk_ticket *t)
+{
     for (uint32_t i = 0; i < s->n_qos2_in; i++) {
-        if (s->qos2_in[i] == pid) {
-            s->qos2_done[i] = 1;
-            bk_persist_qos2_done(s, pid);
-            return;
+        bk_qos2_in *e = &s->qos2_in[i];
+        if (e->tk == t) {
+            if (!e->done) {
+                e->done = 1;
+                bk_persist_qos2_done(s, e);
+            }
+            return true;
         }
     }
+    return false;
 }
 
 uint32_t bk_session_collect_subids(bk_session *s, const ep_msg *m, uint32_t *ids, uint32_t max)
@@ -669,4 +750,6 @@ void bk_sessions_free_all(bk_worker *w)
     free(w->by_id);
     w->by_cid = w->by_id = NULL;
     w->nbuckets = 0;
+    wait_send_clear(w);
+    bk_persist_worker_fini(w);
 }
