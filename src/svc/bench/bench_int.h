@@ -221,7 +221,9 @@ struct ep_bench_worker {
     uint64_t delivered_all; /* PUBLISH received (mirrored to live) */
 
     /* results, read by main after join */
-    ep_bench_hist hist;
+    ep_bench_hist hist; /* from the stamped (for paced: scheduled) time */
+    /* from the time the message was actually written */
+    ep_bench_hist hist_sent;
     uint64_t sent_win;      /* generated inside the measured window */
     uint64_t delivered_win; /* received inside the measured window */
     uint64_t lag_max_ns;    /* worst lateness of a paced message */
@@ -297,12 +299,18 @@ ep_err ep_bench__wire_publish_hdr(uint8_t *out, size_t cap, size_t *len, uint8_t
                                   uint8_t qos, ep_mqtt_slice topic, uint16_t packet_id,
                                   uint32_t payload_len);
 
-/* Payload layout (native byte order: both ends are this process). */
+/* Payload layout (native byte order: both ends are this process). ts_ns is
+ * the time a paced message was scheduled for (the generation time at max
+ * rate). With a payload of at least EP_BENCH_SENT_SIZE bytes, the 8 bytes
+ * after the stamp hold the time the message was actually generated and
+ * handed to write(): latency from there leaves out the generator's own
+ * lateness (its thread waking up after the scheduled time). */
 typedef struct ep_bench_stamp {
     uint32_t pub;
     uint32_t seq;
     uint64_t ts_ns;
 } ep_bench_stamp;
+#define EP_BENCH_SENT_SIZE (sizeof(ep_bench_stamp) + sizeof(uint64_t))
 
 /* Clock. */
 uint64_t ep_bench__now_ns(void);
@@ -318,6 +326,7 @@ typedef struct ep_bench_result {
     uint64_t lag_max_ns;
     double cpu_s; /* generator CPU inside the window */
     ep_bench_hist *hist;
+    ep_bench_hist *hist_sent; /* empty when the payload has no send time */
     /* idle */
     uint32_t connections;
     double connect_s;

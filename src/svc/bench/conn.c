@@ -17,9 +17,11 @@
  *    return EAGAIN. See worker.c for the loop.
  *
  * Payload: ep_bench_stamp (publisher id, sequence, send time in ns on
- * CLOCK_MONOTONIC) followed by filler up to --size bytes. Paced publishers
- * stamp the time the message was *scheduled* for, so a generator that falls
- * behind shows up as latency instead of hiding it (no coordinated omission).
+ * CLOCK_MONOTONIC), the actual generation time when there is room for it,
+ * then filler up to --size bytes. Paced publishers stamp the time the
+ * message was *scheduled* for, so a generator that falls behind shows up as
+ * latency instead of hiding it (no coordinated omission); the second time
+ * tells that lateness apart from the broker's part.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -187,6 +189,8 @@ static int generate(ep_bench_conn *c)
         memcpy(p, &st, sizeof(st));
         if (o->size > sizeof(st))
             memset(p + sizeof(st), FILLER, o->size - sizeof(st));
+        if (o->size >= EP_BENCH_SENT_SIZE)
+            memcpy(p + sizeof(st), &now, sizeof(now));
         p += o->size;
         if (ts >= r->t_start && ts < r->t_end)
             w->sent_win++;
@@ -285,6 +289,11 @@ static int on_publish(ep_bench_conn *c, const ep_mqtt_publish *pub)
             if (w->now >= r->t_start && w->now < r->t_end) {
                 w->delivered_win++;
                 ep_bench__hist_add(&w->hist, w->now > st.ts_ns ? w->now - st.ts_ns : 0);
+                if (pub->payload.len >= EP_BENCH_SENT_SIZE) {
+                    uint64_t sent;
+                    memcpy(&sent, pub->payload.p + sizeof(st), sizeof(sent));
+                    ep_bench__hist_add(&w->hist_sent, w->now > sent ? w->now - sent : 0);
+                }
             }
         } else {
             w->foreign++;

@@ -244,6 +244,7 @@ static int workers_create(ep_bench_run *r)
         w->epfd = -1;
         w->next_due_ns = UINT64_MAX;
         ep_bench__hist_clear(&w->hist);
+        ep_bench__hist_clear(&w->hist_sent);
     }
     for (uint32_t k = 0; k < r->nworkers; k++) {
         ep_bench_worker *w = &r->workers[k];
@@ -380,15 +381,19 @@ static void drain(ep_bench_run *r)
     }
 }
 
+/* h points to two histograms: from the stamped time and from the send time. */
 static void collect(ep_bench_run *r, ep_bench_result *res, ep_bench_hist *h)
 {
     const ep_bench_opts *o = &r->o;
     uint32_t P = o->publishers;
-    ep_bench__hist_clear(h);
-    res->hist = h;
+    ep_bench__hist_clear(&h[0]);
+    ep_bench__hist_clear(&h[1]);
+    res->hist = &h[0];
+    res->hist_sent = &h[1];
     for (uint32_t k = 0; k < r->nworkers; k++) {
         const ep_bench_worker *w = &r->workers[k];
-        ep_bench__hist_merge(h, &w->hist);
+        ep_bench__hist_merge(&h[0], &w->hist);
+        ep_bench__hist_merge(&h[1], &w->hist_sent);
         res->sent += w->sent_win;
         res->delivered += w->delivered_win;
         res->sent_total += w->sent_all;
@@ -529,7 +534,7 @@ int ep_bench_main(int argc, char **argv)
         status = EXIT_RUN;
         goto done;
     }
-    hist = malloc(sizeof(*hist));
+    hist = malloc(2 * sizeof(*hist));
     if (!hist || workers_create(r) < 0) {
         fprintf(stderr, "bench: cannot set up worker threads: %s\n",
                 ep_strerror(EP_ERR_FROM_ERRNO()));
