@@ -614,6 +614,7 @@ void ep_connector_free(ep_connector *cn)
     free((char *)cn->o.pki_dir);
     free((char *)cn->o.secrets_dir);
     ep_buf_fini(&cn->scratch);
+    ep_buf_fini(&cn->spare);
     free(cn);
 }
 
