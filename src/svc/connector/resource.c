@@ -580,7 +580,7 @@ static const ep_cfg_field asset_fields[] = {
     {0}};
 
 typedef struct b_elem {
-    char *name, *source, *notifier, *type_ref;
+    char *name, *source, *type_ref; /* source: dataSource or eventNotifier */
     int32_t obs;
     b_topic topic;
     ep_cfg_list dest; /* b_dest */
@@ -634,7 +634,7 @@ static const ep_cfg_field event_fields[] = {
      .flags = EP_CFG_REQUIRED},
     {.name = "eventNotifier",
      .type = EP_CFG_STRING,
-     EP_CFG_AT(b_elem, notifier),
+     EP_CFG_AT(b_elem, source),
      .min = 1,
      .max = 4096,
      .flags = EP_CFG_REQUIRED},
@@ -900,135 +900,205 @@ static void parse_settings(const ep_cfg_field *t, const ep_cfg_node *n, ep_conn_
     ep_cfg_tree_free(tree);
 }
 
-static void parse_points(const ep_cfg_node *list, ep_conn_dataset *ds, ep_cfg_errs *errs)
+/* One kind of list element of an asset: datasets, their data points and
+ * events are bound by the same walk (elems_parse), which this table
+ * drives. Offsets are into the output element (ep_conn_dataset, ...). */
+typedef struct elem_kind {
+    const char *list_key;       /* the list's key, for messages */
+    const char *scope;          /* what names must be unique in, or NULL */
+    const char *unique_what;    /* "name", "dataset name" */
+    const char *not_map;        /* message for an item that is not a map */
+    const ep_cfg_field *fields; /* binding table (into b_elem) */
+    const char *const *skip;    /* keys bound separately */
+    size_t max, size;           /* items at most; sizeof an element */
+    size_t name_off, source_off, cfg_off, dest_off;
+    const char *source_key;
+    bool source_path; /* the source may be a browse path */
+    bool has_dest;    /* topic / destinations */
+    const char *cfg_key;
+    const ep_cfg_field *cfg_fields;
+    /* the rest of an element (sub-lists, select clauses); may be NULL */
+    void (*finish)(void *el, const ep_cfg_node *it, b_settings *cfg, ep_cfg_errs *errs);
+} elem_kind;
+
+#define ELEM_STR(el, off) (*(char **)((char *)(el) + (off)))
+
+/* elem_unique reports element i (item it) when an earlier one has its
+ * name; pos holds the earlier elements' positions in the list. */
+static void elem_unique(const elem_kind *k, const char *arr, size_t i, const size_t *pos,
+                        const ep_cfg_node *it, ep_cfg_errs *errs)
 {
-    static const char *const skip[] = {"dataPointConfiguration", NULL};
-    if (!list_node(list, errs, EP_CONN_MAX_POINTS))
-        return;
-    ds->points = calloc(list->count, sizeof(*ds->points));
-    if (ds->points == NULL)
-        return;
-    for (const ep_cfg_node *it = list->first; it; it = it->next) {
-        if (it->kind != EP_CFG_NODE_MAP) {
-            ep_cfg_errs_add(errs, it, "expected a map with name and dataSource");
-            continue;
+    const char *name = ELEM_STR(arr + i * k->size, k->name_off);
+    for (size_t j = 0; k->scope && name && j < i; j++) {
+        const char *other = ELEM_STR(arr + j * k->size, k->name_off);
+        if (other && strcmp(other, name) == 0) {
+            const ep_cfg_node *nn = ep_cfg_node_get(it, "name");
+            ep_cfg_errs_add(errs, nn ? nn : it,
+                            "expected a %s unique in the %s, \"%.80s\" is used by %s[%zu]",
+                            k->unique_what, k->scope, name, k->list_key, pos[j]);
+            return;
         }
-        b_elem b;
-        memset(&b, 0, sizeof(b));
-        if (bind_except(point_fields, it, &b, errs, skip) == EP_EOK) {
-            ep_conn_point *p = &ds->points[ds->npoints++];
-            p->source = take(&b.source);
-            p->name = b.name ? take(&b.name) : strdup(p->source);
-            check_node(p->source, it, "dataSource", true, errs);
-            parse_settings(point_cfg_fields, ep_cfg_node_get(it, "dataPointConfiguration"), &p->cfg,
-                           errs, NULL);
-            for (size_t j = 0; j + 1 < ds->npoints; j++)
-                if (strcmp(ds->points[j].name, p->name) == 0) {
-                    ep_cfg_errs_add(errs,
-                                    ep_cfg_node_get(it, "name") ? ep_cfg_node_get(it, "name") : it,
-                                    "expected a name unique in the dataset, \"%.80s\" "
-                                    "is used by dataPoints[%zu]",
-                                    p->name, j);
-                    break;
-                }
-        }
-        ep_cfg_clear(point_fields, &b);
     }
 }
 
-static void parse_datasets(const ep_cfg_node *list, ep_conn_asset *a, ep_cfg_errs *errs)
+/* elem_fill moves what was bound for item it into element el. */
+static void elem_fill(const elem_kind *k, void *el, b_elem *b, const ep_cfg_node *it,
+                      ep_cfg_errs *errs)
 {
-    static const char *const skip[] = {"dataPoints", "datasetConfiguration", NULL};
-    if (!list_node(list, errs, EP_CONN_MAX_DATASETS))
-        return;
-    a->datasets = calloc(list->count, sizeof(*a->datasets));
-    if (a->datasets == NULL)
-        return;
-    for (const ep_cfg_node *it = list->first; it; it = it->next) {
+    char *source = take(&b->source);
+    ELEM_STR(el, k->source_off) = source;
+    /* a data point without a name is named by its source (required) */
+    ELEM_STR(el, k->name_off) = b->name || source == NULL ? take(&b->name) : strdup(source);
+    check_node(source, it, k->source_key, k->source_path, errs);
+    if (k->has_dest) {
+        ep_conn_dest *d = (ep_conn_dest *)((char *)el + k->dest_off);
+        const ep_cfg_node *tn = ep_cfg_node_get(it, "topic");
+        dest_from(d, &b->topic, tn, &b->dest);
+        check_dest(d, it, tn ? "topic" : "destinations", errs);
+    }
+    b_settings keep;
+    memset(&keep, 0, sizeof(keep));
+    parse_settings(k->cfg_fields, ep_cfg_node_get(it, k->cfg_key),
+                   (ep_conn_settings *)((char *)el + k->cfg_off), errs, &keep);
+    if (k->finish)
+        k->finish(el, it, &keep, errs);
+    ep_cfg_clear(b_settings_wrap, &keep);
+}
+
+/* elems_parse binds every item of list as a k; returns the array (NULL
+ * when there is none) and its length in *n. Items that are refused are
+ * left out, with their errors. */
+static void *elems_parse(const elem_kind *k, const ep_cfg_node *list, size_t *n, ep_cfg_errs *errs)
+{
+    *n = 0;
+    if (!list_node(list, errs, k->max))
+        return NULL;
+    char *arr = calloc(list->count, k->size);
+    size_t *pos = calloc(list->count, sizeof(*pos));
+    size_t idx = 0;
+    if (arr == NULL || pos == NULL) {
+        free(arr);
+        free(pos);
+        return NULL;
+    }
+    for (const ep_cfg_node *it = list->first; it; it = it->next, idx++) {
         if (it->kind != EP_CFG_NODE_MAP) {
-            ep_cfg_errs_add(errs, it, "expected a map with name and dataPoints");
+            ep_cfg_errs_add(errs, it, "%s", k->not_map);
             continue;
         }
         b_elem b;
         memset(&b, 0, sizeof(b));
-        if (bind_except(dataset_fields, it, &b, errs, skip) == EP_EOK) {
-            ep_conn_dataset *ds = &a->datasets[a->ndatasets++];
-            ds->name = take(&b.name);
-            ds->start_node = take(&b.source);
-            check_node(ds->start_node, it, "dataSource", false, errs);
-            dest_from(&ds->dest, &b.topic, ep_cfg_node_get(it, "topic"), &b.dest);
-            check_dest(&ds->dest, it, ep_cfg_node_get(it, "topic") ? "topic" : "destinations",
-                       errs);
-            parse_settings(dataset_cfg_fields, ep_cfg_node_get(it, "datasetConfiguration"),
-                           &ds->cfg, errs, NULL);
-            const ep_cfg_node *pl = ep_cfg_node_get(it, "dataPoints");
-            if (pl == NULL)
-                ep_cfg_errs_add(errs, it, "missing required key 'dataPoints'");
-            else
-                parse_points(pl, ds, errs);
-            for (size_t j = 0; j + 1 < a->ndatasets; j++)
-                if (strcmp(a->datasets[j].name, ds->name) == 0)
-                    ep_cfg_errs_add(errs, ep_cfg_node_get(it, "name"),
-                                    "expected a dataset name unique in the asset, "
-                                    "\"%.80s\" is used by datasets[%zu]",
-                                    ds->name, j);
+        if (bind_except(k->fields, it, &b, errs, k->skip) == EP_EOK) {
+            pos[*n] = idx;
+            elem_fill(k, arr + *n * k->size, &b, it, errs);
+            elem_unique(k, arr, *n, pos, it, errs);
+            (*n)++;
         }
-        ep_cfg_clear(dataset_fields, &b);
+        ep_cfg_clear(k->fields, &b);
+    }
+    free(pos);
+    return arr;
+}
+
+static const char *const point_skip[] = {"dataPointConfiguration", NULL};
+static const elem_kind point_kind = {
+    .list_key = "dataPoints",
+    .scope = "dataset",
+    .unique_what = "name",
+    .not_map = "expected a map with name and dataSource",
+    .fields = point_fields,
+    .skip = point_skip,
+    .max = EP_CONN_MAX_POINTS,
+    .size = sizeof(ep_conn_point),
+    .name_off = offsetof(ep_conn_point, name),
+    .source_off = offsetof(ep_conn_point, source),
+    .cfg_off = offsetof(ep_conn_point, cfg),
+    .source_key = "dataSource",
+    .source_path = true,
+    .cfg_key = "dataPointConfiguration",
+    .cfg_fields = point_cfg_fields,
+};
+
+static void dataset_finish(void *el, const ep_cfg_node *it, b_settings *cfg, ep_cfg_errs *errs)
+{
+    ep_conn_dataset *ds = el;
+    (void)cfg;
+    const ep_cfg_node *pl = ep_cfg_node_get(it, "dataPoints");
+    if (pl == NULL)
+        ep_cfg_errs_add(errs, it, "missing required key 'dataPoints'");
+    else
+        ds->points = elems_parse(&point_kind, pl, &ds->npoints, errs);
+}
+
+static const char *const dataset_skip[] = {"dataPoints", "datasetConfiguration", NULL};
+static const elem_kind dataset_kind = {
+    .list_key = "datasets",
+    .scope = "asset",
+    .unique_what = "dataset name",
+    .not_map = "expected a map with name and dataPoints",
+    .fields = dataset_fields,
+    .skip = dataset_skip,
+    .max = EP_CONN_MAX_DATASETS,
+    .size = sizeof(ep_conn_dataset),
+    .name_off = offsetof(ep_conn_dataset, name),
+    .source_off = offsetof(ep_conn_dataset, start_node),
+    .cfg_off = offsetof(ep_conn_dataset, cfg),
+    .dest_off = offsetof(ep_conn_dataset, dest),
+    .source_key = "dataSource",
+    .has_dest = true,
+    .cfg_key = "datasetConfiguration",
+    .cfg_fields = dataset_cfg_fields,
+    .finish = dataset_finish,
+};
+
+/* select clauses: browse path without leading '/', output name fieldId or
+ * the last path element without its namespace */
+static void event_finish(void *el, const ep_cfg_node *it, b_settings *cfg, ep_cfg_errs *errs)
+{
+    ep_conn_event *ev = el;
+    (void)it;
+    (void)errs;
+    if (cfg->filter.select.count == 0)
+        return;
+    ev->select = calloc(cfg->filter.select.count, sizeof(*ev->select));
+    for (size_t i = 0; ev->select && i < cfg->filter.select.count; i++) {
+        b_select *s = EP_CFG_LIST_AT(cfg->filter.select, b_select, i);
+        ep_conn_select *o = &ev->select[ev->nselect++];
+        const char *bp = s->browse_path;
+        while (*bp == '/')
+            bp++;
+        o->browse_path = strdup(bp);
+        o->type_def = take(&s->type_def);
+        if (s->field_id && s->field_id[0]) {
+            o->field = take(&s->field_id);
+        } else {
+            const char *last = strrchr(bp, '/');
+            last = last ? last + 1 : bp;
+            const char *colon = strchr(last, ':');
+            o->field = strdup(colon ? colon + 1 : last);
+        }
     }
 }
 
-static void parse_events(const ep_cfg_node *list, ep_conn_asset *a, ep_cfg_errs *errs)
-{
-    static const char *const skip[] = {"eventConfiguration", NULL};
-    if (!list_node(list, errs, EP_CONN_MAX_EVENTS))
-        return;
-    a->events = calloc(list->count, sizeof(*a->events));
-    if (a->events == NULL)
-        return;
-    for (const ep_cfg_node *it = list->first; it; it = it->next) {
-        if (it->kind != EP_CFG_NODE_MAP) {
-            ep_cfg_errs_add(errs, it, "expected a map with name and eventNotifier");
-            continue;
-        }
-        b_elem b;
-        memset(&b, 0, sizeof(b));
-        if (bind_except(event_fields, it, &b, errs, skip) == EP_EOK) {
-            ep_conn_event *ev = &a->events[a->nevents++];
-            ev->name = take(&b.name);
-            ev->notifier = take(&b.notifier);
-            check_node(ev->notifier, it, "eventNotifier", false, errs);
-            dest_from(&ev->dest, &b.topic, ep_cfg_node_get(it, "topic"), &b.dest);
-            check_dest(&ev->dest, it, ep_cfg_node_get(it, "topic") ? "topic" : "destinations",
-                       errs);
-            b_settings keep;
-            memset(&keep, 0, sizeof(keep));
-            parse_settings(event_cfg_fields, ep_cfg_node_get(it, "eventConfiguration"), &ev->cfg,
-                           errs, &keep);
-            if (keep.filter.select.count > 0) {
-                ev->select = calloc(keep.filter.select.count, sizeof(*ev->select));
-                for (size_t i = 0; ev->select && i < keep.filter.select.count; i++) {
-                    b_select *s = EP_CFG_LIST_AT(keep.filter.select, b_select, i);
-                    ep_conn_select *o = &ev->select[ev->nselect++];
-                    const char *bp = s->browse_path;
-                    while (*bp == '/')
-                        bp++;
-                    o->browse_path = strdup(bp);
-                    o->type_def = take(&s->type_def);
-                    if (s->field_id && s->field_id[0])
-                        o->field = take(&s->field_id);
-                    else {
-                        const char *last = strrchr(bp, '/');
-                        last = last ? last + 1 : bp;
-                        const char *colon = strchr(last, ':');
-                        o->field = strdup(colon ? colon + 1 : last);
-                    }
-                }
-            }
-            ep_cfg_clear(b_settings_wrap, &keep);
-        }
-        ep_cfg_clear(event_fields, &b);
-    }
-}
+static const char *const event_skip[] = {"eventConfiguration", NULL};
+static const elem_kind event_kind = {
+    .list_key = "events",
+    .scope = NULL, /* each event has its own subscription and topic */
+    .not_map = "expected a map with name and eventNotifier",
+    .fields = event_fields,
+    .skip = event_skip,
+    .max = EP_CONN_MAX_EVENTS,
+    .size = sizeof(ep_conn_event),
+    .name_off = offsetof(ep_conn_event, name),
+    .source_off = offsetof(ep_conn_event, notifier),
+    .cfg_off = offsetof(ep_conn_event, cfg),
+    .dest_off = offsetof(ep_conn_event, dest),
+    .source_key = "eventNotifier",
+    .has_dest = true,
+    .cfg_key = "eventConfiguration",
+    .cfg_fields = event_cfg_fields,
+    .finish = event_finish,
+};
 
 static void parse_asset(const ep_cfg_node *spec, ep_conn_asset *a, ep_cfg_errs *errs)
 {
@@ -1069,8 +1139,9 @@ static void parse_asset(const ep_cfg_node *spec, ep_conn_asset *a, ep_cfg_errs *
                    &a->ds_defaults, errs, NULL);
     parse_settings(dataset_cfg_fields, ep_cfg_node_get(spec, "defaultEventsConfiguration"),
                    &a->ev_defaults, errs, NULL);
-    parse_datasets(ep_cfg_node_get(spec, "datasets"), a, errs);
-    parse_events(ep_cfg_node_get(spec, "events"), a, errs);
+    a->datasets =
+        elems_parse(&dataset_kind, ep_cfg_node_get(spec, "datasets"), &a->ndatasets, errs);
+    a->events = elems_parse(&event_kind, ep_cfg_node_get(spec, "events"), &a->nevents, errs);
     if (a->ndatasets == 0 && a->nevents == 0 && errs->nerr == 0)
         ep_cfg_errs_add(errs, spec, "expected at least one dataset or event");
 }

@@ -1,8 +1,9 @@
 /*
  * resource_test.c - resource parsing: a full profile and asset, the
  * reference's JSON-in-a-string configuration, defaults, multi-document
- * files with line numbers, and errors that name the resource, the field
- * and what was expected.
+ * files with line numbers, errors that name the resource, the field and
+ * what was expected, and the rules of each kind of list element (datasets,
+ * data points, events).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -204,6 +205,113 @@ static void test_errors_name_resource_field(void **state)
     assert_non_null(strstr(e, "maxItems"));
 }
 
+/* count of needle in hay */
+static size_t count_of(const char *hay, const char *needle)
+{
+    size_t n = 0;
+    for (const char *p = strstr(hay, needle); p; p = strstr(p + 1, needle))
+        n++;
+    return n;
+}
+
+/* Datasets, data points and events go through one element walk: each kind
+ * keeps its own messages, required keys, node rules and destinations. */
+static void test_element_kinds(void **state)
+{
+    (void)state;
+    const char *e = parse_err("kind: Asset\nmetadata: {name: a}\nspec:\n"
+                              "  assetEndpointProfileRef: p\n"
+                              "  datasets:\n"
+                              "    - 5\n"
+                              "    - name: d\n"
+                              "      dataSource: /2:Plant\n"
+                              "      dataPoints: [x, {name: t, dataSource: i=1},\n"
+                              "                   {name: t, dataSource: i=2},\n"
+                              "                   {dataSource: i=3}, {dataSource: i=3}]\n"
+                              "    - name: d\n"
+                              "    - {name: e, dataPoints: 3}\n"
+                              "  events:\n"
+                              "    - y\n"
+                              "    - {name: ev, eventNotifier: /2:Plant}\n"
+                              "    - {name: ev2}\n");
+    assert_int_equal(count_of(e, "spec.datasets[0]: expected a map with name and dataPoints"), 1);
+    assert_int_equal(
+        count_of(e, "spec.datasets[1].dataSource: expected a NodeId (ns=2;s=Name, i=85), got "
+                    "\"/2:Plant\""),
+        1);
+    assert_int_equal(
+        count_of(e, "spec.datasets[1].dataPoints[0]: expected a map with name and dataSource"), 1);
+    assert_int_equal(count_of(e, "spec.datasets[1].dataPoints[2].name: expected a name unique in "
+                                 "the dataset, \"t\" is used by dataPoints[1]"),
+                     1);
+    /* a point without a name is named by its source; the index named is
+     * the item's position in the document (items before it were refused) */
+    assert_int_equal(count_of(e, "spec.datasets[1].dataPoints[4]: expected a name unique in the "
+                                 "dataset, \"i=3\" is used by dataPoints[3]"),
+                     1);
+    assert_int_equal(count_of(e, "spec.datasets[2]: missing required key 'dataPoints'"), 1);
+    assert_int_equal(count_of(e, "spec.datasets[2].name: expected a dataset name unique in the "
+                                 "asset, \"d\" is used by datasets[1]"),
+                     1);
+    assert_int_equal(count_of(e, "spec.datasets[3].dataPoints: expected a list"), 1);
+    assert_int_equal(count_of(e, "spec.events[0]: expected a map with name and eventNotifier"), 1);
+    assert_int_equal(count_of(e, "spec.events[1].eventNotifier: expected a NodeId (ns=2;s=Name, "
+                                 "i=85), got \"/2:Plant\""),
+                     1);
+    assert_int_equal(count_of(e, "spec.events[2]: missing required key 'eventNotifier'"), 1);
+    assert_int_equal(count_of(e, "unique"), 3);
+
+    ep_conn_res *r = parse_ok(
+        "kind: Asset\nmetadata: {name: a}\nspec:\n"
+        "  assetEndpointProfileRef: p\n"
+        "  datasets:\n"
+        "    - name: d\n"
+        "      topic: {path: d/t}\n"
+        "      dataPoints: [{dataSource: 'ns=1;s=X'}]\n"
+        "  events:\n"
+        "    - name: ev\n"
+        "      eventNotifier: i=2253\n"
+        "      destinations: [{target: Mqtt, configuration: {topic: e/t, retain: Keep, qos: Qos0,"
+        " ttl: 60}}]\n"
+        "      eventConfiguration: {queueSize: 7, eventFilter: {selectClauses:\n"
+        "        [{browsePath: /2:Sev}, {browsePath: Message, typeDefinitionId: i=2041}]}}\n"
+        "    - name: ev\n"
+        "      eventNotifier: ns=2;s=Other\n"
+        "      topic: {path: e/u, retain: Never}\n");
+    const ep_conn_asset *a = &r->u.asset;
+    assert_int_equal(a->ndatasets, 1);
+    assert_string_equal(a->datasets[0].dest.topic, "d/t");
+    assert_int_equal(a->datasets[0].dest.qos, 1);
+    assert_null(a->datasets[0].start_node);
+    assert_string_equal(a->datasets[0].points[0].name, "ns=1;s=X");
+    assert_int_equal(a->datasets[0].points[0].cfg.sampling_ms, -1);
+    assert_int_equal(a->datasets[0].cfg.queue_size, -1);
+    /* event names need not be unique (each event has its own subscription) */
+    assert_int_equal(a->nevents, 2);
+    const ep_conn_event *ev = &a->events[0];
+    assert_string_equal(ev->notifier, "i=2253");
+    assert_string_equal(ev->dest.topic, "e/t");
+    assert_true(ev->dest.retain);
+    assert_int_equal(ev->dest.qos, 0);
+    assert_int_equal(ev->dest.ttl_s, 60);
+    assert_int_equal(ev->cfg.queue_size, 7);
+    assert_int_equal(ev->cfg.publishing_ms, -1);
+    assert_int_equal(ev->nselect, 2);
+    assert_string_equal(ev->select[0].browse_path, "2:Sev");
+    assert_string_equal(ev->select[0].field, "Sev");
+    assert_null(ev->select[0].type_def);
+    assert_string_equal(ev->select[1].field, "Message");
+    assert_string_equal(ev->select[1].type_def, "i=2041");
+    ev = &a->events[1];
+    assert_string_equal(ev->notifier, "ns=2;s=Other");
+    assert_string_equal(ev->dest.topic, "e/u");
+    assert_false(ev->dest.retain);
+    assert_true(ev->dest.has_retain);
+    assert_int_equal(ev->nselect, 0);
+    assert_int_equal(ev->cfg.queue_size, -1);
+    ep_conn_res_free(r);
+}
+
 static void test_multi_document_lines(void **state)
 {
     (void)state;
@@ -260,11 +368,9 @@ static void test_kinds_names(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_profile_full),
-        cmocka_unit_test(test_profile_defaults),
-        cmocka_unit_test(test_asset_full),
-        cmocka_unit_test(test_errors_name_resource_field),
-        cmocka_unit_test(test_multi_document_lines),
+        cmocka_unit_test(test_profile_full),  cmocka_unit_test(test_profile_defaults),
+        cmocka_unit_test(test_asset_full),    cmocka_unit_test(test_errors_name_resource_field),
+        cmocka_unit_test(test_element_kinds), cmocka_unit_test(test_multi_document_lines),
         cmocka_unit_test(test_kinds_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
