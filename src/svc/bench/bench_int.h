@@ -6,7 +6,9 @@
  *   hist.c    log-bucketed latency histogram (HDR-like, mergeable)
  *   track.c   per-(subscriber, publisher) stream: loss, duplicates, order
  *   wire.c    every MQTT byte in or out goes through ep_codec_mqtt here
+ *   tls.c     optional TLS client side of every connection (OpenSSL 3)
  *   conn.c    one connection: connect, read+parse, generate+write
+ *   cycle.c   handshake scenario: connect, CONNACK, DISCONNECT, repeat
  *   worker.c  one thread: edge-triggered epoll loop, pacing timer
  *   run.c     ep_bench_main: plan, start workers, phases, merge, report
  *   report.c  human table and one-line JSON
@@ -23,6 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 #include "codec/mqtt/packet.h"
 #include "core/buf.h"
@@ -37,6 +40,7 @@ typedef enum ep_bench_scenario {
     EP_BENCH_P2P,        /* N pairs, each on its own topic */
     EP_BENCH_SHARED,     /* P publishers -> N members of $share/g/... */
     EP_BENCH_IDLE,       /* --connections C: open, hold, report memory */
+    EP_BENCH_HANDSHAKE,  /* N connectors: connect, CONNACK, DISCONNECT, repeat */
 } ep_bench_scenario;
 
 /* Topic names stay below this, so a PUBLISH header fits EP_BENCH_MAX_HDR. */
@@ -67,7 +71,18 @@ typedef struct ep_bench_opts {
     uint16_t keepalive;   /* seconds, 0 = off */
     int broker_pid;       /* idle: sample this process's RSS (0 = don't) */
     int json;
-    char prefix[64]; /* topic prefix, unique per run by default */
+    char prefix[64];     /* topic prefix, unique per run by default */
+    uint32_t connectors; /* handshake scenario: concurrent connectors */
+
+    /* TLS: on with --tls or any option below (tls.c) */
+    int tls;
+    int tls_insecure; /* do not verify the broker's certificate */
+    int tls_resume;   /* offer each connector's previous session */
+    int tls_version;  /* 0 = 1.2 or 1.3, 12 = 1.2 only, 13 = 1.3 only */
+    char cafile[256];
+    char certfile[256];
+    char keyfile[256];
+    char ciphers[256]; /* TLS 1.2 cipher list, "" = OpenSSL default */
 } ep_bench_opts;
 
 /* ep_bench__opts_parse fills *o from argv (argv[0] = "bench").
@@ -139,14 +154,17 @@ typedef enum ep_bench_role {
     EP_BENCH_ROLE_PUB = 0,
     EP_BENCH_ROLE_SUB,
     EP_BENCH_ROLE_IDLE,
+    EP_BENCH_ROLE_HS, /* handshake scenario connector */
 } ep_bench_role;
 
 typedef enum ep_bench_state {
     EP_BENCH_ST_NEW = 0, /* not opened yet */
     EP_BENCH_ST_TCP,     /* TCP connect in progress */
+    EP_BENCH_ST_TLS,     /* TLS handshake in progress */
     EP_BENCH_ST_CONNACK, /* CONNECT sent */
     EP_BENCH_ST_SUBACK,  /* SUBSCRIBE sent */
     EP_BENCH_ST_READY,
+    EP_BENCH_ST_BYE, /* handshake connector: DISCONNECT sent, wait for EOF */
     EP_BENCH_ST_CLOSED,
 } ep_bench_state;
 
@@ -156,11 +174,16 @@ typedef struct ep_bench_conn {
     int fd;
     uint8_t role;
     uint8_t state;
-    uint8_t readable; /* edge seen, not yet read to exhaustion */
-    uint8_t writable; /* edge seen, no EAGAIN since */
-    uint8_t in_ready; /* on the worker's ready list */
-    uint8_t rdhup;    /* peer shut down its side: read until EOF */
-    uint32_t index;   /* global publisher / subscriber / idle index */
+    uint8_t readable;               /* edge seen, not yet read to exhaustion */
+    uint8_t writable;               /* edge seen, no EAGAIN since */
+    uint8_t in_ready;               /* on the worker's ready list */
+    uint8_t rdhup;                  /* peer shut down its side: read until EOF */
+    uint8_t rd_wants_out;           /* TLS read needs the fd writable first */
+    uint8_t wr_wants_in;            /* TLS write needs the fd readable first */
+    uint32_t index;                 /* global publisher / subscriber / idle index */
+    struct ssl_st *ssl;             /* TLS session on fd, or NULL */
+    struct ssl_session_st *session; /* --tls-resume: last session */
+    uint64_t cycle_t0;              /* handshake: when this cycle was due to start */
     ep_bench_worker *w;
     ep_buf out;   /* bytes not yet written */
     ep_buf carry; /* start of an incomplete inbound packet */
@@ -229,6 +252,12 @@ struct ep_bench_worker {
     uint64_t lag_max_ns;    /* worst lateness of a paced message */
     uint64_t foreign;       /* PUBLISH whose payload is not ours */
     uint64_t closed;        /* connections lost after setup */
+    uint64_t hs_win;        /* handshake cycles completed inside the window */
+    uint64_t hs_all;        /* ... at any time in the RUN phase */
+    uint64_t hs_errors;     /* cycles that failed in the RUN phase */
+    uint64_t hs_resumed;    /* cycles whose TLS session was resumed */
+    uint64_t hs_next_ns;    /* earliest due idle connector, UINT64_MAX = none */
+    char tls_desc[96];      /* negotiated version and cipher, first seen */
     ep_err err;             /* first fatal error */
     char errmsg[512];
 };
@@ -242,6 +271,7 @@ enum {
 
 struct ep_bench_run {
     ep_bench_opts o;
+    struct ssl_ctx_st *tls_ctx; /* NULL without TLS */
     struct sockaddr_storage addr;
     socklen_t addrlen;
     char client_prefix[32];
@@ -281,6 +311,49 @@ void ep_bench__conn_fini(ep_bench_conn *c);
 /* ep_bench__conn_next_due returns the intended time of a paced publisher's
  * next message (ns). */
 uint64_t ep_bench__conn_next_due(const ep_bench_conn *c);
+
+/* ep_bench__conn_hs_open starts a handshake cycle of an idle connector
+ * (cycle.c); on failure the cycle counts as an error. */
+void ep_bench__conn_hs_open(ep_bench_conn *c, uint64_t due_ns);
+/* ep_bench__hs_on_connack / _on_eof: cycle.c's half of CONNACK and of the
+ * broker closing the connection after our DISCONNECT. Return -1 (closed). */
+int ep_bench__hs_on_connack(ep_bench_conn *c);
+void ep_bench__hs_on_eof(ep_bench_conn *c);
+/* ep_bench__hs_fail: a cycle failed; count it (RUN phase) and go idle.
+ * Returns 1 when it was handled, 0 when the normal failure path applies. */
+int ep_bench__hs_fail(ep_bench_conn *c);
+/* ep_bench__hs_tick opens the connectors whose next cycle is due and sets
+ * w->hs_next_ns. */
+void ep_bench__hs_tick(ep_bench_worker *w);
+/* ep_bench__hs_busy: 1 while c is inside a cycle. */
+int ep_bench__hs_busy(const ep_bench_conn *c);
+
+/* tls.c: the client side. ctx_new reads the files named in the options;
+ * on failure it prints why and returns -1. The per-connection calls return
+ * bytes moved (> 0), 0 at a clean end of stream, EP_EAGAIN when the fd must
+ * become readable (c->readable is cleared) or writable (c->writable is
+ * cleared) first, or another ep_err (ep_bench__tls_why says why). */
+int ep_bench__tls_ctx_new(ep_bench_run *r);
+void ep_bench__tls_ctx_free(ep_bench_run *r);
+ep_err ep_bench__tls_start(ep_bench_conn *c);
+/* ep_bench__tls_handshake: 1 done, 0 in progress (EP_EAGAIN rules), or an
+ * ep_err. */
+int ep_bench__tls_handshake(ep_bench_conn *c);
+ssize_t ep_bench__tls_read(ep_bench_conn *c, void *buf, size_t n);
+ssize_t ep_bench__tls_write(ep_bench_conn *c, const void *buf, size_t n);
+/* ep_bench__tls_end frees the TLS session (keeping it for resumption when
+ * asked to); ep_bench__tls_fini also drops the kept session. */
+void ep_bench__tls_end(ep_bench_conn *c);
+void ep_bench__tls_fini(ep_bench_conn *c);
+/* ep_bench__tls_bye writes the final DISCONNECT in buf and a close_notify,
+ * best effort (the run is over). */
+void ep_bench__tls_bye(ep_bench_conn *c, const void *buf, size_t n);
+/* ep_bench__tls_why: the pending OpenSSL error as text (clears it). */
+const char *ep_bench__tls_why(char *buf, size_t n);
+/* ep_bench__tls_describe writes "TLSv1.3 TLS_AES_256_GCM_SHA384" for c. */
+void ep_bench__tls_describe(const ep_bench_conn *c, char *buf, size_t n);
+/* ep_bench__tls_resumed: 1 when c's handshake resumed a session. */
+int ep_bench__tls_resumed(const ep_bench_conn *c);
 
 /* worker.c */
 void *ep_bench__worker_main(void *arg);
@@ -327,6 +400,9 @@ typedef struct ep_bench_result {
     double cpu_s; /* generator CPU inside the window */
     ep_bench_hist *hist;
     ep_bench_hist *hist_sent; /* empty when the payload has no send time */
+    /* handshake */
+    uint64_t handshakes, hs_total, hs_errors, hs_resumed;
+    const char *tls_desc;
     /* idle */
     uint32_t connections;
     double connect_s;

@@ -178,6 +178,43 @@ static void test_opts_errors(void **state)
     assert_int_equal(parse(&o, "stray"), -1);
 }
 
+static void test_opts_tls_and_handshake(void **state)
+{
+    (void)state;
+    ep_bench_opts o;
+    assert_int_equal(parse(&o, "--scenario handshake"), 0);
+    assert_int_equal(o.scenario, EP_BENCH_HANDSHAKE);
+    assert_int_equal(o.connectors, 10);
+    assert_int_equal(o.publishers, 0);
+    assert_int_equal(o.tls, 0);
+
+    assert_int_equal(parse(&o, "--scenario handshake --connectors 3 --rate 500 --threads 8 "
+                               "--cafile /x/ca.pem --tls-version 1.2"),
+                     0);
+    assert_int_equal(o.connectors, 3);
+    assert_int_equal(o.threads, 3); /* never more threads than connections */
+    assert_true(o.rate == 500.0);
+    assert_int_equal(o.tls, 1);
+    assert_int_equal(o.tls_version, 12);
+    assert_string_equal(o.cafile, "/x/ca.pem");
+    assert_int_equal(o.tls_resume, 0);
+
+    assert_int_equal(parse(&o, "--tls-resume --tls-version 1.3"), 0);
+    assert_int_equal(o.tls, 1); /* implied */
+    assert_int_equal(o.tls_resume, 1);
+    assert_int_equal(o.tls_version, 13);
+
+    assert_int_equal(parse(&o, "--insecure --cert c.pem --key k.pem"), 0);
+    assert_int_equal(o.tls, 1);
+    assert_int_equal(o.tls_insecure, 1);
+    assert_string_equal(o.certfile, "c.pem");
+    assert_string_equal(o.keyfile, "k.pem");
+
+    assert_int_equal(parse(&o, "--tls-version 1.1"), -1);
+    assert_int_equal(parse(&o, "--connectors 4"), -1); /* fan-in has none */
+    assert_int_equal(parse(&o, "--scenario handshake --connectors 0"), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -188,6 +225,7 @@ int main(void)
         cmocka_unit_test(test_stream_window_wrap),
         cmocka_unit_test(test_opts_defaults_per_scenario),
         cmocka_unit_test(test_opts_errors),
+        cmocka_unit_test(test_opts_tls_and_handshake),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -48,6 +48,8 @@ void ep_bench__conn_fail(ep_bench_conn *c, ep_err err, const char *fmt, ...)
         va_end(ap);
         w->err = err;
     }
+    if (c->role == EP_BENCH_ROLE_HS && ep_bench__hs_fail(c))
+        return;
     if (c->state < EP_BENCH_ST_READY) {
         atomic_fetch_add_explicit(&r->n_failed, 1, memory_order_relaxed);
         if (w->opening)
@@ -61,6 +63,8 @@ void ep_bench__conn_fail(ep_bench_conn *c, ep_err err, const char *fmt, ...)
 
 void ep_bench__conn_close(ep_bench_conn *c)
 {
+    ep_bench__tls_end(c);
+    c->rd_wants_out = c->wr_wants_in = c->rdhup = 0;
     if (c->fd >= 0) {
         epoll_ctl(c->w->epfd, EPOLL_CTL_DEL, c->fd, NULL);
         close(c->fd);
@@ -74,6 +78,7 @@ void ep_bench__conn_close(ep_bench_conn *c)
 
 void ep_bench__conn_fini(ep_bench_conn *c)
 {
+    ep_bench__tls_fini(c);
     if (c->fd >= 0)
         close(c->fd);
     c->fd = -1;
@@ -117,6 +122,7 @@ ep_err ep_bench__conn_open(ep_bench_conn *c)
     }
     c->fd = fd;
     c->state = EP_BENCH_ST_TCP;
+    c->readable = c->writable = 0;
     c->w->opening++;
     return EP_EOK;
 }
@@ -233,6 +239,8 @@ static int on_connack(ep_bench_conn *c, const ep_mqtt_connack *ca)
             pr->receive_maximum < c->window)
             c->window = pr->receive_maximum;
     }
+    if (c->role == EP_BENCH_ROLE_HS)
+        return ep_bench__hs_on_connack(c);
     if (c->role == EP_BENCH_ROLE_SUB) {
         const char *const *filters = (const char *const *)r->filters;
         uint32_t n = r->nfilters;
@@ -394,9 +402,61 @@ static void lost(ep_bench_conn *c, ep_err err)
 {
     const char *what = c->role == EP_BENCH_ROLE_PUB   ? "publisher"
                        : c->role == EP_BENCH_ROLE_SUB ? "subscriber"
+                       : c->role == EP_BENCH_ROLE_HS  ? "connector"
                                                       : "connection";
     ep_bench__conn_fail(c, err, "%s %u: connection closed by the broker (%s)", what,
                         (unsigned)c->index, ep_strerror(err));
+}
+
+/* conn_recv reads into buf (room bytes): one read() for TCP; for TLS,
+ * records until OpenSSL wants more from the socket or buf is full.
+ * Clears c->readable once the socket is drained. Returns the bytes read
+ * (*eof set at the end of stream) or a negative ep_err. */
+static ssize_t conn_recv(ep_bench_conn *c, uint8_t *buf, size_t room, int *eof)
+{
+    *eof = 0;
+    if (!c->ssl) {
+        ssize_t n = read(c->fd, buf, room);
+        if (n > 0) {
+            /* A short read drained the socket: the next data raises a new
+             * edge. Not so for a FIN already reported: read on until EOF. */
+            if ((size_t)n < room && !c->rdhup)
+                c->readable = 0;
+            return n;
+        }
+        if (n == 0) {
+            *eof = 1;
+            return 0;
+        }
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+            c->readable = errno == EINTR;
+            return 0;
+        }
+        return EP_ERR_FROM_ERRNO();
+    }
+    size_t got = 0;
+    while (got < room) {
+        ssize_t n = ep_bench__tls_read(c, buf + got, room - got);
+        if (n > 0) {
+            got += (size_t)n;
+            continue;
+        }
+        if (n == 0)
+            *eof = 1;
+        else if (n != EP_EAGAIN && !got)
+            return n;
+        break;
+    }
+    return (ssize_t)got;
+}
+
+static void fail_tls(ep_bench_conn *c, ep_err err, const char *what)
+{
+    char why[256];
+    if (err == EP_ESECURITY || err == EP_ECRYPTO)
+        ep_bench__conn_fail(c, err, "%s: TLS: %s", what, ep_bench__tls_why(why, sizeof(why)));
+    else
+        lost(c, err);
 }
 
 /* conn_read does one big read and handles every whole packet in it.
@@ -408,20 +468,14 @@ static int conn_read(ep_bench_conn *c)
     size_t have = ep_buf_used(&c->carry);
     if (have)
         memcpy(buf, ep_buf_head(&c->carry), have);
-    size_t room = w->scratch_cap - have;
-    ssize_t n = read(c->fd, buf + have, room);
-    if (n <= 0) {
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
-            c->readable = errno == EINTR;
-            return 0;
-        }
-        lost(c, n == 0 ? EP_ECLOSED : EP_ERR_FROM_ERRNO());
+    int eof = 0;
+    ssize_t n = conn_recv(c, buf + have, w->scratch_cap - have, &eof);
+    if (n < 0) {
+        fail_tls(c, (ep_err)n, "read");
         return -1;
     }
-    /* A short read drained the socket: the next data raises a new edge.
-     * Not so for a FIN already reported, so then read on until EOF. */
-    if ((size_t)n < room && !c->rdhup)
-        c->readable = 0;
+    if (n == 0 && !eof)
+        return 0;
     ep_buf_clear(&c->carry);
     w->now = ep_bench__now_ns();
     size_t total = have + (size_t)n, off = 0;
@@ -438,6 +492,14 @@ static int conn_read(ep_bench_conn *c)
         if (handle(c, buf + off, pl) < 0)
             return -1;
         off += pl;
+    }
+    if (eof) {
+        if (c->state == EP_BENCH_ST_BYE) {
+            ep_bench__hs_on_eof(c);
+            return -1;
+        }
+        lost(c, EP_ECLOSED);
+        return -1;
     }
     if (off < total) {
         ep_err err = ep_buf_append(&c->carry, buf + off, total - off);
@@ -466,7 +528,18 @@ static int conn_write(ep_bench_conn *c)
                 return 0;
         }
         size_t len = ep_buf_used(&c->out);
-        ssize_t n = send(c->fd, ep_buf_head(&c->out), len, MSG_NOSIGNAL);
+        ssize_t n;
+        if (c->ssl) {
+            n = ep_bench__tls_write(c, ep_buf_head(&c->out), len);
+            if (n == EP_EAGAIN)
+                return 0;
+            if (n < 0) {
+                fail_tls(c, (ep_err)n, "write");
+                return -1;
+            }
+        } else {
+            n = send(c->fd, ep_buf_head(&c->out), len, MSG_NOSIGNAL);
+        }
         if (n < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
                 c->writable = 0;
@@ -479,6 +552,12 @@ static int conn_write(ep_bench_conn *c)
         }
         ep_buf_consume(&c->out, (size_t)n);
         c->last_tx_ns = c->w->now;
+        if (c->ssl && ep_buf_used(&c->out)) {
+            /* TLS writes one record (16 KiB) per call: a short write says
+             * nothing about the socket, only EP_EAGAIN does. */
+            round--;
+            continue;
+        }
         if ((size_t)n < len) {
             /* Short write: the kernel set SOCK_NOSPACE and will raise the
              * next EPOLLOUT edge when there is room again. */
@@ -488,6 +567,8 @@ static int conn_write(ep_bench_conn *c)
     }
     return 0;
 }
+
+static int send_connect(ep_bench_conn *c);
 
 static int tcp_connected(ep_bench_conn *c)
 {
@@ -501,8 +582,46 @@ static int tcp_connected(ep_bench_conn *c)
                             r->o.host, (unsigned)r->o.port, ep_strerror(ep_err_from_errno(soerr)));
         return -1;
     }
+    if (r->tls_ctx) {
+        ep_err err = ep_bench__tls_start(c);
+        if (err) {
+            fail_tls(c, err, "TLS setup");
+            return -1;
+        }
+        c->state = EP_BENCH_ST_TLS;
+        return 0;
+    }
+    return send_connect(c);
+}
+
+/* tls_step advances the TLS handshake; once done, CONNECT goes out.
+ * Returns 0 or -1 (closed). */
+static int tls_step(ep_bench_conn *c)
+{
+    int rc = ep_bench__tls_handshake(c);
+    if (rc == 0)
+        return 0;
+    if (rc < 0) {
+        char msg[320];
+        const ep_bench_run *r = c->w->run;
+        snprintf(msg, sizeof(msg), "TLS handshake with %.200s:%u", r->o.host, (unsigned)r->o.port);
+        fail_tls(c, (ep_err)rc, msg);
+        return -1;
+    }
+    if (!c->w->tls_desc[0])
+        ep_bench__tls_describe(c, c->w->tls_desc, sizeof(c->w->tls_desc));
+    if (ep_bench__tls_resumed(c))
+        c->w->hs_resumed++;
+    /* Read-ahead may already hold the broker's first records. */
+    c->readable = 1;
+    return send_connect(c);
+}
+
+static int send_connect(ep_bench_conn *c)
+{
+    const ep_bench_run *r = c->w->run;
     char id[64];
-    static const char role_ch[] = {'p', 's', 'i'};
+    static const char role_ch[] = {'p', 's', 'i', 'h'};
     snprintf(id, sizeof(id), "%s%c%u", r->client_prefix, role_ch[c->role], (unsigned)c->index);
     ep_err err = ep_bench__wire_connect(&c->out, r, id);
     if (err) {
@@ -522,6 +641,14 @@ int ep_bench__conn_service(ep_bench_conn *c)
             return 0;
         if (tcp_connected(c) < 0)
             return 0;
+    }
+    if (c->state == EP_BENCH_ST_TLS) {
+        if (!c->writable && !c->readable)
+            return 0;
+        if (tls_step(c) < 0)
+            return 0;
+        if (c->state == EP_BENCH_ST_TLS)
+            return 0; /* waits for an edge */
     }
     if (c->readable && conn_read(c) < 0)
         return 0;

@@ -427,6 +427,39 @@ static void test_idle_and_refused(void **state)
     assert_int_equal(run_bench(port, "--duration 0.2", out, sizeof(out)), 3);
 }
 
+static void test_handshake_cycles(void **state)
+{
+    (void)state;
+    char out[4096];
+    relay *r = relay_start(0, 0);
+    /* Closed loop: every connector cycles as fast as the relay answers. */
+    assert_int_equal(run_bench(r->port,
+                               "--scenario handshake --connectors 4 --duration 0.5 "
+                               "--warmup 0.1",
+                               out, sizeof(out)),
+                     0);
+    assert_true(field(out, "handshakes") > 20);
+    assert_true(field(out, "errors") == 0);
+    assert_true(field(out, "handshake_p50_us") > 0);
+    assert_true(field(out, "handshake_p99_us") >= field(out, "handshake_p50_us"));
+    /* Open loop: the schedule sets the rate. */
+    assert_int_equal(run_bench(r->port,
+                               "--scenario handshake --connectors 8 --rate 400 "
+                               "--duration 1 --warmup 0.2",
+                               out, sizeof(out)),
+                     0);
+    assert_true(field(out, "handshakes") >= 300 && field(out, "handshakes") <= 410);
+    assert_true(field(out, "errors") == 0);
+    /* TLS against a plain-TCP peer: the handshake fails, reported as a
+     * broker that refused us. */
+    assert_int_equal(run_bench(r->port,
+                               "--scenario handshake --connectors 2 --duration 0.2 "
+                               "--insecure",
+                               out, sizeof(out)),
+                     3);
+    relay_stop(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -434,6 +467,7 @@ int main(void)
         cmocka_unit_test(test_paced_rate_is_kept),
         cmocka_unit_test(test_loss_and_duplicates_are_counted),
         cmocka_unit_test(test_idle_and_refused),
+        cmocka_unit_test(test_handshake_cycles),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

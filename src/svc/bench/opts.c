@@ -3,8 +3,9 @@
  *
  * Every option has a default that gives a meaningful run, and the publisher
  * and subscriber counts default per scenario (fan-in 10 -> 1, fan-out
- * 1 -> 100, p2p 10 pairs, shared 10 -> 4). Numbers accept k/M suffixes
- * (decimal for counts and rates, binary for --size and --batch).
+ * 1 -> 100, p2p 10 pairs, shared 10 -> 4, handshake 10 connectors).
+ * Numbers accept k/M suffixes (decimal for counts and rates, binary for
+ * --size and --batch).
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -29,6 +30,9 @@ static const char usage[] =
     "                       shared    P publishers -> N subscribers in one\n"
     "                                 $share/bench/... group\n"
     "                       idle      open --connections C and hold them\n"
+    "                       handshake --connectors N repeat connect (+ TLS),\n"
+    "                                 CONNECT/CONNACK, DISCONNECT: reports\n"
+    "                                 handshakes/s and handshake time\n"
     "  --qos 0|1|2          QoS of publications and subscriptions (default 0)\n"
     "  --size BYTES         payload size, >= 16 (default 64)\n"
     "  --publishers P       publisher connections (default per scenario)\n"
@@ -37,6 +41,9 @@ static const char usage[] =
     "                       subscriber subscribes to all of them (default 1)\n"
     "  --rate MSGS_PER_S    open-loop total publish rate, paced; without it\n"
     "                       publishers send as fast as the broker accepts\n"
+    "                       (handshake: open-loop cycles/s; without it each\n"
+    "                       connector starts its next cycle when one ends)\n"
+    "  --connectors N       handshake: concurrent connectors (default 10)\n"
     "  --duration S         measured seconds (default 10)\n"
     "  --warmup S           seconds of load before measuring (default 2)\n"
     "  --drain S            longest wait for in-flight messages at the end\n"
@@ -52,6 +59,17 @@ static const char usage[] =
     "  --keepalive S        MQTT keep alive (default 60, 0 = off)\n"
     "  --prefix TOPIC       topic prefix (default bench/<pid>)\n"
     "  --json               print one JSON object instead of the table\n"
+    "\n"
+    "TLS (OpenSSL; any of these options turns it on):\n"
+    "  --tls                connect with TLS, verify against the system CAs\n"
+    "  --cafile FILE        PEM CA bundle that verifies the broker\n"
+    "  --cert FILE          PEM client certificate (chain)\n"
+    "  --key FILE           PEM private key of --cert (default: in --cert)\n"
+    "  --insecure           do not verify the broker's certificate or name\n"
+    "  --tls-version V      1.2 or 1.3 only (default: either, 1.3 preferred)\n"
+    "  --ciphers LIST       TLS 1.2 cipher list (OpenSSL syntax)\n"
+    "  --tls-resume         offer each connection's previous session again\n"
+    "                       (default: every handshake is a full one)\n"
     "  --help               this text\n"
     "\n"
     "Exit status: 0 success, 1 connections failed or were closed during the\n"
@@ -70,6 +88,8 @@ const char *ep_bench__scenario_name(ep_bench_scenario s)
         return "shared";
     case EP_BENCH_IDLE:
         return "idle";
+    case EP_BENCH_HANDSHAKE:
+        return "handshake";
     }
     return "?";
 }
@@ -133,6 +153,18 @@ static int parse_secs(const char *opt, const char *s, double *out)
     return 0;
 }
 
+/* copy_arg copies a file name or list into a 256-byte option field. */
+static int copy_arg(const char *opt, const char *s, char *dst)
+{
+    size_t n = strlen(s);
+    if (!n || n >= 256) {
+        fprintf(stderr, "bench: --%s wants 1..255 bytes\n", opt);
+        return -1;
+    }
+    memcpy(dst, s, n + 1);
+    return 0;
+}
+
 enum {
     O_HOST = 256,
     O_PORT,
@@ -155,6 +187,15 @@ enum {
     O_KEEPALIVE,
     O_PREFIX,
     O_JSON,
+    O_CONNECTORS,
+    O_TLS,
+    O_CAFILE,
+    O_CERT,
+    O_KEY,
+    O_INSECURE,
+    O_TLS_VERSION,
+    O_CIPHERS,
+    O_TLS_RESUME,
     O_HELP,
 };
 
@@ -180,6 +221,15 @@ static const struct option longopts[] = {
     {"keepalive", required_argument, NULL, O_KEEPALIVE},
     {"prefix", required_argument, NULL, O_PREFIX},
     {"json", no_argument, NULL, O_JSON},
+    {"connectors", required_argument, NULL, O_CONNECTORS},
+    {"tls", no_argument, NULL, O_TLS},
+    {"cafile", required_argument, NULL, O_CAFILE},
+    {"cert", required_argument, NULL, O_CERT},
+    {"key", required_argument, NULL, O_KEY},
+    {"insecure", no_argument, NULL, O_INSECURE},
+    {"tls-version", required_argument, NULL, O_TLS_VERSION},
+    {"ciphers", required_argument, NULL, O_CIPHERS},
+    {"tls-resume", no_argument, NULL, O_TLS_RESUME},
     {"help", no_argument, NULL, O_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -187,7 +237,7 @@ static const struct option longopts[] = {
 static int scenario_parse(const char *s, ep_bench_scenario *out)
 {
     static const ep_bench_scenario all[] = {EP_BENCH_FAN_IN, EP_BENCH_FAN_OUT, EP_BENCH_P2P,
-                                            EP_BENCH_SHARED, EP_BENCH_IDLE};
+                                            EP_BENCH_SHARED, EP_BENCH_IDLE,    EP_BENCH_HANDSHAKE};
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
         if (strcmp(s, ep_bench__scenario_name(all[i])) == 0) {
             *out = all[i];
@@ -252,7 +302,17 @@ static int apply_defaults(ep_bench_opts *o, int have_scenario)
             return -1;
         }
         break;
+    case EP_BENCH_HANDSHAKE:
+        if (!o->connectors)
+            o->connectors = 10;
+        break;
     }
+    if (o->connectors && o->scenario != EP_BENCH_HANDSHAKE) {
+        fprintf(stderr, "bench: --connectors applies to the handshake scenario only\n");
+        return -1;
+    }
+    if ((o->tls_resume || o->tls_version || o->ciphers[0]) && !o->tls)
+        o->tls = 1;
     if (o->scenario != EP_BENCH_FAN_IN && o->topics > 1) {
         fprintf(stderr, "bench: --topics applies to fan-in only\n");
         return -1;
@@ -274,9 +334,13 @@ static int apply_defaults(ep_bench_opts *o, int have_scenario)
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         o->threads = n > 0 ? (uint32_t)n : 1;
     }
-    uint32_t total = o->scenario == EP_BENCH_IDLE ? o->connections : o->publishers + o->subscribers;
+    uint32_t total = o->scenario == EP_BENCH_IDLE        ? o->connections
+                     : o->scenario == EP_BENCH_HANDSHAKE ? o->connectors
+                                                         : o->publishers + o->subscribers;
     if (o->threads > total)
         o->threads = total;
+    if (o->scenario == EP_BENCH_HANDSHAKE)
+        o->publishers = o->subscribers = 0;
     if (o->rate > 0.0 && o->publishers && o->rate / o->publishers > 1e9) {
         fprintf(stderr, "bench: --rate too high\n");
         return -1;
@@ -328,7 +392,7 @@ int ep_bench__opts_parse(int argc, char **argv, ep_bench_opts *o)
             if (scenario_parse(optarg, &o->scenario) < 0) {
                 fprintf(stderr,
                         "bench: unknown scenario '%s' (fan-in, "
-                        "fan-out, p2p, shared, idle)\n",
+                        "fan-out, p2p, shared, idle, handshake)\n",
                         optarg);
                 return -1;
             }
@@ -420,6 +484,41 @@ int ep_bench__opts_parse(int argc, char **argv, ep_bench_opts *o)
             break;
         case O_JSON:
             o->json = 1;
+            break;
+        case O_CONNECTORS:
+            if (parse_u32(name, optarg, 0, 1, 100000, &o->connectors) < 0)
+                return -1;
+            break;
+        case O_TLS:
+            o->tls = 1;
+            break;
+        case O_CAFILE:
+        case O_CERT:
+        case O_KEY:
+        case O_CIPHERS:
+            if (copy_arg(name, optarg,
+                         ch == O_CAFILE ? o->cafile
+                         : ch == O_CERT ? o->certfile
+                         : ch == O_KEY  ? o->keyfile
+                                        : o->ciphers) < 0)
+                return -1;
+            o->tls = 1;
+            break;
+        case O_INSECURE:
+            o->tls = o->tls_insecure = 1;
+            break;
+        case O_TLS_VERSION:
+            if (!strcmp(optarg, "1.2") || !strcmp(optarg, "12")) {
+                o->tls_version = 12;
+            } else if (!strcmp(optarg, "1.3") || !strcmp(optarg, "13")) {
+                o->tls_version = 13;
+            } else {
+                fprintf(stderr, "bench: --tls-version wants 1.2 or 1.3\n");
+                return -1;
+            }
+            break;
+        case O_TLS_RESUME:
+            o->tls_resume = 1;
             break;
         case O_HELP:
         case 'h':

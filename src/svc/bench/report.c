@@ -72,11 +72,66 @@ static void report_idle(const ep_bench_run *r, const ep_bench_result *res)
     fflush(stdout);
 }
 
+static const char *tls_name(const ep_bench_run *r, const ep_bench_result *res)
+{
+    return !r->o.tls ? "off" : res->tls_desc ? res->tls_desc : "on";
+}
+
+static void report_handshake(const ep_bench_run *r, const ep_bench_result *res)
+{
+    const ep_bench_opts *o = &r->o;
+    const ep_bench_hist *h = res->hist;
+    uint64_t p50 = ep_bench__hist_quantile(h, 0.50);
+    uint64_t p90 = ep_bench__hist_quantile(h, 0.90);
+    uint64_t p99 = ep_bench__hist_quantile(h, 0.99);
+    double mean = h->count ? h->sum / (double)h->count : 0.0;
+    double cores = res->window_s > 0 ? res->cpu_s / res->window_s : 0.0;
+    if (o->json) {
+        printf("{\"scenario\":\"handshake\",\"tls\":\"%s\",\"tls_resume\":%d,"
+               "\"connectors\":%u,\"mqtt_version\":%u,\"threads\":%u,\"rate\":%.0f,"
+               "\"duration_s\":%.3f,\"handshakes\":%llu,\"handshakes_per_s\":%.1f,"
+               "\"handshakes_total\":%llu,\"resumed\":%llu,\"errors\":%llu,"
+               "\"handshake_p50_us\":%.1f,\"handshake_p90_us\":%.1f,"
+               "\"handshake_p99_us\":%.1f,\"handshake_max_us\":%.1f,"
+               "\"handshake_mean_us\":%.1f,\"generator_cpu_cores\":%.2f}\n",
+               tls_name(r, res), o->tls_resume, o->connectors, o->version == EP_MQTT_V5 ? 5u : 3u,
+               o->threads, o->rate, res->window_s, (unsigned long long)res->handshakes,
+               per_s(res->handshakes, res->window_s), (unsigned long long)res->hs_total,
+               (unsigned long long)res->hs_resumed, (unsigned long long)res->hs_errors,
+               (double)p50 / 1e3, (double)p90 / 1e3, (double)p99 / 1e3, (double)h->max / 1e3,
+               mean / 1e3, cores);
+        fflush(stdout);
+        return;
+    }
+    char a[32], b[32];
+    printf("edgeplane bench: handshake, %u connectors, %s, TLS %s%s, MQTT %s\n", o->connectors,
+           o->rate > 0.0 ? "open loop" : "closed loop", tls_name(r, res),
+           o->tls_resume ? " (resumption offered)" : "", o->version == EP_MQTT_V5 ? "5" : "3.1.1");
+    printf("  %s:%u, %.1f s measured after %.1f s warm-up, %u threads\n\n", o->host,
+           (unsigned)o->port, res->window_s, o->warmup, o->threads);
+    printf("  %-16s %16s   %s\n", "", "per s", "cycles");
+    printf("  %-16s %16s   %s\n", "handshakes",
+           group(a, sizeof(a), (uint64_t)(per_s(res->handshakes, res->window_s) + 0.5)),
+           group(b, sizeof(b), res->handshakes));
+    printf("  %-16s %16s\n", "resumed", group(a, sizeof(a), res->hs_resumed));
+    printf("  %-16s %16s\n", "errors", group(a, sizeof(a), res->hs_errors));
+    printf("\n  %-16s %16s   (connect to CONNACK)\n", "time p50", dur(a, sizeof(a), p50));
+    printf("  %-16s %16s\n", "time p90", dur(a, sizeof(a), p90));
+    printf("  %-16s %16s\n", "time p99", dur(a, sizeof(a), p99));
+    printf("  %-16s %16s\n", "time max", dur(a, sizeof(a), h->max));
+    printf("\n  %-16s %15.2f    cores busy (generator, all threads)\n", "generator CPU", cores);
+    fflush(stdout);
+}
+
 void ep_bench__report(const ep_bench_run *r, const ep_bench_result *res)
 {
     const ep_bench_opts *o = &r->o;
     if (o->scenario == EP_BENCH_IDLE) {
         report_idle(r, res);
+        return;
+    }
+    if (o->scenario == EP_BENCH_HANDSHAKE) {
+        report_handshake(r, res);
         return;
     }
     const ep_bench_hist *h = res->hist;
@@ -109,7 +164,7 @@ void ep_bench__report(const ep_bench_run *r, const ep_bench_result *res)
                "\"lost\":%llu,\"duplicated\":%llu,\"out_of_order\":%llu,"
                "\"expected\":%llu,\"sent_total\":%llu,\"received_total\":%llu,"
                "\"foreign\":%llu,\"closed\":%llu,\"send_lag_max_us\":%.1f,"
-               "\"generator_cpu_cores\":%.2f}\n",
+               "\"generator_cpu_cores\":%.2f,\"tls\":\"%s\"}\n",
                ep_bench__scenario_name(o->scenario), (unsigned)o->qos, o->size, o->publishers,
                o->subscribers, o->topics, o->version == EP_MQTT_V5 ? 5u : 3u, o->threads,
                o->inflight, o->rate, res->window_s, (unsigned long long)res->sent,
@@ -121,7 +176,8 @@ void ep_bench__report(const ep_bench_run *r, const ep_bench_result *res)
                (unsigned long long)res->dup, (unsigned long long)res->ooo,
                (unsigned long long)res->expected, (unsigned long long)res->sent_total,
                (unsigned long long)res->received_total, (unsigned long long)res->foreign,
-               (unsigned long long)res->closed, (double)res->lag_max_ns / 1e3, cores);
+               (unsigned long long)res->closed, (double)res->lag_max_ns / 1e3, cores,
+               tls_name(r, res));
         fflush(stdout);
         return;
     }
@@ -139,7 +195,8 @@ void ep_bench__report(const ep_bench_run *r, const ep_bench_result *res)
     printf(", QoS %u", (unsigned)o->qos);
     if (o->qos)
         printf(" (window %u)", o->inflight);
-    printf(", %u B, MQTT %s\n", o->size, o->version == EP_MQTT_V5 ? "5" : "3.1.1");
+    printf(", %u B, MQTT %s, TLS %s\n", o->size, o->version == EP_MQTT_V5 ? "5" : "3.1.1",
+           tls_name(r, res));
     printf("  %s:%u, %s, %.1f s measured after %.1f s warm-up, %u threads\n\n", o->host,
            (unsigned)o->port, rate, res->window_s, o->warmup, o->threads);
 

@@ -12,6 +12,8 @@
  *            buffered and reading/acking until every expected delivery
  *            arrived, nothing moved for DRAIN_QUIET, or --drain expired.
  *   STOP     workers send DISCONNECT, close and return.
+ * The handshake scenario (cycle.c) runs one cycle per connector in CONNECT
+ * and repeats cycles in RUN; DRAIN waits for the cycles in progress.
  * Loss is judged after DRAIN over the whole run (warm-up included), since
  * subscribers exist before the first message is sent.
  */
@@ -124,16 +126,17 @@ static int plan(ep_bench_run *r)
     const ep_bench_opts *o = &r->o;
     uint32_t P = o->publishers, S = o->subscribers;
     int idle = o->scenario == EP_BENCH_IDLE;
+    int hs = o->scenario == EP_BENCH_HANDSHAKE;
 
     snprintf(r->client_prefix, sizeof(r->client_prefix), "epb%ld-", (long)getpid());
-    r->nconns = idle ? o->connections : P + S;
+    r->nconns = idle ? o->connections : hs ? o->connectors : P + S;
     r->conns = calloc(r->nconns, sizeof(*r->conns));
     if (!r->conns)
         goto oom;
     for (uint32_t i = 0; i < r->nconns; i++)
         r->conns[i].fd = -1;
 
-    if (!idle) {
+    if (!idle && !hs) {
         const char *fmt = "%s/t%u";
         r->ntopics = 1;
         switch (o->scenario) {
@@ -151,6 +154,7 @@ static int plan(ep_bench_run *r)
             fmt = "%s/shared";
             break;
         case EP_BENCH_IDLE:
+        case EP_BENCH_HANDSHAKE:
             break;
         }
         r->topics = calloc(r->ntopics, sizeof(char *));
@@ -189,6 +193,11 @@ static int plan(ep_bench_run *r)
         if (idle) {
             c->role = EP_BENCH_ROLE_IDLE;
             c->index = i;
+        } else if (hs) {
+            c->role = EP_BENCH_ROLE_HS;
+            c->index = i;
+            if (o->rate > 0.0)
+                c->interval_ns = 1e9 * (double)o->connectors / o->rate;
         } else if (i < P) {
             c->role = EP_BENCH_ROLE_PUB;
             c->index = i;
@@ -243,6 +252,7 @@ static int workers_create(ep_bench_run *r)
         w->id = k;
         w->epfd = -1;
         w->next_due_ns = UINT64_MAX;
+        w->hs_next_ns = UINT64_MAX;
         ep_bench__hist_clear(&w->hist);
         ep_bench__hist_clear(&w->hist_sent);
     }
@@ -290,6 +300,7 @@ static void run_free(ep_bench_run *r)
     for (uint32_t i = 0; i < r->nfilters && r->filters; i++)
         free(r->filters[i]);
     free(r->filters);
+    ep_bench__tls_ctx_free(r);
     free(r);
 }
 
@@ -354,6 +365,7 @@ static uint64_t expected_for(const ep_bench_opts *o, uint64_t sent)
     case EP_BENCH_SHARED:
         return sent;
     case EP_BENCH_IDLE:
+    case EP_BENCH_HANDSHAKE:
         return 0;
     }
     return 0;
@@ -400,6 +412,12 @@ static void collect(ep_bench_run *r, ep_bench_result *res, ep_bench_hist *h)
         res->received_total += w->delivered_all;
         res->foreign += w->foreign;
         res->closed += w->closed;
+        res->handshakes += w->hs_win;
+        res->hs_total += w->hs_all;
+        res->hs_errors += w->hs_errors;
+        res->hs_resumed += w->hs_resumed;
+        if (!res->tls_desc && w->tls_desc[0])
+            res->tls_desc = w->tls_desc;
         if (w->lag_max_ns > res->lag_max_ns)
             res->lag_max_ns = w->lag_max_ns;
     }
@@ -481,6 +499,11 @@ static int execute(ep_bench_run *r, ep_bench_hist *hist)
              * is smooth rather than P-message bursts. */
             c->first_due_ns = r->t_go + (uint64_t)(c->interval_ns * i / o->publishers);
         }
+        for (uint32_t i = 0; o->scenario == EP_BENCH_HANDSHAKE && i < r->nconns; i++) {
+            ep_bench_conn *c = &r->conns[i];
+            c->seq = 0; /* cycles started in the RUN phase */
+            c->first_due_ns = r->t_go + (uint64_t)(c->interval_ns * i / r->nconns);
+        }
         atomic_store_explicit(&r->phase, EP_BENCH_PH_RUN, memory_order_release);
         while (ep_bench__now_ns() < r->t_start &&
                atomic_load_explicit(&r->n_lost, memory_order_relaxed) < r->nconns)
@@ -509,6 +532,12 @@ static int execute(ep_bench_run *r, ep_bench_hist *hist)
                 (unsigned long long)res.closed, w ? ": " : "", w ? w->errmsg : "");
         status = EXIT_RUN;
     }
+    if (res.hs_errors) {
+        const ep_bench_worker *w = first_error(r);
+        fprintf(stderr, "bench: %llu handshake cycle(s) failed%s%s\n",
+                (unsigned long long)res.hs_errors, w ? ": " : "", w ? w->errmsg : "");
+        status = EXIT_RUN;
+    }
     return status;
 }
 
@@ -530,7 +559,7 @@ int ep_bench_main(int argc, char **argv)
         status = EXIT_CONNECT;
         goto done;
     }
-    if (plan(r) < 0 || raise_nofile(r->nconns + 64u) < 0) {
+    if (plan(r) < 0 || raise_nofile(r->nconns + 64u) < 0 || ep_bench__tls_ctx_new(r) < 0) {
         status = EXIT_RUN;
         goto done;
     }

@@ -174,6 +174,10 @@ static void housekeeping(ep_bench_worker *w)
     uint64_t ka_ns = (uint64_t)r->o.keepalive * 500000000u; /* half the keep alive */
     for (uint32_t i = 0; i < w->nconns; i++) {
         ep_bench_conn *c = w->conns[i];
+        if (c->role == EP_BENCH_ROLE_HS) {
+            busy += (uint32_t)ep_bench__hs_busy(c);
+            continue;
+        }
         if (c->state != EP_BENCH_ST_READY)
             continue;
         /* Busy: unsent bytes, unacknowledged messages, or messages still
@@ -205,8 +209,12 @@ static void finish(ep_bench_worker *w)
         if (c->state == EP_BENCH_ST_READY) {
             /* Best effort: a clean DISCONNECT keeps broker logs quiet. */
             ep_buf_clear(&c->out);
-            if (ep_bench__wire_disconnect(&c->out, r->o.version) == EP_EOK)
-                (void)!send(c->fd, ep_buf_head(&c->out), ep_buf_used(&c->out), MSG_NOSIGNAL);
+            if (ep_bench__wire_disconnect(&c->out, r->o.version) == EP_EOK) {
+                if (c->ssl)
+                    ep_bench__tls_bye(c, ep_buf_head(&c->out), ep_buf_used(&c->out));
+                else
+                    (void)!send(c->fd, ep_buf_head(&c->out), ep_buf_used(&c->out), MSG_NOSIGNAL);
+            }
         }
         ep_bench__conn_close(c);
     }
@@ -233,9 +241,15 @@ void *ep_bench__worker_main(void *arg)
             start(w);
             kick = 1;
         }
+        if (r->o.scenario == EP_BENCH_HANDSHAKE)
+            ep_bench__hs_tick(w);
         uint64_t timeout = IDLE_WAIT_NS;
         if (w->nready)
             timeout = 0;
+        else if (w->hs_next_ns != UINT64_MAX)
+            timeout = w->hs_next_ns <= w->now                 ? 0
+                      : w->hs_next_ns - w->now < IDLE_WAIT_NS ? w->hs_next_ns - w->now
+                                                              : IDLE_WAIT_NS;
         else if (w->npaced && w->next_due_ns != UINT64_MAX)
             timeout = w->next_due_ns <= w->now                 ? 0
                       : w->next_due_ns - w->now < IDLE_WAIT_NS ? w->next_due_ns - w->now
@@ -259,6 +273,15 @@ void *ep_bench__worker_main(void *arg)
                 c->rdhup = 1;
             if (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP))
                 c->writable = 1;
+            /* TLS: a read waiting for writability, or the other way round */
+            if ((ev & EPOLLOUT) && c->rd_wants_out) {
+                c->rd_wants_out = 0;
+                c->readable = 1;
+            }
+            if ((ev & EPOLLIN) && c->wr_wants_in) {
+                c->wr_wants_in = 0;
+                c->writable = 1;
+            }
             ep_bench__worker_mark_ready(w, c);
         }
         int tick = w->npaced && (kick || w->now >= w->next_due_ns);
