@@ -18,6 +18,7 @@ failing (for comparing with an older broker; ctest does not set it).
 import collections
 import os
 import random
+import re
 import shutil
 import struct
 import sys
@@ -146,6 +147,21 @@ class Sub(threading.Thread):
                     r.close()
 
 
+def routings_cut(log):
+    """(restarts, publishes) and copies from the broker's startup lines."""
+    restarts = publishes = copies = 0
+    pat = re.compile(r"persistence: (\d+) QoS 2 publish\(es\) were being routed when the broker "
+                     r"went down: (\d+) undelivered")
+    with open(log, errors="replace") as f:
+        for line in f:
+            m = pat.search(line)
+            if m:
+                restarts += 1
+                publishes += int(m.group(1))
+                copies += int(m.group(2))
+    return (restarts, publishes), copies
+
+
 def main():
     binary = sys.argv[1]
     iters = int(os.environ.get("EP_BROKER_CRASH_ITERS", "20"))
@@ -218,6 +234,11 @@ def main():
             failures += bool(lost) + bool(s.pid_reuse) + (bool(q2) and not allow_q2_dup)
         print("publishers: %s acknowledged, %s reconnects" %
               ([len(p.acked) for p in pubs], [p.reconnects for p in pubs]))
+        # How often a kill hit QoS 2 routings in flight (their undelivered
+        # copies are removed at startup and the publisher's re-send is routed).
+        routed, removed = routings_cut(b.log)
+        print("restarts that removed copies of QoS 2 publishes in flight: %d (%d publishes, "
+              "%d copies)" % (routed[0], routed[1], removed))
         if any(p.unacked for p in pubs):
             print("FAIL publishers still have unacknowledged messages after the drain")
             failures += 1
