@@ -480,7 +480,6 @@ static void do_init(ep_loop *loop, void *arg)
                               .retain = true};
             ep_mqttc_publish(cn->mq, &p, NULL, NULL);
         }
-    ep_conn__status_init(cn);
     ep_mqttc_connect(cn->mq);
     ep_timer_init(cn->loop, &cn->status_timer, on_status_timer, cn);
     ep_timer_start(&cn->status_timer, 1000);
@@ -581,6 +580,8 @@ ep_err ep_connector_start(ep_connector *cn)
     err = ep_loop_post(cn->loop, do_init, cn);
     if (err != EP_EOK)
         return err;
+    /* before the thread runs: /readyz is not ready until the first CONNACK */
+    ep_conn__status_init(cn);
     if (pthread_create(&cn->thread, NULL, thread_main, cn) != 0)
         return EP_ESYS;
     cn->thread_started = true;
