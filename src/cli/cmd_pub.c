@@ -106,7 +106,9 @@ static void pub_usage(FILE *f)
                "Examples:\n"
                "  edgeplane pub -t sensors/temp -m 21.5 -q 1\n"
                "  edgeplane pub -t cmd/reboot -m '{}' --content-type application/json -u ops -P x\n"
-               "  tail -F app.log | edgeplane pub -t logs/app -s -q 1\n");
+               "  tail -F app.log | edgeplane pub -t logs/app -s -q 1\n"
+               "  edgeplane pub -h broker.local --cafile ca.pem -u dev --password-file pw \\\n"
+               "      --auth-method SCRAM-SHA-256 -t sensors/temp -m 21.5\n");
 }
 
 static void pub_stop(pub_ctx *x) { ep_loop_stop(x->loop); }

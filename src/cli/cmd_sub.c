@@ -57,13 +57,15 @@ static void sub_usage(FILE *f)
                "  -W, --timeout SECONDS    exit after SECONDS (with -C: fail if fewer than N\n"
                "                           messages arrived by then)\n\n");
     ep_cli_mqtt_help(f);
-    fprintf(f, "\nExit codes: 0 done (-C reached, -W elapsed without -C, or stopped by a\n"
-               "signal), 1 the broker could not be reached, refused every subscription, or\n"
-               "-W elapsed before -C messages arrived, 2 bad options.\n\n"
-               "Examples:\n"
-               "  edgeplane sub -t 'sensors/#' -v\n"
-               "  edgeplane sub -t jobs/in -q 1 -i worker-1 --no-clean -C 10\n"
-               "  edgeplane sub -t 'plant/+/state' --json -W 30\n");
+    fprintf(f,
+            "\nExit codes: 0 done (-C reached, -W elapsed without -C, or stopped by a\n"
+            "signal), 1 the broker could not be reached, refused every subscription, or\n"
+            "-W elapsed before -C messages arrived, 2 bad options.\n\n"
+            "Examples:\n"
+            "  edgeplane sub -t 'sensors/#' -v\n"
+            "  edgeplane sub -t jobs/in -q 1 -i worker-1 --no-clean -C 10\n"
+            "  edgeplane sub -t 'plant/+/state' --json -W 30\n"
+            "  edgeplane sub -h broker.local --cafile ca.pem --cert me.pem --key me.key -t '#'\n");
 }
 
 static void sub_finish(sub_ctx *x, int code)

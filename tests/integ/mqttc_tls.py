@@ -179,6 +179,23 @@ def case_insecure():
     R.check("insecure: warns", b"warning: --insecure" in err, err.decode(errors="replace"))
 
 
+def case_bad_files():
+    """Unusable TLS files are usage errors, reported before connecting."""
+    bad = os.path.join(work, "not-a-cert.pem")
+    with open(bad, "w") as f:
+        f.write("garbage\n")
+    for what, extra, needle in (
+            ("missing CA file", ["--cafile", os.path.join(work, "nope.pem")],
+             "cannot read CA file"),
+            ("CA file without certificates", ["--cafile", bad], "cannot load CA file"),
+            ("key of another certificate", TLS + ["--cert", P("client.pem"), "--key",
+                                                  P("stranger.key")], "mismatch")):
+        rc, _, err = pub(users_port, "tls/x", "x", extra + ALICE)
+        text = err.decode(errors="replace")
+        R.check("%s: exit 2" % what, rc == 2, "status %d: %s" % (rc, text))
+        R.check("%s: says %r" % (what, needle), needle in text, text)
+
+
 def case_mutual_tls():
     cert = ["--cert", P("client.pem"), "--key", P("client.key")]
     roundtrip("mutual tls", certs_port, TLS + cert, TLS + cert)
@@ -238,7 +255,7 @@ try:
     mc.wait_connectable(users_port, broker)
     mc.wait_connectable(certs_port, broker)
     cases = [case_tls_password, case_password_file, case_bad_password, case_wrong_ca,
-             case_hostname_mismatch, case_insecure, case_mutual_tls]
+             case_hostname_mismatch, case_insecure, case_bad_files, case_mutual_tls]
     if args.broker == "edgeplane":
         cases += [case_scram, case_connector]
     for c in cases:

@@ -219,7 +219,8 @@ ep_err ep_mqttc_new_why(ep_mqttc **out, ep_loop *loop, const ep_mqttc_options *o
     if (o->tls.enable) {
         err = ep_mqttc__tls_new(&c->tls, &o->tls, c->host ? c->host : MQC_DEF_HOST, why, why_len);
         if (err) {
-            EP_LOG_WARN(MQC_LOG, "TLS settings: %s", why && why_len ? why : ep_strerror(err));
+            /* info: the caller reports the failure (with why) */
+            EP_LOG_INFO(MQC_LOG, "TLS settings: %s", why && why_len ? why : ep_strerror(err));
             goto fail;
         }
         c->tops = &ep_mqttc__transport_tls;

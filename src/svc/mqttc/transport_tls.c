@@ -83,8 +83,22 @@ static ep_err read_key_pw(ep_mqttc__tls *t, const char *path, char *why, size_t 
     return EP_EOK;
 }
 
+/* OpenSSL says only "system lib" for a missing file: check first. */
+static bool readable(const char *path, const char *what, char *why, size_t n)
+{
+    if (access(path, R_OK) == 0)
+        return true;
+    snprintf(why, n, "cannot read %s %s: %s", what, path, ep_strerror(EP_ERR_FROM_ERRNO()));
+    return false;
+}
+
 static ep_err load_files(ep_mqttc__tls *t, const ep_mqttc_tls_options *o, char *why, size_t n)
 {
+    const char *key = o->key_file ? o->key_file : o->cert_file;
+    if ((o->ca_file && !o->insecure && !readable(o->ca_file, "CA file", why, n)) ||
+        (o->cert_file && !readable(o->cert_file, "client certificate", why, n)) ||
+        (key && !readable(key, "client key", why, n)))
+        return EP_ECONFIG;
     if (o->insecure) {
         SSL_CTX_set_verify(t->ctx, SSL_VERIFY_NONE, NULL);
     } else {
@@ -99,7 +113,6 @@ static ep_err load_files(ep_mqttc__tls *t, const ep_mqttc_tls_options *o, char *
     }
     if (o->cert_file == NULL)
         return EP_EOK;
-    const char *key = o->key_file ? o->key_file : o->cert_file;
     if (o->key_password_file && read_key_pw(t, o->key_password_file, why, n))
         return EP_ECONFIG;
     SSL_CTX_set_default_passwd_cb(t->ctx, key_pw_cb);
