@@ -28,7 +28,7 @@ const net = require("net");
 const path = require("path");
 const readline = require("readline");
 const { Variant, DataType, StatusCodes } = require("node-opcua");
-const { arg, createServer, addPlant, raiseTicks, addExtra, start, run } = require("./peer_server");
+const peer = require("./peer_server");
 
 // startRelay starts the TCP relay in front of the server on port: prints
 // "RELAY <url>", and "drop" on stdin closes every relayed connection.
@@ -65,9 +65,9 @@ function startRelay(port) {
 }
 
 async function main() {
-    const { server, port } = await createServer({
-        pki: path.resolve(arg("--pki", "./pki-node-server")),
-        port: parseInt(arg("--port", "0"), 10),
+    const { server, port } = await peer.createServer({
+        pki: path.resolve(peer.arg("--pki", "./pki-node-server")),
+        port: peer.intArg("--port", 0),
         acceptUnknown: true,
         x509Users: true,
         maxConnections: 200,
@@ -75,7 +75,7 @@ async function main() {
         applicationUri: "urn:edgeplane:test:node-opcua-server",
         applicationName: "edgeplane test server (node-opcua)",
     });
-    const { ns, plant } = addPlant(server, parseInt(arg("--counter-ms", "100"), 10));
+    const { ns, plant } = peer.addPlant(server, peer.intArg("--counter-ms", 100));
 
     ns.addVariable({
         componentOf: plant,
@@ -105,16 +105,11 @@ async function main() {
         });
     });
 
-    raiseTicks(plant, () => 500);
-    addExtra(
-        server,
-        parseInt(arg("--extra", "0"), 10),
-        parseInt(arg("--update-ms", "1000"), 10),
-        false
-    );
+    peer.raiseTicks(plant, () => 500);
+    peer.addExtra(server, peer.intArg("--extra", 0), peer.intArg("--update-ms", 1000), false);
 
-    await start(server, port);
-    if (arg("--relay", false)) startRelay(port);
+    await peer.start(server, port);
+    if (peer.arg("--relay", false)) startRelay(port);
 }
 
-run("client_server.js", main);
+peer.run("client_server.js", main);

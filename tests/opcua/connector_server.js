@@ -26,7 +26,7 @@
 "use strict";
 const path = require("path");
 const { DataType, StatusCodes, StatusCode } = require("node-opcua");
-const { arg, createServer, addPlant, raiseTicks, addExtra, start, run } = require("./peer_server");
+const peer = require("./peer_server");
 
 // addQuality adds ns=1;s=Quality and ns=1;s=Text under plant, both
 // changing every 300 ms (Quality's StatusCode cycling).
@@ -65,25 +65,20 @@ function addQuality(ns, plant) {
 }
 
 async function main() {
-    const { server, port } = await createServer({
-        pki: path.resolve(arg("--pki", "./pki-connector-server")),
-        port: parseInt(arg("--port", "0"), 10),
-        acceptUnknown: arg("--strict", false) !== true,
+    const { server, port } = await peer.createServer({
+        pki: path.resolve(peer.arg("--pki", "./pki-connector-server")),
+        port: peer.intArg("--port", 0),
+        acceptUnknown: peer.arg("--strict", false) !== true,
         maxConnections: 500,
         capabilities: { maxMonitoredItems: 1000000, maxSubscriptionsPerSession: 1000 },
         applicationUri: "urn:edgeplane:test:connector-server",
         applicationName: "edgeplane connector test server (node-opcua)",
     });
-    const { ns, plant } = addPlant(server, parseInt(arg("--counter-ms", "50"), 10));
+    const { ns, plant } = peer.addPlant(server, peer.intArg("--counter-ms", 50));
     addQuality(ns, plant);
-    raiseTicks(plant, (tick) => 100 + (tick % 800));
-    addExtra(
-        server,
-        parseInt(arg("--extra", "0"), 10),
-        parseInt(arg("--update-ms", "1000"), 10),
-        true
-    );
-    await start(server, port);
+    peer.raiseTicks(plant, (tick) => 100 + (tick % 800));
+    peer.addExtra(server, peer.intArg("--extra", 0), peer.intArg("--update-ms", 1000), true);
+    await peer.start(server, port);
 }
 
-run("connector_server.js", main);
+peer.run("connector_server.js", main);

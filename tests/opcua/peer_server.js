@@ -31,6 +31,11 @@ function arg(name, def) {
     return v === undefined || v.startsWith("--") ? true : v;
 }
 
+// intArg is arg for a decimal integer.
+function intArg(name, def) {
+    return parseInt(arg(name, String(def)), 10);
+}
+
 function freePort() {
     return new Promise((resolve, reject) => {
         const s = net.createServer();
@@ -202,4 +207,4 @@ function run(name, main) {
     });
 }
 
-module.exports = { arg, createServer, addPlant, raiseTicks, addExtra, start, run };
+module.exports = { arg, intArg, createServer, addPlant, raiseTicks, addExtra, start, run };
