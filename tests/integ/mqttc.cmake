@@ -16,6 +16,16 @@ if(TARGET edgeplane AND TARGET ep_svc_mqttc)
         TIMEOUT 180 LABELS "integ;mqttc" SKIP_RETURN_CODE 77)
     endforeach()
   endforeach()
+  # Re-authentication (AUTH 0x19) needs the library itself: a small client
+  # program, driven against our broker by mqttc_reauth.py.
+  add_executable(integ_mqttc_reauth_client ${CMAKE_CURRENT_LIST_DIR}/mqttc_reauth_client.c)
+  target_link_libraries(integ_mqttc_reauth_client PRIVATE ep_svc_mqttc)
+  add_test(NAME integ/mqttc_reauth
+    COMMAND ${_mqttc_py} ${CMAKE_CURRENT_LIST_DIR}/mqttc_reauth.py
+            --edgeplane $<TARGET_FILE:edgeplane>
+            --client $<TARGET_FILE:integ_mqttc_reauth_client>)
+  set_tests_properties(integ/mqttc_reauth PROPERTIES
+    TIMEOUT 120 LABELS "integ;mqttc" SKIP_RETURN_CODE 77)
   # No real broker acknowledges out of order on demand: this one runs
   # against a scripted fake server (see the script).
   add_test(NAME integ/mqttc_ooo_acks
