@@ -73,11 +73,15 @@ static ep_err norm_part(wr *w, const char *s, size_t n)
 {
     char tmp[SUBJ_MAX];
     size_t tl = 0;
-    for (size_t i = 0; i < n && tl < sizeof(tmp); i++) {
+    for (size_t i = 0; i < n; i++) {
+        if (tl == sizeof(tmp))
+            return EP_ETOOBIG;
         if (s[i] == '\\' && i + 1 < n)
             i++;
         tmp[tl++] = s[i];
     }
+    if (tl == 0)
+        return EP_EINVAL;
     const char *eq = memchr(tmp, '=', tl);
     if (eq == NULL)
         return EP_EINVAL;
