@@ -581,17 +581,17 @@ static bool custom_ok(const yaml_custom *c, const ep_cfg_node *an, ep_cfg_errs *
         ep_cfg_errs_add(errs, cn ? cn : an, "method custom needs 'custom.endpoint'");
         return false;
     }
+    bool ok = true;
     const ep_cfg_node *en = ep_cfg_node_get(cn, "endpoint");
     bool https = strncmp(c->endpoint, "https://", 8) == 0;
     if (!https && !(c->allow_http && strncmp(c->endpoint, "http://", 7) == 0)) {
         ep_cfg_errs_add(errs, en, "must start with https:// (http:// needs allow_http: true)");
-        return false;
+        ok = false;
     }
     if ((c->client_cert == NULL) != (c->client_key == NULL)) {
         ep_cfg_errs_add(errs, cn, "client_cert and client_key go together");
-        return false;
+        ok = false;
     }
-    bool ok = true;
     const ep_cfg_node *hn = ep_cfg_node_get(cn, "headers");
     hn = hn ? hn->first : NULL;
     for (size_t i = 0; i < c->headers.count; i++, hn = hn ? hn->next : NULL) {

@@ -235,6 +235,58 @@ class CustomAuthTests(unittest.TestCase):
         self.addCleanup(b.stop)
         return b
 
+    def test_config_errors(self):
+        conf = os.path.join(self.dir, "bad.yaml")
+        with open(conf, "w") as f:
+            f.write("""authentication:
+  - name: c
+    methods: [custom]
+    custom:
+      endpoint: http://127.0.0.1:1
+      headers: ["NoColon"]
+    x509_attributes:
+      - name: a
+        subject: "CN x"
+        attributes: [nokv]
+listeners:
+  - address: 127.0.0.1:0
+    authentication: c
+""")
+        r = subprocess.run([BINARY, "broker", "--config", conf], capture_output=True, text=True,
+                           timeout=20)
+        self.assertNotEqual(r.returncode, 0)
+        for where, what in (("5:17", "must start with https://"),
+                            ("6:17", "a header must be 'Name: value'"),
+                            ("9:18", "expected 'TYPE = value' pairs"),
+                            ("10:22", "expected 'name=value'")):
+            self.assertIn("bad.yaml:%s: " % where, r.stderr)
+            self.assertIn(what, r.stderr)
+        # allow_http makes the same endpoint acceptable
+        with open(conf, "w") as f:
+            f.write("""authentication:
+  - name: c
+    methods: [custom]
+    custom: {endpoint: "http://127.0.0.1:1", allow_http: true}
+listeners:
+  - address: 127.0.0.1:0
+    authentication: c
+""")
+        p = subprocess.Popen([BINARY, "broker", "--config", conf], stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)
+        warned = False
+        try:
+            line = ""
+            deadline = time.monotonic() + 10
+            while "listening on" not in line and time.monotonic() < deadline:
+                line = p.stdout.readline()
+                if "plain http" in line:
+                    warned = True
+            self.assertIn("listening on", line)
+        finally:
+            p.send_signal(signal.SIGTERM)
+            out = p.communicate(timeout=10)[0]
+        self.assertTrue(warned or "passwords travel in clear" in out)
+
     def test_allowed_and_denied_paho(self):
         b = self.broker()
         for v in (mqtt.MQTTv311, mqtt.MQTTv5):
