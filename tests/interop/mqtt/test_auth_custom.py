@@ -312,6 +312,31 @@ listeners:
                                   ver, "-u", "alice", "-P", "nope", "-t", "sensors/b1/t",
                                   "-m", "1"], capture_output=True, text=True, timeout=20)
             self.assertNotEqual(bad.returncode, 0)
+            # mosquitto_sub authenticated by the server; a denied publish
+            # (other building) never reaches it, the allowed one does
+            sub = subprocess.Popen(["stdbuf", "-oL", "mosquitto_sub", "-h", "127.0.0.1", "-p", str(b.port), "-V",
+                                    ver, "-u", "alice", "-P", "wonderland", "-t", "sensors/#",
+                                    "-q", "1", "-C", "1", "-W", "20", "-v", "-d"],
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            try:
+                deadline = time.monotonic() + 15
+                line = ""
+                while "SUBACK" not in line and time.monotonic() < deadline:
+                    line = sub.stdout.readline()
+                    if not line and sub.poll() is not None:
+                        break
+                self.assertIn("SUBACK", line)
+                for topic in ("sensors/b2/t", "sensors/b1/t"):
+                    subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(b.port), "-V",
+                                    ver, "-u", "alice", "-P", "wonderland", "-t", topic, "-m",
+                                    topic, "-q", "1"], capture_output=True, timeout=20, check=True)
+                out = sub.communicate(timeout=20)[0]
+            finally:
+                if sub.poll() is None:
+                    sub.kill()
+                    sub.wait()
+            self.assertIn("sensors/b1/t sensors/b1/t", out)
+            self.assertNotIn("sensors/b2/t sensors/b2/t", out)
 
     def test_request_contents(self):
         b = self.broker()
