@@ -10,10 +10,16 @@
  * - Deferred calls run after all I/O of an iteration has been dispatched, so
  *   an object closed inside a callback stays valid until no callback of this
  *   round can reach it.
+ * - Busy polling: after an iteration that dispatched I/O, poll_events first
+ *   calls epoll_wait with a zero timeout until something arrives or spin_ns
+ *   has passed, and only then blocks for what is left of the timeout. Posts
+ *   and mailboxes signal through eventfds in the same epoll set, so a spin
+ *   sees them too. No spin after an empty wait: an idle loop sleeps.
  */
 #include "core/loop.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +44,9 @@ struct ep_loop {
     const ep_clock *clock;
     uint64_t now;
     atomic_int stop;
+    uint64_t spin_ns;        /* busy-poll budget; 0 = off */
+    uint64_t spin_resume_ns; /* no spinning before this (contention seen) */
+    int active;              /* the last wait returned events */
 
     ep_timer **heap;
     size_t heap_n, heap_cap;
@@ -47,6 +56,13 @@ struct ep_loop {
     ep_hook *hook_next; /* iteration cursor: unhooking it advances it */
 
     call_vec deferred;
+
+    /* Held by whoever runs the loop's callbacks: its own thread, except
+     * while it waits in the poller, when another thread may take the loop
+     * over (ep_loop_try_enter). */
+    pthread_mutex_t own_lock;
+    int parked;       /* guarded by own_lock: the owner waits in the poller */
+    uint64_t park_ms; /* guarded by own_lock: when that wait ends (loop ms) */
 
     pthread_mutex_t post_lock;
     call_vec posted;   /* guarded by post_lock */
@@ -311,6 +327,7 @@ ep_err ep_loop_new(ep_loop **out, const ep_clock *clock)
     l->wakefd = -1;
     l->clock = clock ? clock : ep_clock_system();
     pthread_mutex_init(&l->post_lock, NULL);
+    pthread_mutex_init(&l->own_lock, NULL);
     l->epfd = epoll_create1(EPOLL_CLOEXEC);
     l->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (l->epfd < 0 || l->wakefd < 0)
@@ -335,6 +352,7 @@ void ep_loop_free(ep_loop *l)
     if (l->wakefd >= 0)
         close(l->wakefd);
     pthread_mutex_destroy(&l->post_lock);
+    pthread_mutex_destroy(&l->own_lock);
     free(l->heap);
     free(l->deferred.v);
     free(l->posted.v);
@@ -352,6 +370,59 @@ void ep_loop_stop(ep_loop *l)
     wake(l);
 }
 
+void ep_loop_set_busy_poll(ep_loop *l, unsigned spin_us)
+{
+    l->spin_ns = (uint64_t)(spin_us > 10000u ? 10000u : spin_us) * 1000u;
+}
+
+/* A spin round that took longer than this was preempted: something else
+ * wants this CPU, and spinning would only take time from it. */
+#define SPIN_PREEMPTED_NS 20000u
+/* ... and then the loop sleeps normally for this long before trying again. */
+#define SPIN_BACKOFF_NS 100000000u
+
+/* spin polls without blocking for up to limit_ns; returns the events found
+ * (or an error), 0 when none came. The spin yields the CPU on every round,
+ * so a runnable thread on the same CPU is not held up by it; when a round
+ * comes back late, another thread ran, and spinning is suspended. */
+static int spin(ep_loop *l, struct epoll_event *evs, int max, uint64_t limit_ns, uint64_t *spent)
+{
+    uint64_t t0 = ep_clock_mono_ns(), prev = t0, t;
+    do {
+        int n = epoll_wait(l->epfd, evs, max, 0);
+        if (n != 0)
+            return n;
+        sched_yield();
+        t = ep_clock_mono_ns();
+        if (t - prev > SPIN_PREEMPTED_NS) {
+            l->spin_resume_ns = t + SPIN_BACKOFF_NS;
+            break;
+        }
+        prev = t;
+    } while (t - t0 < limit_ns);
+    *spent = t - t0;
+    return 0;
+}
+
+/* poll_events waits like epoll_wait(timeout), spinning first when busy
+ * polling is on and the previous wait was not empty. */
+static int poll_events(ep_loop *l, struct epoll_event *evs, int max, int timeout)
+{
+    if (l->spin_ns && l->active && timeout != 0 && ep_clock_mono_ns() >= l->spin_resume_ns) {
+        uint64_t limit = l->spin_ns, spent = 0;
+        if (timeout > 0 && (uint64_t)timeout * 1000000u < limit)
+            limit = (uint64_t)timeout * 1000000u;
+        int n = spin(l, evs, max, limit, &spent);
+        if (n != 0)
+            return n;
+        if (timeout > 0) {
+            int ms = (int)(spent / 1000000u);
+            timeout = timeout > ms ? timeout - ms : 0;
+        }
+    }
+    return epoll_wait(l->epfd, evs, max, timeout);
+}
+
 static int poll_timeout(ep_loop *l, int max_ms)
 {
     if (l->deferred.n > 0)
@@ -363,22 +434,69 @@ static int poll_timeout(ep_loop *l, int max_ms)
     return (max_ms >= 0 && max_ms < t) ? max_ms : t;
 }
 
-ep_err ep_loop_run_once(ep_loop *l, int timeout_ms)
+static void run_hooks(ep_loop *l)
 {
-    struct epoll_event evs[256];
-    ep_loop_update_time(l);
-    run_timers(l);
     for (ep_hook *h = l->hooks; h; h = l->hook_next) {
         l->hook_next = h->_next;
         h->fn(l, h->arg);
     }
     l->hook_next = NULL;
-    int n = epoll_wait(l->epfd, evs, 256, poll_timeout(l, timeout_ms));
+}
+
+int ep_loop_try_enter(ep_loop *l)
+{
+    if (pthread_mutex_trylock(&l->own_lock) != 0)
+        return 0;
+    if (!l->parked) {
+        pthread_mutex_unlock(&l->own_lock);
+        return 0;
+    }
+    ep_loop_update_time(l);
+    return 1;
+}
+
+void ep_loop_leave(ep_loop *l)
+{
+    run_hooks(l);
+    /* Deferred calls stay for the owner: the poller may already have
+     * returned events for an object they would free. */
+    int wake_owner = l->deferred.n > 0 || (l->heap_n > 0 && l->heap[0]->due < l->park_ms);
+    pthread_mutex_unlock(&l->own_lock);
+    if (wake_owner)
+        wake(l);
+}
+
+/* wait_io polls for events; other threads may enter the loop meanwhile. */
+static int wait_io(ep_loop *l, struct epoll_event *evs, int max, int timeout_ms)
+{
+    int timeout = poll_timeout(l, timeout_ms);
+    l->park_ms = timeout < 0 ? UINT64_MAX : l->now + (uint64_t)timeout;
+    l->parked = 1;
+    pthread_mutex_unlock(&l->own_lock);
+    int n = poll_events(l, evs, max, timeout);
+    int saved = errno;
+    pthread_mutex_lock(&l->own_lock);
+    l->parked = 0;
+    errno = saved;
+    return n;
+}
+
+ep_err ep_loop_run_once(ep_loop *l, int timeout_ms)
+{
+    struct epoll_event evs[256];
+    pthread_mutex_lock(&l->own_lock);
+    ep_loop_update_time(l);
+    run_timers(l);
+    run_hooks(l);
+    int n = wait_io(l, evs, 256, timeout_ms);
     if (n < 0) {
+        l->active = 0;
+        pthread_mutex_unlock(&l->own_lock);
         if (errno == EINTR)
             return EP_EOK;
         return EP_ERR_FROM_ERRNO();
     }
+    l->active = n > 0;
     ep_loop_update_time(l);
     for (int i = 0; i < n; i++) {
         ep_io *io = evs[i].data.ptr;
@@ -395,6 +513,7 @@ ep_err ep_loop_run_once(ep_loop *l, int timeout_ms)
             io->cb(io, e);
     }
     run_deferred(l);
+    pthread_mutex_unlock(&l->own_lock);
     return EP_EOK;
 }
 

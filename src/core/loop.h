@@ -7,11 +7,17 @@
  * after the current dispatch, for safe destruction).
  *
  * Threads talk to a loop only through ep_loop_post() and ep_mailbox (see
- * mailbox.h); every other function must be called on the loop's own thread.
- * Watchers and timers live in caller storage (libuv style).
+ * mailbox.h); every other function must be called on the loop's own thread,
+ * or by a thread that has entered the loop (ep_loop_try_enter). Watchers
+ * and timers live in caller storage (libuv style).
  *
  * Iteration: run due timers -> run before-poll hooks -> epoll_wait -> dispatch
  * I/O -> run deferred calls -> repeat.
+ *
+ * Busy polling (off by default, ep_loop_set_busy_poll): right after an
+ * iteration that dispatched I/O, the loop polls without blocking for a few
+ * microseconds before it sleeps, so the next packet or cross-thread post of
+ * a steady stream is picked up without a wakeup by the kernel.
  */
 #ifndef EP_CORE_LOOP_H
 #define EP_CORE_LOOP_H
@@ -77,6 +83,31 @@ ep_err ep_loop_run(ep_loop *loop);
 /* ep_loop_run_once does one iteration, waiting at most timeout_ms (-1 for no
  * limit, 0 to poll). For tests and synchronous helpers. */
 ep_err ep_loop_run_once(ep_loop *loop, int timeout_ms);
+/* ep_loop_set_busy_poll sets how long (microseconds) the loop keeps polling
+ * without blocking after an iteration that dispatched I/O, before it sleeps
+ * in the poller; 0 (the default) never spins. Waking a sleeping thread takes
+ * the kernel a scheduler round trip (an inter-processor interrupt; on a
+ * virtual machine also an exit to the hypervisor), tens of microseconds,
+ * which a short spin avoids for the next message of a steady stream. The
+ * spin ends at the first event or due timer and only follows activity, so
+ * an idle loop still sleeps and costs no CPU. Loop thread (or before the
+ * loop runs). Values above 10 000 are capped at 10 000. */
+void ep_loop_set_busy_poll(ep_loop *loop, unsigned spin_us);
+/* ep_loop_try_enter lets another thread take over a loop whose thread is
+ * waiting in the poller, to run work for it without waking that thread (a
+ * wakeup costs tens of microseconds; the work itself often less). Returns 1
+ * when the caller now owns the loop: it may call the loop's functions and
+ * the callbacks of the loop's objects, and must call ep_loop_leave soon (the
+ * loop's thread blocks when its wait ends until then). Returns 0 when the
+ * loop is busy, not running, or already owned; then nothing was done. Any
+ * thread; never blocks, so threads entering each other cannot deadlock. */
+int ep_loop_try_enter(ep_loop *loop);
+/* ep_loop_leave runs the before-poll hooks (the loop's thread would have
+ * run them before waiting again) and releases the loop. It wakes the
+ * loop's thread when the work done needs it: a timer now due earlier than
+ * its wait ends, or deferred calls (those run on the loop's own thread,
+ * after the events it may already have been handed). Entering thread. */
+void ep_loop_leave(ep_loop *loop);
 /* ep_loop_stop asks the loop to return from ep_loop_run. Any thread. */
 void ep_loop_stop(ep_loop *loop);
 /* ep_loop_now returns the loop's cached time in ms, refreshed each iteration. */

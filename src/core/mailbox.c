@@ -1,5 +1,10 @@
 /* mailbox.c - see mailbox.h. Double-buffered: the consumer swaps the full
- * vector for its empty one under the lock and processes without it. */
+ * vector for its empty one under the lock and processes without it.
+ *
+ * Only the push that finds the mailbox empty signals (eventfd) or, when
+ * direct, drains in the consumer loop's place: items pushed before that
+ * drain swaps the vector are drained with it, items pushed after it find
+ * the mailbox empty again and signal themselves. */
 #include "core/mailbox.h"
 
 #include <pthread.h>
@@ -22,6 +27,7 @@ struct ep_mailbox {
     size_t item_size, max_items;
     ep_mailbox_fn fn;
     void *ud;
+    size_t direct_max; /* direct drain for pushes up to this size; 0 = off */
     pthread_mutex_t lock;
     item_vec in;  /* guarded by lock */
     item_vec out; /* consumer only */
@@ -99,6 +105,11 @@ ep_err ep_mailbox_push_many(ep_mailbox *mb, const void *items, size_t n)
 out:
     pthread_mutex_unlock(&mb->lock);
     if (err == EP_EOK && was_empty && n > 0) {
+        if (n <= mb->direct_max && ep_loop_try_enter(mb->loop)) {
+            ep_mailbox_drain(mb);
+            ep_loop_leave(mb->loop);
+            return EP_EOK;
+        }
         uint64_t one = 1;
         if (write(mb->efd, &one, sizeof(one)) < 0) {
             /* Counter saturated: a wakeup is already pending. */
@@ -106,6 +117,8 @@ out:
     }
     return err;
 }
+
+void ep_mailbox_set_direct(ep_mailbox *mb, size_t max_items) { mb->direct_max = max_items; }
 
 ep_err ep_mailbox_push(ep_mailbox *mb, const void *item)
 {

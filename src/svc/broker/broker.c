@@ -7,6 +7,11 @@
  * at the highest granted QoS; targets on this worker are delivered at once,
  * the others are batched per worker and posted to that worker's mailbox in
  * the before-poll hook (one push and one wakeup per worker per iteration).
+ * A small batch for a worker that sleeps is delivered without waking it:
+ * this thread enters that worker's loop and runs the delivery itself
+ * (ep_mailbox_set_direct), so a lightly loaded broker pays no cross-thread
+ * wakeup; bigger batches wake the worker so that under load every worker
+ * keeps doing its own share.
  * A delivery posted for a PUBLISH that waits for the disk carries its
  * durability ticket, so the acknowledgement also waits for the records the
  * receiving worker appends for its sessions (persist.c).
@@ -62,6 +67,12 @@ uint16_t bk_worker_for_client(const ep_broker *b, const uint8_t *cid, size_t len
 }
 
 /* ---- routing ---- */
+
+/* Deliveries for another worker that its loop may receive straight from the
+ * routing thread (see above). A trickle of messages, where the wakeup is
+ * most of the latency, comes in batches of one or two; at high rates the
+ * batches are far larger than this. */
+#define BK_DIRECT_MAX 8
 
 static int target_cmp(const void *a, const void *b)
 {
@@ -435,6 +446,7 @@ static bk_worker *worker_new(ep_broker *b, int idx)
         worker_free(w);
         return NULL;
     }
+    ep_mailbox_set_direct(w->mbox, BK_DIRECT_MAX);
     w->flush_hook.fn = before_poll;
     w->flush_hook.arg = w;
     ep_loop_hook_before_poll(w->loop, &w->flush_hook);
