@@ -134,8 +134,9 @@ ep_err ep_callout_cancel(ep_callout *co, uint64_t req_id);
 void ep_callout_get_stats(ep_callout *co, ep_callout_stats *out);
 
 /* ep_callout_request_body builds the JSON request body (malloc'd,
- * NUL-terminated) for cr. Returns EP_EOK, EP_EINVAL (user name not valid
- * UTF-8), EP_ENOMEM. */
+ * NUL-terminated; free it with free() after wiping it) for cr. Memory
+ * jansson frees is wiped first (it held the password). Returns EP_EOK, EP_EINVAL (user name not
+ * valid UTF-8), EP_ENOMEM. */
 ep_err ep_callout_request_body(const ep_callout_creds *cr, char **out);
 
 /* ep_callout_parse_response turns an HTTP status and body (len bytes,

@@ -11,7 +11,9 @@
  * strings within EP_AUTH_ATTR_MAX_LEN.
  */
 #include <jansson.h>
+#include <malloc.h>
 #include <openssl/crypto.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,8 +21,23 @@
 #include "svc/auth/auth_int.h"
 #include "svc/auth/callout.h"
 
+/* jansson copies the strings it is given (the base64 password among
+ * them): its memory is wiped when freed, so no copy of a password
+ * outlives the request. */
+static void wiping_free(void *p)
+{
+    if (p) {
+        OPENSSL_cleanse(p, malloc_usable_size(p));
+        free(p);
+    }
+}
+
+static pthread_once_t alloc_once = PTHREAD_ONCE_INIT;
+static void set_alloc(void) { json_set_alloc_funcs(malloc, wiping_free); }
+
 ep_err ep_callout_request_body(const ep_callout_creds *cr, char **out)
 {
+    pthread_once(&alloc_once, set_alloc);
     ep_err err = EP_ENOMEM;
     char *b64 = NULL;
     json_t *o = json_object();
