@@ -11,7 +11,12 @@
  * to a publisher waits for an fdatasync. It works against any broker.
  *
  *   cc -O2 -pthread -o persist_bench tests/integ/broker_persist_bench.c
- *   persist_bench PORT [publishers=10] [window=64] [seconds=10] [warmup=2]
+ *   persist_bench PORT [publishers=10] [window=64] [seconds=10] [warmup=2] [qos=1]
+ *
+ * With qos 2 the publishers have persistent sessions too (their QoS 2
+ * publishes are then routed exactly once across a crash, which delays the
+ * first send of each copy until the routing's done mark is on disk) and
+ * both sides complete the PUBREC/PUBREL/PUBCOMP exchange.
  *
  * Prints delivered msgs/s over the measured window (after the warmup).
  */
@@ -28,7 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static int port, npub = 10, window = 64, seconds = 10, warmup = 2;
+static int port, npub = 10, window = 64, seconds = 10, warmup = 2, qos = 1;
 static atomic_ulong delivered, acked;
 static atomic_int stop;
 
@@ -140,7 +145,7 @@ static void *subscriber(void *arg)
     rd *r = calloc(1, sizeof(*r));
     (void)arg;
     r->fd = mqtt_connect("persist-bench-sub", 0);
-    static const uint8_t sub[] = {0x82, 12, 0, 1, 0, 7, 'b', 'e', 'n', 'c', 'h', '/', '#', 1};
+    uint8_t sub[] = {0x82, 12, 0, 1, 0, 7, 'b', 'e', 'n', 'c', 'h', '/', '#', (uint8_t)qos};
     put(r->fd, sub, sizeof(sub));
     uint8_t out[8192];
     size_t on = 0;
@@ -150,13 +155,18 @@ static void *subscriber(void *arg)
         int t = next_packet(r, &b, &n);
         if (t < 0)
             return NULL;
-        if ((t >> 4) == 3) {
+        if ((t >> 4) == 3) { /* PUBLISH: PUBACK or PUBREC */
             size_t tl = (size_t)b[0] << 8 | b[1];
-            out[on++] = 0x40;
+            out[on++] = ((t >> 1) & 3) == 2 ? 0x50 : 0x40;
             out[on++] = 2;
             out[on++] = b[2 + tl];
             out[on++] = b[3 + tl];
             atomic_fetch_add_explicit(&delivered, 1, memory_order_relaxed);
+        } else if ((t >> 4) == 6) { /* PUBREL: PUBCOMP */
+            out[on++] = 0x70;
+            out[on++] = 2;
+            out[on++] = b[0];
+            out[on++] = b[1];
         }
         if (on + 4 > sizeof(out) || r->off == r->len) {
             put(r->fd, out, on);
@@ -170,10 +180,10 @@ static void *publisher(void *arg)
     char cid[32];
     snprintf(cid, sizeof(cid), "persist-bench-pub%d", (int)(intptr_t)arg);
     rd *r = calloc(1, sizeof(*r));
-    r->fd = mqtt_connect(cid, 1);
+    r->fd = mqtt_connect(cid, qos == 1);
     uint8_t pkt[2 + 2 + 7 + 2 + 64];
     size_t n = 0;
-    pkt[n++] = 0x32;
+    pkt[n++] = qos == 2 ? 0x34 : 0x32;
     pkt[n++] = 2 + 7 + 2 + 64;
     pkt[n++] = 0;
     pkt[n++] = 7;
@@ -199,17 +209,30 @@ static void *publisher(void *arg)
         }
         if (on)
             put(r->fd, out, on);
+        uint8_t rel[4 * 256];
+        size_t rn = 0;
         do {
             const uint8_t *b;
             size_t bl;
             int t = next_packet(r, &b, &bl);
             if (t < 0)
                 return NULL;
-            if ((t >> 4) == 4) {
+            if ((t >> 4) == 4 || (t >> 4) == 7) { /* PUBACK, PUBCOMP */
                 inflight--;
                 atomic_fetch_add_explicit(&acked, 1, memory_order_relaxed);
+            } else if ((t >> 4) == 5) { /* PUBREC: PUBREL */
+                rel[rn++] = 0x62;
+                rel[rn++] = 2;
+                rel[rn++] = b[0];
+                rel[rn++] = b[1];
+            }
+            if (rn + 4 > sizeof(rel)) {
+                put(r->fd, rel, rn);
+                rn = 0;
             }
         } while (r->off < r->len);
+        if (rn)
+            put(r->fd, rel, rn);
     }
     return NULL;
 }
@@ -217,7 +240,7 @@ static void *publisher(void *arg)
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: %s PORT [publishers] [window] [seconds] [warmup]\n", argv[0]);
+        fprintf(stderr, "usage: %s PORT [publishers] [window] [seconds] [warmup] [qos]\n", argv[0]);
         return 2;
     }
     port = atoi(argv[1]);
@@ -229,6 +252,8 @@ int main(int argc, char **argv)
         seconds = atoi(argv[4]);
     if (argc > 5)
         warmup = atoi(argv[5]);
+    if (argc > 6)
+        qos = atoi(argv[6]) == 2 ? 2 : 1;
     pthread_t st, pt[256];
     pthread_create(&st, NULL, subscriber, NULL);
     usleep(300000);
@@ -241,8 +266,9 @@ int main(int argc, char **argv)
     unsigned long d1 = atomic_load(&delivered), a1 = atomic_load(&acked);
     double t1 = now();
     atomic_store(&stop, 1);
-    printf("delivered_per_s %.0f acked_per_s %.0f publishers %d window %d seconds %d\n",
-           (double)(d1 - d0) / (t1 - t0), (double)(a1 - a0) / (t1 - t0), npub, window, seconds);
+    printf("delivered_per_s %.0f acked_per_s %.0f publishers %d window %d seconds %d qos %d\n",
+           (double)(d1 - d0) / (t1 - t0), (double)(a1 - a0) / (t1 - t0), npub, window, seconds,
+           qos);
     fflush(stdout);
     _exit(0);
 }
