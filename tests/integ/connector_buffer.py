@@ -14,10 +14,13 @@ port and data directory.
 Checked: while the broker is down the buffer gauges never exceed their
 limits, the connector's RSS stays within 4 MiB of where it was (32 MiB
 in sanitizer builds, whose quarantine keeps freed memory), and
-dropped_total grows; afterwards the subscriber's counter values are in
-order with exactly one gap, and the gap's size equals dropped_total (the
-status message's `dropped` too): the newest values were kept, the oldest
-dropped, and nothing else went missing.
+dropped_total grows. Afterwards (the simulation stopped, so the totals are
+final): the subscriber's counter values are in order; values received +
+dropped_total = values published (values_total), so nothing else went
+missing; the outage leaves one gap after the values sent before it, of
+exactly dropped_total values (the newest were kept, the oldest dropped) --
+plus any value the server itself skipped, which the test counts (values
+that were never published); the status message's `dropped` agrees.
 
 Ends with "N passed, N failed"; exit 77 (skipped) without paho-mqtt.
 """
@@ -187,31 +190,50 @@ def run(ep, work):
         target = last_before + dropped + LIMIT + 50
         sub.wait(lambda x: x.values and max(x.values) >= target, 30,
                  "values up to %d after the restart" % target)
-        s = scrape(hport)
+        # stop the source: once the asset is down the connector's totals are final
+        sim.stop()
+        s = wait_metrics(hport, lambda s: metric(s, "edgeplane_connector_connected",
+                                                 asset="buf") == 0
+                         and metric(s, "edgeplane_connector_buffer_messages", connector=CID) == 0,
+                         20, "the asset down and the buffer empty")
         assert metric(s, "edgeplane_connector_dropped_total", asset="buf") == dropped, \
             "nothing dropped once the broker is back"
+        published = metric(s, "edgeplane_connector_values_total", asset="buf")
         # every message carries one value, so dropped messages = dropped values
-        assert metric(s, "edgeplane_connector_values_total", asset="buf") == metric(
-            s, "edgeplane_connector_messages_total", asset="buf")
+        assert published == metric(s, "edgeplane_connector_messages_total", asset="buf")
+
+        def complete(x):
+            return len(set(x.values)) + dropped >= published
+        try:
+            sub.wait(complete, 20, "every value not dropped")
+        except AssertionError:
+            pass  # reported below with the numbers
         with sub.cv:
             values = list(sub.values)
-        uniq, dups, holes = gaps(values)
-        assert len(holes) == 1, "one gap expected, got %s" % holes[:10]
-        a, b = holes[0]
-        assert a >= last_before - LIMIT, "the gap starts at the outage (%d, %d)" % (a, last_before)
+        uniq, dups, holes = gaps(values)  # raises when out of order
+        assert len(uniq) + dropped == published, (
+            "%d values received + %d dropped != %d published" % (len(uniq), dropped, published))
+        # The server may skip a counter value when its sampling is late (a
+        # loaded machine): such values were never published, so they are
+        # not dropped. The outage's gap is the largest; it misses exactly
+        # the dropped values when the server skipped none.
+        skipped = (uniq[-1] - uniq[0] + 1) - published
+        a, b = max(holes, key=lambda h: h[1] - h[0])
         missing = b - a - 1
-        assert missing == dropped, "gap %d..%d misses %d values, dropped_total %d" % (
-            a, b, missing, dropped)
-        kept = [v for v in uniq if v > a][:LIMIT]
-        assert kept == list(range(b, b + LIMIT)), "buffered values in order: %s" % kept
+        assert a >= last_before - LIMIT, "the gap starts at the outage (%d, %d)" % (a, last_before)
+        assert dropped <= missing <= dropped + skipped, (
+            "gap %d..%d misses %d values, dropped_total %d, %d skipped by the server" % (
+                a, b, missing, dropped, skipped))
         # status messages share the buffer (one a second here; dropped
-        # ones are not the asset's); the next one carries the total
+        # ones are not the asset's); a later one carries the total
         sub.wait(lambda x: x.status and x.status["counters"]["dropped"] == dropped, 20,
-                 "the status message's dropped counter (last %s)" % sub.status)
+                 "the status message's dropped counter")
         rc = conn.stop()
         assert rc == 0, "connector exit status %s on SIGTERM" % rc
-        yield ("gap %d..%d: %d values missing = dropped_total %d; %d values in order after it, "
-               "%d redelivered" % (a, b, missing, dropped, len(uniq) - uniq.index(b), dups))
+        yield ("gap %d..%d: %d values missing, dropped_total %d (server skipped %d); %d received "
+               "+ %d dropped = %d published; %d in order after the gap, %d redelivered" % (
+                   a, b, missing, dropped, skipped, len(uniq), dropped, published,
+                   len(uniq) - uniq.index(b), dups))
     finally:
         if sub:
             sub.close()
