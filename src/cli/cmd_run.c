@@ -226,11 +226,12 @@ int ep_cmd_run(int argc, char **argv)
                    "[--workers N]\n"
                    "                     [--opcua-listen URL] [--no-opcua-sim] "
                    "[--resources PATH]\n"
-                   "                     [--log-level LEVEL]\n\n"
+                   "                     [--http HOST:PORT] [--log-level LEVEL]\n\n"
                    "Run the broker, the OPC UA simulation server (default\n"
                    "opc.tcp://127.0.0.1:4840) and the OPC UA connector in one process. "
                    "Without\n--resources the connector gets a default set of simulated "
-                   "assets.\n");
+                   "assets. --http serves\n/metrics, /healthz and /readyz of both the "
+                   "broker and the connector.\n");
             return EP_EXIT_OK;
         }
         bargv[bargc++] = argv[i];
