@@ -345,7 +345,7 @@ struct bk_conn {
     struct ep_auth_attrs *attrs;     /* authorization attributes, or NULL */
     uint64_t cred_expiry_ms;         /* credentials expire then (0: never) */
     bool authn_done;
-    uint8_t authn_next; /* chain position to resume at (after an unreachable callout) */
+    uint8_t authn_next;       /* chain position to resume at (after an unreachable callout) */
     bool paused;              /* not reading: waiting for a check */
     struct bk_held_ack *held; /* acks held back while a target is congested */
     uint32_t held_head, held_n, held_cap;
