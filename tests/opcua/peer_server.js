@@ -13,14 +13,7 @@
 "use strict";
 const net = require("net");
 const path = require("path");
-const {
-    OPCUAServer,
-    OPCUACertificateManager,
-    DataType,
-    StatusCodes,
-    SecurityPolicy,
-    MessageSecurityMode,
-} = require("node-opcua");
+const ua = require("node-opcua");
 
 // arg returns the value after `name` on the command line, true for a flag
 // without one, def when absent.
@@ -49,7 +42,7 @@ function freePort() {
 }
 
 async function certificateManager(folder, acceptUnknown) {
-    const m = new OPCUACertificateManager({
+    const m = new ua.OPCUACertificateManager({
         rootFolder: folder,
         automaticallyAcceptUnknownCertificate: acceptUnknown,
     });
@@ -74,15 +67,15 @@ async function createServer(opts) {
             opts.acceptUnknown
         ),
         securityPolicies: [
-            SecurityPolicy.None,
-            SecurityPolicy.Basic256Sha256,
-            SecurityPolicy.Aes128_Sha256_RsaOaep,
-            SecurityPolicy.Aes256_Sha256_RsaPss,
+            ua.SecurityPolicy.None,
+            ua.SecurityPolicy.Basic256Sha256,
+            ua.SecurityPolicy.Aes128_Sha256_RsaOaep,
+            ua.SecurityPolicy.Aes256_Sha256_RsaPss,
         ],
         securityModes: [
-            MessageSecurityMode.None,
-            MessageSecurityMode.Sign,
-            MessageSecurityMode.SignAndEncrypt,
+            ua.MessageSecurityMode.None,
+            ua.MessageSecurityMode.Sign,
+            ua.MessageSecurityMode.SignAndEncrypt,
         ],
         allowAnonymous: true,
         userManager: {
@@ -104,7 +97,7 @@ async function createServer(opts) {
         const users = path.join(opts.pki, "users");
         options.userCertificateManager = await certificateManager(users, true);
     }
-    const server = new OPCUAServer(options);
+    const server = new ua.OPCUAServer(options);
     await server.initialize();
     return { server, port };
 }
@@ -128,10 +121,10 @@ function addPlant(server, counterMs) {
         dataType: "UInt32",
         minimumSamplingInterval: 0,
     });
-    counterVar.setValueFromSource({ dataType: DataType.UInt32, value: counter });
+    counterVar.setValueFromSource({ dataType: ua.DataType.UInt32, value: counter });
     setInterval(() => {
         counter++;
-        counterVar.setValueFromSource({ dataType: DataType.UInt32, value: counter });
+        counterVar.setValueFromSource({ dataType: ua.DataType.UInt32, value: counter });
     }, counterMs);
     return { ns, plant };
 }
@@ -143,8 +136,8 @@ function raiseTicks(plant, severity) {
     setInterval(() => {
         tick++;
         plant.raiseEvent("BaseEventType", {
-            message: { dataType: DataType.LocalizedText, value: { text: "tick " + tick } },
-            severity: { dataType: DataType.UInt16, value: severity(tick) },
+            message: { dataType: ua.DataType.LocalizedText, value: { text: "tick " + tick } },
+            severity: { dataType: ua.DataType.UInt16, value: severity(tick) },
         });
     }, 200);
 }
@@ -169,7 +162,7 @@ function addExtra(server, n, updateMs, stamped) {
             dataType: "Double",
             minimumSamplingInterval: 0,
         });
-        v.setValueFromSource({ dataType: DataType.Double, value: 0 });
+        v.setValueFromSource({ dataType: ua.DataType.Double, value: 0 });
         vars.push(v);
     }
     let gen = 0;
@@ -177,8 +170,8 @@ function addExtra(server, n, updateMs, stamped) {
         gen++;
         const now = stamped ? new Date() : undefined;
         for (let k = 0; k < vars.length; k++) {
-            const value = { dataType: DataType.Double, value: gen + k / 1e6 };
-            if (stamped) vars[k].setValueFromSource(value, StatusCodes.Good, now);
+            const value = { dataType: ua.DataType.Double, value: gen + k / 1e6 };
+            if (stamped) vars[k].setValueFromSource(value, ua.StatusCodes.Good, now);
             else vars[k].setValueFromSource(value);
         }
     }, updateMs);

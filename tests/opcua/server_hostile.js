@@ -16,12 +16,11 @@
 // usage: node server_hostile.js --edgeplane PATH
 "use strict";
 
-const { spawn, execFileSync } = require("child_process");
+const { execFileSync } = require("child_process");
 const fs = require("fs");
 const net = require("net");
 const os = require("os");
 const path = require("path");
-const readline = require("readline");
 const {
     OPCUAClient,
     OPCUACertificateManager,
@@ -29,6 +28,7 @@ const {
     SecurityPolicy,
     AttributeIds,
 } = require("node-opcua");
+const { startSim } = require("./opcua_sim");
 
 const results = [];
 function report(ok, name, detail) {
@@ -157,16 +157,8 @@ function makeCert(dir, name, uri, start, end) {
 
 // ---- the server ----
 
-async function startSim(bin, pki) {
-    const child = spawn(bin, ["opcua-sim", "--listen", "opc.tcp://127.0.0.1:0", "--pki", pki, "--auto-accept",
-        "--update-ms", "100", "--log-level", "error"], { stdio: ["ignore", "pipe", "inherit"] });
-    const rl = readline.createInterface({ input: child.stdout });
-    const url = await new Promise((resolve, reject) => {
-        const t = setTimeout(() => reject(new Error("opcua-sim not ready")), 20000);
-        child.on("exit", (c) => reject(new Error(`opcua-sim exited with ${c}`)));
-        rl.on("line", (l) => { const m = /^opcua-sim ready: (\S+)/.exec(l); if (m) { clearTimeout(t); resolve(m[1]); } });
-    });
-    return { child, url, port: parseInt(/:(\d+)$/.exec(url)[1], 10) };
+function startSimFor(bin, pki) {
+    return startSim(bin, ["--pki", pki, "--auto-accept", "--update-ms", "100", "--log-level", "error"]);
 }
 
 async function healthyClient(url, certMgr) {
@@ -265,7 +257,7 @@ async function main() {
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "ep-uahostile-"));
     const certMgr = new OPCUACertificateManager({ rootFolder: path.join(tmp, "client-pki"), automaticallyAcceptUnknownCertificate: true });
     await certMgr.initialize();
-    const { child, url, port } = await startSim(bin, path.join(tmp, "server-pki"));
+    const { child, url, port } = await startSimFor(bin, path.join(tmp, "server-pki"));
     let healthy;
     try {
         healthy = await healthyClient(url, certMgr);

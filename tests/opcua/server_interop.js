@@ -13,11 +13,10 @@
 // Prints "ok N - ..." / "not ok N - ..." lines and "N passed, N failed".
 "use strict";
 
-const { spawn, execFileSync } = require("child_process");
+const { execFileSync } = require("child_process");
 const fs = require("fs");
 const os = require("os");
 const path = require("path");
-const readline = require("readline");
 const {
     OPCUAClient,
     OPCUACertificateManager,
@@ -35,6 +34,7 @@ const {
     DataChangeTrigger,
     DeadbandType,
 } = require("node-opcua");
+const { startSim } = require("./opcua_sim");
 
 function arg(name, def) {
     const i = process.argv.indexOf(name);
@@ -48,20 +48,9 @@ function report(ok, name, detail) {
     console.log(`${ok ? "ok" : "not ok"} ${results.length} - ${name}${detail ? " # " + detail : ""}`);
 }
 
-async function startSim(bin, pki, extraArgs) {
-    const child = spawn(bin, ["opcua-sim", "--listen", "opc.tcp://127.0.0.1:0", "--pki", pki,
-        "--auto-accept", "--user", "user1:pass1", "--update-ms", "200", "--event-ms", "300",
-        "--log-level", "warn", ...extraArgs], { stdio: ["ignore", "pipe", "inherit"] });
-    const rl = readline.createInterface({ input: child.stdout });
-    const url = await new Promise((resolve, reject) => {
-        const t = setTimeout(() => reject(new Error("opcua-sim not ready in 20 s")), 20000);
-        child.on("exit", (c) => reject(new Error(`opcua-sim exited with ${c}`)));
-        rl.on("line", (line) => {
-            const m = /^opcua-sim ready: (\S+)/.exec(line);
-            if (m) { clearTimeout(t); resolve(m[1]); }
-        });
-    });
-    return { child, url };
+function startSimFor(bin, pki) {
+    return startSim(bin, ["--pki", pki, "--auto-accept", "--user", "user1:pass1", "--update-ms", "200",
+        "--event-ms", "300", "--log-level", "warn"]);
 }
 
 function makeUserCert(dir) {
@@ -207,7 +196,7 @@ async function main() {
     const certMgr = new OPCUACertificateManager({ rootFolder: path.join(tmp, "client-pki"), automaticallyAcceptUnknownCertificate: true });
     await certMgr.initialize();
     const userCert = makeUserCert(tmp);
-    const { child, url } = await startSim(bin, path.join(tmp, "server-pki"), []);
+    const { child, url } = await startSimFor(bin, path.join(tmp, "server-pki"));
     const combos = [[SecurityPolicy.None, MessageSecurityMode.None]];
     for (const p of [SecurityPolicy.Basic256Sha256, SecurityPolicy.Aes128_Sha256_RsaOaep, SecurityPolicy.Aes256_Sha256_RsaPss])
         for (const m of [MessageSecurityMode.Sign, MessageSecurityMode.SignAndEncrypt]) combos.push([p, m]);

@@ -14,9 +14,8 @@
 // Prints "ok N - ..." / "not ok N - ..." lines and "N passed, N failed".
 "use strict";
 
-const { spawn } = require("child_process");
-const readline = require("readline");
 const o = require("node-opcua");
+const { startSim } = require("./opcua_sim");
 
 const TOO_MANY = 100001; // opcua-sim's MaxNodesPerRequest is 100 000
 const BAD_TS = 7; // TimestampsToReturn is 0..3
@@ -26,21 +25,6 @@ const results = [];
 function report(ok, name, detail) {
     results.push(ok);
     console.log(`${ok ? "ok" : "not ok"} ${results.length} - ${name}${detail ? " # " + detail : ""}`);
-}
-
-async function startSim(bin) {
-    const child = spawn(bin, ["opcua-sim", "--listen", "opc.tcp://127.0.0.1:0", "--log-level", "warn"],
-        { stdio: ["ignore", "pipe", "inherit"] });
-    const rl = readline.createInterface({ input: child.stdout });
-    const url = await new Promise((resolve, reject) => {
-        const t = setTimeout(() => reject(new Error("opcua-sim not ready in 20 s")), 20000);
-        child.on("exit", (c) => reject(new Error(`opcua-sim exited with ${c}`)));
-        rl.on("line", (line) => {
-            const m = /^opcua-sim ready: (\S+)/.exec(line);
-            if (m) { clearTimeout(t); resolve(m[1]); }
-        });
-    });
-    return { child, url };
 }
 
 // Sends req; returns the ServiceFault's code name, or "Good" and the
@@ -138,7 +122,7 @@ async function main() {
     const i = process.argv.indexOf("--edgeplane");
     const bin = i < 0 ? undefined : process.argv[i + 1];
     if (!bin) { console.error("usage: server_refusals.js --edgeplane PATH"); process.exit(2); }
-    const { child, url } = await startSim(bin);
+    const { child, url } = await startSim(bin, ["--log-level", "warn"]);
     const client = o.OPCUAClient.create({ endpointMustExist: false, connectionStrategy: { maxRetry: 0 } });
     try {
         await client.connect(url);
