@@ -81,7 +81,9 @@ def standalone(ep, work):
         def running(s):
             v = metric(s, "edgeplane_connector_values_total", asset="m-ok")
             e = metric(s, "edgeplane_connector_last_error_timestamp_seconds", asset="m-bad")
-            return v is not None and v >= 20 and e is not None and e > 0
+            # gauges are copied every second: wait for them too
+            c = metric(s, "edgeplane_connector_connected", asset="m-ok")
+            return v is not None and v >= 20 and e is not None and e > 0 and c == 1
         s = wait_metrics(hport, running, 30, "20 values from m-ok and an error on m-bad")
         now = time.time()
         ok = lambda n: metric(s, "edgeplane_connector_" + n, asset="m-ok")  # noqa: E731
@@ -151,10 +153,12 @@ def in_run(ep, work):
         assert json.loads(body)["checks"] == 2, body  # broker and connector
 
         def flowing(s):
+            c = [val for (n, lbl), val in s.items()
+                 if n == "edgeplane_connector_connected" and val == 1]
             v = [val for (n, lbl), val in s.items()
                  if n == "edgeplane_connector_values_total" and val > 0]
-            return len(v) >= 2
-        s = wait_metrics(hport, flowing, 30, "values of two default assets")
+            return len(v) >= 2 and len(c) >= 2
+        s = wait_metrics(hport, flowing, 30, "two default assets connected, with values")
         names = {n for n, _ in s}
         assert any(n.startswith("edgeplane_broker_") for n in names), sorted(names)[:20]
         assert metric(s, "edgeplane_connector_broker_connected",
