@@ -310,7 +310,13 @@ static ep_err check_password(bk_conn *c, const ep_mqtt_connect *cn, ep_passwd_fi
     ep_passwd_unref(pw);
     if (err) {
         free(pa);
-        return refuse(c, EP_MQTT_RC_SERVER_BUSY, "too many logins being checked");
+        if (err == EP_ETOOBIG) { /* longer than any entry of the file can be */
+            failed(c, EP_MQTT_RC_BAD_USER_NAME_OR_PASSWORD, "user name or password too long");
+            return EP_EPERM;
+        }
+        if (err == EP_EFULL)
+            return refuse(c, EP_MQTT_RC_SERVER_BUSY, "too many logins being checked");
+        return refuse(c, EP_MQTT_RC_SERVER_UNAVAILABLE, "password check failed to start");
     }
     c->pending = pa;
     bk_conn_pause(c);
