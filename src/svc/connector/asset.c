@@ -136,10 +136,12 @@ static void rt_free(conn_asset *a)
         conn_ds *ds = &a->ds[i];
         for (size_t j = 0; j < ds->npoints; j++) {
             conn_point *pt = &ds->pts[j];
-            free(pt->last);
+            if (ds->last)
+                free(ds->last[j].json);
             if (pt->node_owned)
                 ep_ua_clear(&pt->node, EP_UA_T(NodeId));
         }
+        free(ds->last);
         free(ds->pts);
         free(ds->keys);
         free(ds->subs);
@@ -218,7 +220,10 @@ static bool rt_build(conn_asset *a, const ep_conn_profile *p)
                        p->defaults.key_frame_count);
         ds->pts = calloc(d->npoints ? d->npoints : 1, sizeof(*ds->pts));
         ds->pending = calloc(d->npoints ? d->npoints : 1, sizeof(*ds->pending));
-        if (ds->topic == NULL || ds->pts == NULL || ds->pending == NULL)
+        if (ds->kfc > 0)
+            ds->last = calloc(d->npoints ? d->npoints : 1, sizeof(*ds->last));
+        if (ds->topic == NULL || ds->pts == NULL || ds->pending == NULL ||
+            (ds->kfc > 0 && ds->last == NULL))
             return false;
         ds->npoints = d->npoints;
         if (!keys_build(ds, d))
@@ -271,8 +276,10 @@ static bool rt_build(conn_asset *a, const ep_conn_profile *p)
 /* ------------------------------------------------------------------ */
 /* publishing                                                          */
 
+/* s2c: serverToConnectorMilliseconds text, or NULL */
 static void publish_payload(conn_asset *a, const char *topic, uint8_t qos, bool retain,
-                            uint32_t ttl, const ep_buf *payload, const char *type, uint64_t seq)
+                            uint32_t ttl, const ep_buf *payload, const char *type, uint64_t seq,
+                            const char *s2c)
 {
     ep_connector *cn = a->cn;
     char id[37], tp[56], now[32], seqs[24];
@@ -282,7 +289,7 @@ static void publish_payload(conn_asset *a, const char *topic, uint8_t qos, bool 
     int sl = snprintf(seqs, sizeof(seqs), "%llu", (unsigned long long)seq);
     const char *src = a->sess ? ep_conn__session_source(a->sess) : "";
     const ep_conn_asset *def = &a->res->u.asset;
-    ep_mqtt_user_prop up[10];
+    ep_mqtt_user_prop up[11];
     size_t n = 0;
 #define UP(k, v, l) up[n++] = (ep_mqtt_user_prop){EP_MQTT_STR(k), ep_mqtt_slice_make((v), (l))}
     UP("specversion", "1.0", 3);
@@ -293,6 +300,8 @@ static void publish_payload(conn_asset *a, const char *topic, uint8_t qos, bool 
     UP("subject", a->name, strlen(a->name));
     UP("sequence", seqs, (size_t)sl);
     UP("datacontenttype", "application/json", 16);
+    if (s2c)
+        UP("serverToConnectorMilliseconds", s2c, strlen(s2c));
     UP("traceparent", tp, 55);
     if (def->external_id)
         UP("externalAssetId", def->external_id, strlen(def->external_id));
@@ -322,15 +331,15 @@ static void ds_flush(conn_ds *ds, bool key)
     ep_buf_append(b, "{", 1);
     if (key) {
         bool first = true;
-        for (size_t i = 0; i < ds->npoints; i++) {
+        for (size_t i = 0; ds->last && i < ds->npoints; i++) {
             conn_point *pt = &ds->pts[i];
-            if (pt->last == NULL)
+            if (ds->last[i].json == NULL)
                 continue;
             if (!first)
                 ep_buf_append(b, ",", 1);
             first = false;
             ep_buf_append(b, ds->keys + pt->key_off, pt->key_len);
-            ep_buf_append(b, pt->last, pt->last_len);
+            ep_buf_append(b, ds->last[i].json, ds->last[i].len);
         }
     } else {
         ep_buf_append(b, ep_buf_head(&ds->frame), ep_buf_used(&ds->frame));
@@ -346,8 +355,16 @@ static void ds_flush(conn_ds *ds, bool key)
         return;
     if (ep_buf_used(b) < 2 || (key && ep_buf_used(b) == 2))
         return;
+    /* from the server's publishTime of the notification message to now:
+     * the OPC UA link and the connector's share of the latency */
+    char s2c[24];
+    if (ds->pub_time > EP_UA_DATETIME_UNIX_EPOCH)
+        snprintf(s2c, sizeof(s2c), "%lld",
+                 (long long)ep_clock_wall_ms() -
+                     (long long)((ds->pub_time - EP_UA_DATETIME_UNIX_EPOCH) / 10000));
     publish_payload(a, ds->topic, ds->qos, ds->retain, ds->ttl_s, b,
-                    key ? "ua-keyframe" : "ua-deltaframe", ++ds->seq);
+                    key ? "ua-keyframe" : "ua-deltaframe", ++ds->seq,
+                    ds->pub_time > EP_UA_DATETIME_UNIX_EPOCH ? s2c : NULL);
 }
 
 static void on_data(ep_uac *c, uint32_t sub_id, uint32_t h, const ep_ua_datavalue *v, void *ud)
@@ -367,18 +384,19 @@ static void on_data(ep_uac *c, uint32_t sub_id, uint32_t h, const ep_ua_datavalu
     ep_buf_append(f, ds->keys + pt->key_off, pt->key_len);
     size_t start = f->len;
     ep_conn__json_datavalue(f, v);
-    if (ds->kfc > 0 && ep_conn__json_ok(f) && f->len - start <= UINT32_MAX) {
+    if (ds->last && ep_conn__json_ok(f) && f->len - start <= UINT32_MAX) {
+        conn_last *l = &ds->last[h];
         uint32_t n = (uint32_t)(f->len - start);
-        if (n > pt->last_cap) {
-            char *nl = realloc(pt->last, n);
+        if (n > l->cap) {
+            char *nl = realloc(l->json, n);
             if (nl) {
-                pt->last = nl;
-                pt->last_cap = n;
+                l->json = nl;
+                l->cap = n;
             }
         }
-        if (n <= pt->last_cap) {
-            memcpy(pt->last, f->data + start, n);
-            pt->last_len = n;
+        if (n <= l->cap) {
+            memcpy(l->json, f->data + start, n);
+            l->len = n;
         }
     }
     pt->pending = true;
@@ -396,7 +414,6 @@ static void on_message(ep_uac *c, uint32_t sub_id, uint32_t seq, ep_ua_datetime 
 {
     (void)c;
     (void)seq;
-    (void)t;
     conn_ds *ds = ud;
     if (ds->a->m_notifications)
         ep_counter_inc(ds->a->m_notifications);
@@ -406,9 +423,11 @@ static void on_message(ep_uac *c, uint32_t sub_id, uint32_t seq, ep_ua_datetime 
         ds->cycles++;
         key = ds->kfc > 0 && (ds->cycles - 1) % (uint64_t)ds->kfc == 0;
     }
+    ds->pub_time = t;
     if (key && ds->nframe)
         ds_flush(ds, false); /* the changes, then the key frame */
     ds_flush(ds, key);
+    ds->pub_time = 0; /* frames cut early do not know it yet */
 }
 
 static void on_ds_status(ep_uac *c, uint32_t sub_id, ep_ua_status st, uint32_t lost, void *ud)
@@ -455,7 +474,7 @@ static void on_event(ep_uac *c, uint32_t sub_id, uint32_t h, size_t n, const ep_
     if (a->m_events)
         ep_counter_inc(a->m_events);
     a->last_value_ms = ep_clock_wall_ms();
-    publish_payload(a, ev->topic, ev->qos, ev->retain, ev->ttl_s, b, "ua-event", ++ev->seq);
+    publish_payload(a, ev->topic, ev->qos, ev->retain, ev->ttl_s, b, "ua-event", ++ev->seq, NULL);
 }
 
 static void on_ev_status(ep_uac *c, uint32_t sub_id, ep_ua_status st, uint32_t lost, void *ud)

@@ -76,18 +76,22 @@ struct conn_session {
     bool dead; /* being freed: callbacks fired by the free do nothing */
 };
 
-/* One per data point, 100 000 of them at scale: kept small (56 bytes);
- * the point's JSON key lives in its dataset's key block. */
+/* One per data point, 100 000 of them at scale: kept small (40 bytes);
+ * the point's JSON key lives in its dataset's key block, its last value
+ * (key frames only) in the dataset's last array. */
 typedef struct conn_point {
-    ep_ua_nodeid node; /* string ids point into the resource, or owned */
-    char *last;        /* last value JSON, kept for key frames */
-    uint32_t last_len, last_cap;
+    ep_ua_nodeid node;         /* string ids point into the resource, or owned */
     uint32_t key_off, key_len; /* "\"name\":" in the dataset's keys */
     bool has_node;
     bool node_owned; /* node's identifier is a heap copy */
     bool pending;    /* has a value in the current frame */
     bool bad;        /* not monitored: see the asset's error */
 } conn_point;
+
+typedef struct conn_last {
+    char *json; /* last value JSON, kept for key frames */
+    uint32_t len, cap;
+} conn_last;
 
 typedef struct conn_ds {
     conn_asset *a;
@@ -102,7 +106,8 @@ typedef struct conn_ds {
     int64_t kfc;
     size_t npoints;
     conn_point *pts;
-    char *keys; /* every point's key, JSON-escaped with its colon */
+    char *keys;      /* every point's key, JSON-escaped with its colon */
+    conn_last *last; /* per point, only with key frames (kfc > 0) */
     uint32_t *subs;
     size_t nsubs;
     ep_buf frame; /* entries of the open frame; storage taken from the
@@ -111,6 +116,7 @@ typedef struct conn_ds {
     uint32_t *pending; /* indices of points in the open frame */
     size_t npending;
     uint64_t cycles, seq;
+    ep_ua_datetime pub_time; /* of the message being flushed, 0: unknown */
 } conn_ds;
 
 typedef struct conn_ev {
@@ -145,8 +151,13 @@ struct conn_asset {
     uint64_t id;
     char *name;
     ep_conn_res *res; /* last valid version (NULL: never valid) */
-    char *text;       /* last text received */
-    char *res_error;  /* why the last text was refused */
+    /* the last text received, as its length and digest (what the next
+     * version is compared with: an asset of 10 000 points is ~650 kB of
+     * text, not worth keeping) */
+    size_t text_len;
+    uint64_t text_digest;
+    bool has_text;
+    char *res_error; /* why the last text was refused */
     uint64_t generation;
     uint64_t epoch; /* bumped at every start and stop */
     conn_asset_state state;
@@ -242,6 +253,7 @@ void ep_conn__json_datavalue(ep_buf *b, const ep_ua_datavalue *dv);
 void ep_conn__json_datetime(ep_buf *b, ep_ua_datetime dt);
 size_t ep_conn__datetime_text(ep_ua_datetime dt, char out[32]);
 size_t ep_conn__now_text(char out[32]);
+uint64_t ep_conn__digest(const void *p, size_t n);
 void ep_conn__uuid(char out[37]);
 void ep_conn__traceparent(char out[56]);
 

@@ -506,6 +506,22 @@ void ep_conn__traceparent(char out[56])
     out[55] = 0;
 }
 
+/* ep_conn__digest is FNV-1a (64 bits) of n bytes: tells a resource text
+ * from the previous version of the same resource. Two different versions
+ * with equal length and digest (a chance of 2^-64) would leave the second
+ * one unapplied until the next change; whoever can publish resources can
+ * change the asset anyway, so a crafted collision gains nothing. */
+uint64_t ep_conn__digest(const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < n; i++) {
+        h ^= b[i];
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
 size_t ep_conn__now_text(char out[32])
 {
     struct timespec ts;

@@ -121,7 +121,6 @@ static void asset_free(conn_asset *a)
     ep_conn__status_metrics_gone(a);
     ep_timer_stop(&a->retry);
     ep_conn_res_free(a->res);
-    free(a->text);
     free(a->res_error);
     free(a->name);
     free(a);
@@ -265,7 +264,8 @@ static void on_asset(ep_connector *cn, const char *name, const char *text, size_
         ep_conn__status_clear(cn, name);
         return;
     }
-    if (a && a->text && strlen(a->text) == len && memcmp(a->text, text, len) == 0)
+    uint64_t digest = ep_conn__digest(text, len);
+    if (a && a->has_text && a->text_len == len && a->text_digest == digest)
         return;
     char label[256];
     snprintf(label, sizeof(label), "%s/asset/%s", EP_CONN_TOPIC_RESOURCES, name);
@@ -297,12 +297,9 @@ static void on_asset(ep_connector *cn, const char *name, const char *text, size_
         atomic_fetch_add_explicit(&cn->n_assets, 1, memory_order_relaxed);
         ep_conn__status_metrics(a);
     }
-    free(a->text);
-    a->text = malloc(len + 1);
-    if (a->text) {
-        memcpy(a->text, text, len);
-        a->text[len] = 0;
-    }
+    a->has_text = true;
+    a->text_len = len;
+    a->text_digest = digest;
     free(a->res_error);
     a->res_error = NULL;
     a->generation++;
@@ -316,8 +313,8 @@ static void on_asset(ep_connector *cn, const char *name, const char *text, size_
         return;
     }
     ep_cfg_errs_fini(&errs);
-    /* a->text is what is compared with the next version; the parsed copy
-     * of the text is not needed */
+    /* the digest is what is compared with the next version; the parsed
+     * copy of the text is not needed */
     free(r->text);
     r->text = NULL;
     r->text_len = 0;
