@@ -18,21 +18,26 @@ set -euo pipefail
 
 usage() {
     cat <<'EOF'
-usage: bench/broker-vs-mosquitto.sh [--quick] [--runs N] [--help]
+usage: bench/broker-vs-mosquitto.sh [--quick] [--runs N] [--tests LIST] [--help]
 
-  --quick    short runs (3 s measured after 1 s warm-up) for a smoke test
-  --runs N   runs per broker and test; the median is reported (default 3)
+  --quick       short runs (3 s measured after 1 s warm-up) for a smoke test
+  --runs N      runs per broker and test; the median is reported (default 3)
+  --tests LIST  comma-separated subset of: q0fanin q1fanin q0fanout p99 idle
+                (default: all), e.g. --tests p99 --runs 9 for latency alone
 
 Matrix: QoS 0 fan-in 10->1 64 B max rate; QoS 1 fan-in 10->1 window 64;
-QoS 0 fan-out 1->100; p99 latency at an open-loop 10 000 msg/s QoS 0 (one
+QoS 0 fan-out 1->100; latency at an open-loop 10 000 msg/s QoS 0 (one
 generator thread: on 2 cores a second one competes with the broker and
-measures the scheduler, not the broker);
+measures the scheduler, not the broker): p99 as the headline, plus p50,
+p99.9 and the p99 from the actual send time (without the generator's own
+lateness) from the same runs;
 broker RSS per idle connection (10 000 connections, fresh broker each run).
 EOF
 }
 
 RUNS=3
 QUICK=0
+ONLY=
 while [ $# -gt 0 ]; do
     case "$1" in
     --quick) QUICK=1 ;;
@@ -42,12 +47,23 @@ while [ $# -gt 0 ]; do
         shift
         ;;
     --runs=*) RUNS=${1#--runs=} ;;
+    --tests)
+        [ $# -ge 2 ] || { echo "--tests needs a list" >&2; exit 2; }
+        ONLY=$2
+        shift
+        ;;
+    --tests=*) ONLY=${1#--tests=} ;;
     -h | --help) usage; exit 0 ;;
     *) echo "unknown option: $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
 done
 case "$RUNS" in '' | *[!0-9]* | 0) echo "--runs wants a positive integer" >&2; exit 2 ;; esac
+for t in ${ONLY//,/ }; do
+    case "$t" in q0fanin | q1fanin | q0fanout | p99 | idle) ;; *) echo "unknown test: $t (see --help)" >&2; exit 2 ;; esac
+done
+# selected ID: true when test ID is to run.
+selected() { [ -z "$ONLY" ] || [[ ",$ONLY," == *",$1,"* ]]; }
 
 EP_BINARY=${EP_BINARY:-build/edgeplane}
 EP_BENCH=${EP_BENCH:-"$EP_BINARY bench"}
@@ -230,6 +246,14 @@ TESTS=(
     "p99|p99 latency, QoS 0 fan-in 10→1 at 10 000 msg/s|µs|lower|--scenario fan-in --publishers 10 --subscribers 1 --qos 0 --size 64 --rate 10000 --threads 1|latency_p99_us"
 )
 
+# More figures taken from the same runs as a test: test id | extra id |
+# label | unit | better | JSON field.
+EXTRAS=(
+    "p99|p50|latency p50, same runs|µs|lower|latency_p50_us"
+    "p99|p999|latency p99.9, same runs|µs|lower|latency_p999_us"
+    "p99|sentp99|latency p99 from the actual send time, same runs|µs|lower|latency_sent_p99_us"
+)
+
 declare -A VAL  # VAL[broker.test] = space-separated values
 declare -A LOST # lost messages per run, for the loss check
 
@@ -246,6 +270,13 @@ run_test() { # broker port test-spec
     record "$broker" "$id" "$v"
     LOST[$broker.$id]="${LOST[$broker.$id]:-} ${lost:-?}"
     printf '  %-10s %-48s %14s %s (lost %s)\n' "$broker" "$label" "$v" "$unit" "${lost:-?}"
+    local x tid xid xfield
+    for x in "${EXTRAS[@]}"; do
+        IFS='|' read -r tid xid _ _ _ xfield <<<"$x"
+        [ "$tid" = "$id" ] || continue
+        v=$(echo "$line" | json_field "$xfield")
+        record "$broker" "$xid" "${v:-fail}"
+    done
 }
 
 run_idle() { # broker
@@ -299,6 +330,7 @@ for run in $(seq 1 "$RUNS"); do
     # Alternate which broker goes first.
     if [ $((run % 2)) = 1 ]; then order="edgeplane mosquitto"; else order="mosquitto edgeplane"; fi
     for spec in "${TESTS[@]}"; do
+        selected "${spec%%|*}" || continue
         for b in $order; do
             if [ "$b" = edgeplane ]; then
                 if [ "$EP_AVAILABLE" = 1 ] && kill -0 "$EP_PID" 2>/dev/null; then
@@ -314,6 +346,7 @@ for run in $(seq 1 "$RUNS"); do
     done
     # Memory needs a fresh process: heap grown by the load tests would hide
     # what connections cost.
+    selected idle || continue
     for b in $order; do
         if [ "$b" = edgeplane ] && [ "$EP_AVAILABLE" = 0 ]; then
             record edgeplane idle n/a
@@ -338,8 +371,16 @@ ratio() {
 echo
 echo "medians of $RUNS run(s)"
 ROWS=()
+SUMMARY=()
 for spec in "${TESTS[@]}" "idle|user-space RSS per idle connection ($IDLE_CONNS connections)|bytes|lower||"; do
+    SUMMARY+=("$spec")
+    for x in "${EXTRAS[@]}"; do
+        [ "${x%%|*}" = "${spec%%|*}" ] && SUMMARY+=("${x#*|}")
+    done
+done
+for spec in "${SUMMARY[@]}"; do
     IFS='|' read -r id label unit better _ _ <<<"$spec"
+    [ -n "${VAL[mosquitto.$id]:-}" ] || continue # not selected
     e=$(median "${VAL[edgeplane.$id]:-}")
     m=$(median "${VAL[mosquitto.$id]:-}")
     [ "$EP_AVAILABLE" = 1 ] || e=n/a
