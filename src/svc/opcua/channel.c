@@ -441,9 +441,17 @@ static bool on_message(ep_ua_channel *ch, const ep_ua__hdr *h, uint8_t *p)
     return ch->state < ST_CLOSED;
 }
 
+/* One call reads at most READ_BUDGET bytes (and handles every whole
+ * message they complete); the loop calls again while the socket stays
+ * readable. A peer streaming faster than we decode would otherwise keep us
+ * in one loop iteration, and the work queued meanwhile (the connector's MQTT
+ * publishes, flushed before the next poll) would wait for the whole
+ * stream. */
+#define READ_BUDGET ((size_t)64 << 10)
+
 static void ch_read(ep_ua_channel *ch)
 {
-    for (;;) {
+    for (size_t got = 0; got < READ_BUDGET;) {
         if (ch->state == ST_LINGER)
             ep_buf_clear(&ch->in); /* unread input is discarded */
         if (ep_buf_reserve(&ch->in, 16384) != EP_EOK) {
@@ -467,6 +475,7 @@ static void ch_read(ep_ua_channel *ch)
             return;
         }
         ch->in.len += (size_t)r;
+        got += (size_t)r;
         if (ch->state == ST_LINGER) {
             ep_buf_clear(&ch->in);
             continue;

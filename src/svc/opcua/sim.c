@@ -1,11 +1,16 @@
 /*
  * sim.c - the simulated plant behind `edgeplane opcua-sim` (see sim.h).
  *
- * Two timers drive it: the update timer moves every plant value (sine
- * waves around the setpoints, counters) and every extra variable, the
- * event timer raises an oven event. Extra variables are updated through
- * the server's Double fast path, so 100 000 of them cost one pass over an
- * array per update.
+ * Three timers drive it: the update timer moves every plant value (sine
+ * waves around the setpoints, counters), the extra timer the extra
+ * variables, the event timer raises an oven event. Extra variables are
+ * updated through the server's Double fast path, and spread over the
+ * update interval as a plant's values would be: every EXTRA_SLICE_MS one
+ * slice of them changes (variable i in slice i mod nslices), so each still
+ * changes once per update_ms, but the server samples and publishes a
+ * steady stream instead of 100 000 changes stamped with the same instant,
+ * and a value's wait for the next publishing cycle is spread over the
+ * whole interval instead of being one phase difference for all of them.
  */
 #include <math.h>
 #include <stdio.h>
@@ -19,6 +24,7 @@
 #define NOVENS 3
 #define NPUMPS 2
 #define NTHERMO 2
+#define EXTRA_SLICE_MS 50u
 
 typedef struct oven {
     ep_ua_node *temp, *setpoint, *heating, *status, *counter, *pressure;
@@ -35,9 +41,11 @@ typedef struct thermo {
 struct ep_ua_sim {
     ep_ua_server *srv;
     uint16_t ns;
-    ep_timer update, event;
+    ep_timer update, event, extra_timer;
     uint32_t update_ms, event_ms;
     uint64_t tick;
+    uint32_t nslices, slice; /* extra variables: slices per update, next */
+    uint64_t extra_cycle;    /* completed passes over every slice */
     oven ovens[NOVENS];
     pump pumps[NPUMPS];
     thermo thermos[NTHERMO];
@@ -158,8 +166,25 @@ static void on_update(ep_timer *t)
         temp += (sp - temp) * 0.1 + 0.05 * sin(k / 9.0 + i);
         ep_ua_server_set_double(srv, th->temp, temp);
     }
-    for (uint32_t i = 0; i < sim->nextra; i++)
-        ep_ua_server_set_double(srv, sim->extra[i], k + i * 0.001);
+}
+
+/* Every slice that is due changes: a loop that ran late (a loaded
+ * machine) catches up, at most one whole interval, so every variable still
+ * changes once per update_ms. */
+static void on_extra(ep_timer *t)
+{
+    ep_ua_sim *sim = t->data;
+    uint64_t now = ep_loop_now(t->loop), step = sim->update_ms / sim->nslices;
+    uint64_t due = t->due;
+    for (uint32_t n = 0; due <= now && n < sim->nslices; n++, due += step) {
+        if (sim->slice == 0)
+            sim->extra_cycle++;
+        double k = (double)sim->extra_cycle;
+        for (uint32_t i = sim->slice; i < sim->nextra; i += sim->nslices)
+            ep_ua_server_set_double(sim->srv, sim->extra[i], k + i * 0.001);
+        sim->slice = (sim->slice + 1) % sim->nslices;
+    }
+    ep_timer_start_at(t, due <= now ? now + step : due);
 }
 
 static void on_event(ep_timer *t)
@@ -343,10 +368,17 @@ ep_err ep_ua_sim_new(ep_loop *loop, ep_ua_server *srv, const ep_ua_sim_opts *opt
         free(sim);
         return e;
     }
+    /* slices of an exact share of the interval */
+    sim->nslices = sim->update_ms / EXTRA_SLICE_MS ? sim->update_ms / EXTRA_SLICE_MS : 1;
+    while (sim->update_ms % sim->nslices)
+        sim->nslices--;
     ep_timer_init(loop, &sim->update, on_update, sim);
     ep_timer_init(loop, &sim->event, on_event, sim);
+    ep_timer_init(loop, &sim->extra_timer, on_extra, sim);
     ep_timer_start(&sim->update, sim->update_ms);
     ep_timer_start(&sim->event, sim->event_ms);
+    if (sim->nextra)
+        ep_timer_start(&sim->extra_timer, sim->update_ms / sim->nslices);
     *out = sim;
     return EP_EOK;
 }
@@ -357,6 +389,7 @@ void ep_ua_sim_free(ep_ua_sim *sim)
         return;
     ep_timer_stop(&sim->update);
     ep_timer_stop(&sim->event);
+    ep_timer_stop(&sim->extra_timer);
     free(sim->extra);
     free(sim);
 }

@@ -17,7 +17,8 @@
  *   Plant.Thermostat<k>             k = 1..2
  *     .Temperature Double r  .Setpoint Double rw  .Mode String rw
  *   Plant.Extra.<i>                 i = 0..N-1, Double r, change every
- *                                   update_ms
+ *                                   update_ms, spread over it in 50 ms
+ *                                   slices (i mod update_ms/50)
  * Plant.Reset() zeroes every Counter and returns how many were reset.
  * Every update the plant values move; every event_ms an oven raises a
  * BaseEventType event (severity 100..900) through Plant to Server.
