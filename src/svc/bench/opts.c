@@ -59,6 +59,7 @@ static const char usage[] =
     "  --keepalive S        MQTT keep alive (default 60, 0 = off)\n"
     "  --prefix TOPIC       topic prefix (default bench/<pid>)\n"
     "  --json               print one JSON object instead of the table\n"
+    "  --help               this text\n"
     "\n"
     "TLS (OpenSSL; any of these options turns it on):\n"
     "  --tls                connect with TLS, verify against the system CAs\n"
@@ -70,7 +71,6 @@ static const char usage[] =
     "  --ciphers LIST       TLS 1.2 cipher list (OpenSSL syntax)\n"
     "  --tls-resume         offer each connection's previous session again\n"
     "                       (default: every handshake is a full one)\n"
-    "  --help               this text\n"
     "\n"
     "Exit status: 0 success, 1 connections failed or were closed during the\n"
     "run, 2 usage error, 3 the broker could not be reached or refused us.\n";
