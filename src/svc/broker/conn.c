@@ -473,13 +473,17 @@ static void tls_wait(bk_conn *c)
 }
 
 /* Reading under TLS and/or WebSockets: transport bytes into the scratch
- * buffer, then (WebSockets) unframed into c->in, then MQTT parsing. TLS
- * reads until the socket and the TLS buffers are drained, because data
- * decrypted inside TLS does not wake the poller again. */
+ * buffer, then (WebSockets) unframed into c->in, then MQTT parsing. Data
+ * already decrypted inside TLS does not wake the poller again, so reading
+ * goes on while TLS holds some; otherwise it stops after 16 records and
+ * leaves the rest in the socket (the poller is level-triggered), so a fast
+ * TLS publisher cannot keep the worker from flushing its subscribers. */
+enum { BK_TLS_READ_ROUNDS = 16 };
+
 static void conn_read_layered(bk_conn *c)
 {
     bk_worker *w = c->w;
-    for (;;) {
+    for (int round = 0;; round++) {
         ssize_t n = bk_tx_read(c, w->rbuf, BK_READ_CHUNK);
         if (n == EP_EAGAIN) {
             tls_wait(c);
@@ -507,6 +511,8 @@ static void conn_read_layered(bk_conn *c)
         if (ep_buf_used(&c->in) == 0)
             ep_buf_shrink(&c->in, 0);
         if ((c->tls == NULL && n < BK_READ_CHUNK) || c->paused)
+            return;
+        if (c->tls && round >= BK_TLS_READ_ROUNDS - 1 && ep_tls_pending(c->tls) == 0)
             return;
     }
 }
