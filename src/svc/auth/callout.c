@@ -27,7 +27,9 @@ typedef struct creq creq;
 struct creq {
     uint64_t id;
     char *body;
+    uint64_t submit_ns;   /* monotonic, for the latency histogram */
     uint64_t deadline_ms; /* monotonic */
+    bool timed_out;
     ep_loop *loop;
     ep_callout_cb cb;
     void *arg;
@@ -50,14 +52,18 @@ struct ep_callout {
     uint32_t timeout_ms;
     bool allow_http;
     atomic_uint_fast64_t submitted, allowed, denied, unavailable, rejected_full, cancelled;
+    atomic_uint_fast64_t timeouts;
+    _Atomic(ep_histogram *) latency;
 };
 
-static uint64_t mono_ms(void)
+static uint64_t mono_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
+
+static uint64_t mono_ms(void) { return mono_ns() / 1000000u; }
 
 static void req_free(creq *r)
 {
@@ -142,6 +148,7 @@ static void exchange(CURL *h, creq *r)
 {
     uint64_t now = mono_ms();
     if (h == NULL || now >= r->deadline_ms) {
+        r->timed_out = h != NULL;
         r->res.verdict = EP_CALLOUT_UNAVAILABLE;
         snprintf(r->res.message, sizeof(r->res.message), "%s",
                  h ? "timed out waiting for a free callout slot" : "libcurl unavailable");
@@ -160,6 +167,7 @@ static void exchange(CURL *h, creq *r)
         ep_callout_parse_response(status, b.p, b.n,
                                   (int64_t)wall.tv_sec * 1000 + wall.tv_nsec / 1000000, &r->res);
     } else {
+        r->timed_out = rc == CURLE_OPERATION_TIMEDOUT;
         r->res.verdict = EP_CALLOUT_UNAVAILABLE;
         snprintf(r->res.message, sizeof(r->res.message), "%s",
                  b.too_big ? "response body over 64 KiB" : curl_easy_strerror(rc));
@@ -168,12 +176,18 @@ static void exchange(CURL *h, creq *r)
     curl_easy_setopt(h, CURLOPT_POSTFIELDS, NULL);
 }
 
-static void count(ep_callout *co, ep_callout_verdict v)
+static void count(ep_callout *co, const creq *r)
 {
+    ep_callout_verdict v = r->res.verdict;
     atomic_fetch_add(v == EP_CALLOUT_ALLOW  ? &co->allowed
                      : v == EP_CALLOUT_DENY ? &co->denied
                                             : &co->unavailable,
                      1);
+    if (r->timed_out)
+        atomic_fetch_add(&co->timeouts, 1);
+    ep_histogram *h = atomic_load(&co->latency);
+    if (h)
+        ep_histogram_observe_ns(h, mono_ns() - r->submit_ns);
 }
 
 static void *worker(void *arg)
@@ -193,7 +207,7 @@ static void *worker(void *arg)
         pthread_mutex_unlock(&co->lock);
 
         exchange(h, r);
-        count(co, r->res.verdict);
+        count(co, r);
         OPENSSL_cleanse(r->body, strlen(r->body));
         pthread_mutex_lock(&co->lock);
         co->pending--;
@@ -353,7 +367,8 @@ ep_err ep_callout_submit(ep_callout *co, const ep_callout_creds *cr, ep_loop *lo
     r->loop = loop;
     r->cb = cb;
     r->arg = arg;
-    r->deadline_ms = mono_ms() + co->timeout_ms;
+    r->submit_ns = mono_ns();
+    r->deadline_ms = r->submit_ns / 1000000u + co->timeout_ms;
     pthread_mutex_lock(&co->lock);
     if (co->stop)
         err = EP_ECLOSED;
@@ -413,7 +428,10 @@ void ep_callout_get_stats(ep_callout *co, ep_callout_stats *out)
     out->unavailable = atomic_load(&co->unavailable);
     out->rejected_full = atomic_load(&co->rejected_full);
     out->cancelled = atomic_load(&co->cancelled);
+    out->timeouts = atomic_load(&co->timeouts);
     pthread_mutex_lock(&co->lock);
     out->pending = co->pending;
     pthread_mutex_unlock(&co->lock);
 }
+
+void ep_callout_set_histogram(ep_callout *co, ep_histogram *h) { atomic_store(&co->latency, h); }

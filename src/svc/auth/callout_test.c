@@ -146,6 +146,23 @@ static void test_request_body(void **st)
     free(body);
     cr = (ep_callout_creds){.username = "\xff", .ulen = 1};
     assert_int_equal(ep_callout_request_body(&cr, &body), EP_EINVAL);
+    /* the "auth" form: method and base64 data only, even with a user name */
+    cr = (ep_callout_creds){.username = "u",
+                            .ulen = 1,
+                            .auth_method = "tok",
+                            .mlen = 3,
+                            .auth_data = "\x00\xff",
+                            .dlen = 2};
+    assert_int_equal(ep_callout_request_body(&cr, &body), EP_EOK);
+    assert_string_equal(body, "{\"type\":\"auth\",\"authenticationMethod\":\"tok\","
+                              "\"authenticationData\":\"AP8=\"}");
+    free(body);
+    cr = (ep_callout_creds){.auth_method = "m", .mlen = 1};
+    assert_int_equal(ep_callout_request_body(&cr, &body), EP_EOK);
+    assert_string_equal(body, "{\"type\":\"auth\",\"authenticationMethod\":\"m\"}");
+    free(body);
+    cr = (ep_callout_creds){.auth_method = "\xc0", .mlen = 1};
+    assert_int_equal(ep_callout_request_body(&cr, &body), EP_EINVAL);
 }
 
 /* ---- the pool against a tiny HTTP responder ---- */
@@ -265,6 +282,11 @@ static void test_pool(void **st)
     responder rs;
     responder_start(&rs, OK_REPLY);
     ep_callout *co = pool(rs.port, 5000, 2, 64);
+    ep_histogram *h = NULL;
+    assert_int_equal(ep_metrics_histogram_simple(ep_metrics_default(), "test_callout_seconds",
+                                                 "callout latency", NULL, 0, &h),
+                     EP_EOK);
+    ep_callout_set_histogram(co, h);
     got g = {0};
     ep_callout_creds cr = {.username = "alice", .ulen = 5, .password = "pw", .plen = 2};
     enum { N = 200 };
@@ -280,7 +302,9 @@ static void test_pool(void **st)
     assert_string_equal(g.last.attrs->items[0].value, "b1");
     ep_callout_stats s;
     ep_callout_get_stats(co, &s);
-    assert_true(s.allowed == N && s.pending == 0);
+    assert_true(s.allowed == N && s.pending == 0 && s.submitted == N && s.timeouts == 0);
+    assert_int_equal(ep_histogram_count(h), N);
+    assert_true(ep_histogram_sum(h) > 0.0);
     ep_callout_result_clear(&g.last);
     ep_callout_free(co);
     responder_stop(&rs);
@@ -309,6 +333,10 @@ static void test_timeout_full_cancel(void **st)
     assert_int_equal(g.last.verdict, EP_CALLOUT_UNAVAILABLE);
     /* the second one waited in the queue past its deadline: not sent */
     assert_true(dt >= 250 && dt < 2000);
+    ep_callout_stats s;
+    ep_callout_get_stats(co, &s);
+    assert_true(s.timeouts == 2 && s.unavailable == 2 && s.rejected_full == 1 && s.cancelled == 1 &&
+                s.pending == 0);
     ep_callout_free(co);
     responder_stop(&rs);
 

@@ -37,6 +37,7 @@
 #include "svc/auth/scram.h"
 #include "svc/auth/verify.h"
 #include "svc/auth/x509map.h"
+#include "svc/broker/auth_custom.h"
 #include "svc/broker/broker_int.h"
 
 typedef struct bk_pending_auth {
@@ -44,7 +45,46 @@ typedef struct bk_pending_auth {
     uint64_t req;
     ep_callout *callout; /* the pool running a callout; NULL: password verifier */
     uint8_t method_idx;  /* chain position of the callout */
+    bool enhanced;       /* the callout's "auth" form (MQTT 5 enhanced auth) */
+    bool reauth;         /* asked for an AUTH packet of an active client */
+    bool done;           /* answered: kept until the packet is handled again */
+    /* the answer to a re-authentication, applied when its AUTH is handled again */
+    ep_callout_verdict verdict;
+    uint8_t reason;
+    int64_t expiry_ms;
+    ep_auth_attrs *attrs;
+    char message[128];
 } bk_pending_auth;
+
+static void pa_free(bk_pending_auth *pa)
+{
+    if (pa) {
+        ep_auth_attrs_free(pa->attrs);
+        free(pa);
+    }
+}
+
+/* The method of a client the callout authenticated with its "auth" form:
+ * the name is the client's, the exchange is one step (the API has no
+ * challenge), and every answer comes from the callout, never from step. */
+typedef struct bk_custom_method {
+    ep_broker_auth_method m; /* c->auth->method points here; done frees it */
+    char name[];
+} bk_custom_method;
+
+static ep_broker_auth_result custom_step(void *ud, void **state, const char *client_id,
+                                         const uint8_t *in, size_t in_len, const uint8_t **out,
+                                         size_t *out_len)
+{
+    (void)ud, (void)state, (void)client_id, (void)in, (void)in_len, (void)out, (void)out_len;
+    return EP_BROKER_AUTH_FAIL;
+}
+
+static void custom_done(void *ud, void *state)
+{
+    (void)state;
+    free(ud);
+}
 
 static ep_broker_auth_result scram_step(void *ud, void **state, const char *client_id,
                                         const uint8_t *in, size_t in_len, const uint8_t **out,
@@ -353,21 +393,45 @@ static void callout_allowed(bk_conn *c, ep_callout_result *res)
     succeeded(c);
 }
 
+/* A re-authentication's answer is kept in pa; the AUTH packet, still in
+ * the input, is handled again and applies it (bk_auth_custom_reauth). */
+static void reauth_answered(bk_conn *c, bk_pending_auth *pa, ep_callout_result *res)
+{
+    pa->done = true;
+    pa->verdict = res->verdict;
+    pa->reason = res->reason;
+    pa->expiry_ms = res->expiry_ms;
+    pa->attrs = res->attrs;
+    res->attrs = NULL;
+    snprintf(pa->message, sizeof(pa->message), "%.*s", (int)sizeof(pa->message) - 1, res->message);
+    bk_conn_resume(c);
+}
+
 static void on_callout(ep_loop *loop, void *arg, ep_callout_result *res)
 {
     bk_pending_auth *pa = arg;
     bk_conn *c = pa->c;
-    uint8_t idx = pa->method_idx;
     (void)loop;
-    free(pa);
-    if (c == NULL)
+    if (c == NULL) {
+        pa_free(pa);
         return; /* the connection closed while the server was asked */
+    }
+    if (pa->reauth) {
+        reauth_answered(c, pa, res);
+        return;
+    }
     c->pending = NULL;
     switch (res->verdict) {
     case EP_CALLOUT_ALLOW:
         callout_allowed(c, res);
+        if (pa->enhanced) { /* bk_auth_custom_attach takes the method */
+            pa->done = true;
+            c->pending = pa;
+            pa = NULL;
+        }
         break;
     case EP_CALLOUT_DENY:
+        pa_free(pa);
         failed(c, (ep_mqtt_rc)res->reason, res->message);
         return;
     default:
@@ -376,10 +440,39 @@ static void on_callout(ep_loop *loop, void *arg, ep_callout_result *res)
                         "custom authentication server not reachable (%s); trying the "
                         "next method",
                         res->message);
-        c->authn_next = (uint8_t)(idx + 1);
+        c->authn_next = (uint8_t)(pa->method_idx + 1);
         break;
     }
+    pa_free(pa);
     bk_conn_resume(c);
+}
+
+/* Queues a callout for c and pauses it. Returns EP_EAGAIN, or EP_EFULL /
+ * another error (nothing queued; the caller answers the client). */
+static ep_err submit_callout(bk_conn *c, const ep_callout_creds *cr, ep_callout *co, int idx,
+                             bool reauth)
+{
+    bk_pending_auth *pa = calloc(1, sizeof(*pa));
+    ep_err err = pa ? ep_callout_submit(co, cr, c->w->loop, on_callout, pa, &pa->req) : EP_ENOMEM;
+    if (err) {
+        free(pa);
+        return err;
+    }
+    pa->c = c;
+    pa->callout = co;
+    pa->method_idx = (uint8_t)idx;
+    pa->enhanced = cr->auth_method != NULL;
+    pa->reauth = reauth;
+    c->pending = pa;
+    bk_conn_pause(c);
+    return EP_EAGAIN;
+}
+
+static ep_err callout_refused(bk_conn *c, ep_err err)
+{
+    if (err == EP_EFULL)
+        return refuse(c, EP_MQTT_RC_SERVER_BUSY, "too many custom authentication callouts");
+    return refuse(c, EP_MQTT_RC_SERVER_UNAVAILABLE, "custom authentication failed to start");
 }
 
 static ep_err start_callout(bk_conn *c, const ep_mqtt_connect *cn, ep_callout *co, int idx)
@@ -397,21 +490,27 @@ static ep_err start_callout(bk_conn *c, const ep_mqtt_connect *cn, ep_callout *c
         .plen = cn->password.len,
         .certs_pem = pem,
     };
-    bk_pending_auth *pa = calloc(1, sizeof(*pa));
-    ep_err err = pa ? ep_callout_submit(co, &cr, c->w->loop, on_callout, pa, &pa->req) : EP_ENOMEM;
+    ep_err err = submit_callout(c, &cr, co, idx, false);
     free(pem);
-    if (err) {
-        free(pa);
-        if (err == EP_EFULL)
-            return refuse(c, EP_MQTT_RC_SERVER_BUSY, "too many custom authentication callouts");
-        return refuse(c, EP_MQTT_RC_SERVER_UNAVAILABLE, "custom authentication failed to start");
-    }
-    pa->c = c;
-    pa->callout = co;
-    pa->method_idx = (uint8_t)idx;
-    c->pending = pa;
-    bk_conn_pause(c);
-    return EP_EAGAIN;
+    return err == EP_EAGAIN ? err : callout_refused(c, err);
+}
+
+/* The "auth" form for a CONNECT with an Authentication Method (MQTT 5). */
+static ep_err start_enhanced(bk_conn *c, const ep_mqtt_connect *cn, ep_callout *co, int idx)
+{
+    if (cn->has_username)
+        set_username(c, (const char *)cn->username.p, cn->username.len);
+    if (co == NULL)
+        return refuse(c, EP_MQTT_RC_SERVER_UNAVAILABLE, "custom authentication not available");
+    bool has_data = EP_MQTT_PROPS_HAS(&cn->props, EP_MQTT_PROP_AUTHENTICATION_DATA);
+    ep_callout_creds cr = {
+        .auth_method = (const char *)cn->props.authentication_method.p,
+        .mlen = cn->props.authentication_method.len,
+        .auth_data = has_data ? (const void *)cn->props.authentication_data.p : NULL,
+        .dlen = has_data ? cn->props.authentication_data.len : 0,
+    };
+    ep_err err = submit_callout(c, &cr, co, idx, false);
+    return err == EP_EAGAIN ? err : callout_refused(c, err);
 }
 
 static bool chain_has(const ep_broker_authn *a, int method)
@@ -458,9 +557,9 @@ static ep_err authenticate(bk_conn *c, const ep_mqtt_connect *cn)
                 return x509_accept(c, cnbuf, b->authn_rt[li->authn - 1].x509map);
             break;
         case EP_BROKER_AUTHN_CUSTOM:
-            if (!has_method)
-                return start_callout(c, cn, b->authn_rt[li->authn - 1].callout, i);
-            break;
+            if (has_method)
+                return start_enhanced(c, cn, b->authn_rt[li->authn - 1].callout, i);
+            return start_callout(c, cn, b->authn_rt[li->authn - 1].callout, i);
         case EP_BROKER_AUTHN_PASSWORD:
             if (cn->has_username && !has_method)
                 return check_password(c, cn, b->authn_rt[li->authn - 1].pwf);
@@ -548,10 +647,11 @@ void bk_auth_conn_free(bk_conn *c)
 {
     if (c->pending) {
         bk_pending_auth *pa = c->pending;
-        ep_err cerr = pa->callout ? ep_callout_cancel(pa->callout, pa->req)
-                                  : ep_auth_verifier_cancel(c->w->b->verifier, pa->req);
+        ep_err cerr = pa->done      ? EP_EOK
+                      : pa->callout ? ep_callout_cancel(pa->callout, pa->req)
+                                    : ep_auth_verifier_cancel(c->w->b->verifier, pa->req);
         if (cerr == EP_EOK)
-            free(pa);
+            pa_free(pa);
         else
             pa->c = NULL; /* the callback is on its way and frees it */
         c->pending = NULL;
@@ -562,4 +662,170 @@ void bk_auth_conn_free(bk_conn *c)
     c->username = NULL;
     ep_auth_attrs_free(c->attrs);
     c->attrs = NULL;
+}
+
+/* ---- custom authentication for MQTT 5 enhanced authentication ---- */
+
+bool bk_auth_custom_relevant(const bk_conn *c)
+{
+    const ep_broker_listener *li = &c->w->b->cfg.listeners[c->listener];
+    return li->authn != 0 && chain_has(&c->w->b->cfg.authn[li->authn - 1], EP_BROKER_AUTHN_CUSTOM);
+}
+
+bool bk_auth_is_custom(const bk_conn *c) { return c->auth && c->auth->method->step == custom_step; }
+
+ep_err bk_auth_custom_attach(bk_conn *c, const ep_mqtt_connect *cn)
+{
+    bk_pending_auth *pa = c->pending;
+    if (pa == NULL || !pa->done || !pa->enhanced || c->auth != NULL)
+        return EP_EOK;
+    c->pending = NULL;
+    pa_free(pa);
+    ep_mqtt_slice m = cn->props.authentication_method;
+    bk_custom_method *cm = calloc(1, sizeof(*cm) + m.len + 1);
+    c->auth = cm ? calloc(1, sizeof(*c->auth)) : NULL;
+    if (c->auth == NULL) {
+        free(cm);
+        return refuse(c, EP_MQTT_RC_SERVER_UNAVAILABLE, "out of memory");
+    }
+    memcpy(cm->name, m.p, m.len);
+    cm->m = (ep_broker_auth_method){cm->name, custom_step, custom_done, cm};
+    c->auth->method = &cm->m;
+    c->auth->ok = true;
+    return EP_EOK;
+}
+
+static void send_auth_rc(bk_conn *c, ep_mqtt_rc rc)
+{
+    ep_mqtt_packet a = {.type = EP_MQTT_AUTH};
+    a.auth.rc = rc;
+    a.auth.props.authentication_method =
+        ep_mqtt_slice_make(c->auth->method->name, strlen(c->auth->method->name));
+    EP_MQTT_PROPS_SET(&a.auth.props, EP_MQTT_PROP_AUTHENTICATION_METHOD);
+    bk_conn_send_packet(c, &a);
+}
+
+/* A 403's reason is a CONNACK code; DISCONNECT allows fewer (MQTT 5
+ * section 3.14.2.1): the ones that fit a refusal pass, others become 0x87
+ * Not authorized. */
+static ep_mqtt_rc disconnect_reason(uint8_t r)
+{
+    static const uint8_t ok[] = {0x80, 0x83, 0x87, 0x89, 0x8B, 0x97, 0x98, 0x9C, 0x9D, 0x9F};
+    for (size_t i = 0; i < sizeof(ok); i++)
+        if (ok[i] == r)
+            return (ep_mqtt_rc)r;
+    return EP_MQTT_RC_NOT_AUTHORIZED;
+}
+
+/* New attributes: the connection's grants are compiled again from them. */
+static ep_err regrant(bk_conn *c)
+{
+    ep_broker *b = c->w->b;
+    const ep_broker_listener *li = &b->cfg.listeners[c->listener];
+    if (li->authz == 0)
+        return EP_EOK;
+    ep_authz_rules *rules = ep_authz_get(b->authz_rt[li->authz - 1]);
+    ep_authz_principal p = principal(c, c->s ? c->s->client_id : "");
+    ep_authz_session *fresh = NULL;
+    ep_err err = ep_authz_session_new(rules, &p, &fresh);
+    ep_authz_rules_unref(rules);
+    if (err)
+        return err;
+    ep_authz_session_free(c->authz);
+    c->authz = fresh;
+    if (!ep_authz_session_allows(c->authz, EP_AUTHZ_CONNECT, NULL, 0)) {
+        atomic_fetch_add_explicit(&b->authz_denied, 1, memory_order_relaxed);
+        return EP_EPERM;
+    }
+    return EP_EOK;
+}
+
+static ep_err reauth_allowed(bk_conn *c, bk_pending_auth *pa)
+{
+    ep_auth_attrs_free(c->attrs);
+    c->attrs = pa->attrs; /* the new attributes and expiry replace the old */
+    pa->attrs = NULL;
+    c->cred_expiry_ms = 0;
+    if (pa->expiry_ms > 0) {
+        int64_t left = pa->expiry_ms - (int64_t)ep_clock_wall_ms();
+        c->cred_expiry_ms = ep_loop_now(c->w->loop) + (left > 1 ? (uint64_t)left : 1);
+    }
+    ep_err err = regrant(c);
+    if (err) {
+        bk_conn_close(c, err == EP_EPERM ? EP_MQTT_RC_NOT_AUTHORIZED : EP_MQTT_RC_UNSPECIFIED_ERROR,
+                      err == EP_EPERM ? "not authorized to connect" : "out of memory");
+        return err;
+    }
+    c->auth->ok = true;
+    send_auth_rc(c, EP_MQTT_RC_SUCCESS);
+    bk_conn_arm_timer(c);
+    return EP_EOK;
+}
+
+static void reauth_denied(bk_conn *c, const bk_pending_auth *pa)
+{
+    char peer[64];
+    atomic_fetch_add_explicit(&c->w->b->auth_failures, 1, memory_order_relaxed);
+    if (ep_ratelimit_allow(&c->w->err_rl, ep_loop_now(c->w->loop)))
+        EP_LOG_INFO(BK_LOG, "re-authentication of %s from %s refused: %s",
+                    c->s ? c->s->client_id : "-", bk_conn_peer(c, peer, sizeof(peer)), pa->message);
+    bk_conn_close(c, disconnect_reason(pa->reason),
+                  pa->message[0] ? pa->message : "re-authentication failed");
+}
+
+/* The server could not be asked: as the reference, ContinueAuthentication.
+ * The exchange stays open (the client may send AUTH 0x18 again) and the
+ * credentials granted before keep applying until their expiry. */
+static void reauth_transient(bk_conn *c, const char *why)
+{
+    if (ep_ratelimit_allow(&c->w->err_rl, ep_loop_now(c->w->loop)))
+        EP_LOG_WARN(BK_LOG,
+                    "re-authentication of %s: custom authentication server not "
+                    "reachable (%s); answered ContinueAuthentication",
+                    c->s ? c->s->client_id : "-", why);
+    c->auth->ok = false;
+    send_auth_rc(c, EP_MQTT_RC_CONTINUE_AUTHENTICATION);
+}
+
+static ep_err reauth_apply(bk_conn *c, bk_pending_auth *pa)
+{
+    ep_err err = EP_EOK;
+    c->pending = NULL;
+    if (pa->verdict == EP_CALLOUT_ALLOW) {
+        err = reauth_allowed(c, pa);
+    } else if (pa->verdict == EP_CALLOUT_DENY) {
+        reauth_denied(c, pa);
+        err = EP_EPERM;
+    } else {
+        reauth_transient(c, pa->message);
+    }
+    pa_free(pa);
+    return err;
+}
+
+ep_err bk_auth_custom_reauth(bk_conn *c, const ep_mqtt_auth *a)
+{
+    bk_pending_auth *pa = c->pending;
+    if (pa && pa->done)
+        return reauth_apply(c, pa); /* the AUTH handled again, with the answer */
+    const char *name = c->auth->method->name;
+    ep_mqtt_rc want = c->auth->ok ? EP_MQTT_RC_REAUTHENTICATE : EP_MQTT_RC_CONTINUE_AUTHENTICATION;
+    if (pa || a->rc != want ||
+        !ep_mqtt_slice_eq(a->props.authentication_method, ep_mqtt_slice_make(name, strlen(name)))) {
+        bk_conn_close(c, EP_MQTT_RC_PROTOCOL_ERROR, "unexpected AUTH");
+        return EP_EPROTO;
+    }
+    const ep_broker_listener *li = &c->w->b->cfg.listeners[c->listener];
+    ep_callout *co = li->authn ? c->w->b->authn_rt[li->authn - 1].callout : NULL;
+    bool has_data = EP_MQTT_PROPS_HAS(&a->props, EP_MQTT_PROP_AUTHENTICATION_DATA);
+    ep_callout_creds cr = {
+        .auth_method = name,
+        .mlen = strlen(name),
+        .auth_data = has_data ? (const void *)a->props.authentication_data.p : NULL,
+        .dlen = has_data ? a->props.authentication_data.len : 0,
+    };
+    ep_err err = co ? submit_callout(c, &cr, co, 0, true) : EP_ECLOSED;
+    if (err != EP_EAGAIN)
+        reauth_transient(c, err == EP_EFULL ? "too many callouts" : ep_strerror(err));
+    return EP_EOK;
 }

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "svc/broker/auth_custom.h"
 #include "svc/broker/broker_int.h"
 
 static void connack(bk_conn *c, ep_mqtt_rc rc, bool session_present, const ep_mqtt_props *props)
@@ -118,12 +119,16 @@ static ep_broker_auth_result auth_step(bk_conn *c, const char *cid, ep_mqtt_slic
 }
 
 /* First step of enhanced authentication, from CONNECT. Returns EP_EOK when
- * the method accepted at once, EP_EAGAIN while the exchange goes on (the
- * CONNECT is kept and finished by bk_handle_auth), an error when refused. */
+ * the method accepted at once or when the listener's custom method takes
+ * it (bk_auth_connect asks the callout, auth_custom.h), EP_EAGAIN while
+ * the exchange goes on (the CONNECT is kept and finished by
+ * bk_handle_auth), an error when refused. */
 static ep_err start_auth(bk_conn *c, const ep_mqtt_connect *cn, ep_mqtt_slice cid)
 {
     char id[300];
     const ep_broker_auth_method *method = find_method(c->w, cn->props.authentication_method);
+    if ((method == NULL || !bk_auth_method_allowed(c, method->name)) && bk_auth_custom_relevant(c))
+        return EP_EOK;
     if (method == NULL || !bk_auth_method_allowed(c, method->name))
         return refuse(c, EP_MQTT_RC_BAD_AUTHENTICATION_METHOD,
                       "authentication method not offered on this listener");
@@ -150,6 +155,8 @@ ep_err bk_handle_auth(bk_conn *c, const ep_mqtt_packet *p)
 {
     const ep_mqtt_auth *a = &p->auth;
     bool reauth = c->state == BK_CONN_ACTIVE;
+    if (reauth && bk_auth_is_custom(c))
+        return bk_auth_custom_reauth(c, a); /* answered by the callout, later */
     if (c->auth == NULL ||
         !ep_mqtt_slice_eq(
             a->props.authentication_method,
@@ -228,6 +235,8 @@ ep_err bk_handle_connect(bk_conn *c, const ep_mqtt_packet *p)
             return serr;
     }
     ep_err aerr = bk_auth_connect(c, cn, cid);
+    if (aerr == EP_EOK && v5 && c->auth == NULL)
+        aerr = bk_auth_custom_attach(c, cn);
     if (aerr != EP_EOK)
         return aerr;
     if ((uint32_t)atomic_load(&w->b->nconnected) > lim->max_connections)

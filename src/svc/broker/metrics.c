@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/metrics.h"
+#include "svc/auth/callout.h"
 #include "svc/broker/broker_int.h"
 
 static const char *const drop_reason[BK_DROP__COUNT] = {"queue_full", "expired", "too_large",
@@ -24,9 +25,31 @@ typedef struct bk_metrics {
     ep_counter *p_appends, *p_append_failed, *p_refused, *p_fsyncs, *p_compactions;
     ep_gauge *p_disk_bytes, *p_full;
     ep_histogram *p_commit;
+    /* custom authentication callouts, per authentication chain with one */
+    struct {
+        ep_counter *requests, *allowed, *denied, *unavailable, *timeouts, *rejected;
+        ep_gauge *pending;
+    } co[EP_BROKER_MAX_CHAINS];
     ep_metrics_collector *collector;
     ep_metrics_check *ready;
 } bk_metrics;
+
+static void collect_callouts(ep_broker *b, bk_metrics *m)
+{
+    for (int i = 0; i < b->cfg.n_authn; i++) {
+        ep_callout_stats st;
+        if (b->authn_rt[i].callout == NULL || m->co[i].requests == NULL)
+            continue;
+        ep_callout_get_stats(b->authn_rt[i].callout, &st);
+        ep_counter_set(m->co[i].requests, (double)st.submitted);
+        ep_counter_set(m->co[i].allowed, (double)st.allowed);
+        ep_counter_set(m->co[i].denied, (double)st.denied);
+        ep_counter_set(m->co[i].unavailable, (double)st.unavailable);
+        ep_counter_set(m->co[i].timeouts, (double)st.timeouts);
+        ep_counter_set(m->co[i].rejected, (double)st.rejected_full);
+        ep_gauge_set(m->co[i].pending, (double)st.pending);
+    }
+}
 
 static void collect(ep_metrics *reg, void *ud)
 {
@@ -61,6 +84,7 @@ static void collect(ep_metrics *reg, void *ud)
     ep_gauge_set(m->subscriptions, (double)atomic_load(&b->tree.nsubs));
     ep_gauge_set(m->retained, (double)atomic_load(&b->tree.nretained));
     ep_gauge_set(m->queued, (double)queued);
+    collect_callouts(b, m);
     bk_persist_stats ps;
     if (m->p_appends && bk_persist_stats_get(b, &ps)) {
         ep_counter_set(m->p_appends, (double)ps.appends);
@@ -120,6 +144,76 @@ static ep_err reg(ep_metrics *r, ep_metric_type t, const char *name, const char 
     return ep_metrics_register(r, &d, out);
 }
 
+/* The families of the callout metrics (labels: chain, and result). */
+typedef struct callout_families {
+    ep_metric *requests, *results, *timeouts, *rejected, *pending, *seconds;
+} callout_families;
+
+static ep_err callout_families_init(ep_metrics *r, callout_families *f)
+{
+    ep_err err =
+        reg(r, EP_METRIC_COUNTER, "edgeplane_broker_auth_callout_requests_total",
+            "Custom authentication requests queued for the server.", "chain", &f->requests);
+    err = err ? err
+              : reg(r, EP_METRIC_COUNTER, "edgeplane_broker_auth_callout_results_total",
+                    "Custom authentication verdicts: allowed, denied, unavailable (server not "
+                    "reached, 5xx or timeout: the chain goes on).",
+                    "chain,result", &f->results);
+    err = err ? err
+              : reg(r, EP_METRIC_COUNTER, "edgeplane_broker_auth_callout_timeouts_total",
+                    "Callouts without an answer within the timeout (part of unavailable).", "chain",
+                    &f->timeouts);
+    err = err ? err
+              : reg(r, EP_METRIC_COUNTER, "edgeplane_broker_auth_callout_rejected_total",
+                    "Callouts refused because max_pending were already queued or running "
+                    "(client answered 'server busy').",
+                    "chain", &f->rejected);
+    err = err ? err
+              : reg(r, EP_METRIC_GAUGE, "edgeplane_broker_auth_callout_pending",
+                    "Callouts queued or running now.", "chain", &f->pending);
+    err = err ? err
+              : reg(r, EP_METRIC_HISTOGRAM, "edgeplane_broker_auth_callout_duration_seconds",
+                    "Time from queueing a callout to its verdict (queueing included).", "chain",
+                    &f->seconds);
+    return err;
+}
+
+static ep_err callout_series(ep_broker *b, const callout_families *f, int i)
+{
+    bk_metrics *m = b->metrics;
+    const char *chain = b->cfg.authn[i].name;
+    ep_histogram *h = NULL;
+    ep_err err = ep_metric_counter(f->requests, EP_LABELS(chain), &m->co[i].requests);
+    err = err ? err : ep_metric_counter(f->results, EP_LABELS(chain, "allowed"), &m->co[i].allowed);
+    err = err ? err : ep_metric_counter(f->results, EP_LABELS(chain, "denied"), &m->co[i].denied);
+    err =
+        err ? err
+            : ep_metric_counter(f->results, EP_LABELS(chain, "unavailable"), &m->co[i].unavailable);
+    err = err ? err : ep_metric_counter(f->timeouts, EP_LABELS(chain), &m->co[i].timeouts);
+    err = err ? err : ep_metric_counter(f->rejected, EP_LABELS(chain), &m->co[i].rejected);
+    err = err ? err : ep_metric_gauge(f->pending, EP_LABELS(chain), &m->co[i].pending);
+    err = err ? err : ep_metric_histogram(f->seconds, EP_LABELS(chain), &h);
+    if (err == EP_EOK)
+        ep_callout_set_histogram(b->authn_rt[i].callout, h);
+    return err;
+}
+
+/* Only when some chain has a custom method (its callout pool exists). */
+static ep_err callout_metrics_init(ep_broker *b, ep_metrics *r)
+{
+    callout_families f;
+    bool any = false;
+    for (int i = 0; i < b->cfg.n_authn; i++)
+        any = any || b->authn_rt[i].callout != NULL;
+    if (!any)
+        return EP_EOK;
+    ep_err err = callout_families_init(r, &f);
+    for (int i = 0; i < b->cfg.n_authn && err == EP_EOK; i++)
+        if (b->authn_rt[i].callout)
+            err = callout_series(b, &f, i);
+    return err;
+}
+
 ep_err bk_metrics_init(ep_broker *b)
 {
     ep_metrics *r = ep_metrics_default();
@@ -174,6 +268,7 @@ ep_err bk_metrics_init(ep_broker *b)
                                           "Requests denied by authorization.", &m->authz_denied);
     if (err == EP_EOK && b->cfg.persist.data_dir[0])
         err = persist_metrics_init(b, r, m);
+    err = err ? err : callout_metrics_init(b, r);
     err = err ? err : ep_metrics_collector_add(r, collect, b, &m->collector);
     err = err ? err : ep_metrics_check_add(r, "broker_listeners", NULL, NULL, &m->ready);
     return err;
@@ -193,6 +288,9 @@ void bk_metrics_fini(ep_broker *b)
     if (m->collector)
         ep_metrics_collector_remove(ep_metrics_default(), m->collector);
     bk_persist_set_histogram(b, NULL);
+    for (int i = 0; i < b->cfg.n_authn; i++)
+        if (b->authn_rt[i].callout)
+            ep_callout_set_histogram(b->authn_rt[i].callout, NULL);
     if (m->ready)
         ep_metrics_check_remove(ep_metrics_default(), m->ready);
     free(m);
