@@ -142,6 +142,47 @@ static void test_qos2_receive_state(void **state)
     ep_broker_free(b);
 }
 
+/* Incoming QoS 2 entries take the routing of the PUBLISH being handled
+ * (w->cur_ticket with an origin): its id and a reference to its ticket,
+ * dropped with the entry. Only persistent sessions get gates. */
+static void test_qos2_routing_entries(void **state)
+{
+    (void)state;
+    ep_broker *b = make_broker(10, 1 << 20, EP_BROKER_DROP_OLDEST);
+    bk_worker *w = b->workers[0];
+    bk_session *s = bk_session_new(w, (const uint8_t *)"c1", 2);
+    bk_ticket *t = bk_ticket_new(), *other = bk_ticket_new();
+    t->origin = 42;
+    w->cur_ticket = t;
+    assert_int_equal(bk_session_qos2_add(s, 5), EP_EOK);
+    /* not persistent: no gate for a QoS 2 copy, even inside a routing */
+    assert_null(bk_persist_gate(s, 2));
+    w->cur_ticket = NULL;
+    assert_int_equal(bk_session_qos2_add(s, 6), EP_EOK);
+    bk_qos2_in *e = bk_session_qos2_find(s, 5);
+    assert_non_null(e);
+    assert_int_equal(e->origin, 42);
+    assert_ptr_equal(e->tk, t);
+    assert_int_equal(atomic_load(&t->refs), 2);
+    assert_false(e->done);
+    bk_qos2_in *plain = bk_session_qos2_find(s, 6);
+    assert_int_equal(plain->origin, 0);
+    assert_null(plain->tk);
+    assert_false(bk_session_qos2_finish(s, other));
+    assert_true(bk_session_qos2_finish(s, t));
+    assert_true(bk_session_qos2_find(s, 5)->done);
+    assert_false(bk_session_qos2_find(s, 6)->done);
+    assert_false(bk_gate_open(t));
+    assert_true(bk_gate_open(NULL));
+    assert_true(bk_session_qos2_remove(s, 5));
+    assert_int_equal(atomic_load(&t->refs), 1);
+    assert_true(bk_session_qos2_add(s, 7) == EP_EOK && bk_session_qos2_find(s, 7)->tk == NULL);
+    bk_session_destroy(s);
+    bk_ticket_unref(t);
+    bk_ticket_unref(other);
+    ep_broker_free(b);
+}
+
 static void test_session_tables(void **state)
 {
     (void)state;
@@ -173,7 +214,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_offline_drop_oldest), cmocka_unit_test(test_offline_refuse_new),
         cmocka_unit_test(test_byte_limit),          cmocka_unit_test(test_granted_qos_and_expiry),
-        cmocka_unit_test(test_qos2_receive_state),  cmocka_unit_test(test_session_tables),
+        cmocka_unit_test(test_qos2_receive_state),  cmocka_unit_test(test_qos2_routing_entries),
+        cmocka_unit_test(test_session_tables),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
