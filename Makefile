@@ -40,13 +40,14 @@ $(TSAN_BUILD)/Makefile:
 
 # ThreadSanitizer covers the threaded code: the loop/mailbox tests, the
 # in-process broker test, and the paho interop suite against a TSan broker.
-TSAN_TARGETS = edgeplane ep_core_loop_test ep_svc_broker_auth_test
+TSAN_TARGETS = edgeplane ep_core_loop_test ep_svc_broker_auth_test ep_svc_auth_callout_test
 tsan: $(TSAN_BUILD)/Makefile
 	@cmake --build $(TSAN_BUILD) -j $(JOBS) --target $(TSAN_TARGETS)
 
 test-tsan: tsan
 	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 ./$(TSAN_BUILD)/src/core/ep_core_loop_test
 	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 ./$(TSAN_BUILD)/src/svc/broker/ep_svc_broker_auth_test
+	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 ./$(TSAN_BUILD)/src/svc/auth/ep_svc_auth_callout_test
 	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 EP_BINARY=$(CURDIR)/$(TSAN_BUILD)/edgeplane \
 	  /usr/bin/python3 tests/interop/mqtt/test_paho.py
 

@@ -706,11 +706,11 @@ static void send_auth_rc(bk_conn *c, ep_mqtt_rc rc)
 }
 
 /* A 403's reason is a CONNACK code; DISCONNECT allows fewer (MQTT 5
- * section 3.14.2.1): the ones that fit a refusal pass, others become 0x87
+ * section 3.14.2.1): the refusals valid in both pass, others become 0x87
  * Not authorized. */
 static ep_mqtt_rc disconnect_reason(uint8_t r)
 {
-    static const uint8_t ok[] = {0x80, 0x83, 0x87, 0x89, 0x8B, 0x97, 0x98, 0x9C, 0x9D, 0x9F};
+    static const uint8_t ok[] = {0x80, 0x83, 0x87, 0x89, 0x97, 0x9C, 0x9D, 0x9F};
     for (size_t i = 0; i < sizeof(ok); i++)
         if (ok[i] == r)
             return (ep_mqtt_rc)r;

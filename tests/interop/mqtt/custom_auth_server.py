@@ -2,8 +2,8 @@
 """A custom authentication server in the reference's custom-auth API 0.5.0,
 like its sample user/password server, for the broker's tests.
 
-    custom_auth_server.py --users USERS.json --cert C --key K [--client-ca CA]
-                          --port-file F [--log L]
+    custom_auth_server.py --users USERS.json [--tokens TOKENS.json] --cert C --key K
+                          [--client-ca CA] --port-file F [--log L]
 
 POST /?api-version=0.5.0 with {"type":"connect","username","password"
 (base64),"certs"} answers:
@@ -12,6 +12,13 @@ POST /?api-version=0.5.0 with {"type":"connect","username","password"
   400 (body not JSON, unknown type), 405 (not POST),
   422 {"supportedVersions": ["0.5.0"]} (other api-version; the path /v04/
        claims to support only 0.4.0, to test a version mismatch)
+{"type":"auth","authenticationMethod","authenticationData" (base64)}, the
+broker's form for MQTT 5 enhanced authentication, is judged by the token
+(the decoded data) in TOKENS.json: {"tok-1": {"method": "custom-token",
+"attributes": {...}, "expiry_s": 3600, "deny_reason": 135, "status": 503,
+"delay_s": 0}};
+an unknown token or another method is a 403 with reason 135; "status"
+answers that HTTP status with no body (a server failing).
 A user's "delay_s" makes the answer wait (a slow server). Each request is
 appended to the log file as one JSON line (path, headers, body, whether the
 broker presented a client certificate), for the tests' assertions.
@@ -75,10 +82,39 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if version not in supported:
             self._send(422, {"supportedVersions": supported})
             return
+        if isinstance(body, dict) and body.get("type") == "auth":
+            self._auth(body)
+            return
         if not isinstance(body, dict) or body.get("type") != "connect":
             self._send(400, b"unsupported request type", "text/plain")
             return
         self._connect(body)
+
+    def _allow(self, entry):
+        expiry = (datetime.datetime.now(datetime.timezone.utc) +
+                  datetime.timedelta(seconds=entry.get("expiry_s", 3600)))
+        self._send(200, {"expiry": expiry.isoformat(timespec="milliseconds").replace(
+            "+00:00", "Z"), "attributes": entry.get("attributes", {})})
+
+    def _auth(self, body):
+        try:
+            token = base64.b64decode(body.get("authenticationData") or "",
+                                     validate=True).decode()
+        except ValueError:
+            self._send(400, b"authenticationData is not base64", "text/plain")
+            return
+        entry = self.server.tokens.get(token)
+        if entry and entry.get("delay_s"):
+            time.sleep(entry["delay_s"])
+        if entry and entry.get("status"):
+            self._send(entry["status"], b"failing on purpose", "text/plain")
+            return
+        if entry is None or entry.get("method", "custom-token") != body.get(
+                "authenticationMethod") or entry.get("deny_reason"):
+            reason = (entry or {}).get("deny_reason") or 135
+            self._send(403, {"reason": reason, "message": "token refused"})
+            return
+        self._allow(entry)
 
     def _connect(self, body):
         user = self.server.users.get(body.get("username") or "")
@@ -93,10 +129,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             reason = (user or {}).get("deny_reason") or 134
             self._send(403, {"reason": reason, "message": "credentials refused"})
             return
-        expiry = (datetime.datetime.now(datetime.timezone.utc) +
-                  datetime.timedelta(seconds=user.get("expiry_s", 3600)))
-        self._send(200, {"expiry": expiry.isoformat(timespec="milliseconds").replace(
-            "+00:00", "Z"), "attributes": user.get("attributes", {})})
+        self._allow(user)
 
 
 class Server(http.server.ThreadingHTTPServer):
@@ -106,6 +139,7 @@ class Server(http.server.ThreadingHTTPServer):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--users", required=True)
+    ap.add_argument("--tokens")
     ap.add_argument("--cert", required=True)
     ap.add_argument("--key", required=True)
     ap.add_argument("--client-ca")
@@ -115,6 +149,10 @@ def main():
     srv = Server(("127.0.0.1", 0), Handler)
     with open(a.users) as f:
         srv.users = json.load(f)
+    srv.tokens = {}
+    if a.tokens:
+        with open(a.tokens) as f:
+            srv.tokens = json.load(f)
     srv.log_path = a.log
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(a.cert, a.key)

@@ -12,6 +12,17 @@ server used by an authorization rule (publish allowed and denied); the
 callout bound full -> CONNACK 0x89 / 0x03; what the server receives
 (password base64, the client's certificate chain over mutual TLS, the
 configured header, the broker's own client certificate).
+
+MQTT 5 enhanced authentication through the callout ({"type":"auth"} form,
+authenticationMethod and base64 authenticationData): paho v5 CONNECT with
+an Authentication Method accepted (CONNACK echoes the method) and denied
+with the server's reason; re-authentication (raw AUTH 0x19, which paho
+1.6 cannot send): accepted -> AUTH Success, the new expiry and attributes
+replace the old ones; denied -> DISCONNECT with the reason (0x87 when the
+server's code is not a DISCONNECT code); server failing -> AUTH 0x18
+ContinueAuthentication, and a later AUTH 0x18 completes it; the
+connection reads nothing while the server is asked. The callout metrics
+on /metrics move with each outcome.
 """
 import base64
 import json
@@ -30,7 +41,7 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, os.pardir, os.pardir, "lib"))
 sys.path.insert(0, HERE)
-from auth_raw import Raw  # noqa: E402
+from auth_raw import Raw, _read_packet, _s16, _vbi  # noqa: E402
 
 try:
     import paho.mqtt.client as mqtt
@@ -49,6 +60,17 @@ USERS = {
     "short": {"password": "lived", "expiry_s": 2},
     "slow": {"password": "pw", "delay_s": 4},
     "tls-user": {"password": "secret", "attributes": {"building": "b7"}},
+}
+
+METHOD = "custom-token"
+TOKENS = {
+    "tok-b1-short": {"attributes": {"role": "sensor", "building": "b1"}, "expiry_s": 2},
+    "tok-b2": {"attributes": {"role": "sensor", "building": "b2"}, "expiry_s": 3600},
+    "tok-b2-slow": {"attributes": {"role": "sensor", "building": "b2"}, "delay_s": 1},
+    "tok-banned": {"deny_reason": 138},
+    "tok-quota": {"deny_reason": 0x97},
+    "tok-failing": {"status": 503},
+    "tok-slow": {"delay_s": 3},
 }
 
 RULES = """rules:
@@ -82,10 +104,13 @@ class AuthServer:
         users = os.path.join(root, "users.json")
         with open(users, "w") as f:
             json.dump(USERS, f)
+        tokens = os.path.join(root, "tokens.json")
+        with open(tokens, "w") as f:
+            json.dump(TOKENS, f)
         pf = os.path.join(root, "auth.port")
         self.err = open(os.path.join(root, "auth-server.err"), "w+")
         self.proc = subprocess.Popen(
-            [PYTHON, os.path.join(HERE, "custom_auth_server.py"), "--users", users,
+            [PYTHON, os.path.join(HERE, "custom_auth_server.py"), "--users", users, "--tokens", tokens,
              "--cert", pki.path("server.pem"), "--key", pki.path("server.key"),
              "--client-ca", pki.path("ca.pem"), "--port-file", pf, "--log", self.log],
             stdout=self.err, stderr=subprocess.STDOUT)
@@ -120,7 +145,8 @@ class AuthServer:
 
 
 class Broker:
-    def __init__(self, root, pki, endpoint, timeout="2s", threads=8, max_pending=256):
+    def __init__(self, root, pki, endpoint, timeout="2s", threads=8, max_pending=256,
+                 http=False):
         p = pki.path
         self.root = root
         passwd = os.path.join(root, "passwd")
@@ -161,8 +187,11 @@ listeners:
            client_certs: optional}}
 """)
         self.log = open(os.path.join(root, "broker.log"), "w+")
-        self.proc = subprocess.Popen([BINARY, "broker", "--config", conf, "--log-level", "info"],
-                                     stdout=self.log, stderr=subprocess.STDOUT)
+        cmd = [BINARY, "broker", "--config", conf, "--log-level", "info"]
+        self.http = free_port() if http else None
+        if http:
+            cmd += ["--http", "127.0.0.1:%d" % self.http]
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 10
         ports = []
         while len(ports) < 2:
@@ -172,6 +201,18 @@ listeners:
             ports = [int(x.split(":")[1].split(" ")[0]) for x in out.split("listening on ")[1:]]
             time.sleep(0.05)
         self.port, self.tls_port = ports[0], ports[1]
+
+    def metrics(self):
+        """{(name, labels text): value} from /metrics."""
+        import urllib.request
+        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % self.http, timeout=5) as r:
+            text = r.read().decode()
+        out = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                key, value = line.rsplit(" ", 1)
+                out[key] = float(value)
+        return out
 
     def output(self):
         self.log.flush()
@@ -209,6 +250,96 @@ def paho_connack(port, user, password, version):
         c.disconnect()
         c.loop_stop()
     return got["rc"]
+
+
+def _props(body):
+    """Properties at the start of body: (dict id -> raw value bytes, rest)."""
+    n, mult, i = 0, 1, 0
+    while True:
+        n += (body[i] & 0x7F) * mult
+        mult *= 128
+        i += 1
+        if not body[i - 1] & 0x80:
+            break
+    props, p = {}, body[i:i + n]
+    while p:
+        pid = p[0]
+        fixed = {0x24: 1, 0x25: 1, 0x28: 1, 0x29: 1, 0x2A: 1, 0x13: 2, 0x21: 2, 0x22: 2,
+                 0x11: 4, 0x27: 4}
+        if pid in fixed:
+            props[pid], p = p[1:1 + fixed[pid]], p[1 + fixed[pid]:]
+        elif pid in (0x12, 0x15, 0x16, 0x1A, 0x1C, 0x1F):  # 2-byte length
+            ln = int.from_bytes(p[1:3], "big")
+            props[pid], p = p[3:3 + ln], p[3 + ln:]
+        elif pid == 0x26:  # user property
+            ln = int.from_bytes(p[1:3], "big")
+            ln2 = int.from_bytes(p[3 + ln:5 + ln], "big")
+            p = p[5 + ln + ln2:]
+        else:
+            raise AssertionError("unexpected property 0x%02x" % pid)
+    return props, body[i + n:]
+
+
+class Enhanced(Raw):
+    """A raw MQTT 5 connection using enhanced authentication (METHOD)."""
+
+    def __init__(self, port, token, cid=None, method=METHOD):
+        self.s = socket.create_connection(("127.0.0.1", port), 15)
+        self.s.settimeout(15)
+        self.v5 = True
+        self.method = method
+        props = b"\x15" + _s16(method.encode()) + b"\x16" + _s16(token.encode())
+        body = _s16(b"MQTT") + bytes([5, 0x02]) + (60).to_bytes(2, "big")
+        body += _vbi(len(props)) + props + _s16((cid or "enh-%d" % id(self)).encode())
+        self.t0 = time.monotonic()
+        self.s.sendall(b"\x10" + _vbi(len(body)) + body)
+        p = _read_packet(self.s)
+        self.connack = p[1][1] if p and p[0] == 0x20 else None
+        self.connack_props = _props(p[1][2:])[0] if p and p[0] == 0x20 else {}
+
+    def send_auth(self, rc, token):
+        props = b"\x15" + _s16(self.method.encode()) + b"\x16" + _s16(token.encode())
+        body = bytes([rc]) + _vbi(len(props)) + props
+        self.s.sendall(b"\xf0" + _vbi(len(body)) + body)
+
+    def next(self):
+        """(packet type nibble, reason, properties) of the next packet, or None."""
+        p = _read_packet(self.s)
+        if p is None:
+            return None
+        kind = p[0] >> 4
+        if kind in (14, 15) and p[1]:  # DISCONNECT, AUTH
+            return kind, p[1][0], _props(p[1][1:])[0] if len(p[1]) > 1 else {}
+        return kind, None, {}
+
+    def ping(self):
+        self.s.sendall(b"\xc0\x00")
+
+
+def paho_enhanced(port, token):
+    """(CONNACK reason, CONNACK properties) for a paho v5 client using METHOD."""
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+    got = {}
+    ev = threading.Event()
+
+    def on_connect(client, userdata, flags, rc, props=None):
+        got["rc"], got["props"] = rc.value, props
+        ev.set()
+    c = mqtt.Client(client_id="paho-enh-%s" % token, protocol=mqtt.MQTTv5)
+    c.on_connect = on_connect
+    props = Properties(PacketTypes.CONNECT)
+    props.AuthenticationMethod = METHOD
+    props.AuthenticationData = token.encode()
+    c.connect_async("127.0.0.1", port, keepalive=30, properties=props)
+    c.loop_start()
+    try:
+        if not ev.wait(15):
+            raise AssertionError("no CONNACK")
+    finally:
+        c.disconnect()
+        c.loop_stop()
+    return got["rc"], got["props"]
 
 
 @unittest.skipIf(PEERS is not None or not BINARY, "peers missing: %s" % PEERS)
@@ -457,6 +588,124 @@ listeners:
         r5.close()
         r3.close()
         slow.join(20)
+
+    def test_enhanced_connect_paho(self):
+        b = self.broker()
+        n = len(self.server.requests())
+        rc, props = paho_enhanced(b.port, "tok-b2")
+        self.assertEqual(rc, 0)
+        self.assertEqual(getattr(props, "AuthenticationMethod", None), METHOD)
+        req = self.server.requests()[n]["body"]
+        self.assertEqual(req, {"type": "auth", "authenticationMethod": METHOD,
+                               "authenticationData": base64.b64encode(b"tok-b2").decode()})
+        # denied with the server's reason (138 Banned), or 135 for an unknown token
+        self.assertEqual(paho_enhanced(b.port, "tok-banned")[0], 138)
+        self.assertEqual(paho_enhanced(b.port, "tok-nobody")[0], 135)
+        # a method without a token: the server decides (denies), not 0x8C
+        r = Enhanced(b.port, "", method="other-method")
+        self.assertEqual(r.connack, 135)
+        r.close()
+
+    def test_reauth(self):
+        b = self.broker()
+        r = Enhanced(b.port, "tok-b1-short")
+        self.assertEqual(r.connack, 0)
+        self.assertEqual(r.connack_props.get(0x15), METHOD.encode())
+        self.assertLess(r.publish("sensors/b1/x", 1), 0x80)
+        # accepted: AUTH Success; building b2 and no 2 s expiry any more
+        r.send_auth(0x19, "tok-b2")
+        self.assertEqual(r.next()[:2], (15, 0x00))
+        self.assertEqual(r.publish("sensors/b1/x", 2), 0x87)
+        self.assertLess(r.publish("sensors/b2/x", 3), 0x80)
+        time.sleep(2.5)  # past the first expiry: must still be connected
+        r.ping()
+        self.assertEqual(r.next()[0], 13, "closed at the replaced expiry")
+        # the connection reads nothing while the server is asked: the
+        # PINGREQ sent right after the AUTH is answered after it
+        r.send_auth(0x19, "tok-b2-slow")
+        r.ping()
+        self.assertEqual(r.next()[:2], (15, 0x00))
+        self.assertEqual(r.next()[0], 13)
+        # server failing: ContinueAuthentication, then AUTH 0x18 completes it
+        r.send_auth(0x19, "tok-failing")
+        self.assertEqual(r.next()[:2], (15, 0x18))
+        r.send_auth(0x19, "tok-b2")  # 0x19 while the exchange is open: protocol error
+        self.assertEqual(r.next()[:2], (14, 0x82))
+        r.close()
+        r = Enhanced(b.port, "tok-b2")
+        r.send_auth(0x19, "tok-failing")
+        self.assertEqual(r.next()[:2], (15, 0x18))
+        r.send_auth(0x18, "tok-b2")
+        self.assertEqual(r.next()[:2], (15, 0x00))
+        # denied: DISCONNECT with the server's reason when it is a
+        # DISCONNECT code (0x97 Quota exceeded), else 0x87; then the socket
+        # closes
+        r.send_auth(0x19, "tok-quota")
+        kind, rc, props = r.next()
+        self.assertEqual((kind, rc), (14, 0x97))
+        self.assertEqual(props.get(0x1F), b"denied: token refused")
+        self.assertIsNone(r.next())
+        r.close()
+        r = Enhanced(b.port, "tok-b2")
+        r.send_auth(0x19, "tok-banned")
+        self.assertEqual(r.next()[:2], (14, 0x87))
+        r.close()
+        # a shorter expiry replaces a longer one too: the socket closes at
+        # it, without DISCONNECT
+        r = Enhanced(b.port, "tok-b2")
+        r.send_auth(0x19, "tok-b1-short")
+        t0 = time.monotonic()
+        self.assertEqual(r.next()[:2], (15, 0x00))
+        r.t0 = t0
+        elapsed, packets = r.wait_end(10)
+        r.close()
+        self.assertGreater(elapsed, 1.5)
+        self.assertLess(elapsed, 4.0)
+        self.assertNotIn(0xE0, packets)
+        # a client the callout did not authenticate with a method cannot
+        # re-authenticate through it
+        r = Raw(b.port, "alice", "wonderland")
+        self.assertEqual(r.connack, 0)
+        r.method = METHOD
+        Enhanced.send_auth(r, 0x19, "tok-b2")
+        self.assertEqual(Enhanced.next(r)[:2], (14, 0x82))
+        r.close()
+
+    def test_callout_metrics(self):
+        b = self.broker(timeout="1s", http=True)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                m0 = b.metrics()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        lab = '{chain="chain"}'
+
+        def val(m, name, extra=""):
+            key = name + ('{chain="chain"%s}' % extra if extra else lab)
+            self.assertIn(key, m)
+            return m[key]
+        self.assertEqual(val(m0, "edgeplane_broker_auth_callout_pending"), 0)
+        Raw(b.port, "alice", "wonderland").close()          # allowed
+        Raw(b.port, "alice", "wrong").close()               # denied
+        Enhanced(b.port, "tok-b2").close()                  # allowed (auth form)
+        Enhanced(b.port, "tok-failing").close()             # unavailable (503)
+        Enhanced(b.port, "tok-slow").close()                # unavailable, timeout
+        m1 = b.metrics()
+        delta = {k: val(m1, *k) - val(m0, *k) for k in (
+            ("edgeplane_broker_auth_callout_requests_total",),
+            ("edgeplane_broker_auth_callout_results_total", ',result="allowed"'),
+            ("edgeplane_broker_auth_callout_results_total", ',result="denied"'),
+            ("edgeplane_broker_auth_callout_results_total", ',result="unavailable"'),
+            ("edgeplane_broker_auth_callout_timeouts_total",),
+            ("edgeplane_broker_auth_callout_rejected_total",),
+            ("edgeplane_broker_auth_callout_duration_seconds_count",))}
+        self.assertEqual(list(delta.values()), [5, 2, 1, 2, 1, 0, 5], delta)
+        self.assertGreater(val(m1, "edgeplane_broker_auth_callout_duration_seconds_sum") -
+                           val(m0, "edgeplane_broker_auth_callout_duration_seconds_sum"), 0.9)
 
 
 if __name__ == "__main__":
