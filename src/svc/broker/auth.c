@@ -21,6 +21,14 @@
  * c->cred_expiry_ms (the socket is closed then, conn.c); the attributes of
  * the callout or of the X.509 subject mapping become the principal's
  * attributes for authorization.
+ *
+ * MQTT 5 enhanced authentication through the callout (auth_custom.h): a
+ * CONNECT whose Authentication Method no built-in method takes is asked
+ * in the callout's "auth" form; once accepted, c->auth holds a one-step
+ * method of that name (bk_custom_method) so the CONNACK carries it and an
+ * AUTH 0x19 re-authenticates. A re-authentication pauses the connection
+ * like a CONNECT check; its answer waits in c->pending (done) until the
+ * AUTH, still in the input buffer, is handled again.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
