@@ -27,7 +27,8 @@
  *
  * Requests: each carries a request handle and a timeout (opts); at most
  * max_outstanding are on the wire, the rest wait in a bounded queue. Publish
- * requests are separate: max_publish of them are kept outstanding while a
+ * requests are separate: max_publish of them, and at least one more than
+ * the active subscriptions (up to 64), are kept outstanding while a
  * subscription exists.
  *
  * Ownership: request arguments are borrowed for the duration of the call
@@ -96,7 +97,7 @@ typedef struct ep_uac_opts {
     uint32_t session_timeout_ms; /* requested; 0: 120000 */
     uint32_t max_outstanding;    /* requests on the wire; 0: 32 */
     uint32_t max_queued;         /* requests waiting; 0: 4096 */
-    uint32_t max_publish;        /* outstanding Publish; 0: 4 */
+    uint32_t max_publish;        /* outstanding Publish, at least; 0: 4 */
     uint32_t keepalive_ms;       /* session check without subscriptions;
                                     0: 5000 */
     uint32_t reconnect_min_ms;   /* first backoff delay; 0: 250 */

@@ -2,9 +2,12 @@
  * sub.c - subscriptions, monitored items and the publish pipeline.
  *
  * Publish pipeline. While at least one subscription is active, publish_target
- * (opts.max_publish) Publish requests are kept outstanding, so the server
- * always has one to answer with and the link's latency never limits the
- * notification rate. Each Publish carries the acknowledgements queued since
+ * (opts.max_publish, and at least one more than the active subscriptions,
+ * up to MAX_PUBLISH_AUTO) Publish requests are kept outstanding, so the
+ * server always has one to answer with and the link's latency never limits
+ * the notification rate: with fewer requests than subscriptions whose
+ * cycles fall close together (created in one burst), the last ones wait a
+ * round trip through the client for theirs. Each Publish carries the acknowledgements queued since
  * the previous one. A request that is lost (connection dropped, timed out,
  * answered with a fault) gives its acknowledgements back to the queue, so
  * the server can release those messages after a reconnect.
@@ -42,6 +45,7 @@
 #define MAX_ACK_QUEUE 65536u
 #define MAX_GAP 4096u /* missing numbers tracked per subscription */
 #define MAX_REPUBLISH_INFLIGHT 16u
+#define MAX_PUBLISH_AUTO 64u /* Publish requests kept for many subscriptions */
 
 enum { MISS_TODO = 0, MISS_INFLIGHT = 1, MISS_LOST = 2 };
 
@@ -149,6 +153,16 @@ static bool any_active(const ep_uac *c)
         if (s->state == EP_UAC_SUB_ACTIVE && s->server_id)
             return true;
     return false;
+}
+
+/* Publish requests to keep outstanding when the server set no limit */
+static uint32_t publish_want(const ep_uac *c)
+{
+    uint32_t n = 1;
+    for (const ep_uac_sub *s = c->subs; s && n < MAX_PUBLISH_AUTO; s = s->next)
+        if (s->state == EP_UAC_SUB_ACTIVE && s->server_id)
+            n++;
+    return n > c->opts.max_publish ? n : c->opts.max_publish;
 }
 
 uint64_t ep_uac__publish_window_ms(const ep_uac *c)
@@ -584,7 +598,7 @@ void ep_uac__publish_pump(ep_uac *c)
 {
     if (c->phase != EP_UAC_PH_READY || c->no_subscription_on_server || !any_active(c))
         return;
-    uint32_t target = c->publish_target ? c->publish_target : c->opts.max_publish;
+    uint32_t target = c->publish_target ? c->publish_target : publish_want(c);
     uint64_t window = ep_uac__publish_window_ms(c);
     while (c->publish_outstanding < target) {
         ep_uac_req *r = ep_uac__req_new(c, EP_UAC_REQ_PUBLISH, EP_UA_T(PublishRequest));
