@@ -464,6 +464,11 @@ spec:
         assert ct == "application/json"
         types.add(props["type"])
         seqs.append(int(props["sequence"]))
+        s2c = props.get("serverToConnectorMilliseconds")
+        if s2c is not None:
+            # publishTime on the same machine's clock: small and not negative
+            # beyond clock granularity
+            assert re.match(r"^-?\d+$", s2c) and -50 <= int(s2c) < 30000, s2c
     assert types == {"ua-deltaframe", "ua-keyframe"}, types
     assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs), "sequence increases"
     # a key frame carries every point
@@ -600,6 +605,13 @@ def several_assets_one_misconfigured(env, sub):
     for _, p, _, _, _ in sub.on("e2e/sim-bad"):
         keys |= set(json.loads(p))
     assert keys == {"counter"}, keys
+    # our server stamps publishTime: the frame that ends a notification
+    # message carries the server-to-connector time (same clock, so small and
+    # not negative; frames cut early, same point twice, do not know it yet)
+    s2c = [pr.get("serverToConnectorMilliseconds") for t, _, pr, _, _ in sub.msgs
+           if t == "e2e/sim-good-2"]
+    known = [int(v) for v in s2c if v is not None]
+    assert known and all(-50 <= v < 30000 for v in known), s2c
     st = env.status(sub, "sim-orphan", lambda s: s and s["state"] == "no-endpoint", 30)
     assert "no-such-profile" in st["lastError"], st
     for n in ("sim-good-1", "sim-good-2"):
