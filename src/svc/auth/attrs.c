@@ -46,7 +46,7 @@ ep_err ep_auth_attrs_parse_kv(const char *const *kv, size_t n, ep_auth_attrs **o
 {
     if (n > EP_AUTH_ATTRS_MAX)
         return EP_EINVAL;
-    ep_authz_attr tmp[EP_AUTH_ATTRS_MAX];
+    ep_authz_attr tmp[EP_AUTH_ATTRS_MAX] = {{0}}; /* gcc -O2 cannot see every slot < n is set */
     char *copies[EP_AUTH_ATTRS_MAX];
     size_t made = 0;
     ep_err err = EP_EOK;
