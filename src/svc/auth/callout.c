@@ -2,13 +2,13 @@
  * callout.c - the pool that runs custom-authentication exchanges (see
  * callout.h for the contract and for why a pool).
  *
- * Requests wait in a FIFO under one mutex; `pending` counts queued and
- * running requests and is what max_pending bounds. A pool thread pops a
- * request, checks that it has not waited past its deadline, runs the POST
- * with its own libcurl easy handle (kept for the thread's life, so the
- * server connection is reused), judges the answer with
- * ep_callout_parse_response and posts the request to the submitter's loop,
- * where the callback runs and the request is freed. The request body
+ * The queue, the threads, the hand-back to the submitter's loop and cancel
+ * are the auth pool's (pool.h), shared with the password verifier. A pool
+ * thread checks that a request has not waited past its deadline, runs the
+ * POST with its own libcurl easy handle (kept for the thread's life, so
+ * the server connection is reused) and judges the answer with
+ * ep_callout_parse_response; the request then goes to the submitter's
+ * loop, where the callback runs and the request is freed. The request body
  * holds the client's password (base64): it is wiped as soon as the
  * exchange is over.
  */
@@ -22,30 +22,22 @@
 #include <time.h>
 
 #include "svc/auth/callout.h"
+#include "svc/auth/pool.h"
 
 typedef struct creq creq;
 struct creq {
-    uint64_t id;
+    ep_auth_pool_job job; /* first: a job is its creq */
     char *body;
     uint64_t submit_ns;   /* monotonic, for the latency histogram */
     uint64_t deadline_ms; /* monotonic */
     bool timed_out;
-    ep_loop *loop;
     ep_callout_cb cb;
     void *arg;
     ep_callout_result res;
-    creq *next;
 };
 
 struct ep_callout {
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    creq *head, *tail;
-    uint32_t pending, max_pending;
-    uint64_t next_id;
-    bool stop;
-    pthread_t *threads;
-    unsigned n_threads;
+    ep_auth_pool *pool;
     /* settings, read-only once the threads run */
     char *url, *ca_file, *client_cert, *client_key;
     struct curl_slist *headers;
@@ -65,10 +57,9 @@ static uint64_t mono_ns(void)
 
 static uint64_t mono_ms(void) { return mono_ns() / 1000000u; }
 
-static void req_free(creq *r)
+static void req_free(ep_auth_pool_job *j)
 {
-    if (r == NULL)
-        return;
+    creq *r = (creq *)j;
     if (r->body) {
         OPENSSL_cleanse(r->body, strlen(r->body));
         free(r->body);
@@ -77,25 +68,17 @@ static void req_free(creq *r)
     free(r);
 }
 
-static void complete_on_loop(ep_loop *loop, void *arg)
+static void req_complete(ep_loop *loop, ep_auth_pool_job *j)
 {
-    creq *r = arg;
+    creq *r = (creq *)j;
     r->cb(loop, r->arg, &r->res);
-    req_free(r);
 }
 
-/* Hands r to its loop; posting fails only when memory is exhausted: retry
- * a while (a pool thread may wait), then give up and let the client's
- * CONNECT timeout close it. */
-static void deliver(creq *r)
+static void req_abort(ep_auth_pool_job *j)
 {
-    for (int i = 0; i < 200; i++) {
-        if (ep_loop_post(r->loop, complete_on_loop, r) == EP_EOK)
-            return;
-        struct timespec ts = {0, 5 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-    }
-    req_free(r);
+    creq *r = (creq *)j;
+    r->res.verdict = EP_CALLOUT_UNAVAILABLE;
+    snprintf(r->res.message, sizeof(r->res.message), "shutting down");
 }
 
 typedef struct rbuf {
@@ -190,36 +173,33 @@ static void count(ep_callout *co, const creq *r)
         ep_histogram_observe_ns(h, mono_ns() - r->submit_ns);
 }
 
-static void *worker(void *arg)
-{
-    ep_callout *co = arg;
-    CURL *h = easy_new(co);
-    pthread_mutex_lock(&co->lock);
-    for (;;) {
-        while (co->head == NULL && !co->stop)
-            pthread_cond_wait(&co->cond, &co->lock);
-        if (co->head == NULL)
-            break;
-        creq *r = co->head;
-        co->head = r->next;
-        if (co->head == NULL)
-            co->tail = NULL;
-        pthread_mutex_unlock(&co->lock);
+/* Each pool thread keeps one easy handle (NULL if libcurl failed: its
+ * requests are then answered "unavailable"). */
+static void *thread_init(void *ud) { return easy_new(ud); }
 
-        exchange(h, r);
-        count(co, r);
-        OPENSSL_cleanse(r->body, strlen(r->body));
-        pthread_mutex_lock(&co->lock);
-        co->pending--;
-        pthread_mutex_unlock(&co->lock);
-        deliver(r);
-        pthread_mutex_lock(&co->lock);
-    }
-    pthread_mutex_unlock(&co->lock);
+static void thread_fini(void *ud, void *h)
+{
+    (void)ud;
     if (h)
         curl_easy_cleanup(h);
-    return NULL;
 }
+
+static void req_run(void *ud, void *h, ep_auth_pool_job *j)
+{
+    creq *r = (creq *)j;
+    exchange(h, r);
+    count(ud, r);
+    OPENSSL_cleanse(r->body, strlen(r->body));
+}
+
+static const ep_auth_pool_ops creq_ops = {
+    .thread_init = thread_init,
+    .thread_fini = thread_fini,
+    .run = req_run,
+    .abort = req_abort,
+    .complete = req_complete,
+    .release = req_free,
+};
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static bool curl_ok;
@@ -295,25 +275,15 @@ ep_err ep_callout_new(ep_callout **out, const ep_callout_opts *opts, char *why, 
     ep_callout *co = calloc(1, sizeof(*co));
     if (co == NULL)
         return EP_ENOMEM;
-    pthread_mutex_init(&co->lock, NULL);
-    pthread_cond_init(&co->cond, NULL);
-    co->next_id = 1;
-    co->max_pending = opts->max_pending ? opts->max_pending : 256;
+    uint32_t max_pending = opts->max_pending ? opts->max_pending : 256;
     co->timeout_ms = opts->timeout_ms ? opts->timeout_ms : 5000;
     co->allow_http = opts->allow_http;
     unsigned threads = opts->threads ? opts->threads : 8;
     if ((err = setup(co, opts)) != EP_EOK)
         goto fail;
-    err = EP_ENOMEM;
-    if ((co->threads = calloc(threads, sizeof(*co->threads))) == NULL)
+    /* last: the pool threads read the settings */
+    if ((err = ep_auth__pool_new(&co->pool, &creq_ops, co, threads, max_pending)) != EP_EOK)
         goto fail;
-    for (unsigned i = 0; i < threads; i++) {
-        if (pthread_create(&co->threads[i], NULL, worker, co) != 0) {
-            err = EP_ESYS;
-            goto fail;
-        }
-        co->n_threads++;
-    }
     *out = co;
     return EP_EOK;
 fail:
@@ -325,29 +295,12 @@ void ep_callout_free(ep_callout *co)
 {
     if (co == NULL)
         return;
-    pthread_mutex_lock(&co->lock);
-    co->stop = true;
-    creq *q = co->head;
-    co->head = co->tail = NULL;
-    pthread_cond_broadcast(&co->cond);
-    pthread_mutex_unlock(&co->lock);
-    while (q != NULL) {
-        creq *next = q->next;
-        q->res.verdict = EP_CALLOUT_UNAVAILABLE;
-        snprintf(q->res.message, sizeof(q->res.message), "shutting down");
-        deliver(q);
-        q = next;
-    }
-    for (unsigned i = 0; i < co->n_threads; i++)
-        pthread_join(co->threads[i], NULL);
-    free(co->threads);
+    ep_auth__pool_free(co->pool);
     curl_slist_free_all(co->headers);
     free(co->url);
     free(co->ca_file);
     free(co->client_cert);
     free(co->client_key);
-    pthread_mutex_destroy(&co->lock);
-    pthread_cond_destroy(&co->cond);
     free(co);
 }
 
@@ -364,33 +317,14 @@ ep_err ep_callout_submit(ep_callout *co, const ep_callout_creds *cr, ep_loop *lo
         free(r);
         return err;
     }
-    r->loop = loop;
     r->cb = cb;
     r->arg = arg;
     r->submit_ns = mono_ns();
     r->deadline_ms = r->submit_ns / 1000000u + co->timeout_ms;
-    pthread_mutex_lock(&co->lock);
-    if (co->stop)
-        err = EP_ECLOSED;
-    else if (co->pending >= co->max_pending)
-        err = EP_EFULL;
-    if (err == EP_EOK) {
-        r->id = co->next_id++;
-        if (req_id)
-            *req_id = r->id;
-        if (co->tail)
-            co->tail->next = r;
-        else
-            co->head = r;
-        co->tail = r;
-        co->pending++;
-        pthread_cond_signal(&co->cond);
-    }
-    pthread_mutex_unlock(&co->lock);
-    if (err) {
+    if ((err = ep_auth__pool_submit(co->pool, &r->job, loop, req_id)) != EP_EOK) {
         if (err == EP_EFULL)
             atomic_fetch_add(&co->rejected_full, 1);
-        req_free(r);
+        req_free(&r->job);
         return err;
     }
     atomic_fetch_add(&co->submitted, 1);
@@ -399,24 +333,10 @@ ep_err ep_callout_submit(ep_callout *co, const ep_callout_creds *cr, ep_loop *lo
 
 ep_err ep_callout_cancel(ep_callout *co, uint64_t req_id)
 {
-    creq *found = NULL;
-    pthread_mutex_lock(&co->lock);
-    for (creq **pp = &co->head, *prev = NULL; *pp != NULL; prev = *pp, pp = &(*pp)->next) {
-        if ((*pp)->id == req_id) {
-            found = *pp;
-            *pp = found->next;
-            if (co->tail == found)
-                co->tail = prev;
-            co->pending--;
-            break;
-        }
-    }
-    pthread_mutex_unlock(&co->lock);
-    if (found == NULL)
-        return EP_ENOTFOUND;
-    atomic_fetch_add(&co->cancelled, 1);
-    req_free(found);
-    return EP_EOK;
+    ep_err err = ep_auth__pool_cancel(co->pool, req_id);
+    if (err == EP_EOK)
+        atomic_fetch_add(&co->cancelled, 1);
+    return err;
 }
 
 void ep_callout_get_stats(ep_callout *co, ep_callout_stats *out)
@@ -429,9 +349,7 @@ void ep_callout_get_stats(ep_callout *co, ep_callout_stats *out)
     out->rejected_full = atomic_load(&co->rejected_full);
     out->cancelled = atomic_load(&co->cancelled);
     out->timeouts = atomic_load(&co->timeouts);
-    pthread_mutex_lock(&co->lock);
-    out->pending = co->pending;
-    pthread_mutex_unlock(&co->lock);
+    out->pending = ep_auth__pool_pending(co->pool);
 }
 
 void ep_callout_set_histogram(ep_callout *co, ep_histogram *h) { atomic_store(&co->latency, h); }

@@ -2,13 +2,11 @@
  * verify.c - a small thread pool for password checks and a cache of recent
  * successes (see verify.h for the contract).
  *
- * Requests wait in a FIFO guarded by one mutex; `pending` counts queued and
- * running requests and is what max_pending bounds. A pool thread pops a
- * request, runs ep_passwd_verify without any lock, stores a success in the
- * cache and hands the request to the requester's loop with ep_loop_post,
- * where the callback runs and the request is freed. Nothing else ever
- * touches a request once it left the queue, so cancel only has to look in
- * the queue.
+ * The queue, the threads, the hand-back to the requester's loop and cancel
+ * are the auth pool's (pool.h). A pool thread runs ep_passwd_verify
+ * without any lock and stores a success in the cache; the request then
+ * goes to the requester's loop, where the callback runs and the request is
+ * freed.
  *
  * The cache is a fixed table of 4-way buckets: an entry is a 32-byte HMAC
  * digest and an expiry time. A new entry replaces a match, a free or
@@ -18,25 +16,23 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
 
 #include "svc/auth/auth_int.h"
+#include "svc/auth/pool.h"
 #include "svc/auth/verify.h"
 
 typedef struct vreq vreq;
 struct vreq {
-    uint64_t id;
+    ep_auth_pool_job job; /* first: a job is its vreq */
     ep_passwd *pw;
     uint8_t *user, *pass; /* one allocation: user then password */
     size_t ulen, plen;
-    ep_loop *loop;
     ep_auth_verify_cb cb;
     void *arg;
     ep_err result;
-    vreq *next;
 };
 
 typedef struct cslot {
@@ -47,14 +43,7 @@ typedef struct cslot {
 #define CACHE_WAYS 4
 
 struct ep_auth_verifier {
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    vreq *head, *tail;
-    uint32_t pending, max_pending;
-    uint64_t next_id;
-    bool stop;
-    pthread_t *threads;
-    unsigned n_threads;
+    ep_auth_pool *pool;
 
     pthread_mutex_t cache_lock;
     cslot *slots;
@@ -129,10 +118,9 @@ static void cache_put(ep_auth_verifier *v, const vreq *r)
     pthread_mutex_unlock(&v->cache_lock);
 }
 
-static void req_free(vreq *r)
+static void req_free(ep_auth_pool_job *j)
 {
-    if (r == NULL)
-        return;
+    vreq *r = (vreq *)j;
     if (r->user != NULL) {
         OPENSSL_cleanse(r->user, r->ulen + r->plen);
         free(r->user);
@@ -141,60 +129,36 @@ static void req_free(vreq *r)
     free(r);
 }
 
-static void complete_on_loop(ep_loop *loop, void *arg)
+static void req_run(void *ud, void *tls, ep_auth_pool_job *j)
 {
-    vreq *r = arg;
+    ep_auth_verifier *v = ud;
+    vreq *r = (vreq *)j;
+    (void)tls;
+    r->result = ep_passwd_verify(r->pw, r->user, r->ulen, r->pass, r->plen);
+    if (r->result == EP_EOK) {
+        atomic_fetch_add(&v->ok, 1);
+        cache_put(v, r);
+    } else {
+        atomic_fetch_add(&v->failed, 1);
+    }
+    /* wipe the password now rather than when the loop gets to it */
+    OPENSSL_cleanse(r->pass, r->plen);
+}
+
+static void req_abort(ep_auth_pool_job *j) { ((vreq *)j)->result = EP_ECLOSED; }
+
+static void req_complete(ep_loop *loop, ep_auth_pool_job *j)
+{
+    vreq *r = (vreq *)j;
     r->cb(loop, r->arg, r->result);
-    req_free(r);
 }
 
-/* Hands r to its loop. Posting only fails on memory exhaustion; retry for
- * a while (we are on a pool thread, waiting is harmless), then give up:
- * the connection's CONNECT timeout will close it. */
-static void deliver(vreq *r)
-{
-    for (int i = 0; i < 200; i++) {
-        if (ep_loop_post(r->loop, complete_on_loop, r) == EP_EOK)
-            return;
-        struct timespec ts = {0, 5 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-    }
-    req_free(r);
-}
-
-static void *worker(void *arg)
-{
-    ep_auth_verifier *v = arg;
-    pthread_mutex_lock(&v->lock);
-    for (;;) {
-        while (v->head == NULL && !v->stop)
-            pthread_cond_wait(&v->cond, &v->lock);
-        if (v->head == NULL)
-            break;
-        vreq *r = v->head;
-        v->head = r->next;
-        if (v->head == NULL)
-            v->tail = NULL;
-        pthread_mutex_unlock(&v->lock);
-
-        r->result = ep_passwd_verify(r->pw, r->user, r->ulen, r->pass, r->plen);
-        if (r->result == EP_EOK) {
-            atomic_fetch_add(&v->ok, 1);
-            cache_put(v, r);
-        } else {
-            atomic_fetch_add(&v->failed, 1);
-        }
-        /* wipe the password now rather than when the loop gets to it */
-        OPENSSL_cleanse(r->pass, r->plen);
-        pthread_mutex_lock(&v->lock);
-        v->pending--;
-        pthread_mutex_unlock(&v->lock);
-        deliver(r);
-        pthread_mutex_lock(&v->lock);
-    }
-    pthread_mutex_unlock(&v->lock);
-    return NULL;
-}
+static const ep_auth_pool_ops vreq_ops = {
+    .run = req_run,
+    .abort = req_abort,
+    .complete = req_complete,
+    .release = req_free,
+};
 
 ep_err ep_auth_verifier_new(ep_auth_verifier **out, const ep_auth_verifier_opts *opts)
 {
@@ -212,12 +176,8 @@ ep_err ep_auth_verifier_new(ep_auth_verifier **out, const ep_auth_verifier_opts 
     ep_auth_verifier *v = calloc(1, sizeof(*v));
     if (v == NULL)
         return EP_ENOMEM;
-    v->max_pending = o.max_pending;
     v->ttl_ms = o.cache_ttl_ms;
     v->clock = o.clock ? o.clock : ep_clock_system();
-    v->next_id = 1;
-    pthread_mutex_init(&v->lock, NULL);
-    pthread_cond_init(&v->cond, NULL);
     pthread_mutex_init(&v->cache_lock, NULL);
     ep_err err = EP_ENOMEM;
     if (!o.no_cache) {
@@ -231,18 +191,8 @@ ep_err ep_auth_verifier_new(ep_auth_verifier **out, const ep_auth_verifier_opts 
         if ((err = ep_auth__random(v->key, sizeof(v->key))) != EP_EOK)
             goto fail;
     }
-    v->threads = calloc(o.threads, sizeof(*v->threads));
-    if (v->threads == NULL) {
-        err = EP_ENOMEM;
+    if ((err = ep_auth__pool_new(&v->pool, &vreq_ops, v, o.threads, o.max_pending)) != EP_EOK)
         goto fail;
-    }
-    for (unsigned i = 0; i < o.threads; i++) {
-        if (pthread_create(&v->threads[i], NULL, worker, v) != 0) {
-            err = EP_ESYS;
-            goto fail;
-        }
-        v->n_threads++;
-    }
     *out = v;
     return EP_EOK;
 fail:
@@ -254,28 +204,12 @@ void ep_auth_verifier_free(ep_auth_verifier *v)
 {
     if (v == NULL)
         return;
-    pthread_mutex_lock(&v->lock);
-    v->stop = true;
-    vreq *q = v->head;
-    v->head = v->tail = NULL;
-    pthread_cond_broadcast(&v->cond);
-    pthread_mutex_unlock(&v->lock);
-    while (q != NULL) {
-        vreq *next = q->next;
-        q->result = EP_ECLOSED;
-        deliver(q);
-        q = next;
-    }
-    for (unsigned i = 0; i < v->n_threads; i++)
-        pthread_join(v->threads[i], NULL);
-    free(v->threads);
+    ep_auth__pool_free(v->pool);
     if (v->slots != NULL) {
         OPENSSL_cleanse(v->slots, (v->mask + 1) * CACHE_WAYS * sizeof(*v->slots));
         free(v->slots);
     }
     OPENSSL_cleanse(v->key, sizeof(v->key));
-    pthread_mutex_destroy(&v->lock);
-    pthread_cond_destroy(&v->cond);
     pthread_mutex_destroy(&v->cache_lock);
     free(v);
 }
@@ -300,59 +234,27 @@ ep_err ep_auth_verifier_submit(ep_auth_verifier *v, ep_passwd *pw, const void *u
         memcpy(r->pass, password, plen);
     r->ulen = ulen;
     r->plen = plen;
-    r->loop = loop;
     r->cb = cb;
     r->arg = arg;
+    r->pw = ep_passwd_ref(pw);
 
-    pthread_mutex_lock(&v->lock);
-    ep_err err = EP_EOK;
-    if (v->stop)
-        err = EP_ECLOSED;
-    else if (v->pending >= v->max_pending)
-        err = EP_EFULL;
+    ep_err err = ep_auth__pool_submit(v->pool, &r->job, loop, req_id);
     if (err != EP_EOK) {
-        pthread_mutex_unlock(&v->lock);
         if (err == EP_EFULL)
             atomic_fetch_add(&v->rejected_full, 1);
-        req_free(r);
+        req_free(&r->job);
         return err;
     }
-    r->pw = ep_passwd_ref(pw);
-    r->id = v->next_id++;
-    if (req_id != NULL)
-        *req_id = r->id;
-    if (v->tail)
-        v->tail->next = r;
-    else
-        v->head = r;
-    v->tail = r;
-    v->pending++;
-    pthread_cond_signal(&v->cond);
-    pthread_mutex_unlock(&v->lock);
     atomic_fetch_add(&v->submitted, 1);
     return EP_EOK;
 }
 
 ep_err ep_auth_verifier_cancel(ep_auth_verifier *v, uint64_t req_id)
 {
-    vreq *found = NULL;
-    pthread_mutex_lock(&v->lock);
-    for (vreq **pp = &v->head, *prev = NULL; *pp != NULL; prev = *pp, pp = &(*pp)->next) {
-        if ((*pp)->id == req_id) {
-            found = *pp;
-            *pp = found->next;
-            if (v->tail == found)
-                v->tail = prev;
-            v->pending--;
-            break;
-        }
-    }
-    pthread_mutex_unlock(&v->lock);
-    if (found == NULL)
-        return EP_ENOTFOUND;
-    atomic_fetch_add(&v->cancelled, 1);
-    req_free(found);
-    return EP_EOK;
+    ep_err err = ep_auth__pool_cancel(v->pool, req_id);
+    if (err == EP_EOK)
+        atomic_fetch_add(&v->cancelled, 1);
+    return err;
 }
 
 void ep_auth_verifier_get_stats(ep_auth_verifier *v, ep_auth_verifier_stats *out)
@@ -365,7 +267,5 @@ void ep_auth_verifier_get_stats(ep_auth_verifier *v, ep_auth_verifier_stats *out
     out->failed = atomic_load(&v->failed);
     out->rejected_full = atomic_load(&v->rejected_full);
     out->cancelled = atomic_load(&v->cancelled);
-    pthread_mutex_lock(&v->lock);
-    out->pending = v->pending;
-    pthread_mutex_unlock(&v->lock);
+    out->pending = ep_auth__pool_pending(v->pool);
 }
