@@ -703,16 +703,6 @@ ep_err bk_auth_custom_attach(bk_conn *c, const ep_mqtt_connect *cn)
     return EP_EOK;
 }
 
-static void send_auth_rc(bk_conn *c, ep_mqtt_rc rc)
-{
-    ep_mqtt_packet a = {.type = EP_MQTT_AUTH};
-    a.auth.rc = rc;
-    a.auth.props.authentication_method =
-        ep_mqtt_slice_make(c->auth->method->name, strlen(c->auth->method->name));
-    EP_MQTT_PROPS_SET(&a.auth.props, EP_MQTT_PROP_AUTHENTICATION_METHOD);
-    bk_conn_send_packet(c, &a);
-}
-
 /* A 403's reason is a CONNACK code; DISCONNECT allows fewer (MQTT 5
  * section 3.14.2.1): the refusals valid in both pass, others become 0x87
  * Not authorized. */
@@ -765,7 +755,8 @@ static ep_err reauth_allowed(bk_conn *c, bk_pending_auth *pa)
         return err;
     }
     c->auth->ok = true;
-    send_auth_rc(c, EP_MQTT_RC_SUCCESS);
+    /* no Authentication Data: the callout's c->auth keeps out_len 0 */
+    bk_send_auth(c, EP_MQTT_RC_SUCCESS);
     bk_conn_arm_timer(c);
     return EP_EOK;
 }
@@ -792,7 +783,7 @@ static void reauth_transient(bk_conn *c, const char *why)
                     "reachable (%s); answered ContinueAuthentication",
                     c->s ? c->s->client_id : "-", why);
     c->auth->ok = false;
-    send_auth_rc(c, EP_MQTT_RC_CONTINUE_AUTHENTICATION);
+    bk_send_auth(c, EP_MQTT_RC_CONTINUE_AUTHENTICATION);
 }
 
 static ep_err reauth_apply(bk_conn *c, bk_pending_auth *pa)

@@ -648,6 +648,9 @@ ep_err bk_handle_ack(bk_conn *c, const ep_mqtt_packet *p);
 ep_err bk_handle_subscribe(bk_conn *c, const ep_mqtt_packet *p);
 ep_err bk_handle_unsubscribe(bk_conn *c, const ep_mqtt_packet *p);
 ep_err bk_handle_auth(bk_conn *c, const ep_mqtt_packet *p);
+/* bk_send_auth sends AUTH rc for c's enhanced-authentication method, with
+ * the data of the method's last step when it has any (c->auth set). */
+void bk_send_auth(bk_conn *c, ep_mqtt_rc rc);
 
 /* session.c */
 bk_session *bk_session_find_cid(bk_worker *w, const uint8_t *cid, size_t len);

@@ -96,7 +96,7 @@ static const ep_broker_auth_method *find_method(bk_worker *w, ep_mqtt_slice name
     return NULL;
 }
 
-static void send_auth(bk_conn *c, ep_mqtt_rc rc)
+void bk_send_auth(bk_conn *c, ep_mqtt_rc rc)
 {
     ep_mqtt_packet a = {.type = EP_MQTT_AUTH};
     a.auth.rc = rc;
@@ -144,7 +144,7 @@ static ep_err start_auth(bk_conn *c, const ep_mqtt_connect *cn, ep_mqtt_slice ci
     case EP_BROKER_AUTH_CONTINUE:
         if (ep_buf_append(&c->auth->pending_connect, c->cur_pkt, c->cur_len) != EP_EOK)
             return refuse(c, EP_MQTT_RC_SERVER_UNAVAILABLE, "out of memory");
-        send_auth(c, EP_MQTT_RC_CONTINUE_AUTHENTICATION);
+        bk_send_auth(c, EP_MQTT_RC_CONTINUE_AUTHENTICATION);
         return EP_EAGAIN;
     default:
         return refuse(c, EP_MQTT_RC_NOT_AUTHORIZED, "authentication failed");
@@ -178,12 +178,12 @@ ep_err bk_handle_auth(bk_conn *c, const ep_mqtt_packet *p)
     const char *cid = c->s ? c->s->client_id : "";
     switch (auth_step(c, cid, a->props.authentication_data)) {
     case EP_BROKER_AUTH_CONTINUE:
-        send_auth(c, EP_MQTT_RC_CONTINUE_AUTHENTICATION);
+        bk_send_auth(c, EP_MQTT_RC_CONTINUE_AUTHENTICATION);
         return EP_EOK;
     case EP_BROKER_AUTH_SUCCESS:
         c->auth->ok = true;
         if (reauth) {
-            send_auth(c, EP_MQTT_RC_SUCCESS);
+            bk_send_auth(c, EP_MQTT_RC_SUCCESS);
             return EP_EOK;
         } else {
             ep_mqtt_packet cp;
