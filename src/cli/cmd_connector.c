@@ -14,10 +14,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "cli/cli.h"
 #include "cli/cmd_connector.h"
+#include "cli/cmd_mqtt.h"
 #include "core/log.h"
 #include "core/sock.h"
 #include "svc/connector/connector.h"
@@ -137,65 +137,15 @@ static ep_err http_start(const char *addr, char *line, size_t n)
 #endif
 }
 
-enum {
-    OPT_TLS = 1000,
-    OPT_CAFILE,
-    OPT_CERT,
-    OPT_KEY,
-    OPT_TLS_NAME,
-    OPT_INSECURE,
-    OPT_AUTH_METHOD,
-};
-
-/* The broker connection's TLS and authentication options. Returns 1 when
- * handled, 0 when not one of them, -1 after a usage error. */
-static int security_option(ep_connector_opts *o, int c, const char *arg)
-{
-    ep_mqttc_tls_options *t = &o->tls;
-    switch (c) {
-    case OPT_TLS:
-        t->enable = true;
-        return 1;
-    case OPT_CAFILE:
-        t->enable = true;
-        t->ca_file = arg;
-        return 1;
-    case OPT_CERT:
-        t->enable = true;
-        t->cert_file = arg;
-        return 1;
-    case OPT_KEY:
-        t->key_file = arg;
-        return 1;
-    case OPT_TLS_NAME:
-        t->server_name = arg;
-        return 1;
-    case OPT_INSECURE:
-        t->enable = true;
-        t->insecure = true;
-        fprintf(stderr, "edgeplane connector: warning: --insecure: the broker's certificate is "
-                        "not verified\n");
-        return 1;
-    case OPT_AUTH_METHOD:
-        if (strcasecmp(arg, EP_MQTTC_AUTH_SCRAM_SHA_256) != 0) {
-            fprintf(stderr,
-                    "edgeplane connector: --auth-method %s: only SCRAM-SHA-256 is "
-                    "supported\n",
-                    arg);
-            return -1;
-        }
-        o->auth_method = EP_MQTTC_AUTH_SCRAM_SHA_256;
-        return 1;
-    default:
-        return 0;
-    }
-}
-
-/* Checks the combination; prints and returns -1 when it cannot work. */
+/* Checks the TLS and authentication options (parsed as pub's and sub's,
+ * cmd_mqtt.h); prints and returns -1 when they cannot work. */
 static int security_check(const ep_connector_opts *o)
 {
     const ep_mqttc_tls_options *t = &o->tls;
     const char *bad = NULL;
+    if (t->insecure)
+        fprintf(stderr, "edgeplane connector: warning: --insecure: the broker's certificate is "
+                        "not verified\n");
     if ((t->key_file && !t->cert_file) || (t->server_name && !t->enable))
         bad = "--key needs --cert, and --tls-server-name needs TLS";
     else if (o->auth_method && (!o->username || !o->password_file))
@@ -222,13 +172,7 @@ int ep_cmd_connector(int argc, char **argv)
         {"status-interval", required_argument, NULL, 'S'},
         {"log-level", required_argument, NULL, 'L'},
         {"http", required_argument, NULL, 'H'},
-        {"tls", no_argument, NULL, OPT_TLS},
-        {"cafile", required_argument, NULL, OPT_CAFILE},
-        {"cert", required_argument, NULL, OPT_CERT},
-        {"key", required_argument, NULL, OPT_KEY},
-        {"tls-server-name", required_argument, NULL, OPT_TLS_NAME},
-        {"insecure", no_argument, NULL, OPT_INSECURE},
-        {"auth-method", required_argument, NULL, OPT_AUTH_METHOD},
+        EP_CLI_MQTT_SECURITY_LONGOPTS,
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -242,7 +186,7 @@ int ep_cmd_connector(int argc, char **argv)
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         ep_log_level lvl;
-        int sr = security_option(&o, c, optarg);
+        int sr = ep_cli_mqtt_security_option("connector", &o.tls, &o.auth_method, c, optarg);
         if (sr < 0)
             return EP_EXIT_USAGE;
         if (sr > 0)

@@ -84,10 +84,9 @@ int ep_cli_mqtt_parse_uint(const ep_cli_mqtt *m, const char *what, const char *a
     return 0;
 }
 
-/* The TLS and authentication options. */
-static int tls_option(ep_cli_mqtt *m, int opt, const char *arg)
+int ep_cli_mqtt_security_option(const char *cmd, ep_mqttc_tls_options *t, const char **auth_method,
+                                int opt, const char *arg)
 {
-    ep_mqttc_tls_options *t = &m->o.tls;
     switch (opt) {
     case EP_CLI_OPT_TLS:
         t->enable = true;
@@ -113,10 +112,10 @@ static int tls_option(ep_cli_mqtt *m, int opt, const char *arg)
     case EP_CLI_OPT_AUTH_METHOD:
         if (strcasecmp(arg, EP_MQTTC_AUTH_SCRAM_SHA_256) != 0) {
             fprintf(stderr, "edgeplane %s: --auth-method '%s': only SCRAM-SHA-256 is supported\n",
-                    m->cmd, arg);
+                    cmd, arg);
             return -1;
         }
-        m->o.auth_method = EP_MQTTC_AUTH_SCRAM_SHA_256;
+        *auth_method = EP_MQTTC_AUTH_SCRAM_SHA_256;
         return 1;
     default:
         return 0;
@@ -189,7 +188,7 @@ int ep_cli_mqtt_option(ep_cli_mqtt *m, int opt, const char *arg)
         ep_log_set_level(EP_LOG_DEBUG);
         return 1;
     default:
-        return tls_option(m, opt, arg);
+        return ep_cli_mqtt_security_option(m->cmd, &m->o.tls, &m->o.auth_method, opt, arg);
     }
 }
 

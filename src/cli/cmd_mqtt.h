@@ -67,14 +67,18 @@ enum {
     {"session-expiry", required_argument, NULL, EP_CLI_OPT_SESSION_EXPIRY},    \
     {"max-inflight", required_argument, NULL, EP_CLI_OPT_MAX_INFLIGHT},        \
     {"debug", no_argument, NULL, 'd'},                                         \
+    EP_CLI_MQTT_SECURITY_LONGOPTS,                                             \
+    {"help", no_argument, NULL, EP_CLI_OPT_HELP}
+
+/* The TLS and authentication options alone, for the connector's table. */
+#define EP_CLI_MQTT_SECURITY_LONGOPTS                                          \
     {"tls", no_argument, NULL, EP_CLI_OPT_TLS},                                \
     {"cafile", required_argument, NULL, EP_CLI_OPT_CAFILE},                    \
     {"cert", required_argument, NULL, EP_CLI_OPT_CERT},                        \
     {"key", required_argument, NULL, EP_CLI_OPT_KEY},                          \
     {"tls-server-name", required_argument, NULL, EP_CLI_OPT_TLS_SERVER_NAME},  \
     {"insecure", no_argument, NULL, EP_CLI_OPT_INSECURE},                      \
-    {"auth-method", required_argument, NULL, EP_CLI_OPT_AUTH_METHOD},          \
-    {"help", no_argument, NULL, EP_CLI_OPT_HELP}
+    {"auth-method", required_argument, NULL, EP_CLI_OPT_AUTH_METHOD}
 /* clang-format on */
 
 /* ep_cli_mqtt_init prepares m with the defaults (127.0.0.1:1883, MQTT 5,
@@ -83,6 +87,12 @@ void ep_cli_mqtt_init(ep_cli_mqtt *m, const char *cmd);
 /* ep_cli_mqtt_option handles one shared option. Returns 1 when handled, 0
  * when opt is not a shared option, -1 after printing a usage error. */
 int ep_cli_mqtt_option(ep_cli_mqtt *m, int opt, const char *arg);
+/* ep_cli_mqtt_security_option handles one of EP_CLI_MQTT_SECURITY_LONGOPTS
+ * into t and *auth_method (pub, sub and the connector share them); cmd
+ * names the command in messages. Returns 1 when handled, 0 when opt is not
+ * one of them, -1 after printing a usage error. */
+int ep_cli_mqtt_security_option(const char *cmd, ep_mqttc_tls_options *t, const char **auth_method,
+                                int opt, const char *arg);
 /* ep_cli_mqtt_finish checks the combination, fills the client id, and
  * makes 8883 the default port with TLS; warns about --insecure.
  * Returns 0, or -1 after printing a usage error. */
