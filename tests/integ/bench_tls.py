@@ -17,14 +17,13 @@ usage: bench_tls.py EDGEPLANE_BINARY
 """
 import json
 import os
-import re
-import signal
 import subprocess
 import sys
 import tempfile
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "lib"))
+
+from child_proc import LoggedProcess  # noqa: E402
 
 try:
     from pki import Pki
@@ -42,7 +41,7 @@ def check(cond, what):
         FAILURES.append(what)
 
 
-class Broker:
+class Broker(LoggedProcess):
     def __init__(self, root, pki):
         conf = os.path.join(root, "broker.yaml")
         with open(conf, "w") as f:
@@ -51,34 +50,13 @@ class Broker:
   - address: 127.0.0.1:0
     tls: {{cert: {pki.path('server.pem')}, key: {pki.path('server.key')}}}
 """)
-        self.log_path = os.path.join(root, "broker.log")
-        self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen([BINARY, "broker", "--config", conf, "--log-level", "info"],
-                                     stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 15
-        while True:
-            found = re.findall(r"listening on 127\.0\.0\.1:(\d+)", self.output())
-            if len(found) >= 2:
-                self.plain, self.tls = int(found[0]), int(found[1])
-                return
-            if time.monotonic() > deadline or self.proc.poll() is not None:
-                self.stop()
-                raise SystemExit("broker did not start:\n" + self.output())
-            time.sleep(0.05)
-
-    def output(self):
-        with open(self.log_path) as f:
-            return f.read()
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
+        self.spawn([BINARY, "broker", "--config", conf, "--log-level", "info"],
+                   os.path.join(root, "broker.log"))
+        try:
+            self.plain, self.tls = self.wait_ports(2, timeout=15)
+        except AssertionError as e:
+            self.stop()
+            raise SystemExit(str(e))
 
 
 def bench(port, *args, expect_rc=0):

@@ -8,7 +8,6 @@ format checker (api_promcheck.py), and that /readyz is 200 while serving.
 """
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, os.pardir, "lib"))
+from child_proc import free_port  # noqa: E402
 
 try:
     import paho.mqtt.client as mqtt
@@ -23,14 +23,6 @@ except ImportError as e:
     print("skipped: paho-mqtt missing (%s)" % e)
     print("0 passed, 0 failed, 1 skipped")
     sys.exit(77)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def get(url):

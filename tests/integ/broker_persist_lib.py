@@ -11,15 +11,11 @@ import signal
 import socket
 import struct
 import subprocess
+import sys
 import time
 
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "lib"))
+from child_proc import free_port  # noqa: E402
 
 
 class Broker:

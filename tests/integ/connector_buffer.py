@@ -25,21 +25,17 @@ that were never published); the status message's `dropped` agrees.
 Ends with "N passed, N failed"; exit 77 (skipped) without paho-mqtt.
 """
 
-import argparse
 import json
 import os
-import shutil
 import signal
 import sys
-import tempfile
 import threading
 import time
-import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from connector_lib import (HOST, Proc, apply, free_port, metric, mqtt, profile,  # noqa: E402
-                           rss_kib, scrape, sim_asset, wait_connectable, wait_http,
-                           wait_metrics)
+from connector_lib import (HOST, Proc, Sub, apply, free_port, metric, mqtt, profile,  # noqa: E402
+                           rss_kib, run_cases, sim_asset, start_sim, wait_connectable,
+                           wait_http, wait_metrics)
 from paho.mqtt.packettypes import PacketTypes  # noqa: E402
 from paho.mqtt.properties import Properties  # noqa: E402
 from paho.mqtt.subscribeoptions import SubscribeOptions  # noqa: E402
@@ -49,9 +45,10 @@ LIMIT = 20
 TOPIC = "buf/counter"
 
 
-class PersistentSub:
+class PersistentSub(Sub):
     """Subscriber whose session outlives a broker restart (expiry 1 h,
-    clean start only the first time; paho reconnects by itself)."""
+    clean start only the first time; paho reconnects by itself). Keeps
+    counter values and the last status message; close() is Sub's."""
 
     def __init__(self, port):
         self.values = []
@@ -94,13 +91,6 @@ class PersistentSub:
                                          % (what, len(self.values)))
                 self.cv.wait(min(left, 0.5))
 
-    def close(self):
-        self.c.loop_stop()
-        try:
-            self.c.disconnect()
-        except Exception:
-            pass
-
 
 def gaps(values):
     """(unique values in arrival order, duplicates, [(after, before)] gaps);
@@ -139,10 +129,7 @@ def run(ep, work):
         return p
     try:
         broker = start_broker()
-        sim = Proc("opcua-sim", [ep, "opcua-sim", "--listen", "opc.tcp://%s:0" % HOST,
-                                 "--update-ms", "100", "--log-level", "warn"], work)
-        procs.append(sim)
-        sport = int(sim.wait_line(r"opcua-sim ready: opc.tcp://[^:]+:(\d+)", 30).group(1))
+        sim, sport = start_sim(ep, work, procs)
         conn = Proc("connector", [ep, "connector", "--broker", "%s:%d" % (HOST, bport),
                                   "--id", CID, "--http", "%s:0" % HOST, "--buffer-messages",
                                   str(LIMIT), "--status-interval", "1000",
@@ -242,27 +229,7 @@ def run(ep, work):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--edgeplane", required=True)
-    args = ap.parse_args()
-    work = tempfile.mkdtemp(prefix="ep-connector-buffer-")
-    passed = failed = 0
-    t0 = time.monotonic()
-    try:
-        for info in run(args.edgeplane, work):
-            passed += 1
-            print("PASS buffer (%.1fs): %s" % (time.monotonic() - t0, info))
-            sys.stdout.flush()
-    except Exception:
-        failed += 1
-        print("FAIL buffer (%.1fs)" % (time.monotonic() - t0))
-        traceback.print_exc(file=sys.stdout)
-    if failed:
-        print("logs kept in %s" % work)
-    else:
-        shutil.rmtree(work, ignore_errors=True)
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return run_cases("ep-connector-buffer-", (("buffer", run),))
 
 
 if __name__ == "__main__":

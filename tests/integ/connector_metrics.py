@@ -18,20 +18,16 @@ endpoint next to the broker's, and /readyz counts both services' checks.
 Ends with "N passed, N failed"; exit 77 (skipped) without paho-mqtt.
 """
 
-import argparse
 import json
 import os
-import shutil
 import signal
 import sys
-import tempfile
 import time
-import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from connector_lib import (HOST, Proc, Relay, apply, free_port, http_get,  # noqa: E402
-                           metric, profile, scrape, sim_asset, wait_connectable, wait_http,
-                           wait_metrics)
+                           metric, profile, run_cases, scrape, sim_asset, start_sim,
+                           wait_connectable, wait_http, wait_metrics)
 
 CID = "metrics-conn"
 
@@ -41,10 +37,7 @@ def standalone(ep, work):
     relay = None
     try:
         bport = free_port()
-        sim = Proc("opcua-sim", [ep, "opcua-sim", "--listen", "opc.tcp://%s:0" % HOST,
-                                 "--update-ms", "100", "--log-level", "warn"], work)
-        procs.append(sim)
-        sport = int(sim.wait_line(r"opcua-sim ready: opc.tcp://[^:]+:(\d+)", 30).group(1))
+        _, sport = start_sim(ep, work, procs)
         relay = Relay(sport)
         conn = Proc("connector", [ep, "connector", "--broker", "%s:%d" % (HOST, bport),
                                   "--id", CID, "--http", "%s:0" % HOST,
@@ -173,28 +166,7 @@ def in_run(ep, work):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--edgeplane", required=True)
-    args = ap.parse_args()
-    work = tempfile.mkdtemp(prefix="ep-connector-metrics-")
-    passed = failed = 0
-    for name, fn in (("standalone", standalone), ("run", in_run)):
-        t0 = time.monotonic()
-        try:
-            for info in fn(args.edgeplane, work):
-                passed += 1
-                print("PASS %s (%.1fs): %s" % (name, time.monotonic() - t0, info))
-                sys.stdout.flush()
-        except Exception:
-            failed += 1
-            print("FAIL %s (%.1fs)" % (name, time.monotonic() - t0))
-            traceback.print_exc(file=sys.stdout)
-    if failed:
-        print("logs kept in %s" % work)
-    else:
-        shutil.rmtree(work, ignore_errors=True)
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return run_cases("ep-connector-metrics-", (("standalone", standalone), ("run", in_run)))
 
 
 if __name__ == "__main__":

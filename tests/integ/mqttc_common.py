@@ -24,18 +24,12 @@ import threading
 import time
 import traceback
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "lib"))
+from child_proc import free_port  # noqa: E402
+
 HOST = "127.0.0.1"
 READY_TIMEOUT = 10.0
 SKIP = 77
-
-
-def free_port():
-    """A loopback port nobody listens on right now."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind((HOST, 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def wait_connectable(port, proc=None, timeout=READY_TIMEOUT):
@@ -255,6 +249,18 @@ def skip_unless_tools(args, tools):
         print("skipped: not installed: %s" % ", ".join(missing))
         print("0 passed, 0 failed")
         sys.exit(SKIP)
+
+
+def import_pki():
+    """tests/lib/pki.py's Pki; exits with SKIP (after saying why) when
+    python3-cryptography is missing."""
+    try:
+        from pki import Pki
+    except ImportError as e:
+        print("skipped: python3-cryptography missing (%s)" % e)
+        print("0 passed, 0 failed")
+        sys.exit(SKIP)
+    return Pki
 
 
 def workdir(prefix):

@@ -21,18 +21,14 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, os.pardir, "lib"))
 import mqttc_common as mc  # noqa: E402
+from child_proc import stop_process  # noqa: E402
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--edgeplane", required=True)
 ap.add_argument("--client", required=True)
 args = ap.parse_args()
 mc.skip_unless_tools(args, [])
-try:
-    from pki import Pki  # noqa: E402
-except ImportError as e:
-    print("skipped: python3-cryptography missing (%s)" % e)
-    print("0 passed, 0 failed")
-    sys.exit(mc.SKIP)
+Pki = mc.import_pki()
 
 E = args.edgeplane
 R = mc.Results("reauth")
@@ -81,11 +77,5 @@ try:
     R.case("tcp", run_client, "tcp", tcp, [])
     R.case("tls", run_client, "tls", tls, [pki.path("ca.pem")])
 finally:
-    if broker.poll() is None:
-        broker.terminate()
-        try:
-            broker.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            broker.kill()
-            broker.wait()
+    stop_process(broker, timeout=5)
 sys.exit(R.finish(work))

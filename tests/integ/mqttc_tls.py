@@ -33,16 +33,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, os.pardir, "lib"))
 import mqttc_common as mc  # noqa: E402
+from child_proc import stop_process  # noqa: E402
 
 args = mc.parse_args()
 need = ["mosquitto", "mosquitto_passwd"] if args.broker == "mosquitto" else []
 mc.skip_unless_tools(args, need)
-try:
-    from pki import Pki  # noqa: E402
-except ImportError as e:
-    print("skipped: python3-cryptography missing (%s)" % e)
-    print("0 passed, 0 failed")
-    sys.exit(mc.SKIP)
+Pki = mc.import_pki()
 
 E = args.edgeplane
 R = mc.Results("tls-" + args.broker)
@@ -261,11 +257,5 @@ try:
     for c in cases:
         R.case(c.__name__, c)
 finally:
-    if broker.poll() is None:
-        broker.terminate()
-        try:
-            broker.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            broker.kill()
-            broker.wait()
+    stop_process(broker, timeout=5)
 sys.exit(R.finish(work))

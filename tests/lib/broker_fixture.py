@@ -39,6 +39,8 @@ import threading
 import time
 import unittest
 
+from child_proc import free_port
+
 READY_TIMEOUT = 10.0      # seconds until the broker must accept TCP connections
 STOP_TIMEOUT = 5.0        # seconds between SIGTERM and SIGKILL
 HOST = "127.0.0.1"
@@ -217,16 +219,6 @@ def describe_broker():
 
 # ---------------------------------------------------------------------------
 # Process handling.
-
-def free_port():
-    """A loopback TCP port that was free a moment ago."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-    finally:
-        s.close()
-
 
 def _raise_nofile_limit():
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)

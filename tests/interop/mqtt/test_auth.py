@@ -25,7 +25,9 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir,
                                 os.pardir, "lib"))
+from auth_raw import _s16 as s16, _vbi as vbi  # noqa: E402
 from broker_fixture import main, timeout  # noqa: E402
+from child_proc import LoggedProcess  # noqa: E402
 
 try:
     import paho.mqtt.client as mqtt
@@ -60,7 +62,7 @@ RULES = """rules:
 """
 
 
-class Broker:
+class Broker(LoggedProcess):
     def __init__(self, root, pki):
         self.root = root
         p = pki.path
@@ -89,18 +91,9 @@ listeners:
     tls: {{cert: {p('server.pem')}, key: {p('server.key')}, client_ca: {p('ca.pem')},
            client_certs: optional}}
 """)
-        self.log = open(os.path.join(root, "broker.log"), "w+")
-        self.proc = subprocess.Popen([BINARY, "broker", "--config", conf, "--log-level", "info"],
-                                     stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 10
-        ports = []
-        while len(ports) < 2:
-            if time.monotonic() > deadline or self.proc.poll() is not None:
-                raise AssertionError("broker did not start:\n" + self.output())
-            out = self.output()
-            ports = [int(x.split(":")[1].split(" ")[0]) for x in out.split("listening on ")[1:]]
-            time.sleep(0.05)
-        self.port, self.tls_port = ports[0], ports[1]
+        self.spawn([BINARY, "broker", "--config", conf, "--log-level", "info"],
+                   os.path.join(root, "broker.log"))
+        self.port, self.tls_port = self.wait_ports(2)
 
     def set_password(self, user, password):
         r = subprocess.run([BINARY, "passwd", "--password-stdin", "--iterations", "1000",
@@ -108,21 +101,6 @@ listeners:
                            capture_output=True)
         if r.returncode != 0:
             raise AssertionError("edgeplane passwd failed: " + r.stderr)
-
-    def output(self):
-        self.log.flush()
-        with open(self.log.name) as f:
-            return f.read()
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
 
 
 class Client:
@@ -201,17 +179,6 @@ class Client:
 def raw_publish_ack(port, user, password, topic, v5=True):
     """QoS 1 PUBLISH from a raw socket; returns the PUBACK reason code (0 for
     3.1.1, whose PUBACK has none)."""
-    def s16(b):
-        return len(b).to_bytes(2, "big") + b
-
-    def vbi(n):
-        out = b""
-        while True:
-            d = n % 128
-            n //= 128
-            out += bytes([d | (0x80 if n else 0)])
-            if not n:
-                return out
     body = s16(b"MQTT") + bytes([5 if v5 else 4, 0xC2]) + (30).to_bytes(2, "big")
     if v5:
         body += b"\x00"

@@ -42,6 +42,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, os.pardir, os.pardir, "lib"))
 sys.path.insert(0, HERE)
 from auth_raw import Raw, _read_packet, _s16, _vbi  # noqa: E402
+from child_proc import LoggedProcess, free_port  # noqa: E402
 
 try:
     import paho.mqtt.client as mqtt
@@ -90,17 +91,9 @@ RULES = """rules:
 """
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-class AuthServer:
+class AuthServer(LoggedProcess):
     def __init__(self, root, pki):
-        self.log = os.path.join(root, "requests.jsonl")
+        self.requests_log = os.path.join(root, "requests.jsonl")
         users = os.path.join(root, "users.json")
         with open(users, "w") as f:
             json.dump(USERS, f)
@@ -108,12 +101,11 @@ class AuthServer:
         with open(tokens, "w") as f:
             json.dump(TOKENS, f)
         pf = os.path.join(root, "auth.port")
-        self.err = open(os.path.join(root, "auth-server.err"), "w+")
-        self.proc = subprocess.Popen(
+        self.spawn(
             [PYTHON, os.path.join(HERE, "custom_auth_server.py"), "--users", users, "--tokens", tokens,
              "--cert", pki.path("server.pem"), "--key", pki.path("server.key"),
-             "--client-ca", pki.path("ca.pem"), "--port-file", pf, "--log", self.log],
-            stdout=self.err, stderr=subprocess.STDOUT)
+             "--client-ca", pki.path("ca.pem"), "--port-file", pf, "--log", self.requests_log],
+            os.path.join(root, "auth-server.err"))
         deadline = time.monotonic() + 10
         while not os.path.exists(pf):
             if time.monotonic() > deadline or self.proc.poll() is not None:
@@ -122,29 +114,14 @@ class AuthServer:
         with open(pf) as f:
             self.port = int(f.read())
 
-    def output(self):
-        self.err.flush()
-        with open(self.err.name) as f:
-            return f.read()
-
     def requests(self):
-        if not os.path.exists(self.log):
+        if not os.path.exists(self.requests_log):
             return []
-        with open(self.log) as f:
+        with open(self.requests_log) as f:
             return [json.loads(line) for line in f if line.strip()]
 
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.err.close()
 
-
-class Broker:
+class Broker(LoggedProcess):
     def __init__(self, root, pki, endpoint, timeout="2s", threads=8, max_pending=256,
                  http=False):
         p = pki.path
@@ -186,21 +163,12 @@ listeners:
     tls: {{cert: {p('server.pem')}, key: {p('server.key')}, client_ca: {p('ca.pem')},
            client_certs: optional}}
 """)
-        self.log = open(os.path.join(root, "broker.log"), "w+")
         cmd = [BINARY, "broker", "--config", conf, "--log-level", "info"]
         self.http = free_port() if http else None
         if http:
             cmd += ["--http", "127.0.0.1:%d" % self.http]
-        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 10
-        ports = []
-        while len(ports) < 2:
-            if time.monotonic() > deadline or self.proc.poll() is not None:
-                raise AssertionError("broker did not start:\n" + self.output())
-            out = self.output()
-            ports = [int(x.split(":")[1].split(" ")[0]) for x in out.split("listening on ")[1:]]
-            time.sleep(0.05)
-        self.port, self.tls_port = ports[0], ports[1]
+        self.spawn(cmd, os.path.join(root, "broker.log"))
+        self.port, self.tls_port = self.wait_ports(2)
 
     def metrics(self):
         """{(name, labels text): value} from /metrics."""
@@ -214,20 +182,16 @@ listeners:
                 out[key] = float(value)
         return out
 
-    def output(self):
-        self.log.flush()
-        with open(self.log.name) as f:
-            return f.read()
 
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
+def run_until_connack(c, ev):
+    """Runs paho client c until its on_connect set ev, then disconnects."""
+    c.loop_start()
+    try:
+        if not ev.wait(15):
+            raise AssertionError("no CONNACK")
+    finally:
+        c.disconnect()
+        c.loop_stop()
 
 
 def paho_connack(port, user, password, version):
@@ -242,13 +206,7 @@ def paho_connack(port, user, password, version):
     c.username_pw_set(user, password)
     c.on_connect = on_connect
     c.connect_async("127.0.0.1", port, keepalive=30)
-    c.loop_start()
-    try:
-        if not ev.wait(15):
-            raise AssertionError("no CONNACK")
-    finally:
-        c.disconnect()
-        c.loop_stop()
+    run_until_connack(c, ev)
     return got["rc"]
 
 
@@ -332,13 +290,7 @@ def paho_enhanced(port, token):
     props.AuthenticationMethod = METHOD
     props.AuthenticationData = token.encode()
     c.connect_async("127.0.0.1", port, keepalive=30, properties=props)
-    c.loop_start()
-    try:
-        if not ev.wait(15):
-            raise AssertionError("no CONNACK")
-    finally:
-        c.disconnect()
-        c.loop_stop()
+    run_until_connack(c, ev)
     return got["rc"], got["props"]
 
 

@@ -14,18 +14,16 @@ bldg/{principal.attributes.building}/# is allowed or denied accordingly
 import datetime
 import os
 import shutil
-import signal
 import ssl
-import subprocess
 import sys
 import tempfile
-import time
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, os.pardir, os.pardir, "lib"))
 sys.path.insert(0, HERE)
 from auth_raw import Raw  # noqa: E402
+from child_proc import LoggedProcess  # noqa: E402
 
 try:
     from cryptography import x509
@@ -131,35 +129,18 @@ listeners:
     tls: {{cert: {p('server.pem')}, key: {p('server.key')}, client_ca: {p('ca.pem')},
            client_certs: required}}
 """)
-        cls.log = open(p("broker.log"), "w+")
-        cls.proc = subprocess.Popen([BINARY, "broker", "--config", conf, "--log-level", "debug"],
-                                    stdout=cls.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 10
-        while True:
-            out = cls.output()
-            if "listening on " in out:
-                cls.port = int(out.split("listening on ")[1].split(":")[1].split(" ")[0])
-                break
-            if time.monotonic() > deadline or cls.proc.poll() is not None:
-                raise AssertionError("broker did not start:\n" + out)
-            time.sleep(0.05)
+        cls.broker = LoggedProcess()
+        cls.broker.spawn([BINARY, "broker", "--config", conf, "--log-level", "debug"],
+                         p("broker.log"))
+        cls.port = cls.broker.wait_ports(1)[0]
 
     @classmethod
     def output(cls):
-        cls.log.flush()
-        with open(cls.log.name) as f:
-            return f.read()
+        return cls.broker.output()
 
     @classmethod
     def tearDownClass(cls):
-        if cls.proc.poll() is None:
-            cls.proc.send_signal(signal.SIGTERM)
-            try:
-                cls.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                cls.proc.kill()
-                cls.proc.wait()
-        cls.log.close()
+        cls.broker.stop()
         shutil.rmtree(cls.dir, ignore_errors=True)
 
     def client(self, cn, v5=True):

@@ -15,7 +15,6 @@ other than the one the broker uses). The broker runs with four listeners on
 ports it picks itself (port 0); they are read from its log lines.
 """
 import os
-import re
 import shutil
 import signal
 import socket
@@ -30,6 +29,7 @@ import unittest
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir,
                                 os.pardir, "lib"))
 from broker_fixture import main, timeout  # noqa: E402
+from child_proc import LoggedProcess  # noqa: E402
 
 try:
     import paho.mqtt.client as mqtt
@@ -43,7 +43,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 NODE_MODULES = os.path.join(HERE, os.pardir, "node_modules")
 
 
-class Edgeplane:
+class Edgeplane(LoggedProcess):
     """The broker with a plain, a TLS, a mutual-TLS, a ws and a wss listener."""
 
     NAMES = ["plain", "tls", "mtls", "ws", "wss"]
@@ -68,32 +68,9 @@ class Edgeplane:
 limits:
   connect_timeout: 2s
 """)
-        self.log = open(os.path.join(root, "broker.log"), "w+")
-        self.proc = subprocess.Popen([BINARY, "broker", "--config", conf, "--log-level", "info"],
-                                     stdout=self.log, stderr=subprocess.STDOUT)
-        self.ports = {}
-        deadline = time.monotonic() + 10
-        while len(self.ports) < len(self.NAMES):
-            if time.monotonic() > deadline or self.proc.poll() is not None:
-                raise AssertionError("broker did not start:\n" + self.output())
-            found = re.findall(r"listening on 127\.0\.0\.1:(\d+)", self.output())
-            self.ports = dict(zip(self.NAMES, (int(x) for x in found)))
-            time.sleep(0.05)
-
-    def output(self):
-        self.log.flush()
-        with open(self.log.name) as f:
-            return f.read()
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
+        self.spawn([BINARY, "broker", "--config", conf, "--log-level", "info"],
+                   os.path.join(root, "broker.log"))
+        self.ports = dict(zip(self.NAMES, self.wait_ports(len(self.NAMES))))
 
 
 class Paho:
