@@ -69,6 +69,7 @@ typedef struct ep_bench_opts {
     uint32_t connections; /* idle scenario */
     uint32_t batch;       /* bytes generated per write */
     uint16_t keepalive;   /* seconds, 0 = off */
+    uint32_t spin_us;     /* busy-poll when the next paced send is this close */
     int broker_pid;       /* idle: sample this process's RSS (0 = don't) */
     int json;
     char prefix[64];     /* topic prefix, unique per run by default */

@@ -139,6 +139,7 @@ static void test_opts_defaults_per_scenario(void **state)
     assert_int_equal(o.size, 64);
     assert_int_equal(o.version, EP_MQTT_V5);
     assert_true(o.rate == 0.0);
+    assert_int_equal(o.spin_us, 0);
 
     assert_int_equal(parse(&o, "--scenario fan-out --qos 1 --mqtt-version 3"), 0);
     assert_int_equal(o.publishers, 1);
@@ -158,6 +159,9 @@ static void test_opts_defaults_per_scenario(void **state)
     assert_true(o.rate == 10000.0);
     assert_int_equal(o.size, 1024);
     assert_int_equal(o.topics, 2);
+
+    assert_int_equal(parse(&o, "--rate 10k --spin-us 200"), 0);
+    assert_int_equal(o.spin_us, 200);
 }
 
 static void test_opts_errors(void **state)
@@ -173,6 +177,8 @@ static void test_opts_errors(void **state)
     assert_int_equal(parse(&o, "--topics 11"), -1);
     assert_int_equal(parse(&o, "--scenario idle"), -1);
     assert_int_equal(parse(&o, "--rate 0"), -1);
+    assert_int_equal(parse(&o, "--spin-us 100001"), -1);
+    assert_int_equal(parse(&o, "--spin-us x"), -1);
     assert_int_equal(parse(&o, "--port 70000"), -1);
     assert_int_equal(parse(&o, "--bogus"), -1);
     assert_int_equal(parse(&o, "stray"), -1);

@@ -371,6 +371,13 @@ static void test_paced_rate_is_kept(void **state)
     assert_true(field(out, "latency_sent_p50_us") <= field(out, "latency_p50_us"));
     assert_true(field(out, "latency_sent_p99_us") <= field(out, "latency_p99_us"));
     assert_true(field(out, "latency_sent_max_us") <= field(out, "latency_max_us"));
+    /* Busy-polling between sends keeps the same schedule. */
+    assert_int_equal(run_bench(r->port,
+                               "--publishers 5 --rate 5000 --duration 1 --warmup 0.2 --spin-us 200",
+                               out, sizeof(out)),
+                     0);
+    assert_true(field(out, "sent") >= 4990 && field(out, "sent") <= 5010);
+    expect_clean(out);
     relay_stop(r);
 }
 

@@ -254,6 +254,10 @@ void *ep_bench__worker_main(void *arg)
             timeout = w->next_due_ns <= w->now                 ? 0
                       : w->next_due_ns - w->now < IDLE_WAIT_NS ? w->next_due_ns - w->now
                                                                : IDLE_WAIT_NS;
+        /* A sleep of a few tens of microseconds can end hundreds late on a
+         * virtual machine; with --spin-us the generator polls instead. */
+        if (timeout && w->npaced && timeout <= (uint64_t)r->o.spin_us * 1000u)
+            timeout = 0;
         int n = wait_events(w, evs, (int)(sizeof(evs) / sizeof(evs[0])), timeout);
         if (n < 0 && errno != EINTR) {
             if (!w->err) {
