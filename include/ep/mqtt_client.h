@@ -286,6 +286,18 @@ typedef struct ep_mqttc_options {
     uint32_t queue_max_messages;        /* [10000]; UINT32_MAX = no limit */
     size_t queue_max_bytes;             /* [16 MiB] (ep_msg_size); SIZE_MAX = none */
     ep_mqttc_queue_policy queue_policy; /* [EP_MQTTC_DROP_OLDEST] */
+    /* Optional disk spool (docs/mqtt-client.md "Disk spool"): when set,
+     * every QoS 1/2 publication is written to a log in this directory
+     * (created if missing, one client process per directory) before
+     * ep_mqttc_publish returns EP_EOK, marked done when the server
+     * acknowledges it, and messages not done are queued again by the next
+     * ep_mqttc_new with the same directory (at-least-once). QoS 0 is never
+     * spooled. Messages may fill a quarter of spool_max_bytes (the rest is
+     * room for the log and compaction); beyond, queue_policy applies: the
+     * oldest queued spooled message is dropped (EP_EFULL), or the new one
+     * is refused with EP_EFULL. [NULL: memory only] */
+    const char *spool_dir;
+    uint64_t spool_max_bytes; /* disk budget of the spool [0: unbounded] */
     /* QoS 1/2 publications in flight; also capped by the server's Receive
      * Maximum. [64] */
     uint16_t inflight_max;
@@ -407,9 +419,11 @@ typedef struct ep_mqttc_pub {
  * reconnects. When the server allows topic aliases (v5), repeated topics are
  * sent as aliases. done (may be NULL) is called exactly once with ud.
  * Returns EP_EOK; EP_EINVAL (bad topic, QoS > 2, forbidden property);
- * EP_EFULL (queue full under EP_MQTTC_REFUSE_NEW, or no packet id);
- * EP_ETOOBIG (message alone exceeds queue_max_bytes or the server's Maximum
- * Packet Size); EP_ENOMEM; EP_ESTATE (client being freed).
+ * EP_EFULL (queue or disk spool full under EP_MQTTC_REFUSE_NEW, or no
+ * packet id); EP_ETOOBIG (message alone exceeds queue_max_bytes, a quarter
+ * of spool_max_bytes or the server's Maximum Packet Size); EP_EIO (disk
+ * spool write failed); EP_ENOMEM; EP_ESTATE (client being freed). With a
+ * disk spool, a QoS 1/2 message is on disk when EP_EOK is returned.
  */
 ep_err ep_mqttc_publish(ep_mqttc *c, const ep_mqttc_pub *p, ep_mqttc_pub_done_fn done, void *ud);
 
@@ -487,6 +501,8 @@ typedef struct ep_mqttc_stats {
     uint32_t inflight;         /* now: QoS 1/2 awaiting acknowledgement */
     uint32_t inflight_window;  /* now: min(inflight_max, server Receive Max) */
     uint64_t reauths;          /* re-authentications the server accepted */
+    uint64_t spool_replayed;   /* messages queued again from the spool at start */
+    uint32_t spooled;          /* now: spooled messages not yet acknowledged */
 } ep_mqttc_stats;
 
 /* ep_mqttc_stats_get copies the counters into *out. */

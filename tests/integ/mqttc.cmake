@@ -26,6 +26,16 @@ if(TARGET edgeplane AND TARGET ep_svc_mqttc)
             --client $<TARGET_FILE:integ_mqttc_reauth_client>)
   set_tests_properties(integ/mqttc_reauth PROPERTIES
     TIMEOUT 120 LABELS "integ;mqttc" SKIP_RETURN_CODE 77)
+  # The disk spool across a SIGKILL of the publishing process: a small
+  # client program, driven against our broker by mqttc_spool.py.
+  add_executable(integ_mqttc_spool_client ${CMAKE_CURRENT_LIST_DIR}/mqttc_spool_client.c)
+  target_link_libraries(integ_mqttc_spool_client PRIVATE ep_svc_mqttc)
+  add_test(NAME integ/mqttc_spool
+    COMMAND ${_mqttc_py} ${CMAKE_CURRENT_LIST_DIR}/mqttc_spool.py
+            --edgeplane $<TARGET_FILE:edgeplane>
+            --client $<TARGET_FILE:integ_mqttc_spool_client>)
+  set_tests_properties(integ/mqttc_spool PROPERTIES
+    TIMEOUT 180 LABELS "integ;mqttc" SKIP_RETURN_CODE 77)
   # No real broker acknowledges out of order on demand: this one runs
   # against a scripted fake server (see the script).
   add_test(NAME integ/mqttc_ooo_acks

@@ -261,6 +261,15 @@ ep_err ep_mqttc_new_why(ep_mqttc **out, ep_loop *loop, const ep_mqttc_options *o
     c->srv_receive_max = 65535;
     c->srv_max_qos = 2;
     c->srv_retain = true;
+    if (o->spool_dir) {
+        err = ep_mqttc__spool_open(c, o->spool_dir, o->spool_max_bytes);
+        if (err) {
+            EP_LOG_INFO(MQC_LOG, "spool %s: %s", o->spool_dir, ep_strerror(err));
+            if (why && why_len)
+                snprintf(why, why_len, "spool directory %s: %s", o->spool_dir, ep_strerror(err));
+            goto fail;
+        }
+    }
     *out = c;
     return EP_EOK;
 nomem:
@@ -295,6 +304,8 @@ static void teardown(ep_mqttc *c)
 static void destroy(ep_mqttc *c)
 {
     teardown(c);
+    /* what was not done stays in the spool for the next start */
+    ep_mqttc__spool_close(c);
     ep_timer_stop(&c->kick_timer);
     if (c->hook.fn)
         ep_loop_unhook_before_poll(c->loop, &c->hook);

@@ -19,6 +19,7 @@
  *   transport_tls.c  the TLS transport (OpenSSL 3)
  *   auth.c       MQTT 5 enhanced authentication (SCRAM-SHA-256 client),
  *                AUTH packets and re-authentication
+ *   spool.c      the optional disk spool of QoS 1/2 publications
  *
  * Every outstanding request is an mq_op that sits in exactly one list:
  * `queue` (publications not yet sent), `inflight` (QoS 1/2 sent, in send
@@ -135,11 +136,12 @@ struct mq_op {
     mq_op *hnext;       /* id hash chain */
     uint8_t kind, state, qos;
     bool retain;
-    bool sent;   /* PUB: sent at least once (DUP on resend) */
-    uint16_t id; /* 0 = none */
-    ep_msg *msg; /* PUB */
-    size_t acct; /* PUB: bytes counted in queue limits */
-    ep_buf pkt;  /* SUB/UNSUB: encoded packet */
+    bool sent;          /* PUB: sent at least once (DUP on resend) */
+    uint16_t id;        /* 0 = none */
+    uint64_t spool_key; /* PUB: key of its record in the disk spool, 0 = none */
+    ep_msg *msg;        /* PUB */
+    size_t acct;        /* PUB: bytes counted in queue limits */
+    ep_buf pkt;         /* SUB/UNSUB: encoded packet */
     uint32_t nfilters;
     ep_mqttc_pub_done_fn pub_done;
     ep_mqttc_sub_done_fn sub_done;
@@ -261,6 +263,7 @@ struct ep_mqttc {
 
     /* outgoing */
     ep_mqttc__ids ids;
+    struct ep_mqttc__spool *spool; /* disk spool, NULL when off (spool.c) */
     mq_op **htab;
     uint32_t hmask;
     mq_list queue, inflight, ctl_queue, ctl_wait, done;
@@ -348,6 +351,26 @@ void ep_mqttc__on_pub_ack(ep_mqttc *c, ep_mqtt_type type, const ep_mqtt_ack *a);
 void ep_mqttc__alias_out_reset(ep_mqttc *c);
 /* ep_mqttc__fail_all completes every op with err (client freed). */
 void ep_mqttc__fail_all(ep_mqttc *c, ep_err err);
+
+/* spool.c: the optional disk spool of QoS 1/2 publications (a core/wal
+ * log in options.spool_dir). Records: PUT (key, message) when accepted,
+ * DONE (key) when finished; a compaction snapshot holds the PUT records of
+ * the messages still pending (in flight, then queued). */
+typedef struct ep_mqttc__spool ep_mqttc__spool;
+/* ep_mqttc__spool_open opens dir (max_bytes 0 = unbounded) and queues the
+ * messages not done, in their original order. Returns EP_EOK or the
+ * error of ep_wal_open / EP_ENOMEM. */
+ep_err ep_mqttc__spool_open(ep_mqttc *c, const char *dir, uint64_t max_bytes);
+void ep_mqttc__spool_close(ep_mqttc *c);
+/* ep_mqttc__spool_put writes op (QoS 1/2) to the spool and waits until the
+ * record is on disk; when the spool is full it applies the queue policy.
+ * Returns EP_EOK (op->spool_key set), EP_EFULL, EP_ETOOBIG, EP_EIO. */
+ep_err ep_mqttc__spool_put(ep_mqttc *c, mq_op *op);
+/* ep_mqttc__spool_done marks op finished (no wait; a lost mark means a
+ * duplicate after a restart, never a loss). */
+void ep_mqttc__spool_done(ep_mqttc *c, mq_op *op);
+/* ep_mqttc__spool_compact writes the pending messages as a snapshot. */
+ep_err ep_mqttc__spool_compact(ep_mqttc *c);
 
 /* incoming.c */
 void ep_mqttc__on_publish(ep_mqttc *c, const ep_mqtt_publish *p);

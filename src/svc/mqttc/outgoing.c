@@ -126,6 +126,9 @@ void ep_mqttc__op_complete(ep_mqttc *c, mq_list *from, mq_op *op, ep_err err, ep
         ep_mqttc__ids_release(&c->ids, op->id);
         op->id = 0;
     }
+    /* Closing the client keeps spooled messages for the next start. */
+    if (op->spool_key && err != EP_ECLOSED)
+        ep_mqttc__spool_done(c, op);
     op->err = err;
     op->rc = rc;
     op->state = MQ_ST_DONE;
@@ -546,6 +549,13 @@ static ep_err enqueue(ep_mqttc *c, mq_op *op)
             return EP_EFULL;
         }
         ep_mqttc__op_complete(c, &c->queue, c->queue.head, EP_EFULL, 0);
+    }
+    if (c->spool && op->qos > 0) {
+        ep_err err = ep_mqttc__spool_put(c, op);
+        if (err) {
+            ep_mqttc__op_complete(c, NULL, op, err, 0);
+            return err;
+        }
     }
     op->state = MQ_ST_QUEUED;
     ep_mqttc__list_push(&c->queue, op);
