@@ -97,6 +97,7 @@ int main(int argc, char **argv)
     ep_loop_run(r.loop);
     ep_timer_stop(&r.tick);
     ep_mqttc_free(r.c);
+    ep_loop_run_once(r.loop, 0); /* runs what the spool's log posted */
     ep_loop_free(r.loop);
     return 0;
 }

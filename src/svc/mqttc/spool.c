@@ -194,6 +194,17 @@ static ep_err replay_queue(ep_mqttc *c, sp_replay *r)
     return EP_EOK;
 }
 
+/* Undoes replay_queue after a failure (the messages stay in the log). */
+static void unqueue_all(ep_mqttc *c)
+{
+    mq_op *op;
+    while ((op = ep_mqttc__list_pop(&c->queue)) != NULL)
+        ep_mqttc__op_free(op);
+    c->queued_bytes = 0;
+    c->st.spooled = 0;
+    c->st.spool_replayed = 0;
+}
+
 /* ---- compaction ------------------------------------------------------- */
 
 static ep_err snap_list(ep_wal_snap *s, const mq_list *l)
@@ -250,6 +261,8 @@ ep_err ep_mqttc__spool_open(ep_mqttc *c, const char *dir, uint64_t max_bytes)
         sp->max_bytes = max_bytes;
         sp->next_key = r.max_key + 1;
         err = replay_queue(c, &r);
+        if (err)
+            unqueue_all(c); /* the caller destroys the client */
         ep_wal_set_live_bytes(sp->wal, sp->live);
         if (rep.torn_bytes || rep.nlosses)
             EP_LOG_WARN(MQC_LOG, "%s: spool %s: %llu torn and %llu corrupt bytes dropped",

@@ -36,6 +36,8 @@ static int teardown(void **state)
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
     if (system(cmd) != 0)
         return -1;
+    /* a compaction request the log posted may still wait on the loop */
+    ep_loop_run_once(loop, 0);
     ep_loop_free(loop);
     return 0;
 }
@@ -195,6 +197,23 @@ static void full_drop_oldest(void **state)
     ep_mqttc_free(c);
 }
 
+/* One process (and one client) per spool directory. */
+static void second_client_refused(void **state)
+{
+    (void)state;
+    ep_mqttc *c = open_client(0, EP_MQTTC_DROP_OLDEST);
+    ep_mqttc_options o;
+    memset(&o, 0, sizeof(o));
+    o.client_id = "spool-test-2";
+    o.spool_dir = dir;
+    ep_mqttc *c2 = NULL;
+    char why[256];
+    assert_int_equal(ep_mqttc_new_why(&c2, loop, &o, why, sizeof(why)), EP_ESTATE);
+    assert_null(c2);
+    assert_non_null(strstr(why, "spool directory"));
+    ep_mqttc_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -202,6 +221,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(done_marks_and_compaction, setup, teardown),
         cmocka_unit_test_setup_teardown(full_refuse_new, setup, teardown),
         cmocka_unit_test_setup_teardown(full_drop_oldest, setup, teardown),
+        cmocka_unit_test_setup_teardown(second_client_refused, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
